@@ -1,0 +1,4 @@
+//! bkenv: stand up, diagnose and preflight BuildKit + private registry TLS environments.
+
+pub mod catalog;
+pub mod diag;
