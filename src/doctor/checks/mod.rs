@@ -1,0 +1,128 @@
+//! The check families. Each family is a pure function of the [`Ctx`] pushing findings;
+//! its `CHECKS` table is registered in [`crate::catalog`].
+
+pub mod builds;
+pub mod compose;
+pub mod creds;
+pub mod grpc;
+pub mod meta;
+pub mod registry;
+pub mod toml;
+
+use super::load::Snapshot;
+use super::model::TomlFile;
+use super::view::{ServiceView, View};
+use crate::diag::Finding;
+use time::OffsetDateTime;
+
+/// What every check sees: the snapshot, the container view and the clock.
+pub struct Ctx<'a> {
+    pub snap: &'a Snapshot,
+    pub view: View,
+    pub now: OffsetDateTime,
+}
+
+/// A buildkitd.toml together with the service that reads it (if any).
+pub struct ActiveConfig<'a> {
+    pub file: &'a TomlFile,
+    pub doc: &'a toml_edit::Document<String>,
+    pub service: Option<&'a ServiceView>,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(snap: &'a Snapshot, now: OffsetDateTime) -> Self {
+        Ctx {
+            snap,
+            view: super::view::build(snap),
+            now,
+        }
+    }
+
+    /// The buildkitd.toml files a daemon reads: those mounted at a buildkit service's
+    /// config path, or every parseable one when the environment has no buildkit service.
+    pub fn active_configs(&self) -> Vec<ActiveConfig<'_>> {
+        let mut out = Vec::new();
+        let has_services = self.view.buildkit_services().next().is_some();
+        for file in &self.snap.buildkitd {
+            let Ok(doc) = &file.doc else { continue };
+            if !has_services {
+                out.push(ActiveConfig {
+                    file,
+                    doc,
+                    service: None,
+                });
+                continue;
+            }
+            for s in self.view.buildkit_services() {
+                if s.resolve(&s.config_path())
+                    .is_some_and(|(h, _)| h == file.src.path)
+                {
+                    out.push(ActiveConfig {
+                        file,
+                        doc,
+                        service: Some(s),
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// The BuildKit version of the first buildkit service, if its tag names one.
+    pub fn buildkit_version(&self) -> Option<(u32, u32, u32)> {
+        self.view
+            .buildkit_services()
+            .find_map(ServiceView::buildkit_version)
+    }
+}
+
+/// Runs every family.
+pub fn run_all(ctx: &Ctx<'_>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    meta::run(ctx, &mut out);
+    toml::run(ctx, &mut out);
+    grpc::run(ctx, &mut out);
+    registry::run(ctx, &mut out);
+    compose::run(ctx, &mut out);
+    creds::run(ctx, &mut out);
+    builds::run(ctx, &mut out);
+    out
+}
+
+/// The closest candidate within a small edit distance (case-insensitive).
+pub fn did_you_mean<'c>(word: &str, candidates: &[&'c str]) -> Option<&'c str> {
+    let w = word.to_ascii_lowercase();
+    candidates
+        .iter()
+        .map(|c| (levenshtein(&w, &c.to_ascii_lowercase()), *c))
+        .filter(|(d, c)| *d <= (c.len() / 3).max(1) || c.contains(&w) && w.len() >= 3)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            let v = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+            cur.push(v);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(did_you_mean("adress", &["address", "tls"]), Some("address"));
+        assert_eq!(did_you_mean("addr", &["address", "tls"]), Some("address"));
+        assert_eq!(did_you_mean("zzz", &["address", "tls"]), None);
+    }
+}
