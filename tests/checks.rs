@@ -1,35 +1,10 @@
-//! Catalog invariants and one bad/good fixture pair per check code.
+//! Catalog invariants, the golden environment, and one bad/good fixture pair per code.
+
+mod support_doctor;
 
 use bkenv::catalog;
-use bkenv::doctor::{self, DoctorInputs};
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use time::OffsetDateTime;
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/checks")
-}
-
-fn codes(dir: &Path) -> Vec<String> {
-    let inputs = DoctorInputs {
-        path_env: Some(dir.join("bin").into_os_string()),
-        ..DoctorInputs::default()
-    };
-    let report =
-        doctor::run(dir, &inputs, now()).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-    report
-        .findings
-        .iter()
-        .map(|f| {
-            let loc = f
-                .location
-                .as_ref()
-                .map(|l| format!("{}:{:?}", l.path.display(), l.span.map(|s| s.line)))
-                .unwrap_or_default();
-            format!("{} {} ({loc})", f.code, f.message)
-        })
-        .collect()
-}
+use support_doctor::{describe, fixtures, materialize, run};
 
 #[test]
 fn codes_are_unique_and_well_formed() {
@@ -52,16 +27,24 @@ fn codes_are_unique_and_well_formed() {
 }
 
 #[test]
+fn golden_environment_has_no_findings() {
+    let tmp = materialize(&fixtures().join("golden"));
+    let got = describe(&run(tmp.path()));
+    assert!(got.is_empty(), "{got:#?}");
+}
+
+#[test]
 fn every_code_has_bad_and_good_fixtures() {
     let mut failures = Vec::new();
     for m in catalog::all() {
-        let dir = fixtures().join(m.code);
+        let dir = fixtures().join("checks").join(m.code);
         let (bad, good) = (dir.join("bad"), dir.join("good"));
         if !bad.is_dir() || !good.is_dir() {
             failures.push(format!("{}: missing fixtures", m.code));
             continue;
         }
-        let got = codes(&bad);
+        let tmp = materialize(&bad);
+        let got = describe(&run(tmp.path()));
         let distinct: BTreeSet<&str> = got.iter().map(|c| &c[..5]).collect();
         if distinct != BTreeSet::from([m.code]) {
             failures.push(format!(
@@ -69,15 +52,11 @@ fn every_code_has_bad_and_good_fixtures() {
                 m.code, m.code
             ));
         }
-        let got = codes(&good);
+        let tmp = materialize(&good);
+        let got = describe(&run(tmp.path()));
         if got.iter().any(|c| c.starts_with(m.code)) {
             failures.push(format!("{} good: raised {got:#?}", m.code));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-}
-
-fn now() -> OffsetDateTime {
-    // 2026-11-23 12:00 UTC
-    OffsetDateTime::from_unix_timestamp(1_795_435_200).unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
