@@ -92,25 +92,35 @@ impl HostPort {
             let (ip, after) = rest
                 .split_once(']')
                 .ok_or_else(|| NameError::Host(raw.clone(), "unclosed `[`".into()))?;
-            let ip: Ipv6Addr = ip
-                .parse()
-                .map_err(|_| NameError::Host(raw.clone(), format!("`{ip}` is not an IPv6 address")))?;
+            let ip: Ipv6Addr = ip.parse().map_err(|_| {
+                NameError::Host(raw.clone(), format!("`{ip}` is not an IPv6 address"))
+            })?;
             let port = match after {
                 "" => None,
                 p => Some(parse_port(&raw, p.strip_prefix(':').unwrap_or(p))?),
             };
-            return Ok(HostPort { host: Host::Ip(IpAddr::V6(ip)), port });
+            return Ok(HostPort {
+                host: Host::Ip(IpAddr::V6(ip)),
+                port,
+            });
         }
         if input.matches(':').count() > 1 {
             let bare = input.rsplit_once(':').map_or(input, |(h, _)| h);
-            let shown = if input.parse::<Ipv6Addr>().is_ok() { input } else { bare };
+            let shown = if input.parse::<Ipv6Addr>().is_ok() {
+                input
+            } else {
+                bare
+            };
             return Err(NameError::UnbracketedIpv6(raw.clone(), shown.into()));
         }
         let (host, port) = match input.split_once(':') {
             Some((h, p)) => (h, Some(parse_port(&raw, p)?)),
             None => (input, None),
         };
-        Ok(HostPort { host: parse_host(&raw, host)?, port })
+        Ok(HostPort {
+            host: parse_host(&raw, host)?,
+            port,
+        })
     }
 
     /// The port clients actually connect to (HTTPS default when absent).
@@ -144,18 +154,35 @@ fn validate_dns_name(name: &str) -> Result<(), String> {
         return Err("the host name is empty".into());
     }
     if name.len() > 253 {
-        return Err(format!("the host name is {} characters long; the limit is 253", name.len()));
+        return Err(format!(
+            "the host name is {} characters long; the limit is 253",
+            name.len()
+        ));
     }
     for label in name.split('.') {
         if label.is_empty() {
-            return Err("the host name has an empty label (`..`, or a leading or trailing dot)".into());
+            return Err(
+                "the host name has an empty label (`..`, or a leading or trailing dot)".into(),
+            );
         }
         if label.len() > 63 {
-            return Err(format!("the label `{label}` is {} characters long; the limit is 63", label.len()));
+            return Err(format!(
+                "the label `{label}` is {} characters long; the limit is 63",
+                label.len()
+            ));
         }
-        if let Some(bad) = label.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-')) {
-            let hint = if bad == '_' { " (use `-` instead of `_`)" } else { "" };
-            return Err(format!("the label `{label}` contains `{bad}`{hint}; host names allow letters, digits and `-`"));
+        if let Some(bad) = label
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || *c == '-'))
+        {
+            let hint = if bad == '_' {
+                " (use `-` instead of `_`)"
+            } else {
+                ""
+            };
+            return Err(format!(
+                "the label `{label}` contains `{bad}`{hint}; host names allow letters, digits and `-`"
+            ));
         }
         if label.starts_with('-') || label.ends_with('-') {
             return Err(format!("the label `{label}` starts or ends with `-`"));
@@ -180,7 +207,12 @@ mod tests {
         assert_eq!(v6.host.san(), "::1");
         assert!(HostPort::parse("127.0.0.2:80").unwrap().host.is_loopback());
         assert!(HostPort::parse("LOCALHOST").unwrap().host.is_loopback());
-        assert!(!HostPort::parse("host.docker.internal:5000").unwrap().host.is_loopback());
+        assert!(
+            !HostPort::parse("host.docker.internal:5000")
+                .unwrap()
+                .host
+                .is_loopback()
+        );
     }
 
     #[test]
@@ -200,6 +232,11 @@ mod tests {
             assert!(err.contains(want), "{input}: {err}");
         }
         let long = format!("{}.example", "a".repeat(64));
-        assert!(HostPort::parse(&long).unwrap_err().to_string().contains("limit is 63"));
+        assert!(
+            HostPort::parse(&long)
+                .unwrap_err()
+                .to_string()
+                .contains("limit is 63")
+        );
     }
 }

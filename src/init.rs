@@ -3,7 +3,7 @@
 //! [`crate::output`], the only writer.
 
 use crate::error::{Error, Result};
-use crate::model::{layout, Environment, Role};
+use crate::model::{Environment, Role, layout};
 use crate::output::{self, Applied, PlannedFile, State, Writer};
 use crate::pki::{self, Ca, CaParams, IssuedCert, LeafParams, SanName, Usage};
 use crate::render::{self, Material};
@@ -159,7 +159,10 @@ fn load_or_create_ca(
         key_type: env.pki.key_type,
         not_before: opts.now - Duration::minutes(5),
         not_after: opts.now + Duration::days(i64::from(env.pki.ca_validity_days)),
-        name_constraints: env.pki.name_constraints.then(|| pki::default_permitted(&all_sans(env))),
+        name_constraints: env
+            .pki
+            .name_constraints
+            .then(|| pki::default_permitted(&all_sans(env))),
     };
     let ca = match (cert, key) {
         (Some(cert), Some(key)) if opts.new_ca => {
@@ -170,7 +173,10 @@ fn load_or_create_ca(
                 writer.backup(&cert_path, &backup.join("ca.crt"), output::MODE_PUBLIC)?;
             }
             drop((cert, key));
-            notes.push(format!("new CA generated; the old one is kept in {}", rel(dir, &backup)));
+            notes.push(format!(
+                "new CA generated; the old one is kept in {}",
+                rel(dir, &backup)
+            ));
             pki::generate_ca(&params, rng)?
         }
         (Some(cert), Some(key)) => {
@@ -193,7 +199,7 @@ fn load_or_create_ca(
                      Restore the key, or run `bkenv init --new-ca`",
                     layout::CA_KEY
                 ),
-            })
+            });
         }
         (None, Some(key)) => {
             // An interrupted first run wrote the key but not the certificate: nothing can
@@ -271,7 +277,14 @@ fn leaf(
     };
     let cert = read_optional_bytes(&dir.join(&cert_rel))?;
     let key = read_optional_bytes(&dir.join(&key_rel))?;
-    let status = pki::leaf_status(cert.as_deref(), key.as_deref(), &ca.facts, &sans, usage, opts.now);
+    let status = pki::leaf_status(
+        cert.as_deref(),
+        key.as_deref(),
+        &ca.facts,
+        &sans,
+        usage,
+        opts.now,
+    );
     match (status, cert, key) {
         (None, Some(cert), Some(key)) => Ok(IssuedCert {
             cert_pem: String::from_utf8_lossy(&cert).into_owned(),
@@ -305,7 +318,15 @@ fn servers(
     let mut out = BTreeMap::new();
     for reg in &env.registries {
         if let Some(local) = reg.local() {
-            let issued = leaf(dir, ca, env, Leaf::Registry(reg, &local.service), opts, rng, notes)?;
+            let issued = leaf(
+                dir,
+                ca,
+                env,
+                Leaf::Registry(reg, &local.service),
+                opts,
+                rng,
+                notes,
+            )?;
             out.insert(local.service.clone(), issued);
         }
     }
@@ -315,9 +336,15 @@ fn servers(
 fn external_cas(dir: &Path, env: &Environment) -> Result<BTreeMap<usize, String>> {
     let mut out = BTreeMap::new();
     for (i, reg) in env.registries.iter().enumerate() {
-        let Role::External { ca_file: Some(file) } = &reg.role else { continue };
+        let Role::External {
+            ca_file: Some(file),
+        } = &reg.role
+        else {
+            continue;
+        };
         let path = dir.join(file);
-        let text = fs::read_to_string(&path).map_err(|e| Error::io("read the registry CA file", &path, e))?;
+        let text = fs::read_to_string(&path)
+            .map_err(|e| Error::io("read the registry CA file", &path, e))?;
         pki::read_certs(text.as_bytes()).map_err(|e| Error::Refused {
             path: path.clone(),
             message: format!("not a usable CA certificate: {e}"),
@@ -332,9 +359,13 @@ const PASSWORD_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuv
 /// A 24-character password from an unambiguous alphabet (~138 bits).
 pub fn generate_password(rng: &dyn SecureRandom) -> Result<String> {
     let mut bytes = [0u8; 24];
-    rng.fill(&mut bytes).map_err(|_| Error::Other("the system random source failed".into()))?;
+    rng.fill(&mut bytes)
+        .map_err(|_| Error::Other("the system random source failed".into()))?;
     // 256 % 57 != 0 leaves a negligible bias; entropy stays far above what bcrypt needs.
-    Ok(bytes.iter().map(|b| char::from(PASSWORD_ALPHABET[usize::from(*b) % PASSWORD_ALPHABET.len()])).collect())
+    Ok(bytes
+        .iter()
+        .map(|b| char::from(PASSWORD_ALPHABET[usize::from(*b) % PASSWORD_ALPHABET.len()]))
+        .collect())
 }
 
 fn passwords(
@@ -346,7 +377,10 @@ fn passwords(
     let mut out = BTreeMap::new();
     for (i, reg) in env.registries.iter().enumerate() {
         let Some(auth) = &reg.auth else { continue };
-        let key = reg.primary_name().map(ToString::to_string).unwrap_or_default();
+        let key = reg
+            .primary_name()
+            .map(ToString::to_string)
+            .unwrap_or_default();
         let password = match &auth.password_env {
             Some(var) => env_var(var).filter(|v| !v.is_empty()).ok_or_else(|| {
                 Error::invalid(
@@ -374,22 +408,36 @@ fn passwords(
 }
 
 /// Keeps an existing htpasswd whose entry still verifies, so re-runs are byte-identical.
-fn htpasswd_files(dir: &Path, env: &Environment, passwords: &BTreeMap<usize, String>) -> Result<BTreeMap<String, String>> {
+fn htpasswd_files(
+    dir: &Path,
+    env: &Environment,
+    passwords: &BTreeMap<usize, String>,
+) -> Result<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
     for (i, reg) in env.registries.iter().enumerate() {
-        let (Some(local), Some(auth), Some(password)) = (reg.local(), &reg.auth, passwords.get(&i)) else { continue };
+        let (Some(local), Some(auth), Some(password)) = (reg.local(), &reg.auth, passwords.get(&i))
+        else {
+            continue;
+        };
         let path = dir.join(format!("{}/auth/htpasswd", local.service));
         let existing = read_optional(&path)?;
         let keep = existing.as_deref().filter(|text| {
             text.lines().any(|l| {
-                l.split_once(':')
-                    .is_some_and(|(u, h)| u == auth.username && h.starts_with("$2y$") && bcrypt::verify(password, h).unwrap_or(false))
+                l.split_once(':').is_some_and(|(u, h)| {
+                    u == auth.username
+                        && h.starts_with("$2y$")
+                        && bcrypt::verify(password, h).unwrap_or(false)
+                })
             })
         });
         let text = match keep {
             Some(t) => t.to_string(),
             None => {
-                let cost = if auth.password_env.is_some() { CHOSEN_PASSWORD_COST } else { GENERATED_PASSWORD_COST };
+                let cost = if auth.password_env.is_some() {
+                    CHOSEN_PASSWORD_COST
+                } else {
+                    GENERATED_PASSWORD_COST
+                };
                 render::htpasswd_line(&auth.username, password, cost)?
             }
         };
@@ -399,5 +447,8 @@ fn htpasswd_files(dir: &Path, env: &Environment, passwords: &BTreeMap<usize, Str
 }
 
 fn rel(root: &Path, path: &Path) -> String {
-    path.strip_prefix(root).unwrap_or(path).display().to_string()
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .display()
+        .to_string()
 }

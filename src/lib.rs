@@ -15,6 +15,7 @@ pub mod render;
 pub mod spec;
 pub mod suggest;
 pub mod summary;
+pub mod tomlutil;
 
 use cli::{Cli, Command};
 use std::io::Write;
@@ -60,38 +61,59 @@ fn run_init(args: cli::InitArgs, out: &mut dyn Write) -> error::Result<ExitStatu
     };
     let rng = ring::rand::SystemRandom::new();
     let mut writer = output::Writer::new();
-    if let Some(n) = std::env::var("BKENV_FAIL_AFTER_WRITES").ok().and_then(|v| v.parse().ok()) {
+    if let Some(n) = std::env::var("BKENV_FAIL_AFTER_WRITES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
         writer.fail_after = Some(n);
     }
     let outcome = init::run(&opts, &rng, &|k| std::env::var(k).ok(), &mut writer)?;
     let dir = args.dir.display().to_string();
     let text = summary::init_summary(&outcome, &dir, args.dry_run, args.show_password);
-    out.write_all(text.as_bytes()).map_err(|e| error::Error::io("write", "stdout", e))?;
+    out.write_all(text.as_bytes())
+        .map_err(|e| error::Error::io("write", "stdout", e))?;
     Ok(ExitStatus::Success)
 }
 
 fn run_explain(args: &cli::ExplainArgs, out: &mut dyn Write) -> error::Result<ExitStatus> {
     let text = if args.all {
         catalog::all()
-            .map(|m| format!("{}  {:<7}  {:<40} {}\n", m.code, m.severity.as_str(), m.slug, m.title))
+            .map(|m| {
+                format!(
+                    "{}  {:<7}  {:<40} {}\n",
+                    m.code,
+                    m.severity.as_str(),
+                    m.slug,
+                    m.title
+                )
+            })
             .collect::<String>()
     } else {
         let code = args.code.as_deref().unwrap_or_default();
         let meta = catalog::lookup(code).ok_or_else(|| {
             let codes: Vec<&str> = catalog::all().map(|m| m.code).collect();
-            let hint = suggest::did_you_mean(code, &codes).map(|c| format!("; did you mean {c}?")).unwrap_or_default();
-            error::Error::Other(format!("unknown check `{code}`{hint} (`bkenv explain --all` lists them)"))
+            let hint = suggest::did_you_mean(code, &codes)
+                .map(|c| format!("; did you mean {c}?"))
+                .unwrap_or_default();
+            error::Error::Other(format!(
+                "unknown check `{code}`{hint} (`bkenv explain --all` lists them)"
+            ))
         })?;
         format!(
             "# {} ({})\n\nseverity: {}  fixable: {}\n{}\n\n{}",
             meta.slug,
             meta.code,
             meta.severity.as_str(),
-            if meta.fixable { "yes (doctor --fix)" } else { "no" },
+            if meta.fixable {
+                "yes (doctor --fix)"
+            } else {
+                "no"
+            },
             meta.title,
             meta.explanation
         )
     };
-    out.write_all(text.as_bytes()).map_err(|e| error::Error::io("write", "stdout", e))?;
+    out.write_all(text.as_bytes())
+        .map_err(|e| error::Error::io("write", "stdout", e))?;
     Ok(ExitStatus::Success)
 }

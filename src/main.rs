@@ -10,7 +10,9 @@ fn main() -> ExitCode {
     let mut out = stdout.lock();
     match bkenv::run(cli, &mut out) {
         Ok(status) => ExitCode::from(status as u8),
-        Err(bkenv::error::Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe => {
+        Err(bkenv::error::Error::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::BrokenPipe =>
+        {
             ExitCode::SUCCESS
         }
         Err(err) => {

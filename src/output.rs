@@ -114,8 +114,14 @@ pub fn classify(root: &Path, state: &State, file: &PlannedFile, force: bool) -> 
         Err(e) => return Err(Error::io("read", path, e)),
     };
     if existing == file.contents {
-        let mode_ok = fs::metadata(&path).map(|m| m.permissions().mode() & 0o777 == file.mode).unwrap_or(false);
-        return Ok(if mode_ok || file.mode != MODE_PRIVATE { Status::Unchanged } else { Status::Updated });
+        let mode_ok = fs::metadata(&path)
+            .map(|m| m.permissions().mode() & 0o777 == file.mode)
+            .unwrap_or(false);
+        return Ok(if mode_ok || file.mode != MODE_PRIVATE {
+            Status::Unchanged
+        } else {
+            Status::Updated
+        });
     }
     let ours = state.files.get(&file.path) == Some(&sha256_hex(&existing));
     Ok(match file.policy {
@@ -153,12 +159,18 @@ impl Writer {
     /// Atomically replaces `path` with `contents`, created with `mode` from the start.
     pub fn write(&mut self, path: &Path, contents: &[u8], mode: u32) -> Result<()> {
         if self.fail_after.is_some_and(|n| self.writes >= n) {
-            return Err(Error::Other(format!("injected failure before writing {}", path.display())));
+            return Err(Error::Other(format!(
+                "injected failure before writing {}",
+                path.display()
+            )));
         }
         self.writes += 1;
         let dir = path.parent().unwrap_or(Path::new("."));
         self.ensure_dir(dir, 0o755)?;
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let tmp = dir.join(format!(".{name}.bkenv-tmp-{}", std::process::id()));
         let result = (|| {
             let _ = fs::remove_file(&tmp);
@@ -219,7 +231,9 @@ pub fn apply(
             writer.write(&root.join(&file.path), &file.contents, file.mode)?;
         }
         if status != Status::KeptEdited {
-            state.files.insert(file.path.clone(), sha256_hex(&file.contents));
+            state
+                .files
+                .insert(file.path.clone(), sha256_hex(&file.contents));
         }
         out.push(Applied {
             path: PathBuf::from(&file.path),
@@ -255,7 +269,10 @@ mod tests {
         let mut w = Writer::new();
         let key = dir.path().join("a/key.pem");
         w.write(&key, b"secret", MODE_PRIVATE).unwrap();
-        assert_eq!(fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         w.write(&key, b"secret2", MODE_PRIVATE).unwrap();
         assert_eq!(fs::read(&key).unwrap(), b"secret2");
         let leftovers: Vec<_> = fs::read_dir(dir.path().join("a")).unwrap().collect();
@@ -272,17 +289,41 @@ mod tests {
         assert_eq!(r[0].status, Status::Created);
         // Generator changes its mind; the file is still ours → updated.
         let plan2 = vec![PlannedFile::public("f.txt", "v2")];
-        let r = apply(root, &plan2, State::load(root).unwrap(), &mut w, false, false).unwrap();
+        let r = apply(
+            root,
+            &plan2,
+            State::load(root).unwrap(),
+            &mut w,
+            false,
+            false,
+        )
+        .unwrap();
         assert_eq!(r[0].status, Status::Updated);
         // The user edits it; the next run keeps it, and keeps detecting the edit.
         fs::write(root.join("f.txt"), "mine").unwrap();
         let plan3 = vec![PlannedFile::public("f.txt", "v3")];
         for _ in 0..2 {
-            let r = apply(root, &plan3, State::load(root).unwrap(), &mut w, false, false).unwrap();
+            let r = apply(
+                root,
+                &plan3,
+                State::load(root).unwrap(),
+                &mut w,
+                false,
+                false,
+            )
+            .unwrap();
             assert_eq!(r[0].status, Status::KeptEdited);
             assert_eq!(fs::read_to_string(root.join("f.txt")).unwrap(), "mine");
         }
-        let r = apply(root, &plan3, State::load(root).unwrap(), &mut w, true, false).unwrap();
+        let r = apply(
+            root,
+            &plan3,
+            State::load(root).unwrap(),
+            &mut w,
+            true,
+            false,
+        )
+        .unwrap();
         assert_eq!(r[0].status, Status::Updated);
         assert_eq!(fs::read_to_string(root.join("f.txt")).unwrap(), "v3");
     }
@@ -303,7 +344,10 @@ mod tests {
         let path = dir.path().join("ca.key");
         let mut w = Writer::new();
         w.write(&path, b"old", MODE_PRIVATE).unwrap();
-        let mut failing = Writer { fail_after: Some(0), writes: 0 };
+        let mut failing = Writer {
+            fail_after: Some(0),
+            writes: 0,
+        };
         assert!(failing.write(&path, b"new", MODE_PRIVATE).is_err());
         assert_eq!(fs::read(&path).unwrap(), b"old");
     }

@@ -3,13 +3,13 @@
 
 mod support;
 
-use bkenv::pki::{read_certs, SanName};
+use bkenv::pki::{SanName, read_certs};
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
-use support::{fresh, options, run_init, snapshot_tree, tool, NOW};
+use support::{NOW, fresh, options, run_init, snapshot_tree, tool};
 
 const MTLS_SPEC_FLAG: &str = "mtls = false";
 
@@ -18,11 +18,25 @@ fn read(dir: &Path, rel: &str) -> String {
 }
 
 /// `openssl verify` of `leaf` against the environment CA for a host name or IP.
-fn openssl_verify(openssl: &Path, dir: &Path, leaf: &str, name: &str, purpose: &str) -> (bool, String) {
+fn openssl_verify(
+    openssl: &Path,
+    dir: &Path,
+    leaf: &str,
+    name: &str,
+    purpose: &str,
+) -> (bool, String) {
     let mut cmd = Command::new(openssl);
-    cmd.arg("verify").arg("-CAfile").arg(dir.join("ca/ca.crt")).arg("-purpose").arg(purpose);
+    cmd.arg("verify")
+        .arg("-CAfile")
+        .arg(dir.join("ca/ca.crt"))
+        .arg("-purpose")
+        .arg(purpose);
     // Certificates are issued at the test's fixed clock; verify at that time too.
-    cmd.arg("-attime").arg((NOW + time::Duration::hours(1)).unix_timestamp().to_string());
+    cmd.arg("-attime").arg(
+        (NOW + time::Duration::hours(1))
+            .unix_timestamp()
+            .to_string(),
+    );
     if name.parse::<std::net::IpAddr>().is_ok() {
         cmd.arg("-verify_ip").arg(name);
     } else if !name.is_empty() {
@@ -33,12 +47,22 @@ fn openssl_verify(openssl: &Path, dir: &Path, leaf: &str, name: &str, purpose: &
 
 #[test]
 fn every_certificate_verifies_with_openssl_for_every_name_and_fails_for_others() {
-    let Some(openssl) = tool("openssl") else { return };
-    let (dir, _) = fresh(Some(&bkenv::spec::DEFAULT_SPEC.replace(MTLS_SPEC_FLAG, "mtls = true")));
+    let Some(openssl) = tool("openssl") else {
+        return;
+    };
+    let (dir, _) = fresh(Some(
+        &bkenv::spec::DEFAULT_SPEC.replace(MTLS_SPEC_FLAG, "mtls = true"),
+    ));
     let d = dir.path();
     let cases = [
-        ("registry/certs/registry.crt", vec!["registry", "localhost", "127.0.0.1", "::1"]),
-        ("buildkit/certs/server.crt", vec!["localhost", "127.0.0.1", "::1", "buildkitd"]),
+        (
+            "registry/certs/registry.crt",
+            vec!["registry", "localhost", "127.0.0.1", "::1"],
+        ),
+        (
+            "buildkit/certs/server.crt",
+            vec!["localhost", "127.0.0.1", "::1", "buildkitd"],
+        ),
     ];
     for (leaf, names) in cases {
         for name in names {
@@ -53,7 +77,10 @@ fn every_certificate_verifies_with_openssl_for_every_name_and_fails_for_others()
     let (ok, out) = openssl_verify(&openssl, d, "client/client.crt", "", "sslclient");
     assert!(ok, "client cert: {out}");
     let (ok, _) = openssl_verify(&openssl, d, "client/client.crt", "", "sslserver");
-    assert!(!ok, "the client certificate must not be usable as a server certificate");
+    assert!(
+        !ok,
+        "the client certificate must not be usable as a server certificate"
+    );
 }
 
 #[test]
@@ -65,12 +92,21 @@ fn certificate_facts_parsed_independently() {
     assert_eq!(ca.path_len, Some(0));
     let ku = ca.key_usage.expect("CA key usage");
     assert!(ku.key_cert_sign && ku.crl_sign);
-    let nc = ca.name_constraints.as_ref().expect("name constraints by default");
+    let nc = ca
+        .name_constraints
+        .as_ref()
+        .expect("name constraints by default");
     assert!(ca.name_constraints_critical);
     for name in ["registry", "localhost", "buildkitd"] {
-        assert!(bkenv::pki::permitted_by(nc, &SanName::Dns(name.into())), "{name}");
+        assert!(
+            bkenv::pki::permitted_by(nc, &SanName::Dns(name.into())),
+            "{name}"
+        );
     }
-    assert!(!bkenv::pki::permitted_by(nc, &SanName::Dns("example.com".into())));
+    assert!(!bkenv::pki::permitted_by(
+        nc,
+        &SanName::Dns("example.com".into())
+    ));
     assert_eq!((ca.not_after - NOW).whole_days(), 3650);
 
     let reg = &read_certs(read(d, "registry/certs/registry.crt").as_bytes()).unwrap()[0];
@@ -91,23 +127,48 @@ fn generated_configs_parse_back_with_independent_parsers() {
     let (dir, outcome) = fresh(None);
     let d = dir.path();
     let bk: toml_edit::DocumentMut = read(d, "buildkit/buildkitd.toml").parse().unwrap();
-    let addrs = bk["grpc"]["address"].as_array().expect("grpc.address is an array");
+    let addrs = bk["grpc"]["address"]
+        .as_array()
+        .expect("grpc.address is an array");
     assert_eq!(addrs.len(), 2);
-    assert!(bk["grpc"]["tls"].get("ca").is_none(), "server-only TLS by default");
-    let reg = bk["registry"]["registry:5000"].as_table().expect("quoted registry table");
+    assert!(
+        bk["grpc"]["tls"].get("ca").is_none(),
+        "server-only TLS by default"
+    );
+    let reg = bk["registry"]["registry:5000"]
+        .as_table()
+        .expect("quoted registry table");
     assert!(reg["ca"].as_array().is_some(), "ca must be an array");
-    assert!(bk["registry"].get("localhost:5005").is_none(), "loopback is the buildkitd container itself");
+    assert!(
+        bk["registry"].get("localhost:5005").is_none(),
+        "loopback is the buildkitd container itself"
+    );
     assert!(read(d, "buildkit/buildkitd.toml").contains("[registry.\"registry:5000\"]"));
 
-    let compose: serde_json::Value = serde_saphyr::from_str(&read(d, "docker-compose.yml")).unwrap();
-    let bk_vols = compose["services"]["buildkitd"]["volumes"].as_array().unwrap();
+    let compose: serde_json::Value =
+        serde_saphyr::from_str(&read(d, "docker-compose.yml")).unwrap();
+    let bk_vols = compose["services"]["buildkitd"]["volumes"]
+        .as_array()
+        .unwrap();
     let mounts: Vec<&str> = bk_vols.iter().filter_map(|v| v.as_str()).collect();
     assert!(mounts.contains(&"./buildkit/buildkitd.toml:/etc/buildkit/buildkitd.toml:ro"));
-    assert!(mounts.iter().all(|m| !m.contains("ca.key") && !m.contains("registry/certs")), "{mounts:?}");
-    assert_eq!(compose["services"]["registry"]["ports"][0], "127.0.0.1:5005:5000");
-    assert_eq!(compose["services"]["buildkitd"]["image"], "moby/buildkit:v0.23.2");
+    assert!(
+        mounts
+            .iter()
+            .all(|m| !m.contains("ca.key") && !m.contains("registry/certs")),
+        "{mounts:?}"
+    );
+    assert_eq!(
+        compose["services"]["registry"]["ports"][0],
+        "127.0.0.1:5005:5000"
+    );
+    assert_eq!(
+        compose["services"]["buildkitd"]["image"],
+        "moby/buildkit:v0.23.2"
+    );
 
-    let regcfg: serde_json::Value = serde_saphyr::from_str(&read(d, "registry/config.yml")).unwrap();
+    let regcfg: serde_json::Value =
+        serde_saphyr::from_str(&read(d, "registry/config.yml")).unwrap();
     assert_eq!(regcfg["http"]["tls"]["certificate"], "/certs/registry.crt");
     assert_eq!(regcfg["auth"]["htpasswd"]["path"], "/auth/htpasswd");
 
@@ -116,8 +177,13 @@ fn generated_configs_parse_back_with_independent_parsers() {
     for key in ["registry:5000", "localhost:5005"] {
         let auth = cfg["auths"][key]["auth"].as_str().expect(key);
         use base64::Engine;
-        let decoded = base64::engine::general_purpose::STANDARD.decode(auth).unwrap();
-        assert_eq!(String::from_utf8(decoded).unwrap(), format!("bkenv:{password}"));
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(auth)
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(decoded).unwrap(),
+            format!("bkenv:{password}")
+        );
     }
     let htpasswd = read(d, "registry/auth/htpasswd");
     let (user, hash) = htpasswd.trim_end().split_once(':').unwrap();
@@ -125,7 +191,11 @@ fn generated_configs_parse_back_with_independent_parsers() {
     assert!(hash.starts_with("$2y$"), "the registry only accepts bcrypt");
     assert!(bcrypt::verify(password, hash).unwrap());
 
-    let env: BTreeMap<&str, &str> = read(d, ".env").leak().lines().filter_map(|l| l.split_once('=')).collect();
+    let env: BTreeMap<&str, &str> = read(d, ".env")
+        .leak()
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .collect();
     assert_eq!(env["BUILDKIT_HOST"], "tcp://localhost:1234");
     assert_eq!(env["DOCKER_REGISTRY"], "registry:5000");
     assert_eq!(env["DOCKER_CONFIG"], "./docker");
@@ -134,7 +204,10 @@ fn generated_configs_parse_back_with_independent_parsers() {
     }
     assert_eq!(env["REGISTRY_AUTH_PASSWORD"], password);
     for name in ["registry:5000", "localhost:5005"] {
-        assert_eq!(read(d, &format!("certs.d/{name}/ca.crt")), read(d, "ca/ca.crt"));
+        assert_eq!(
+            read(d, &format!("certs.d/{name}/ca.crt")),
+            read(d, "ca/ca.crt")
+        );
     }
 }
 
@@ -143,7 +216,14 @@ fn rerun_is_byte_identical_and_keeps_the_ca() {
     let (dir, _) = fresh(None);
     let before = snapshot_tree(dir.path());
     let second = run_init(&options(dir.path())).unwrap();
-    assert!(second.applied.iter().all(|a| a.status == bkenv::output::Status::Unchanged), "{:?}", second.applied);
+    assert!(
+        second
+            .applied
+            .iter()
+            .all(|a| a.status == bkenv::output::Status::Unchanged),
+        "{:?}",
+        second.applied
+    );
     assert_eq!(snapshot_tree(dir.path()), before);
 }
 
@@ -156,16 +236,28 @@ fn user_edits_to_buildkitd_toml_survive_a_rerun_that_changes_managed_keys() {
         "{}\n# my GC policy\n[worker.oci]\ngc = true # keep it\n\n[registry.\"registry:5000\"]\n",
         read(d, "buildkit/buildkitd.toml")
     )
-    .replace("[registry.\"registry:5000\"]\nca =", "[registry.\"registry:5000\"]\n# trust our CA\nca =");
-    let edited = edited.trim_end_matches("\n[registry.\"registry:5000\"]\n").to_string() + "\n";
+    .replace(
+        "[registry.\"registry:5000\"]\nca =",
+        "[registry.\"registry:5000\"]\n# trust our CA\nca =",
+    );
+    let edited = edited
+        .trim_end_matches("\n[registry.\"registry:5000\"]\n")
+        .to_string()
+        + "\n";
     fs::write(&path, &edited).unwrap();
     let mut opts = options(d);
     opts.overrides.mtls = Some(true);
     run_init(&opts).unwrap();
     let after = read(d, "buildkit/buildkitd.toml");
-    assert!(after.contains("# my GC policy\n[worker.oci]\ngc = true # keep it"), "{after}");
+    assert!(
+        after.contains("# my GC policy\n[worker.oci]\ngc = true # keep it"),
+        "{after}"
+    );
     assert!(after.contains("# trust our CA"), "{after}");
-    assert!(after.contains("ca = \"/etc/buildkit/certs/ca.crt\""), "mTLS key added: {after}");
+    assert!(
+        after.contains("ca = \"/etc/buildkit/certs/ca.crt\""),
+        "mTLS key added: {after}"
+    );
 }
 
 #[test]
@@ -177,7 +269,12 @@ fn edited_generated_files_are_kept_unless_forced() {
     let mut opts = options(d);
     opts.overrides.registry_names = vec!["registry:5000".into(), "localhost:5006".into()];
     let out = run_init(&opts).unwrap();
-    let status = out.applied.iter().find(|a| a.path == Path::new("docker-compose.yml")).unwrap().status;
+    let status = out
+        .applied
+        .iter()
+        .find(|a| a.path == Path::new("docker-compose.yml"))
+        .unwrap()
+        .status;
     assert_eq!(status, bkenv::output::Status::KeptEdited);
     assert_eq!(read(d, "docker-compose.yml"), mine);
     opts.force = true;
@@ -192,28 +289,57 @@ fn leaves_are_reissued_when_names_change_and_the_ca_is_kept() {
     let ca = read(d, "ca/ca.crt");
     let old = read(d, "registry/certs/registry.crt");
     let mut opts = options(d);
-    opts.overrides.registry_names = vec!["registry:5000".into(), "localhost:5005".into(), "registry.test:5000".into()];
+    opts.overrides.registry_names = vec![
+        "registry:5000".into(),
+        "localhost:5005".into(),
+        "registry.test:5000".into(),
+    ];
     opts.overrides.key_type = None;
     let err = run_init(&opts).unwrap_err().to_string();
-    assert!(err.contains("outside the CA's name constraints") && err.contains("--new-ca"), "{err}");
-    assert_eq!(read(d, "registry/certs/registry.crt"), old, "a refused run changes nothing");
+    assert!(
+        err.contains("outside the CA's name constraints") && err.contains("--new-ca"),
+        "{err}"
+    );
+    assert_eq!(
+        read(d, "registry/certs/registry.crt"),
+        old,
+        "a refused run changes nothing"
+    );
     opts.new_ca = true;
     let out = run_init(&opts).unwrap();
     assert_ne!(read(d, "ca/ca.crt"), ca);
     assert!(out.notes.iter().any(|n| n.contains("backup")));
-    let backups: Vec<_> = fs::read_dir(d.join("ca")).unwrap().filter_map(Result::ok).filter(|e| e.file_name().to_string_lossy().starts_with("backup-")).collect();
+    let backups: Vec<_> = fs::read_dir(d.join("ca"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with("backup-"))
+        .collect();
     assert_eq!(backups.len(), 1);
-    assert_eq!(fs::read_to_string(backups[0].path().join("ca.crt")).unwrap(), ca);
+    assert_eq!(
+        fs::read_to_string(backups[0].path().join("ca.crt")).unwrap(),
+        ca
+    );
     let reg = &read_certs(read(d, "registry/certs/registry.crt").as_bytes()).unwrap()[0];
     assert!(reg.dns_sans.contains(&"registry.test".to_string()));
 }
 
 #[test]
 fn private_files_are_0600_and_the_ca_dir_0700() {
-    let (dir, _) = fresh(Some(&bkenv::spec::DEFAULT_SPEC.replace(MTLS_SPEC_FLAG, "mtls = true")));
+    let (dir, _) = fresh(Some(
+        &bkenv::spec::DEFAULT_SPEC.replace(MTLS_SPEC_FLAG, "mtls = true"),
+    ));
     let d = dir.path();
     let mode = |rel: &str| fs::metadata(d.join(rel)).unwrap().permissions().mode() & 0o777;
-    for private in ["ca/ca.key", "buildkit/certs/server.key", "registry/certs/registry.key", "client/client.key", ".env", "docker/config.json", "registry/auth/htpasswd", ".bkenv/state.json"] {
+    for private in [
+        "ca/ca.key",
+        "buildkit/certs/server.key",
+        "registry/certs/registry.key",
+        "client/client.key",
+        ".env",
+        "docker/config.json",
+        "registry/auth/htpasswd",
+        ".bkenv/state.json",
+    ] {
         assert_eq!(mode(private), 0o600, "{private}");
     }
     assert_eq!(mode("ca"), 0o700);
@@ -243,7 +369,10 @@ fn a_mismatched_ca_key_is_refused_and_nothing_changes() {
     fs::copy(other.path().join("ca/ca.key"), d.join("ca/ca.key")).unwrap();
     let before = snapshot_tree(d);
     let err = run_init(&options(d)).unwrap_err().to_string();
-    assert!(err.contains("ca/ca.key") && err.contains("--new-ca"), "{err}");
+    assert!(
+        err.contains("ca/ca.key") && err.contains("--new-ca"),
+        "{err}"
+    );
     assert_eq!(snapshot_tree(d), before);
 }
 
@@ -251,7 +380,11 @@ fn a_mismatched_ca_key_is_refused_and_nothing_changes() {
 fn corrupt_or_missing_ca_material_is_refused() {
     let (dir, _) = fresh(None);
     let d = dir.path();
-    fs::write(d.join("ca/ca.crt"), "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n").unwrap();
+    fs::write(
+        d.join("ca/ca.crt"),
+        "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
     let before = snapshot_tree(d);
     assert!(run_init(&options(d)).is_err());
     assert_eq!(snapshot_tree(d), before);
@@ -282,10 +415,14 @@ fn unwritable_target_is_a_clear_error() {
     }
     let dir = tempfile::tempdir().unwrap();
     fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o555)).unwrap();
-    let err = run_init(&options(&dir.path().join("env"))).unwrap_err().to_string();
+    let err = run_init(&options(&dir.path().join("env")))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("could not create directory"), "{err}");
 }
 
 fn nix_is_root() -> bool {
-    fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0).unwrap_or(false)
+    fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false)
 }

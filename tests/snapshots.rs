@@ -43,7 +43,8 @@ fn example_environments() {
                 let entry = entry.unwrap();
                 fs::copy(entry.path(), tmp.path().join(entry.file_name())).unwrap();
             }
-            let out = support::run_init(&support::options(tmp.path())).unwrap_or_else(|e| panic!("{example}: {e}"));
+            let out = support::run_init(&support::options(tmp.path()))
+                .unwrap_or_else(|e| panic!("{example}: {e}"));
             (tmp, out)
         };
         let passwords: Vec<&str> = outcome.passwords.values().map(String::as_str).collect();
@@ -58,7 +59,12 @@ fn example_environments() {
 }
 
 fn help(args: &[&str]) -> String {
-    let out = Command::cargo_bin("bkenv").unwrap().args(args).env("COLUMNS", "100").output().unwrap();
+    let out = Command::cargo_bin("bkenv")
+        .unwrap()
+        .args(args)
+        .env("COLUMNS", "100")
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{args:?}");
     String::from_utf8(out.stdout).unwrap()
 }
@@ -73,18 +79,39 @@ fn help_text() {
 #[test]
 fn bad_input_errors_name_the_field_and_exit_2() {
     let cases = [
-        ("names = [\"registry:5000\", \"localhost:5005\"]", "names = [\"my_registry:5000\"]"),
+        (
+            "names = [\"registry:5000\", \"localhost:5005\"]",
+            "names = [\"my_registry:5000\"]",
+        ),
         ("leaf_validity_days = 365", "leaf_validity_days = 1000"),
-        ("names = [\"registry:5000\", \"localhost:5005\"]", "nmes = [\"registry:5000\"]"),
+        (
+            "names = [\"registry:5000\", \"localhost:5005\"]",
+            "nmes = [\"registry:5000\"]",
+        ),
     ];
     let mut out = String::new();
     for (from, to) in cases {
         let dir = tempfile::tempdir().unwrap();
-        fs::write(dir.path().join("bkenv.toml"), bkenv::spec::DEFAULT_SPEC.replacen(from, to, 1)).unwrap();
-        let o = Command::cargo_bin("bkenv").unwrap().arg("init").arg(dir.path()).output().unwrap();
+        fs::write(
+            dir.path().join("bkenv.toml"),
+            bkenv::spec::DEFAULT_SPEC.replacen(from, to, 1),
+        )
+        .unwrap();
+        let o = Command::cargo_bin("bkenv")
+            .unwrap()
+            .arg("init")
+            .arg(dir.path())
+            .output()
+            .unwrap();
         assert_eq!(o.status.code(), Some(2), "{to}");
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "nothing but the spec is written");
-        let err = String::from_utf8(o.stderr).unwrap().replace(&dir.path().display().to_string(), "[DIR]");
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "nothing but the spec is written"
+        );
+        let err = String::from_utf8(o.stderr)
+            .unwrap()
+            .replace(&dir.path().display().to_string(), "[DIR]");
         out.push_str(&format!("$ {to}\n{err}\n"));
     }
     insta::assert_snapshot!(out);

@@ -1,9 +1,9 @@
 //! The small generated files: compose, registry config, htpasswd, config.json and .env.
 
 use crate::error::{Error, Result};
-use crate::model::{layout, Environment, LocalService, Registry, Role};
+use crate::model::{Environment, LocalService, Registry, Role, layout};
 use base64::Engine;
-use minijinja::{context, Environment as Templates};
+use minijinja::{Environment as Templates, context};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -12,7 +12,9 @@ const REGISTRY_TEMPLATE: &str = include_str!("../../templates/registry-config.ym
 
 fn render_template(name: &str, source: &str, ctx: minijinja::Value) -> Result<String> {
     let mut t = Templates::new();
-    let syntax = minijinja::syntax::SyntaxConfig::builder().keep_trailing_newline(true).build();
+    let syntax = minijinja::syntax::SyntaxConfig::builder()
+        .keep_trailing_newline(true)
+        .build();
     syntax
         .map(|s| t.set_syntax(s))
         .and_then(|()| t.add_template(name, source))
@@ -81,8 +83,11 @@ pub fn htpasswd_line(username: &str, password: &str, cost: u32) -> Result<String
 pub fn config_json(env: &Environment, passwords: &BTreeMap<usize, String>) -> String {
     let mut auths = serde_json::Map::new();
     for (i, reg) in env.registries.iter().enumerate() {
-        let (Some(auth), Some(password)) = (&reg.auth, passwords.get(&i)) else { continue };
-        let token = base64::engine::general_purpose::STANDARD.encode(format!("{}:{password}", auth.username));
+        let (Some(auth), Some(password)) = (&reg.auth, passwords.get(&i)) else {
+            continue;
+        };
+        let token = base64::engine::general_purpose::STANDARD
+            .encode(format!("{}:{password}", auth.username));
         for n in &reg.names {
             auths.insert(n.name.to_string(), serde_json::json!({ "auth": token }));
         }
@@ -114,7 +119,13 @@ pub fn dotenv(env: &Environment, passwords: &BTreeMap<usize, String>) -> String 
         }
         let _ = writeln!(s, "REGISTRY_TLS_VERIFY=true");
         let cert = match &reg.role {
-            Role::External { .. } => format!("./{}/{}/ca.crt", layout::CERTS_D, reg.primary_name().map(ToString::to_string).unwrap_or_default()),
+            Role::External { .. } => format!(
+                "./{}/{}/ca.crt",
+                layout::CERTS_D,
+                reg.primary_name()
+                    .map(ToString::to_string)
+                    .unwrap_or_default()
+            ),
             _ => format!("./{}", layout::CA_CERT),
         };
         let _ = writeln!(s, "REGISTRY_CERT={cert}");
@@ -134,5 +145,8 @@ pub fn dotenv(env: &Environment, passwords: &BTreeMap<usize, String>) -> String 
 
 /// The registry builds push to: the first non-mirror registry.
 pub fn primary_registry(env: &Environment) -> Option<(usize, &Registry)> {
-    env.registries.iter().enumerate().find(|(_, r)| !matches!(r.role, Role::Mirror { .. }))
+    env.registries
+        .iter()
+        .enumerate()
+        .find(|(_, r)| !matches!(r.role, Role::Mirror { .. }))
 }

@@ -7,7 +7,7 @@ mod files;
 pub use files::{compose, config_json, dotenv, htpasswd_line, primary_registry, registry_config};
 
 use crate::error::Result;
-use crate::model::{layout, Environment, Role};
+use crate::model::{Environment, Role, layout};
 use crate::output::PlannedFile;
 use crate::pki::IssuedCert;
 use std::collections::BTreeMap;
@@ -31,27 +31,55 @@ pub struct Material {
 
 /// Every file of the environment, CA key first so an interrupted first run leaves a key
 /// from which the CA certificate can be re-derived (see `init`).
-pub fn plan(env: &Environment, m: &Material, existing_buildkitd: Option<&str>) -> Result<Vec<PlannedFile>> {
+pub fn plan(
+    env: &Environment,
+    m: &Material,
+    existing_buildkitd: Option<&str>,
+) -> Result<Vec<PlannedFile>> {
     let mut files = vec![
         PlannedFile::private(layout::CA_KEY, m.ca_key.as_str()),
         PlannedFile::public(layout::CA_CERT, m.ca_cert.as_str()),
     ];
     let certs = layout::BUILDKIT_CERTS;
-    files.push(PlannedFile::public(format!("{certs}/ca.crt"), m.ca_cert.as_str()));
-    files.push(PlannedFile::public(format!("{certs}/server.crt"), m.buildkitd.cert_pem.as_str()));
-    files.push(PlannedFile::private(format!("{certs}/server.key"), m.buildkitd.key_pem.as_str()));
+    files.push(PlannedFile::public(
+        format!("{certs}/ca.crt"),
+        m.ca_cert.as_str(),
+    ));
+    files.push(PlannedFile::public(
+        format!("{certs}/server.crt"),
+        m.buildkitd.cert_pem.as_str(),
+    ));
+    files.push(PlannedFile::private(
+        format!("{certs}/server.key"),
+        m.buildkitd.key_pem.as_str(),
+    ));
     for (i, ca) in &m.external_cas {
-        files.push(PlannedFile::public(format!("{certs}/{}", buildkitd::external_ca_name(*i)), ca.as_str()));
+        files.push(PlannedFile::public(
+            format!("{certs}/{}", buildkitd::external_ca_name(*i)),
+            ca.as_str(),
+        ));
     }
-    let mut bk_toml = PlannedFile::public(layout::BUILDKITD_TOML, buildkitd::render(env, existing_buildkitd)?);
+    let mut bk_toml = PlannedFile::public(
+        layout::BUILDKITD_TOML,
+        buildkitd::render(env, existing_buildkitd)?,
+    );
     bk_toml.policy = crate::output::Policy::Merged;
     files.push(bk_toml);
 
     let client = layout::CLIENT_DIR;
-    files.push(PlannedFile::public(format!("{client}/ca.crt"), m.ca_cert.as_str()));
+    files.push(PlannedFile::public(
+        format!("{client}/ca.crt"),
+        m.ca_cert.as_str(),
+    ));
     if let Some(c) = &m.client {
-        files.push(PlannedFile::public(format!("{client}/client.crt"), c.cert_pem.as_str()));
-        files.push(PlannedFile::private(format!("{client}/client.key"), c.key_pem.as_str()));
+        files.push(PlannedFile::public(
+            format!("{client}/client.crt"),
+            c.cert_pem.as_str(),
+        ));
+        files.push(PlannedFile::private(
+            format!("{client}/client.key"),
+            c.key_pem.as_str(),
+        ));
     }
 
     for (i, reg) in env.registries.iter().enumerate() {
@@ -61,14 +89,23 @@ pub fn plan(env: &Environment, m: &Material, existing_buildkitd: Option<&str>) -
         };
         if let Some(ca) = ca {
             for n in &reg.names {
-                files.push(PlannedFile::public(format!("{}/{}/ca.crt", layout::CERTS_D, n.name), ca.as_str()));
+                files.push(PlannedFile::public(
+                    format!("{}/{}/ca.crt", layout::CERTS_D, n.name),
+                    ca.as_str(),
+                ));
             }
         }
         let Some(local) = reg.local() else { continue };
         let dir = &local.service;
         if let Some(server) = m.servers.get(dir) {
-            files.push(PlannedFile::public(format!("{dir}/certs/registry.crt"), server.cert_pem.as_str()));
-            files.push(PlannedFile::private(format!("{dir}/certs/registry.key"), server.key_pem.as_str()));
+            files.push(PlannedFile::public(
+                format!("{dir}/certs/registry.crt"),
+                server.cert_pem.as_str(),
+            ));
+            files.push(PlannedFile::private(
+                format!("{dir}/certs/registry.key"),
+                server.key_pem.as_str(),
+            ));
         }
         let upstream = match &reg.role {
             Role::Mirror { upstream, .. } => Some(upstream.as_str()),
@@ -79,13 +116,22 @@ pub fn plan(env: &Environment, m: &Material, existing_buildkitd: Option<&str>) -
             registry_config(local, reg.auth.is_some(), upstream)?,
         ));
         if let Some(h) = m.htpasswd.get(dir) {
-            files.push(PlannedFile::private(format!("{dir}/auth/htpasswd"), h.as_str()));
+            files.push(PlannedFile::private(
+                format!("{dir}/auth/htpasswd"),
+                h.as_str(),
+            ));
         }
     }
 
-    files.push(PlannedFile::private(layout::DOCKER_CONFIG, config_json(env, &m.passwords)));
+    files.push(PlannedFile::private(
+        layout::DOCKER_CONFIG,
+        config_json(env, &m.passwords),
+    ));
     files.push(PlannedFile::public(layout::COMPOSE, compose(env)?));
-    files.push(PlannedFile::private(layout::DOTENV, dotenv(env, &m.passwords)));
+    files.push(PlannedFile::private(
+        layout::DOTENV,
+        dotenv(env, &m.passwords),
+    ));
     files.push(PlannedFile::public(layout::GITIGNORE, GITIGNORE));
     Ok(files)
 }

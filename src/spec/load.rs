@@ -6,7 +6,7 @@ use super::Spec;
 use crate::error::{Error, Result};
 use crate::suggest::did_you_mean;
 use std::path::Path;
-use toml_edit::{value, Array, DocumentMut, Item, Table};
+use toml_edit::{DocumentMut, Item, Table, value};
 
 /// The spec's file name inside an environment directory.
 pub const SPEC_FILE: &str = "bkenv.toml";
@@ -42,10 +42,12 @@ pub fn load(path: &Path) -> Result<(String, Spec)> {
 
 /// Applies flag overrides to the spec text, keeping its comments and layout.
 pub fn apply_overrides(text: &str, origin: &Path, o: &Overrides) -> Result<String> {
-    let mut doc: DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| Error::Spec {
-        path: origin.to_path_buf(),
-        message: e.to_string(),
-    })?;
+    let mut doc: DocumentMut = text
+        .parse()
+        .map_err(|e: toml_edit::TomlError| Error::Spec {
+            path: origin.to_path_buf(),
+            message: e.to_string(),
+        })?;
     if !o.registry_names.is_empty() {
         let first = doc
             .get_mut("registry")
@@ -57,7 +59,7 @@ pub fn apply_overrides(text: &str, origin: &Path, o: &Overrides) -> Result<Strin
                 message: "--registry needs a [[registry]] table in the spec to apply to".into(),
             });
         };
-        reg["names"] = value(o.registry_names.iter().collect::<Array>());
+        crate::tomlutil::set(reg, "names", crate::tomlutil::strings(&o.registry_names));
     }
     let bk = doc
         .entry("buildkitd")
@@ -107,14 +109,19 @@ mod tests {
     #[test]
     fn default_spec_parses() {
         let spec = parse(DEFAULT_SPEC, Path::new("bkenv.toml")).unwrap();
-        assert_eq!(spec.registries[0].names, ["registry:5000", "localhost:5005"]);
+        assert_eq!(
+            spec.registries[0].names,
+            ["registry:5000", "localhost:5005"]
+        );
         assert!(!spec.buildkitd.mtls);
     }
 
     #[test]
     fn unknown_key_suggests_the_right_one() {
         let text = DEFAULT_SPEC.replace("names = [\"registry:5000\"", "nmes = [\"registry:5000\"");
-        let err = parse(&text, Path::new("bkenv.toml")).unwrap_err().to_string();
+        let err = parse(&text, Path::new("bkenv.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("unknown field `nmes`"), "{err}");
         assert!(err.contains("did you mean `names`?"), "{err}");
     }

@@ -7,7 +7,7 @@
 mod load;
 mod validate;
 
-pub use load::{apply_overrides, load, parse, Overrides, DEFAULT_SPEC, SPEC_FILE};
+pub use load::{DEFAULT_SPEC, Overrides, SPEC_FILE, apply_overrides, load, parse};
 pub use validate::validate;
 
 use crate::pki::KeyType;

@@ -2,10 +2,10 @@
 
 use super::{MirrorSpec, RegistrySpec, Spec};
 use crate::error::{Error, Result};
-use crate::hostport::{parse_host, Host, HostPort};
+use crate::hostport::{Host, HostPort, parse_host};
 use crate::model::{
-    push_unique, Auth, Buildkitd, Environment, LocalService, Pki, Publish, Reach, Registry,
-    RegistryName, Role,
+    Auth, Buildkitd, Environment, LocalService, Pki, Publish, Reach, Registry, RegistryName, Role,
+    push_unique,
 };
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -85,26 +85,40 @@ fn check_service_names(services: &[String]) -> Result<()> {
 fn validate_buildkitd(spec: &Spec) -> Result<Buildkitd> {
     let b = &spec.buildkitd;
     if b.listen.is_empty() {
-        return Err(Error::invalid("buildkitd.listen", "give at least one address, e.g. \"tcp://0.0.0.0:1234\""));
+        return Err(Error::invalid(
+            "buildkitd.listen",
+            "give at least one address, e.g. \"tcp://0.0.0.0:1234\"",
+        ));
     }
     for addr in &b.listen {
-        let ok = ["unix://", "tcp://", "fd://"].iter().any(|s| addr.starts_with(s));
+        let ok = ["unix://", "tcp://", "fd://"]
+            .iter()
+            .any(|s| addr.starts_with(s));
         if !ok {
             return Err(Error::invalid(
                 "buildkitd.listen",
-                format!("`{addr}` has no scheme; buildkitd fails with \"address {addr} does not contain proto\". Write `tcp://{addr}` or `unix://{addr}`"),
+                format!(
+                    "`{addr}` has no scheme; buildkitd fails with \"address {addr} does not contain proto\". Write `tcp://{addr}` or `unix://{addr}`"
+                ),
             ));
         }
     }
     let dialled = b.host.strip_prefix("tcp://").ok_or_else(|| {
         Error::invalid(
             "buildkitd.host",
-            format!("`{}` must be tcp://HOST:PORT: BUILDKIT_HOST for clients on this machine", b.host),
+            format!(
+                "`{}` must be tcp://HOST:PORT: BUILDKIT_HOST for clients on this machine",
+                b.host
+            ),
         )
     })?;
-    let host_port = HostPort::parse(dialled).map_err(|e| Error::invalid("buildkitd.host", e.to_string()))?;
+    let host_port =
+        HostPort::parse(dialled).map_err(|e| Error::invalid("buildkitd.host", e.to_string()))?;
     if host_port.port.is_none() {
-        return Err(Error::invalid("buildkitd.host", format!("`{}` needs a port, e.g. tcp://localhost:1234", b.host)));
+        return Err(Error::invalid(
+            "buildkitd.host",
+            format!("`{}` needs a port, e.g. tcp://localhost:1234", b.host),
+        ));
     }
     let mut sans = Vec::new();
     for name in &b.names {
@@ -139,12 +153,19 @@ pub fn image_version(image: &str) -> Option<(u32, u32, u32)> {
     let tag = tag.strip_prefix('v').unwrap_or(tag);
     let core = tag.split('-').next()?;
     let mut parts = core.split('.').map(|p| p.parse::<u32>().ok());
-    Some((parts.next()??, parts.next()??, parts.next().flatten().unwrap_or(0)))
+    Some((
+        parts.next()??,
+        parts.next()??,
+        parts.next().flatten().unwrap_or(0),
+    ))
 }
 
 fn parse_names(field: &str, names: &[String], services: &[String]) -> Result<Vec<RegistryName>> {
     if names.is_empty() {
-        return Err(Error::invalid(field, "give at least one host:port clients use for this registry"));
+        return Err(Error::invalid(
+            field,
+            "give at least one host:port clients use for this registry",
+        ));
     }
     let mut out: Vec<RegistryName> = Vec::new();
     for n in names {
@@ -178,10 +199,13 @@ fn validate_registry(field: &str, r: &RegistrySpec, services: &[String]) -> Resu
         username: a.username.clone(),
         password_env: a.password_env.clone(),
     });
-    if let Some(a) = &auth {
-        if a.username.is_empty() || a.username.contains(':') {
-            return Err(Error::invalid(format!("{field}.auth.username"), "must be non-empty and contain no `:`"));
-        }
+    if let Some(a) = &auth
+        && (a.username.is_empty() || a.username.contains(':'))
+    {
+        return Err(Error::invalid(
+            format!("{field}.auth.username"),
+            "must be non-empty and contain no `:`",
+        ));
     }
     let role = match &r.service {
         Some(service) => {
@@ -233,7 +257,8 @@ fn parse_publish(field: &str, specs: &[String]) -> Result<Vec<Publish>> {
     specs
         .iter()
         .map(|s| {
-            let bad = || Error::invalid(field, format!("`{s}` is not [IP:]HOST_PORT:CONTAINER_PORT"));
+            let bad =
+                || Error::invalid(field, format!("`{s}` is not [IP:]HOST_PORT:CONTAINER_PORT"));
             let (rest, container) = s.rsplit_once(':').ok_or_else(bad)?;
             let (host_ip, host_port) = match rest.rsplit_once(':') {
                 Some((ip, port)) => (Some(ip.to_string()), port),
@@ -253,13 +278,16 @@ fn check_unique_names(registries: &[Registry]) -> Result<()> {
     let mut owner: BTreeMap<String, usize> = BTreeMap::new();
     for (i, r) in registries.iter().enumerate() {
         for n in &r.names {
-            if let Some(j) = owner.insert(n.name.to_string(), i) {
-                if j != i {
-                    return Err(Error::invalid(
-                        "registry.names",
-                        format!("`{}` is a name of two registries; BuildKit keys configuration by exact host:port, so each name belongs to one registry", n.name),
-                    ));
-                }
+            if let Some(j) = owner.insert(n.name.to_string(), i)
+                && j != i
+            {
+                return Err(Error::invalid(
+                    "registry.names",
+                    format!(
+                        "`{}` is a name of two registries; BuildKit keys configuration by exact host:port, so each name belongs to one registry",
+                        n.name
+                    ),
+                ));
             }
         }
     }
@@ -268,12 +296,16 @@ fn check_unique_names(registries: &[Registry]) -> Result<()> {
 
 fn check_ports(b: &Buildkitd, registries: &[Registry]) -> Result<()> {
     let mut used: BTreeMap<u16, String> = BTreeMap::new();
-    let all = b.publish.iter().map(|p| (p.host_port, b.service.clone())).chain(
-        registries
-            .iter()
-            .filter_map(Registry::local)
-            .flat_map(|s| s.publish.iter().map(|p| (p.host_port, s.service.clone()))),
-    );
+    let all = b
+        .publish
+        .iter()
+        .map(|p| (p.host_port, b.service.clone()))
+        .chain(
+            registries
+                .iter()
+                .filter_map(Registry::local)
+                .flat_map(|s| s.publish.iter().map(|p| (p.host_port, s.service.clone()))),
+        );
     for (port, service) in all {
         if let Some(other) = used.insert(port, service.clone()) {
             return Err(Error::invalid(
@@ -288,7 +320,7 @@ fn check_ports(b: &Buildkitd, registries: &[Registry]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::{parse, DEFAULT_SPEC};
+    use crate::spec::{DEFAULT_SPEC, parse};
     use std::path::Path;
 
     fn env(text: &str) -> Result<Environment> {
@@ -310,12 +342,42 @@ mod tests {
     #[test]
     fn each_bad_input_names_its_field() {
         let cases = [
-            ("\"registry:5000\", \"localhost:5005\"", "\"my_reg:5000\"", "registry[0].names", "`_`"),
-            ("\"registry:5000\", \"localhost:5005\"", "\"registry:99999\"", "registry[0].names", "port"),
-            ("\"registry:5000\", \"localhost:5005\"", "\"::1:5005\", \"registry:5000\"", "registry[0].names", "brackets"),
-            ("\"registry:5000\", \"localhost:5005\"", "\"localhost:5005\"", "registry[0].names", "loopback"),
-            ("leaf_validity_days = 365", "leaf_validity_days = 900", "pki.leaf_validity_days", "825"),
-            ("tcp://localhost:1234\"", "localhost:1234\"", "buildkitd.host", "tcp://"),
+            (
+                "\"registry:5000\", \"localhost:5005\"",
+                "\"my_reg:5000\"",
+                "registry[0].names",
+                "`_`",
+            ),
+            (
+                "\"registry:5000\", \"localhost:5005\"",
+                "\"registry:99999\"",
+                "registry[0].names",
+                "port",
+            ),
+            (
+                "\"registry:5000\", \"localhost:5005\"",
+                "\"::1:5005\", \"registry:5000\"",
+                "registry[0].names",
+                "brackets",
+            ),
+            (
+                "\"registry:5000\", \"localhost:5005\"",
+                "\"localhost:5005\"",
+                "registry[0].names",
+                "loopback",
+            ),
+            (
+                "leaf_validity_days = 365",
+                "leaf_validity_days = 900",
+                "pki.leaf_validity_days",
+                "825",
+            ),
+            (
+                "tcp://localhost:1234\"",
+                "localhost:1234\"",
+                "buildkitd.host",
+                "tcp://",
+            ),
         ];
         for (from, to, field, why) in cases {
             let text = DEFAULT_SPEC.replacen(from, to, 1);
@@ -336,6 +398,9 @@ mod tests {
     fn rootless_uses_the_rootless_image_and_its_config_path() {
         let e = env(&DEFAULT_SPEC.replace("rootless = false", "rootless = true")).unwrap();
         assert_eq!(e.buildkitd.image, "moby/buildkit:v0.23.2-rootless");
-        assert_eq!(e.buildkitd.config_path_in_container(), crate::model::layout::BK_CONFIG_ROOTLESS);
+        assert_eq!(
+            e.buildkitd.config_path_in_container(),
+            crate::model::layout::BK_CONFIG_ROOTLESS
+        );
     }
 }

@@ -6,8 +6,8 @@ use bkenv::output::Writer;
 use bkenv::spec::Overrides;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use time::macros::datetime;
 use time::OffsetDateTime;
+use time::macros::datetime;
 
 /// The fixed clock tests run at.
 pub const NOW: OffsetDateTime = datetime!(2026-11-23 12:00 UTC);
@@ -26,7 +26,10 @@ pub fn options(dir: &Path) -> InitOptions {
 pub fn run_init(opts: &InitOptions) -> bkenv::error::Result<InitOutcome> {
     let rng = ring::rand::SystemRandom::new();
     // Specs that read a password from the environment get a fixed one.
-    let env = |var: &str| var.ends_with("_PASSWORD").then(|| "password-from-env".to_string());
+    let env = |var: &str| {
+        var.ends_with("_PASSWORD")
+            .then(|| "password-from-env".to_string())
+    };
     bkenv::init::run(opts, &rng, &env, &mut Writer::new())
 }
 
@@ -43,10 +46,15 @@ pub fn fresh(spec: Option<&str>) -> (tempfile::TempDir, InitOutcome) {
 /// Path of a real tool, or `None` with a loud message. Under CI a missing tool fails.
 pub fn tool(name: &str) -> Option<PathBuf> {
     let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths).map(|p| p.join(name)).find(|p| p.is_file())
+        std::env::split_paths(&paths)
+            .map(|p| p.join(name))
+            .find(|p| p.is_file())
     });
     if found.is_none() {
-        assert!(std::env::var("CI").is_err(), "{name} is required in CI but not installed");
+        assert!(
+            std::env::var("CI").is_err(),
+            "{name} is required in CI but not installed"
+        );
         eprintln!("SKIPPED: `{name}` is not installed; install it (see .ci/run) to run this test");
     }
     found
@@ -66,7 +74,12 @@ pub fn snapshot_tree(root: &Path) -> Vec<(String, Vec<u8>)> {
     for entry in walkdir::WalkDir::new(root).sort_by_file_name() {
         let entry = entry.expect("walk");
         if entry.file_type().is_file() {
-            let rel = entry.path().strip_prefix(root).expect("prefix").display().to_string();
+            let rel = entry
+                .path()
+                .strip_prefix(root)
+                .expect("prefix")
+                .display()
+                .to_string();
             out.push((rel, std::fs::read(entry.path()).expect("read")));
         }
     }
@@ -92,7 +105,11 @@ pub fn redact(text: &str, passwords: &[&str]) -> String {
         }
         let mut l = line.to_string();
         if let Some(i) = l.find("\"auth\": \"") {
-            l = format!("{}\"auth\": \"[redacted]\"{}", &l[..i], if l.ends_with(',') { "," } else { "" });
+            l = format!(
+                "{}\"auth\": \"[redacted]\"{}",
+                &l[..i],
+                if l.ends_with(',') { "," } else { "" }
+            );
         }
         if let Some(i) = l.find(":$2y$") {
             l = format!("{}:$2y$[redacted]", &l[..i]);
