@@ -181,8 +181,20 @@ pub fn issue_leaf(ca: &Ca, p: &LeafParams, rng: &dyn SecureRandom) -> Result<Iss
     if p.usage == Usage::Server && p.sans.is_empty() {
         return Err(PkiError::NoServerNames);
     }
+    // OpenSSL also applies DNS constraints to a dotted CN when a leaf has no DNS SAN, so
+    // such a CN must be permitted too or the leaf fails there.
+    let cn_as_dns = p
+        .common_name
+        .contains('.')
+        .then(|| p.common_name.parse::<SanName>().ok())
+        .flatten()
+        .filter(|n| matches!(n, SanName::Dns(_)));
     if let Some(nc) = &ca.facts.name_constraints
-        && let Some(bad) = p.sans.iter().find(|n| !permitted_by(nc, n))
+        && let Some(bad) = p
+            .sans
+            .iter()
+            .chain(cn_as_dns.iter())
+            .find(|n| !permitted_by(nc, n))
     {
         return Err(PkiError::NameNotPermitted {
             name: bad.to_string(),
@@ -243,4 +255,131 @@ fn subject(common_name: &str) -> DistinguishedName {
     dn.push(DnType::CommonName, common_name);
     dn.push(DnType::OrganizationName, ORGANIZATION);
     dn
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pki::default_permitted;
+    use ring::rand::SystemRandom;
+    use std::process::Command;
+
+    fn now() -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(1_767_225_600).unwrap()
+    }
+
+    fn have_openssl() -> bool {
+        let ok = Command::new("openssl")
+            .arg("version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !ok {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "openssl is required in CI"
+            );
+            eprintln!("\n*** SKIPPING openssl verification: `openssl` not found on PATH ***\n");
+        }
+        ok
+    }
+
+    /// The guard in `issue_leaf` is bkenv's; this checks the extension itself is enforced
+    /// by a real verifier when a leaf slips past it.
+    #[test]
+    fn openssl_enforces_written_name_constraints() {
+        let rng = SystemRandom::new();
+        let spec: Vec<SanName> = vec!["registry.local".parse().unwrap()];
+        let ca = generate_ca(
+            &CaParams {
+                common_name: "constrained".into(),
+                key_type: KeyType::EcdsaP256,
+                not_before: now(),
+                not_after: now() + Duration::days(365),
+                name_constraints: Some(default_permitted(&spec)),
+            },
+            &rng,
+        )
+        .unwrap();
+        let leaf_for = |name: &str| LeafParams {
+            common_name: name.into(),
+            sans: vec![name.parse().unwrap()],
+            usage: Usage::Server,
+            key_type: KeyType::EcdsaP256,
+            not_before: now(),
+            not_after: now() + Duration::days(30),
+        };
+        let inside = issue_leaf(&ca, &leaf_for("a.registry.local"), &rng).unwrap();
+        assert!(issue_leaf(&ca, &leaf_for("evil.example"), &rng).is_err());
+        let outside = sign_leaf(&ca, &leaf_for("evil.example"), &rng).unwrap();
+        let outside_ip = sign_leaf(&ca, &leaf_for("192.0.2.7"), &rng).unwrap();
+        if !have_openssl() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ca.crt"), &ca.cert_pem).unwrap();
+        let at = (now() + Duration::days(1)).unix_timestamp().to_string();
+        let verify = |leaf: &IssuedCert| {
+            std::fs::write(dir.path().join("leaf.crt"), &leaf.cert_pem).unwrap();
+            let out = Command::new("openssl")
+                .current_dir(dir.path())
+                .args(["verify", "-attime", &at, "-CAfile", "ca.crt", "leaf.crt"])
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).to_string()
+                + &String::from_utf8_lossy(&out.stderr);
+            (out.status.success(), text)
+        };
+        let (ok, text) = verify(&inside);
+        assert!(ok, "{text}");
+        for leaf in [&outside, &outside_ip] {
+            let (ok, text) = verify(leaf);
+            assert!(!ok && text.contains("subtree violation"), "{text}");
+        }
+        // OpenSSL also holds a SAN-less leaf's CN to DNS constraints when it looks like a
+        // host name, so client CNs under a constrained CA must stay dot-free.
+        let mut client = leaf_for("buildctl");
+        client.usage = Usage::Client;
+        client.sans.clear();
+        let (ok, text) = verify(&issue_leaf(&ca, &client, &rng).unwrap());
+        assert!(ok, "{text}");
+        client.common_name = "client.example".into();
+        assert!(issue_leaf(&ca, &client, &rng).is_err());
+        let (ok, _) = verify(&sign_leaf(&ca, &client, &rng).unwrap());
+        assert!(
+            !ok,
+            "expected OpenSSL to apply DNS constraints to a dotted CN"
+        );
+    }
+
+    #[test]
+    fn debug_output_hides_keys() {
+        let rng = SystemRandom::new();
+        let ca = generate_ca(
+            &CaParams {
+                common_name: "debug".into(),
+                key_type: KeyType::Ed25519,
+                not_before: now(),
+                not_after: now() + Duration::days(1),
+                name_constraints: None,
+            },
+            &rng,
+        )
+        .unwrap();
+        let leaf = sign_leaf(
+            &ca,
+            &LeafParams {
+                common_name: "c".into(),
+                sans: vec![],
+                usage: Usage::Client,
+                key_type: KeyType::Ed25519,
+                not_before: now(),
+                not_after: now() + Duration::days(1),
+            },
+            &rng,
+        )
+        .unwrap();
+        for shown in [format!("{ca:?}"), format!("{leaf:?}")] {
+            assert!(!shown.contains("PRIVATE KEY"), "{shown}");
+        }
+    }
 }

@@ -41,9 +41,8 @@ pub fn leaf_status(
     let (Some(cert_pem), Some(key_pem)) = (cert_pem, key_pem) else {
         return Some(ReissueReason::Missing);
     };
-    let cert = match read_certs(cert_pem) {
-        Ok(certs) => certs.into_iter().next()?,
-        Err(_) => return Some(ReissueReason::Unparseable),
+    let Some(cert) = read_certs(cert_pem).ok().and_then(|c| c.into_iter().next()) else {
+        return Some(ReissueReason::Unparseable);
     };
     let Ok(key) = read_private_key(key_pem) else {
         return Some(ReissueReason::Unparseable);
