@@ -1,1 +1,30 @@
-fn main() {}
+//! Thin entry point: parse, run, map the result to an exit code.
+
+use clap::Parser;
+use std::io::Write;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = bkenv::cli::Cli::parse();
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match bkenv::run(cli, &mut out) {
+        Ok(status) => ExitCode::from(status as u8),
+        Err(bkenv::error::Error::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::BrokenPipe =>
+        {
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            let _ = out.flush();
+            let mut stderr = std::io::stderr().lock();
+            let _ = writeln!(stderr, "error: {err}");
+            let mut source = std::error::Error::source(&err);
+            while let Some(cause) = source {
+                let _ = writeln!(stderr, "  caused by: {cause}");
+                source = cause.source();
+            }
+            ExitCode::from(bkenv::ExitStatus::Failure as u8)
+        }
+    }
+}

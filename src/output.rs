@@ -1,0 +1,369 @@
+//! The only module that writes files. Every write is atomic (temp file in the same
+//! directory, fsync, rename), private files are created 0600 (never chmod-ed after the
+//! fact, so no moment exists where a key is readable by others), and a generated file
+//! the user edited is kept unless `--force`.
+//!
+//! Edits are detected with a manifest (`.bkenv/state.json`) holding the SHA-256 of what
+//! bkenv last wrote to each path.
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fs::{self, DirBuilder, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// File modes bkenv uses.
+pub const MODE_PUBLIC: u32 = 0o644;
+pub const MODE_PRIVATE: u32 = 0o600;
+pub const DIR_PRIVATE: u32 = 0o700;
+
+/// How a planned file relates to what is on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    /// Rendered from the model; a user edit is kept unless forced.
+    Generated,
+    /// Already merged with the file on disk (buildkitd.toml): always safe to write.
+    Merged,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedFile {
+    /// Relative to the environment root, `/`-separated.
+    pub path: String,
+    pub contents: Vec<u8>,
+    pub mode: u32,
+    pub policy: Policy,
+}
+
+impl PlannedFile {
+    pub fn public(path: impl Into<String>, contents: impl Into<Vec<u8>>) -> Self {
+        PlannedFile {
+            path: path.into(),
+            contents: contents.into(),
+            mode: MODE_PUBLIC,
+            policy: Policy::Generated,
+        }
+    }
+
+    pub fn private(path: impl Into<String>, contents: impl Into<Vec<u8>>) -> Self {
+        PlannedFile {
+            mode: MODE_PRIVATE,
+            ..PlannedFile::public(path, contents)
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Created,
+    Updated,
+    Unchanged,
+    /// The user edited the file since bkenv wrote it; kept as is.
+    KeptEdited,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Updated => "updated",
+            Status::Unchanged => "unchanged",
+            Status::KeptEdited => "kept (edited by you; --force to overwrite)",
+        }
+    }
+}
+
+/// What bkenv remembers between runs. Private: it holds generated passwords.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct State {
+    /// Path → SHA-256 (hex) of the contents bkenv last wrote.
+    #[serde(default)]
+    pub files: BTreeMap<String, String>,
+    /// Registry service or name → generated password.
+    #[serde(default)]
+    pub passwords: BTreeMap<String, String>,
+}
+
+impl State {
+    pub fn load(root: &Path) -> Result<State> {
+        let path = root.join(crate::model::layout::STATE);
+        match fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| Error::Refused {
+                path,
+                message: format!("corrupt state file ({e}); delete it to start over (user edits will then be kept, not overwritten)"),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
+            Err(e) => Err(Error::io("read", path, e)),
+        }
+    }
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Decides, without writing, what applying `file` would do.
+pub fn classify(root: &Path, state: &State, file: &PlannedFile, force: bool) -> Result<Status> {
+    let path = root.join(&file.path);
+    let existing = match fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Status::Created),
+        Err(e) => return Err(Error::io("read", path, e)),
+    };
+    if existing == file.contents {
+        let mode_ok = fs::metadata(&path)
+            .map(|m| m.permissions().mode() & 0o777 == file.mode)
+            .unwrap_or(false);
+        return Ok(if mode_ok || file.mode != MODE_PRIVATE {
+            Status::Unchanged
+        } else {
+            Status::Updated
+        });
+    }
+    let ours = state.files.get(&file.path) == Some(&sha256_hex(&existing));
+    Ok(match file.policy {
+        Policy::Merged => Status::Updated,
+        Policy::Generated if ours || force => Status::Updated,
+        Policy::Generated => Status::KeptEdited,
+    })
+}
+
+/// Writes files atomically. A failure point can be injected (`fail_after` writes) so
+/// tests can prove that an interrupted run never leaves a half-written file.
+#[derive(Debug, Default)]
+pub struct Writer {
+    pub fail_after: Option<usize>,
+    writes: usize,
+}
+
+impl Writer {
+    pub fn new() -> Self {
+        Writer::default()
+    }
+
+    /// Creates `dir` (and parents) with `mode` for the directories it creates.
+    pub fn ensure_dir(&self, dir: &Path, mode: u32) -> Result<()> {
+        if dir.is_dir() {
+            return Ok(());
+        }
+        DirBuilder::new()
+            .recursive(true)
+            .mode(mode)
+            .create(dir)
+            .map_err(|e| Error::io("create directory", dir, e))
+    }
+
+    /// Atomically replaces `path` with `contents`, created with `mode` from the start.
+    pub fn write(&mut self, path: &Path, contents: &[u8], mode: u32) -> Result<()> {
+        if self.fail_after.is_some_and(|n| self.writes >= n) {
+            return Err(Error::Other(format!(
+                "injected failure before writing {}",
+                path.display()
+            )));
+        }
+        self.writes += 1;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        self.ensure_dir(dir, 0o755)?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = dir.join(format!(".{name}.bkenv-tmp-{}", std::process::id()));
+        let result = (|| {
+            let _ = fs::remove_file(&tmp);
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(mode)
+                .open(&tmp)?;
+            // The umask may have narrowed `mode`; widen it back for public files only.
+            if mode != MODE_PRIVATE {
+                f.set_permissions(fs::Permissions::from_mode(mode))?;
+            }
+            f.write_all(contents)?;
+            f.sync_all()?;
+            fs::rename(&tmp, path)?;
+            if let Ok(d) = fs::File::open(dir) {
+                let _ = d.sync_all();
+            }
+            Ok(())
+        })();
+        result.map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            Error::io("write", path.to_path_buf(), e)
+        })
+    }
+
+    /// Removes `path` (counted as a write, so failure injection covers it).
+    pub fn remove(&mut self, path: &Path) -> Result<()> {
+        if self.fail_after.is_some_and(|n| self.writes >= n) {
+            return Err(Error::Other(format!(
+                "injected failure before removing {}",
+                path.display()
+            )));
+        }
+        self.writes += 1;
+        match fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io("remove", path, e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Copies `path` to `backup` (same mode), for `--new-ca`.
+    pub fn backup(&mut self, path: &Path, backup: &Path, mode: u32) -> Result<()> {
+        let bytes = fs::read(path).map_err(|e| Error::io("read", path, e))?;
+        if let Some(dir) = backup.parent() {
+            self.ensure_dir(dir, DIR_PRIVATE)?;
+        }
+        self.write(backup, &bytes, mode)
+    }
+}
+
+/// The outcome for one planned file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub path: PathBuf,
+    pub status: Status,
+}
+
+/// Applies a plan in order, then saves the state manifest. With `dry_run` nothing is
+/// written and the statuses say what would happen.
+pub fn apply(
+    root: &Path,
+    plan: &[PlannedFile],
+    mut state: State,
+    writer: &mut Writer,
+    force: bool,
+    dry_run: bool,
+) -> Result<Vec<Applied>> {
+    let mut out = Vec::with_capacity(plan.len());
+    for file in plan {
+        let status = classify(root, &state, file, force)?;
+        if !dry_run && matches!(status, Status::Created | Status::Updated) {
+            writer.write(&root.join(&file.path), &file.contents, file.mode)?;
+        }
+        if status != Status::KeptEdited {
+            state
+                .files
+                .insert(file.path.clone(), sha256_hex(&file.contents));
+        }
+        out.push(Applied {
+            path: PathBuf::from(&file.path),
+            status,
+        });
+    }
+    if !dry_run {
+        save_state(root, &state, writer)?;
+    }
+    Ok(out)
+}
+
+pub fn save_state(root: &Path, state: &State, writer: &mut Writer) -> Result<()> {
+    let path = root.join(crate::model::layout::STATE);
+    if let Some(dir) = path.parent() {
+        writer.ensure_dir(dir, DIR_PRIVATE)?;
+    }
+    let mut json = serde_json::to_vec_pretty(state).map_err(|e| Error::Other(e.to_string()))?;
+    json.push(b'\n');
+    if fs::read(&path).ok().as_deref() == Some(json.as_slice()) {
+        return Ok(());
+    }
+    writer.write(&path, &json, MODE_PRIVATE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn private_files_are_created_0600_and_writes_are_atomic() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = Writer::new();
+        let key = dir.path().join("a/key.pem");
+        w.write(&key, b"secret", MODE_PRIVATE).unwrap();
+        assert_eq!(
+            fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        w.write(&key, b"secret2", MODE_PRIVATE).unwrap();
+        assert_eq!(fs::read(&key).unwrap(), b"secret2");
+        let leftovers: Vec<_> = fs::read_dir(dir.path().join("a")).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "no temp files left behind");
+    }
+
+    #[test]
+    fn user_edits_are_kept_unless_forced() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let mut w = Writer::new();
+        let plan = vec![PlannedFile::public("f.txt", "v1")];
+        let r = apply(root, &plan, State::default(), &mut w, false, false).unwrap();
+        assert_eq!(r[0].status, Status::Created);
+        // Generator changes its mind; the file is still ours → updated.
+        let plan2 = vec![PlannedFile::public("f.txt", "v2")];
+        let r = apply(
+            root,
+            &plan2,
+            State::load(root).unwrap(),
+            &mut w,
+            false,
+            false,
+        )
+        .unwrap();
+        assert_eq!(r[0].status, Status::Updated);
+        // The user edits it; the next run keeps it, and keeps detecting the edit.
+        fs::write(root.join("f.txt"), "mine").unwrap();
+        let plan3 = vec![PlannedFile::public("f.txt", "v3")];
+        for _ in 0..2 {
+            let r = apply(
+                root,
+                &plan3,
+                State::load(root).unwrap(),
+                &mut w,
+                false,
+                false,
+            )
+            .unwrap();
+            assert_eq!(r[0].status, Status::KeptEdited);
+            assert_eq!(fs::read_to_string(root.join("f.txt")).unwrap(), "mine");
+        }
+        let r = apply(
+            root,
+            &plan3,
+            State::load(root).unwrap(),
+            &mut w,
+            true,
+            false,
+        )
+        .unwrap();
+        assert_eq!(r[0].status, Status::Updated);
+        assert_eq!(fs::read_to_string(root.join("f.txt")).unwrap(), "v3");
+    }
+
+    #[test]
+    fn dry_run_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = Writer::new();
+        let plan = vec![PlannedFile::private("k", "x")];
+        let r = apply(dir.path(), &plan, State::default(), &mut w, false, true).unwrap();
+        assert_eq!(r[0].status, Status::Created);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn injected_failure_leaves_the_old_file_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ca.key");
+        let mut w = Writer::new();
+        w.write(&path, b"old", MODE_PRIVATE).unwrap();
+        let mut failing = Writer {
+            fail_after: Some(0),
+            writes: 0,
+        };
+        assert!(failing.write(&path, b"new", MODE_PRIVATE).is_err());
+        assert_eq!(fs::read(&path).unwrap(), b"old");
+    }
+}

@@ -1,0 +1,80 @@
+//! Deciding whether an existing leaf can be kept or must be reissued.
+
+use super::Usage;
+use super::inspect::{CertFacts, signed_by};
+use super::names::SanName;
+use super::pem::{key_matches_cert, read_certs, read_private_key};
+use std::collections::BTreeSet;
+use time::OffsetDateTime;
+
+/// Leaves are renewed this long before they expire, so a CI run never meets an expired one.
+pub const EXPIRY_MARGIN_DAYS: i64 = 30;
+
+/// Why a leaf must be reissued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReissueReason {
+    /// The certificate or key file does not exist.
+    Missing,
+    /// The certificate or key file cannot be read as PEM of the right kind.
+    Unparseable,
+    /// Issued by another CA (or the CA was regenerated).
+    NotSignedByCa,
+    /// The key file is not the certificate's key.
+    KeyMismatch,
+    /// The extended key usage does not allow the wanted use, or the leaf is a CA.
+    WrongUsage,
+    /// The SAN set differs from the spec.
+    NamesChanged,
+    /// Expires within [`EXPIRY_MARGIN_DAYS`]; negative once expired.
+    ExpiresSoon { days: i64 },
+}
+
+/// `None` when the leaf in `cert_pem`/`key_pem` still fits the spec at `now`.
+pub fn leaf_status(
+    cert_pem: Option<&[u8]>,
+    key_pem: Option<&[u8]>,
+    ca: &CertFacts,
+    wanted_sans: &[SanName],
+    usage: Usage,
+    now: OffsetDateTime,
+) -> Option<ReissueReason> {
+    let (Some(cert_pem), Some(key_pem)) = (cert_pem, key_pem) else {
+        return Some(ReissueReason::Missing);
+    };
+    let Some(cert) = read_certs(cert_pem).ok().and_then(|c| c.into_iter().next()) else {
+        return Some(ReissueReason::Unparseable);
+    };
+    let Ok(key) = read_private_key(key_pem) else {
+        return Some(ReissueReason::Unparseable);
+    };
+    if !signed_by(&cert, ca) {
+        return Some(ReissueReason::NotSignedByCa);
+    }
+    if !key_matches_cert(&key, &cert) {
+        return Some(ReissueReason::KeyMismatch);
+    }
+    let usage_ok = cert.ekus.is_some_and(|e| match usage {
+        Usage::Server => e.server_auth,
+        Usage::Client => e.client_auth,
+    });
+    if !usage_ok || cert.is_ca {
+        return Some(ReissueReason::WrongUsage);
+    }
+    if san_set(&cert) != wanted_sans.iter().cloned().collect() {
+        return Some(ReissueReason::NamesChanged);
+    }
+    let days = (cert.not_after - now).whole_days();
+    if cert.not_after - now < time::Duration::days(EXPIRY_MARGIN_DAYS) {
+        return Some(ReissueReason::ExpiresSoon { days });
+    }
+    None
+}
+
+fn san_set(cert: &CertFacts) -> BTreeSet<SanName> {
+    let dns = cert.dns_sans.iter().map(|d| {
+        d.parse::<SanName>()
+            .unwrap_or_else(|_| SanName::Dns(d.clone()))
+    });
+    let ip = cert.ip_sans.iter().map(|ip| SanName::Ip(*ip));
+    dns.chain(ip).collect()
+}

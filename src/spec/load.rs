@@ -1,0 +1,142 @@
+//! Reading `bkenv.toml`: strict serde parsing with "did you mean" for unknown keys, and
+//! flag overrides applied to the document so that the spec on disk stays the source of
+//! truth (a re-run without flags reproduces the same environment).
+
+use super::Spec;
+use crate::error::{Error, Result};
+use crate::suggest::did_you_mean;
+use std::path::Path;
+use toml_edit::{DocumentMut, Item, Table, value};
+
+/// The spec's file name inside an environment directory.
+pub const SPEC_FILE: &str = "bkenv.toml";
+
+/// The spec `init` writes into an empty directory: the TLS cheat sheet's topology.
+pub const DEFAULT_SPEC: &str = include_str!("../../templates/bkenv.toml");
+
+/// Flags of `bkenv init` that edit the spec.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// Replaces the names of the first registry.
+    pub registry_names: Vec<String>,
+    pub mtls: Option<bool>,
+    pub rootless: Option<bool>,
+    pub key_type: Option<String>,
+    pub buildkit_image: Option<String>,
+}
+
+/// Parses spec text; `origin` names the file in error messages.
+pub fn parse(text: &str, origin: &Path) -> Result<Spec> {
+    toml_edit::de::from_str::<Spec>(text).map_err(|e| Error::Spec {
+        path: origin.to_path_buf(),
+        message: explain_serde_error(&e),
+    })
+}
+
+/// Reads and parses the spec at `path`.
+pub fn load(path: &Path) -> Result<(String, Spec)> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io("read the spec", path, e))?;
+    let spec = parse(&text, path)?;
+    Ok((text, spec))
+}
+
+/// Applies flag overrides to the spec text, keeping its comments and layout.
+pub fn apply_overrides(text: &str, origin: &Path, o: &Overrides) -> Result<String> {
+    let mut doc: DocumentMut = text
+        .parse()
+        .map_err(|e: toml_edit::TomlError| Error::Spec {
+            path: origin.to_path_buf(),
+            message: e.to_string(),
+        })?;
+    if !o.registry_names.is_empty() {
+        let first = doc
+            .get_mut("registry")
+            .and_then(Item::as_array_of_tables_mut)
+            .and_then(|a| a.get_mut(0));
+        let Some(reg) = first else {
+            return Err(Error::Spec {
+                path: origin.to_path_buf(),
+                message: "--registry needs a [[registry]] table in the spec to apply to".into(),
+            });
+        };
+        crate::tomlutil::set(reg, "names", crate::tomlutil::strings(&o.registry_names));
+    }
+    let bk = doc
+        .entry("buildkitd")
+        .or_insert(Item::Table(Table::new()))
+        .as_table_like_mut();
+    if let Some(bk) = bk {
+        if let Some(mtls) = o.mtls {
+            bk.insert("mtls", value(mtls));
+        }
+        if let Some(rootless) = o.rootless {
+            bk.insert("rootless", value(rootless));
+        }
+        if let Some(image) = &o.buildkit_image {
+            bk.insert("image", value(image.as_str()));
+        }
+    }
+    if let Some(kt) = &o.key_type {
+        doc.entry("pki")
+            .or_insert(Item::Table(Table::new()))
+            .as_table_like_mut()
+            .map(|t| t.insert("key_type", value(kt.as_str())));
+    }
+    Ok(doc.to_string())
+}
+
+/// serde says "unknown field `nmes`, expected one of `a`, `b`"; we add the suggestion.
+fn explain_serde_error(e: &toml_edit::de::Error) -> String {
+    let text = e.to_string();
+    let Some(start) = text.find("unknown field `") else {
+        return text;
+    };
+    let rest = &text[start + "unknown field `".len()..];
+    let Some((field, tail)) = rest.split_once('`') else {
+        return text;
+    };
+    let expected: Vec<&str> = tail.split('`').skip(1).step_by(2).collect();
+    match did_you_mean(field, &expected) {
+        Some(s) => format!("{}\nhelp: did you mean `{s}`?", text.trim_end()),
+        None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_spec_parses() {
+        let spec = parse(DEFAULT_SPEC, Path::new("bkenv.toml")).unwrap();
+        assert_eq!(
+            spec.registries[0].names,
+            ["registry:5000", "localhost:5005"]
+        );
+        assert!(!spec.buildkitd.mtls);
+    }
+
+    #[test]
+    fn unknown_key_suggests_the_right_one() {
+        let text = DEFAULT_SPEC.replace("names = [\"registry:5000\"", "nmes = [\"registry:5000\"");
+        let err = parse(&text, Path::new("bkenv.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `nmes`"), "{err}");
+        assert!(err.contains("did you mean `names`?"), "{err}");
+    }
+
+    #[test]
+    fn overrides_keep_comments() {
+        let o = Overrides {
+            registry_names: vec!["reg.test:443".into()],
+            mtls: Some(true),
+            ..Overrides::default()
+        };
+        let out = apply_overrides(DEFAULT_SPEC, Path::new("bkenv.toml"), &o).unwrap();
+        assert!(out.contains("# every host:port a client uses"));
+        let spec = parse(&out, Path::new("bkenv.toml")).unwrap();
+        assert_eq!(spec.registries[0].names, ["reg.test:443"]);
+        assert!(spec.buildkitd.mtls);
+    }
+}

@@ -1,0 +1,125 @@
+//! The environment spec, `bkenv.toml`: what the user asks for. `init` turns it into a
+//! [`crate::model::Environment`] and writes files from that.
+//!
+//! Parsing is strict (unknown keys are errors with a suggestion) because the whole point
+//! of bkenv is that nothing is silently ignored, unlike `buildkitd.toml`.
+
+mod load;
+mod validate;
+
+pub use load::{DEFAULT_SPEC, Overrides, SPEC_FILE, apply_overrides, load, parse};
+pub use validate::validate;
+
+use crate::pki::KeyType;
+use serde::Deserialize;
+
+/// `bkenv.toml` as written.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    #[serde(default)]
+    pub pki: PkiSpec,
+    pub buildkitd: BuildkitdSpec,
+    #[serde(default, rename = "registry")]
+    pub registries: Vec<RegistrySpec>,
+    #[serde(default)]
+    pub mirror: Option<MirrorSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PkiSpec {
+    pub key_type: KeyType,
+    pub ca_common_name: String,
+    pub ca_validity_days: u32,
+    pub leaf_validity_days: u32,
+    pub name_constraints: bool,
+}
+
+impl Default for PkiSpec {
+    fn default() -> Self {
+        PkiSpec {
+            key_type: KeyType::default(),
+            ca_common_name: "bkenv development CA".into(),
+            ca_validity_days: 3650,
+            leaf_validity_days: 365,
+            name_constraints: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BuildkitdSpec {
+    #[serde(default = "default_buildkitd_service")]
+    pub service: String,
+    pub image: String,
+    #[serde(default)]
+    pub rootless: bool,
+    pub listen: Vec<String>,
+    pub host: String,
+    #[serde(default)]
+    pub publish: Vec<String>,
+    #[serde(default)]
+    pub names: Vec<String>,
+    #[serde(default)]
+    pub mtls: bool,
+}
+
+fn default_buildkitd_service() -> String {
+    "buildkitd".into()
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrySpec {
+    /// Compose service running the registry; absent for an external registry.
+    #[serde(default)]
+    pub service: Option<String>,
+    #[serde(default)]
+    pub image: Option<String>,
+    #[serde(default)]
+    pub port: Option<u16>,
+    pub names: Vec<String>,
+    #[serde(default)]
+    pub publish: Vec<String>,
+    /// For an external registry: the CA file (relative to the spec) that signs its certificate.
+    #[serde(default)]
+    pub ca_file: Option<String>,
+    #[serde(default)]
+    pub auth: Option<AuthSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSpec {
+    pub username: String,
+    /// Read the password from this environment variable instead of generating one.
+    #[serde(default)]
+    pub password_env: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MirrorSpec {
+    #[serde(default = "default_mirror_service")]
+    pub service: String,
+    pub image: String,
+    #[serde(default = "default_registry_port")]
+    pub port: u16,
+    pub names: Vec<String>,
+    #[serde(default)]
+    pub publish: Vec<String>,
+    #[serde(default = "default_upstream")]
+    pub upstream: String,
+}
+
+fn default_mirror_service() -> String {
+    "mirror".into()
+}
+fn default_registry_port() -> u16 {
+    5000
+}
+fn default_upstream() -> String {
+    "https://registry-1.docker.io".into()
+}

@@ -1,0 +1,406 @@
+//! Spec → model: every bad input becomes one error naming the field and the fix.
+
+use super::{MirrorSpec, RegistrySpec, Spec};
+use crate::error::{Error, Result};
+use crate::hostport::{Host, HostPort, parse_host};
+use crate::model::{
+    Auth, Buildkitd, Environment, LocalService, Pki, Publish, Reach, Registry, RegistryName, Role,
+    push_unique,
+};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// The longest leaf validity clients accept (Apple's limit for private CAs).
+pub const MAX_LEAF_DAYS: u32 = 825;
+
+/// Checks the spec and resolves it into the environment model.
+pub fn validate(spec: &Spec) -> Result<Environment> {
+    let pki = validate_pki(spec)?;
+    let mut services: Vec<String> = vec![spec.buildkitd.service.clone()];
+    services.extend(spec.registries.iter().filter_map(|r| r.service.clone()));
+    services.extend(spec.mirror.iter().map(|m| m.service.clone()));
+    check_service_names(&services)?;
+
+    let buildkitd = validate_buildkitd(spec)?;
+    let mut registries = Vec::new();
+    for (i, r) in spec.registries.iter().enumerate() {
+        registries.push(validate_registry(&format!("registry[{i}]"), r, &services)?);
+    }
+    if let Some(m) = &spec.mirror {
+        registries.push(validate_mirror(m, &services)?);
+    }
+    check_unique_names(&registries)?;
+    check_ports(&buildkitd, &registries)?;
+    Ok(Environment {
+        pki,
+        buildkitd,
+        registries,
+    })
+}
+
+fn validate_pki(spec: &Spec) -> Result<Pki> {
+    let p = &spec.pki;
+    if p.leaf_validity_days == 0 || p.leaf_validity_days > MAX_LEAF_DAYS {
+        return Err(Error::invalid(
+            "pki.leaf_validity_days",
+            format!(
+                "{} days is outside 1..={MAX_LEAF_DAYS}; Go, rustls and Apple clients reject server \
+                 certificates valid for more than {MAX_LEAF_DAYS} days. Use 365.",
+                p.leaf_validity_days
+            ),
+        ));
+    }
+    if p.ca_validity_days < p.leaf_validity_days {
+        return Err(Error::invalid(
+            "pki.ca_validity_days",
+            "the CA must be valid at least as long as its certificates (leaf_validity_days)",
+        ));
+    }
+    if p.ca_common_name.trim().is_empty() {
+        return Err(Error::invalid("pki.ca_common_name", "must not be empty"));
+    }
+    Ok(Pki {
+        key_type: p.key_type,
+        ca_common_name: p.ca_common_name.clone(),
+        ca_validity_days: p.ca_validity_days,
+        leaf_validity_days: p.leaf_validity_days,
+        name_constraints: p.name_constraints,
+    })
+}
+
+fn check_service_names(services: &[String]) -> Result<()> {
+    let mut seen = BTreeMap::new();
+    for s in services {
+        parse_host(s, s).map_err(|e| Error::invalid("service", e.to_string()))?;
+        if seen.insert(s.as_str(), ()).is_some() {
+            return Err(Error::invalid(
+                "service",
+                format!("two services are named `{s}`; compose service names must be unique"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn validate_buildkitd(spec: &Spec) -> Result<Buildkitd> {
+    let b = &spec.buildkitd;
+    if b.listen.is_empty() {
+        return Err(Error::invalid(
+            "buildkitd.listen",
+            "give at least one address, e.g. \"tcp://0.0.0.0:1234\"",
+        ));
+    }
+    for addr in &b.listen {
+        let ok = ["unix://", "tcp://", "fd://"]
+            .iter()
+            .any(|s| addr.starts_with(s));
+        if !ok {
+            return Err(Error::invalid(
+                "buildkitd.listen",
+                format!(
+                    "`{addr}` has no scheme; buildkitd fails with \"address {addr} does not contain proto\". Write `tcp://{addr}` or `unix://{addr}`"
+                ),
+            ));
+        }
+    }
+    let dialled = b.host.strip_prefix("tcp://").ok_or_else(|| {
+        Error::invalid(
+            "buildkitd.host",
+            format!(
+                "`{}` must be tcp://HOST:PORT: BUILDKIT_HOST for clients on this machine",
+                b.host
+            ),
+        )
+    })?;
+    let host_port =
+        HostPort::parse(dialled).map_err(|e| Error::invalid("buildkitd.host", e.to_string()))?;
+    if host_port.port.is_none() {
+        return Err(Error::invalid(
+            "buildkitd.host",
+            format!("`{}` needs a port, e.g. tcp://localhost:1234", b.host),
+        ));
+    }
+    let mut sans = Vec::new();
+    for name in &b.names {
+        let host = parse_host(name, name.trim_start_matches('[').trim_end_matches(']'))
+            .map_err(|e| Error::invalid("buildkitd.names", e.to_string()))?;
+        push_unique(&mut sans, host);
+    }
+    // buildctl verifies the host of BUILDKIT_HOST and the service name is what other
+    // containers dial: both must be SANs whatever the spec lists.
+    push_unique(&mut sans, host_port.host.clone());
+    push_unique(&mut sans, Host::Dns(b.service.clone()));
+    let mut image = b.image.clone();
+    if b.rootless && !image.ends_with("-rootless") {
+        image.push_str("-rootless");
+    }
+    Ok(Buildkitd {
+        service: b.service.clone(),
+        version: image_version(&image),
+        image,
+        rootless: b.rootless,
+        listen: b.listen.clone(),
+        host: b.host.clone(),
+        publish: parse_publish("buildkitd.publish", &b.publish)?,
+        sans,
+        mtls: b.mtls,
+    })
+}
+
+/// `moby/buildkit:v0.23.2-rootless` → (0, 23, 2).
+pub fn image_version(image: &str) -> Option<(u32, u32, u32)> {
+    let tag = image.rsplit_once(':')?.1;
+    let tag = tag.strip_prefix('v').unwrap_or(tag);
+    let core = tag.split('-').next()?;
+    let mut parts = core.split('.').map(|p| p.parse::<u32>().ok());
+    Some((
+        parts.next()??,
+        parts.next()??,
+        parts.next().flatten().unwrap_or(0),
+    ))
+}
+
+fn parse_names(field: &str, names: &[String], services: &[String]) -> Result<Vec<RegistryName>> {
+    if names.is_empty() {
+        return Err(Error::invalid(
+            field,
+            "give at least one host:port clients use for this registry",
+        ));
+    }
+    let mut out: Vec<RegistryName> = Vec::new();
+    for n in names {
+        let name = HostPort::parse(n).map_err(|e| Error::invalid(field, e.to_string()))?;
+        let reach = match &name.host {
+            h if h.is_loopback() => Reach::HostOnly,
+            Host::Dns(d) if services.contains(d) => Reach::Network,
+            _ => Reach::Everywhere,
+        };
+        if out.iter().any(|o| o.name == name) {
+            return Err(Error::invalid(field, format!("`{n}` is listed twice")));
+        }
+        out.push(RegistryName { name, reach });
+    }
+    if !out.iter().any(RegistryName::buildkitd_dials) {
+        return Err(Error::invalid(
+            field,
+            format!(
+                "every name is a loopback name ({}); inside the buildkitd container loopback is the container itself. \
+                 Add the name buildkitd dials, e.g. the compose service `registry:5000`",
+                names.join(", ")
+            ),
+        ));
+    }
+    Ok(out)
+}
+
+fn validate_registry(field: &str, r: &RegistrySpec, services: &[String]) -> Result<Registry> {
+    let names = parse_names(&format!("{field}.names"), &r.names, services)?;
+    let auth = r.auth.as_ref().map(|a| Auth {
+        username: a.username.clone(),
+        password_env: a.password_env.clone(),
+    });
+    if let Some(a) = &auth
+        && (a.username.is_empty() || a.username.contains(':'))
+    {
+        return Err(Error::invalid(
+            format!("{field}.auth.username"),
+            "must be non-empty and contain no `:`",
+        ));
+    }
+    let role = match &r.service {
+        Some(service) => {
+            if r.ca_file.is_some() {
+                return Err(Error::invalid(
+                    format!("{field}.ca_file"),
+                    "only external registries (no `service`) take a ca_file; bkenv issues the certificate of a local one",
+                ));
+            }
+            Role::Local(LocalService {
+                service: service.clone(),
+                image: r.image.clone().unwrap_or_else(|| "registry:2.8.3".into()),
+                port: r.port.unwrap_or(5000),
+                publish: parse_publish(&format!("{field}.publish"), &r.publish)?,
+            })
+        }
+        None => {
+            if r.image.is_some() || r.port.is_some() || !r.publish.is_empty() {
+                return Err(Error::invalid(
+                    field,
+                    "`image`, `port` and `publish` need `service`: without it the registry is external",
+                ));
+            }
+            Role::External {
+                ca_file: r.ca_file.as_ref().map(PathBuf::from),
+            }
+        }
+    };
+    Ok(Registry { role, names, auth })
+}
+
+fn validate_mirror(m: &MirrorSpec, services: &[String]) -> Result<Registry> {
+    Ok(Registry {
+        role: Role::Mirror {
+            service: LocalService {
+                service: m.service.clone(),
+                image: m.image.clone(),
+                port: m.port,
+                publish: parse_publish("mirror.publish", &m.publish)?,
+            },
+            upstream: m.upstream.clone(),
+        },
+        names: parse_names("mirror.names", &m.names, services)?,
+        auth: None,
+    })
+}
+
+fn parse_publish(field: &str, specs: &[String]) -> Result<Vec<Publish>> {
+    specs
+        .iter()
+        .map(|s| {
+            let bad =
+                || Error::invalid(field, format!("`{s}` is not [IP:]HOST_PORT:CONTAINER_PORT"));
+            let (rest, container) = s.rsplit_once(':').ok_or_else(bad)?;
+            let (host_ip, host_port) = match rest.rsplit_once(':') {
+                Some((ip, port)) => (Some(ip.to_string()), port),
+                None => (None, rest),
+            };
+            let port = |p: &str| p.parse::<u16>().ok().filter(|n| *n > 0);
+            Ok(Publish {
+                host_ip,
+                host_port: port(host_port).ok_or_else(bad)?,
+                container_port: port(container).ok_or_else(bad)?,
+            })
+        })
+        .collect()
+}
+
+fn check_unique_names(registries: &[Registry]) -> Result<()> {
+    let mut owner: BTreeMap<String, usize> = BTreeMap::new();
+    for (i, r) in registries.iter().enumerate() {
+        for n in &r.names {
+            if let Some(j) = owner.insert(n.name.to_string(), i)
+                && j != i
+            {
+                return Err(Error::invalid(
+                    "registry.names",
+                    format!(
+                        "`{}` is a name of two registries; BuildKit keys configuration by exact host:port, so each name belongs to one registry",
+                        n.name
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_ports(b: &Buildkitd, registries: &[Registry]) -> Result<()> {
+    let mut used: BTreeMap<u16, String> = BTreeMap::new();
+    let all = b
+        .publish
+        .iter()
+        .map(|p| (p.host_port, b.service.clone()))
+        .chain(
+            registries
+                .iter()
+                .filter_map(Registry::local)
+                .flat_map(|s| s.publish.iter().map(|p| (p.host_port, s.service.clone()))),
+        );
+    for (port, service) in all {
+        if let Some(other) = used.insert(port, service.clone()) {
+            return Err(Error::invalid(
+                "publish",
+                format!("host port {port} is published by both `{other}` and `{service}`"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{DEFAULT_SPEC, parse};
+    use std::path::Path;
+
+    fn env(text: &str) -> Result<Environment> {
+        validate(&parse(text, Path::new("bkenv.toml"))?)
+    }
+
+    #[test]
+    fn default_spec_resolves_to_the_cheat_sheet_topology() {
+        let e = env(DEFAULT_SPEC).unwrap();
+        let reg = &e.registries[0];
+        assert_eq!(reg.names[0].reach, Reach::Network);
+        assert_eq!(reg.names[1].reach, Reach::HostOnly);
+        assert_eq!(reg.primary_name().unwrap().to_string(), "registry:5000");
+        assert_eq!(e.buildkitd.version, Some((0, 23, 2)));
+        let sans: Vec<String> = e.buildkitd.sans.iter().map(Host::san).collect();
+        assert_eq!(sans, ["localhost", "127.0.0.1", "::1", "buildkitd"]);
+    }
+
+    #[test]
+    fn each_bad_input_names_its_field() {
+        let cases = [
+            (
+                "\"registry:5000\", \"localhost:5005\"",
+                "\"my_reg:5000\"",
+                "registry[0].names",
+                "`_`",
+            ),
+            (
+                "\"registry:5000\", \"localhost:5005\"",
+                "\"registry:99999\"",
+                "registry[0].names",
+                "port",
+            ),
+            (
+                "\"registry:5000\", \"localhost:5005\"",
+                "\"::1:5005\", \"registry:5000\"",
+                "registry[0].names",
+                "brackets",
+            ),
+            (
+                "\"registry:5000\", \"localhost:5005\"",
+                "\"localhost:5005\"",
+                "registry[0].names",
+                "loopback",
+            ),
+            (
+                "leaf_validity_days = 365",
+                "leaf_validity_days = 900",
+                "pki.leaf_validity_days",
+                "825",
+            ),
+            (
+                "tcp://localhost:1234\"",
+                "localhost:1234\"",
+                "buildkitd.host",
+                "tcp://",
+            ),
+        ];
+        for (from, to, field, why) in cases {
+            let text = DEFAULT_SPEC.replacen(from, to, 1);
+            assert_ne!(text, DEFAULT_SPEC, "{from}");
+            let err = env(&text).unwrap_err().to_string();
+            assert!(err.contains(field) && err.contains(why), "{to}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_name_in_two_registries_is_rejected() {
+        let text = format!("{DEFAULT_SPEC}\n[[registry]]\nnames = [\"registry:5000\"]\n");
+        let err = env(&text).unwrap_err().to_string();
+        assert!(err.contains("two registries"), "{err}");
+    }
+
+    #[test]
+    fn rootless_uses_the_rootless_image_and_its_config_path() {
+        let e = env(&DEFAULT_SPEC.replace("rootless = false", "rootless = true")).unwrap();
+        assert_eq!(e.buildkitd.image, "moby/buildkit:v0.23.2-rootless");
+        assert_eq!(
+            e.buildkitd.config_path_in_container(),
+            crate::model::layout::BK_CONFIG_ROOTLESS
+        );
+    }
+}

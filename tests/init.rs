@@ -1,0 +1,428 @@
+//! `bkenv init`: generated files parsed back by independent parsers, certificates checked
+//! by the real openssl, re-runs, user edits, permissions, dry-run and every bad input.
+
+mod support;
+
+use bkenv::pki::{SanName, read_certs};
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+use support::{NOW, fresh, options, run_init, snapshot_tree, tool};
+
+const MTLS_SPEC_FLAG: &str = "mtls = false";
+
+fn read(dir: &Path, rel: &str) -> String {
+    fs::read_to_string(dir.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+/// `openssl verify` of `leaf` against the environment CA for a host name or IP.
+fn openssl_verify(
+    openssl: &Path,
+    dir: &Path,
+    leaf: &str,
+    name: &str,
+    purpose: &str,
+) -> (bool, String) {
+    let mut cmd = Command::new(openssl);
+    cmd.arg("verify")
+        .arg("-CAfile")
+        .arg(dir.join("ca/ca.crt"))
+        .arg("-purpose")
+        .arg(purpose);
+    // Certificates are issued at the test's fixed clock; verify at that time too.
+    cmd.arg("-attime").arg(
+        (NOW + time::Duration::hours(1))
+            .unix_timestamp()
+            .to_string(),
+    );
+    if name.parse::<std::net::IpAddr>().is_ok() {
+        cmd.arg("-verify_ip").arg(name);
+    } else if !name.is_empty() {
+        cmd.arg("-verify_hostname").arg(name);
+    }
+    support::run(cmd.arg(dir.join(leaf)))
+}
+
+#[test]
+fn every_certificate_verifies_with_openssl_for_every_name_and_fails_for_others() {
+    let Some(openssl) = tool("openssl") else {
+        return;
+    };
+    let (dir, _) = fresh(Some(
+        &bkenv::spec::DEFAULT_SPEC.replace(MTLS_SPEC_FLAG, "mtls = true"),
+    ));
+    let d = dir.path();
+    let cases = [
+        (
+            "registry/certs/registry.crt",
+            vec!["registry", "localhost", "127.0.0.1", "::1"],
+        ),
+        (
+            "buildkit/certs/server.crt",
+            vec!["localhost", "127.0.0.1", "::1", "buildkitd"],
+        ),
+    ];
+    for (leaf, names) in cases {
+        for name in names {
+            let (ok, out) = openssl_verify(&openssl, d, leaf, name, "sslserver");
+            assert!(ok, "{leaf} for {name}: {out}");
+        }
+        for wrong in ["evil.example", "registry.example", "10.0.0.1"] {
+            let (ok, out) = openssl_verify(&openssl, d, leaf, wrong, "sslserver");
+            assert!(!ok, "{leaf} must not verify for {wrong}: {out}");
+        }
+    }
+    let (ok, out) = openssl_verify(&openssl, d, "client/client.crt", "", "sslclient");
+    assert!(ok, "client cert: {out}");
+    let (ok, _) = openssl_verify(&openssl, d, "client/client.crt", "", "sslserver");
+    assert!(
+        !ok,
+        "the client certificate must not be usable as a server certificate"
+    );
+}
+
+#[test]
+fn certificate_facts_parsed_independently() {
+    let (dir, _) = fresh(None);
+    let d = dir.path();
+    let ca = &read_certs(read(d, "ca/ca.crt").as_bytes()).unwrap()[0];
+    assert!(ca.is_ca);
+    assert_eq!(ca.path_len, Some(0));
+    let ku = ca.key_usage.expect("CA key usage");
+    assert!(ku.key_cert_sign && ku.crl_sign);
+    let nc = ca
+        .name_constraints
+        .as_ref()
+        .expect("name constraints by default");
+    assert!(ca.name_constraints_critical);
+    for name in ["registry", "localhost", "buildkitd"] {
+        assert!(
+            bkenv::pki::permitted_by(nc, &SanName::Dns(name.into())),
+            "{name}"
+        );
+    }
+    assert!(!bkenv::pki::permitted_by(
+        nc,
+        &SanName::Dns("example.com".into())
+    ));
+    assert_eq!((ca.not_after - NOW).whole_days(), 3650);
+
+    let reg = &read_certs(read(d, "registry/certs/registry.crt").as_bytes()).unwrap()[0];
+    assert!(!reg.is_ca);
+    assert_eq!(reg.dns_sans, ["registry", "localhost"]);
+    let ips: Vec<String> = reg.ip_sans.iter().map(ToString::to_string).collect();
+    assert_eq!(ips, ["127.0.0.1", "::1"]);
+    let eku = reg.ekus.expect("EKU");
+    assert!(eku.server_auth && !eku.client_auth);
+    let days = (reg.not_after - NOW).whole_days();
+    assert!(days == 365 && days <= 825, "{days}");
+    assert!(bkenv::pki::signed_by(reg, ca));
+    assert_ne!(reg.serial_hex, ca.serial_hex);
+}
+
+#[test]
+fn generated_configs_parse_back_with_independent_parsers() {
+    let (dir, outcome) = fresh(None);
+    let d = dir.path();
+    let bk: toml_edit::DocumentMut = read(d, "buildkit/buildkitd.toml").parse().unwrap();
+    let addrs = bk["grpc"]["address"]
+        .as_array()
+        .expect("grpc.address is an array");
+    assert_eq!(addrs.len(), 2);
+    assert!(
+        bk["grpc"]["tls"].get("ca").is_none(),
+        "server-only TLS by default"
+    );
+    let reg = bk["registry"]["registry:5000"]
+        .as_table()
+        .expect("quoted registry table");
+    assert!(reg["ca"].as_array().is_some(), "ca must be an array");
+    assert!(
+        bk["registry"].get("localhost:5005").is_none(),
+        "loopback is the buildkitd container itself"
+    );
+    assert!(read(d, "buildkit/buildkitd.toml").contains("[registry.\"registry:5000\"]"));
+
+    let compose: serde_json::Value =
+        serde_saphyr::from_str(&read(d, "docker-compose.yml")).unwrap();
+    let bk_vols = compose["services"]["buildkitd"]["volumes"]
+        .as_array()
+        .unwrap();
+    let mounts: Vec<&str> = bk_vols.iter().filter_map(|v| v.as_str()).collect();
+    assert!(mounts.contains(&"./buildkit/buildkitd.toml:/etc/buildkit/buildkitd.toml:ro"));
+    assert!(
+        mounts
+            .iter()
+            .all(|m| !m.contains("ca.key") && !m.contains("registry/certs")),
+        "{mounts:?}"
+    );
+    assert_eq!(
+        compose["services"]["registry"]["ports"][0],
+        "127.0.0.1:5005:5000"
+    );
+    assert_eq!(
+        compose["services"]["buildkitd"]["image"],
+        "moby/buildkit:v0.23.2"
+    );
+
+    let regcfg: serde_json::Value =
+        serde_saphyr::from_str(&read(d, "registry/config.yml")).unwrap();
+    assert_eq!(regcfg["http"]["tls"]["certificate"], "/certs/registry.crt");
+    assert_eq!(regcfg["auth"]["htpasswd"]["path"], "/auth/htpasswd");
+
+    let password = &outcome.passwords[&0];
+    let cfg: serde_json::Value = serde_json::from_str(&read(d, "docker/config.json")).unwrap();
+    for key in ["registry:5000", "localhost:5005"] {
+        let auth = cfg["auths"][key]["auth"].as_str().expect(key);
+        use base64::Engine;
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(auth)
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(decoded).unwrap(),
+            format!("bkenv:{password}")
+        );
+    }
+    let htpasswd = read(d, "registry/auth/htpasswd");
+    let (user, hash) = htpasswd.trim_end().split_once(':').unwrap();
+    assert_eq!(user, "bkenv");
+    assert!(hash.starts_with("$2y$"), "the registry only accepts bcrypt");
+    assert!(bcrypt::verify(password, hash).unwrap());
+
+    let env: BTreeMap<&str, &str> = read(d, ".env")
+        .leak()
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .collect();
+    assert_eq!(env["BUILDKIT_HOST"], "tcp://localhost:1234");
+    assert_eq!(env["DOCKER_REGISTRY"], "registry:5000");
+    assert_eq!(env["DOCKER_CONFIG"], "./docker");
+    for var in ["BUILDKIT_TLS_CA", "REGISTRY_CERT"] {
+        assert!(d.join(env[var]).is_file(), "{var} points at a file");
+    }
+    assert_eq!(env["REGISTRY_AUTH_PASSWORD"], password);
+    for name in ["registry:5000", "localhost:5005"] {
+        assert_eq!(
+            read(d, &format!("certs.d/{name}/ca.crt")),
+            read(d, "ca/ca.crt")
+        );
+    }
+}
+
+#[test]
+fn rerun_is_byte_identical_and_keeps_the_ca() {
+    let (dir, _) = fresh(None);
+    let before = snapshot_tree(dir.path());
+    let second = run_init(&options(dir.path())).unwrap();
+    assert!(
+        second
+            .applied
+            .iter()
+            .all(|a| a.status == bkenv::output::Status::Unchanged),
+        "{:?}",
+        second.applied
+    );
+    assert_eq!(snapshot_tree(dir.path()), before);
+}
+
+#[test]
+fn user_edits_to_buildkitd_toml_survive_a_rerun_that_changes_managed_keys() {
+    let (dir, _) = fresh(None);
+    let d = dir.path();
+    let path = d.join("buildkit/buildkitd.toml");
+    let edited = format!(
+        "{}\n# my GC policy\n[worker.oci]\ngc = true # keep it\n\n[registry.\"registry:5000\"]\n",
+        read(d, "buildkit/buildkitd.toml")
+    )
+    .replace(
+        "[registry.\"registry:5000\"]\nca =",
+        "[registry.\"registry:5000\"]\n# trust our CA\nca =",
+    );
+    let edited = edited
+        .trim_end_matches("\n[registry.\"registry:5000\"]\n")
+        .to_string()
+        + "\n";
+    fs::write(&path, &edited).unwrap();
+    let mut opts = options(d);
+    opts.overrides.mtls = Some(true);
+    run_init(&opts).unwrap();
+    let after = read(d, "buildkit/buildkitd.toml");
+    assert!(
+        after.contains("# my GC policy\n[worker.oci]\ngc = true # keep it"),
+        "{after}"
+    );
+    assert!(after.contains("# trust our CA"), "{after}");
+    assert!(
+        after.contains("ca = \"/etc/buildkit/certs/ca.crt\""),
+        "mTLS key added: {after}"
+    );
+}
+
+#[test]
+fn edited_generated_files_are_kept_unless_forced() {
+    let (dir, _) = fresh(None);
+    let d = dir.path();
+    let mine = read(d, "docker-compose.yml") + "# my change\n";
+    fs::write(d.join("docker-compose.yml"), &mine).unwrap();
+    let mut opts = options(d);
+    opts.overrides.registry_names = vec!["registry:5000".into(), "localhost:5006".into()];
+    let out = run_init(&opts).unwrap();
+    let status = out
+        .applied
+        .iter()
+        .find(|a| a.path == Path::new("docker-compose.yml"))
+        .unwrap()
+        .status;
+    assert_eq!(status, bkenv::output::Status::KeptEdited);
+    assert_eq!(read(d, "docker-compose.yml"), mine);
+    opts.force = true;
+    run_init(&opts).unwrap();
+    assert!(read(d, "docker-compose.yml").contains("127.0.0.1:5005:5000"));
+}
+
+#[test]
+fn leaves_are_reissued_when_names_change_and_the_ca_is_kept() {
+    let (dir, _) = fresh(None);
+    let d = dir.path();
+    let ca = read(d, "ca/ca.crt");
+    let old = read(d, "registry/certs/registry.crt");
+    let mut opts = options(d);
+    opts.overrides.registry_names = vec![
+        "registry:5000".into(),
+        "localhost:5005".into(),
+        "registry.test:5000".into(),
+    ];
+    opts.overrides.key_type = None;
+    let err = run_init(&opts).unwrap_err().to_string();
+    assert!(
+        err.contains("outside the CA's name constraints") && err.contains("--new-ca"),
+        "{err}"
+    );
+    assert_eq!(
+        read(d, "registry/certs/registry.crt"),
+        old,
+        "a refused run changes nothing"
+    );
+    opts.new_ca = true;
+    let out = run_init(&opts).unwrap();
+    assert_ne!(read(d, "ca/ca.crt"), ca);
+    assert!(out.notes.iter().any(|n| n.contains("backup")));
+    let backups: Vec<_> = fs::read_dir(d.join("ca"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with("backup-"))
+        .collect();
+    assert_eq!(backups.len(), 1);
+    assert_eq!(
+        fs::read_to_string(backups[0].path().join("ca.crt")).unwrap(),
+        ca
+    );
+    let reg = &read_certs(read(d, "registry/certs/registry.crt").as_bytes()).unwrap()[0];
+    assert!(reg.dns_sans.contains(&"registry.test".to_string()));
+}
+
+#[test]
+fn private_files_are_0600_and_the_ca_dir_0700() {
+    let (dir, _) = fresh(Some(
+        &bkenv::spec::DEFAULT_SPEC.replace(MTLS_SPEC_FLAG, "mtls = true"),
+    ));
+    let d = dir.path();
+    let mode = |rel: &str| fs::metadata(d.join(rel)).unwrap().permissions().mode() & 0o777;
+    for private in [
+        "ca/ca.key",
+        "buildkit/certs/server.key",
+        "registry/certs/registry.key",
+        "client/client.key",
+        ".env",
+        "docker/config.json",
+        "registry/auth/htpasswd",
+        ".bkenv/state.json",
+    ] {
+        assert_eq!(mode(private), 0o600, "{private}");
+    }
+    assert_eq!(mode("ca"), 0o700);
+    assert_eq!(mode("ca/ca.crt"), 0o644);
+    let gitignore = read(d, ".gitignore");
+    for pattern in ["*.key", ".env", "*/auth/htpasswd", ".bkenv/"] {
+        assert!(gitignore.lines().any(|l| l == pattern), "{pattern}");
+    }
+}
+
+#[test]
+fn dry_run_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("env");
+    let mut opts = options(&target);
+    opts.dry_run = true;
+    let out = run_init(&opts).unwrap();
+    assert!(!out.applied.is_empty());
+    assert!(!target.exists());
+}
+
+#[test]
+fn a_mismatched_ca_key_is_refused_and_nothing_changes() {
+    let (dir, _) = fresh(None);
+    let d = dir.path();
+    let (other, _) = fresh(None);
+    fs::copy(other.path().join("ca/ca.key"), d.join("ca/ca.key")).unwrap();
+    let before = snapshot_tree(d);
+    let err = run_init(&options(d)).unwrap_err().to_string();
+    assert!(
+        err.contains("ca/ca.key") && err.contains("--new-ca"),
+        "{err}"
+    );
+    assert_eq!(snapshot_tree(d), before);
+}
+
+#[test]
+fn corrupt_or_missing_ca_material_is_refused() {
+    let (dir, _) = fresh(None);
+    let d = dir.path();
+    fs::write(
+        d.join("ca/ca.crt"),
+        "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let before = snapshot_tree(d);
+    assert!(run_init(&options(d)).is_err());
+    assert_eq!(snapshot_tree(d), before);
+    fs::remove_file(d.join("ca/ca.key")).unwrap();
+    let err = run_init(&options(d)).unwrap_err().to_string();
+    assert!(err.contains("key") && err.contains("missing"), "{err}");
+}
+
+#[test]
+fn an_interrupted_first_run_recovers_from_the_ca_key_alone() {
+    let (dir, _) = fresh(None);
+    let d = dir.path();
+    let key = read(d, "ca/ca.key");
+    fs::remove_file(d.join("ca/ca.crt")).unwrap();
+    let out = run_init(&options(d)).unwrap();
+    assert!(out.notes.iter().any(|n| n.contains("re-created")));
+    assert_eq!(read(d, "ca/ca.key"), key, "the key is never replaced");
+    let ca = &read_certs(read(d, "ca/ca.crt").as_bytes()).unwrap()[0];
+    let k = bkenv::pki::read_private_key(key.as_bytes()).unwrap();
+    assert!(bkenv::pki::key_matches_cert(&k, ca));
+}
+
+#[test]
+fn unwritable_target_is_a_clear_error() {
+    if nix_is_root() {
+        eprintln!("SKIPPED: running as root, which can write anywhere");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o555)).unwrap();
+    let err = run_init(&options(&dir.path().join("env")))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("could not create directory"), "{err}");
+}
+
+fn nix_is_root() -> bool {
+    fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false)
+}

@@ -1,0 +1,124 @@
+//! Shared test helpers: run init in a temp dir with a fixed clock, find real tools.
+#![allow(dead_code)]
+
+use bkenv::init::{InitOptions, InitOutcome};
+use bkenv::output::Writer;
+use bkenv::spec::Overrides;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use time::OffsetDateTime;
+use time::macros::datetime;
+
+/// The fixed clock tests run at.
+pub const NOW: OffsetDateTime = datetime!(2026-11-23 12:00 UTC);
+
+pub fn options(dir: &Path) -> InitOptions {
+    InitOptions {
+        dir: dir.to_path_buf(),
+        overrides: Overrides::default(),
+        new_ca: false,
+        force: false,
+        dry_run: false,
+        now: NOW,
+    }
+}
+
+pub fn run_init(opts: &InitOptions) -> bkenv::error::Result<InitOutcome> {
+    let rng = ring::rand::SystemRandom::new();
+    // Specs that read a password from the environment get a fixed one.
+    let env = |var: &str| {
+        var.ends_with("_PASSWORD")
+            .then(|| "password-from-env".to_string())
+    };
+    bkenv::init::run(opts, &rng, &env, &mut Writer::new())
+}
+
+/// A fresh environment from `spec` (the default spec when `None`).
+pub fn fresh(spec: Option<&str>) -> (tempfile::TempDir, InitOutcome) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    if let Some(spec) = spec {
+        std::fs::write(dir.path().join("bkenv.toml"), spec).expect("write spec");
+    }
+    let outcome = run_init(&options(dir.path())).expect("init");
+    (dir, outcome)
+}
+
+/// Path of a real tool, or `None` with a loud message. Under CI a missing tool fails.
+pub fn tool(name: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(name))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        assert!(
+            std::env::var("CI").is_err(),
+            "{name} is required in CI but not installed"
+        );
+        eprintln!("SKIPPED: `{name}` is not installed; install it (see .ci/run) to run this test");
+    }
+    found
+}
+
+/// Runs a command, returning (success, stdout+stderr).
+pub fn run(cmd: &mut Command) -> (bool, String) {
+    let out = cmd.output().expect("spawn");
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+/// Every file under `root` with its bytes, sorted, for byte-identical comparisons.
+pub fn snapshot_tree(root: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for entry in walkdir::WalkDir::new(root).sort_by_file_name() {
+        let entry = entry.expect("walk");
+        if entry.file_type().is_file() {
+            let rel = entry
+                .path()
+                .strip_prefix(root)
+                .expect("prefix")
+                .display()
+                .to_string();
+            out.push((rel, std::fs::read(entry.path()).expect("read")));
+        }
+    }
+    out
+}
+
+/// Replaces secrets and per-run values so a generated file can be snapshotted.
+pub fn redact(text: &str, passwords: &[&str]) -> String {
+    let mut out = String::new();
+    let mut in_pem = false;
+    for line in text.lines() {
+        if line.starts_with("-----BEGIN ") {
+            in_pem = true;
+            out.push_str(line);
+            out.push_str("\n[base64 redacted]\n");
+            continue;
+        }
+        if line.starts_with("-----END ") {
+            in_pem = false;
+        }
+        if in_pem {
+            continue;
+        }
+        let mut l = line.to_string();
+        if let Some(i) = l.find("\"auth\": \"") {
+            l = format!(
+                "{}\"auth\": \"[redacted]\"{}",
+                &l[..i],
+                if l.ends_with(',') { "," } else { "" }
+            );
+        }
+        if let Some(i) = l.find(":$2y$") {
+            l = format!("{}:$2y$[redacted]", &l[..i]);
+        }
+        for p in passwords {
+            l = l.replace(p, "[password]");
+        }
+        out.push_str(&l);
+        out.push('\n');
+    }
+    out
+}
