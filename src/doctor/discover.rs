@@ -36,8 +36,10 @@ const SKIP_DIRS: &[&str] = &[".git", "target", "node_modules", "vendor", "third_
 
 /// Walks `root`, never following links, and classifies each file by name and, where
 /// the name is ambiguous, by a peek at its content (`peek` returns `None` if unreadable).
-pub fn discover(root: &Path) -> (Vec<Discovered>, Vec<Unreadable>) {
+/// Also returns every path walked (files, directories and links).
+pub fn discover(root: &Path) -> (Vec<Discovered>, Vec<Unreadable>, Vec<PathBuf>) {
     let mut found = Vec::new();
+    let mut all = Vec::new();
     let mut bad = Vec::new();
     let walker = WalkDir::new(root)
         .follow_links(false)
@@ -59,6 +61,7 @@ pub fn discover(root: &Path) -> (Vec<Discovered>, Vec<Unreadable>) {
                 continue;
             }
         };
+        all.push(entry.path().to_path_buf());
         if !entry.file_type().is_file() {
             // Symlinks are not followed: a link may point out of the tree.
             continue;
@@ -77,7 +80,7 @@ pub fn discover(root: &Path) -> (Vec<Discovered>, Vec<Unreadable>) {
             }),
         }
     }
-    (found, bad)
+    (found, bad, all)
 }
 
 /// The content was needed to classify a file but could not be read.

@@ -22,6 +22,8 @@ pub struct Snapshot {
     pub refs: Vec<RefFile>,
     pub env: Vec<EnvFile>,
     pub unreadable: Vec<Unreadable>,
+    /// Every file and directory under the root (relative), for existence checks.
+    pub paths: BTreeSet<PathBuf>,
     /// Credential helpers (`docker-credential-<name>`) found on PATH.
     pub helpers_on_path: BTreeSet<String>,
 }
@@ -39,10 +41,10 @@ impl Snapshot {
 
 /// Reads the environment at `root` (plus explicit inputs) into a snapshot.
 pub fn load(root: &Path, inputs: &DoctorInputs) -> Snapshot {
-    let (mut found, unreadable) = if root.is_dir() {
+    let (mut found, unreadable, paths) = if root.is_dir() {
         discover::discover(root)
     } else {
-        (Vec::new(), Vec::new())
+        (Vec::new(), Vec::new(), Vec::new())
     };
     let explicit = [
         (&inputs.buildkitd_config, FileKind::BuildkitdToml),
@@ -72,6 +74,7 @@ pub fn load(root: &Path, inputs: &DoctorInputs) -> Snapshot {
         .collect();
     let mut snap = Snapshot {
         unreadable,
+        paths: paths.iter().map(|p| rel_path(root, p)).collect(),
         ..Snapshot::default()
     };
     for d in found {
@@ -196,7 +199,26 @@ pub fn parse_pem(rel: PathBuf, text: String, bytes: Vec<u8>, mode: Option<u32>) 
         }
     }
     let secret = keys > 0 || text.contains("PRIVATE KEY");
+    let mut error = None;
+    let facts = if certs > 0 {
+        crate::pki::read_certs(&bytes).unwrap_or_else(|e| {
+            error = Some(e.to_string());
+            Vec::new()
+        })
+    } else {
+        Vec::new()
+    };
+    let key_info = if keys > 0 {
+        crate::pki::read_private_key(&bytes)
+            .map_err(|e| error = Some(e.to_string()))
+            .ok()
+    } else {
+        None
+    };
     PemFile {
+        facts,
+        key_info,
+        error,
         src: SourceFile::new(rel, if secret { String::new() } else { text }, secret),
         bytes,
         certs,

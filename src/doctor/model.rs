@@ -211,6 +211,12 @@ pub struct PemFile {
     pub keys: usize,
     /// Unix permission bits, when known.
     pub mode: Option<u32>,
+    /// Parsed certificates (empty when none or unparseable).
+    pub facts: Vec<crate::pki::CertFacts>,
+    /// The public half of the private key, when the file holds one bkenv can read.
+    pub key_info: Option<crate::pki::PrivateKeyInfo>,
+    /// Why the certificates or key did not parse (never contains key material).
+    pub error: Option<String>,
 }
 
 impl PemFile {

@@ -2,6 +2,7 @@
 //! its `CHECKS` table is registered in [`crate::catalog`].
 
 pub mod builds;
+pub mod common;
 pub mod compose;
 pub mod creds;
 pub mod grpc;
