@@ -108,6 +108,15 @@ pub fn dockerfile_refs(text: &str) -> Vec<ImageRef> {
         {
             stages.push(name.to_ascii_lowercase());
         }
+        if reference.trim_start_matches(':').is_empty() || reference.starts_with(':') {
+            refs.push(ImageRef {
+                reference: String::new(),
+                line: i + 1,
+                role: "from-blank",
+                options: Some((*image).to_string()),
+            });
+            continue;
+        }
         if reference.is_empty()
             || reference == "scratch"
             || stages[..stages.len().saturating_sub(usize::from(rest.len() > 2))]

@@ -98,7 +98,7 @@ pub fn usages(ctx: &Ctx<'_>) -> Vec<Usage> {
         });
     }
     for f in &ctx.snap.refs {
-        for r in &f.refs {
+        for r in f.refs.iter().filter(|r| !r.reference.is_empty()) {
             out.push(Usage {
                 host: registry_host(&r.reference),
                 location: f.src.loc_line(r.line),
