@@ -200,3 +200,21 @@ fn generate() {
         "registry",
     );
 }
+
+#[test]
+#[ignore]
+fn generate_old_ca_leaf() {
+    // A leaf whose issuer name is `ca test CA` but signed by another key (a regenerated CA).
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pem");
+    let tmp = tempfile::tempdir().unwrap();
+    let regen = ca(tmp.path(), "ca", None, true);
+    leaf(
+        &dir,
+        "registry-old-ca",
+        &regen,
+        &["registry"],
+        &[Eku::ServerAuth],
+        ((2025, 1, 1), (2035, 1, 1)),
+        "registry",
+    );
+}

@@ -33,6 +33,7 @@ const FAMILIES: &[&[CheckMeta]] = &[
     crate::doctor::checks::registry::CHECKS,
     crate::doctor::checks::compose::CHECKS,
     crate::doctor::checks::creds::CHECKS,
+    crate::doctor::checks::certs::CHECKS,
     crate::doctor::checks::builds::CHECKS,
     crate::doctor::checks::meta::CHECKS,
 ];

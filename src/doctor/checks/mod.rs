@@ -2,6 +2,7 @@
 //! its `CHECKS` table is registered in [`crate::catalog`].
 
 pub mod builds;
+pub mod certs;
 pub mod common;
 pub mod compose;
 pub mod creds;
@@ -86,6 +87,7 @@ pub fn run_all(ctx: &Ctx<'_>) -> Vec<Finding> {
     registry::run(ctx, &mut out);
     compose::run(ctx, &mut out);
     creds::run(ctx, &mut out);
+    certs::run(ctx, &mut out);
     builds::run(ctx, &mut out);
     out
 }
