@@ -185,3 +185,26 @@ fn github_annotations_escape_properties_and_data() {
     assert!(lines[2].starts_with("::notice title=BK901 check-failed::"));
     assert_eq!(lines[3], summary_line("doctor", &findings()));
 }
+
+#[test]
+fn explain_snapshots() {
+    let mut one = Vec::new();
+    report::explain::explain("BK900", &mut one, false).unwrap();
+    insta::assert_snapshot!("explain_bk900", String::from_utf8(one).unwrap());
+    let mut all = Vec::new();
+    report::explain::explain_all(&mut all, false).unwrap();
+    // Column widths depend on the whole catalog, so compare fields, not text.
+    let text = String::from_utf8(all).unwrap();
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .filter(|l| l.starts_with("BK9"))
+        .map(|l| l.split_whitespace().take(3).collect())
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ["BK900", "file-unreadable", "error"],
+            ["BK901", "check-failed", "error"]
+        ]
+    );
+}
