@@ -7,6 +7,8 @@
 
 use crate::diag::Severity;
 
+mod probe;
+
 /// Static metadata of one check.
 #[derive(Debug)]
 pub struct CheckMeta {
@@ -27,7 +29,7 @@ pub struct CheckMeta {
 }
 
 /// Every family's table, in code order.
-const FAMILIES: &[&[CheckMeta]] = &[];
+const FAMILIES: &[&[CheckMeta]] = &[probe::CHECKS];
 
 /// All checks, in code order.
 pub fn all() -> impl Iterator<Item = &'static CheckMeta> {
