@@ -4,6 +4,7 @@
 //! timeout, so a set of black-holed endpoints costs about one timeout in total. A probe
 //! never fails: anything that goes wrong becomes a BK7xx [`Finding`] in its report.
 
+mod auth;
 mod der;
 mod http;
 mod net;
