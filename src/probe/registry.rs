@@ -44,6 +44,7 @@ fn run(ctx: &Ctx<'_>, report: &mut ProbeReport) -> Step<()> {
                     "BK716",
                     format!("{} answers GET /v2/ with 404 Not Found: it is not a registry API", describe(Role::Registry, &target.name)),
                 )
+                .prevents(format!("unexpected status from HEAD request to {}://{}/v2/: 404 Not Found", if https { "https" } else { "http" }, target.name))
                 .help(format!("use the registry's API host:port in image references and `[registry.\"{}\"]`, or route /v2/ to the registry in the reverse proxy", target.name)),
             ));
         }
@@ -91,13 +92,18 @@ fn run(ctx: &Ctx<'_>, report: &mut ProbeReport) -> Step<()> {
                 ));
             };
             let Some((realm_https, authority, mut path)) = parse_url(&realm) else {
-                return Err(Box::new(Finding::new(
-                    "BK721",
-                    format!(
-                        "{} names an unusable token realm `{realm}`",
-                        describe(Role::Registry, &target.name)
+                return Err(Box::new(
+                    Finding::new(
+                        "BK721",
+                        format!(
+                            "{} names an unusable token realm `{realm}`",
+                            describe(Role::Registry, &target.name)
+                        ),
+                    )
+                    .help(
+                        "fix the registry's `auth.token.realm`: it must be an absolute http(s) URL",
                     ),
-                )));
+                ));
             };
             if let Some(service) = param("service") {
                 path.push(if path.contains('?') { '&' } else { '?' });
@@ -147,6 +153,7 @@ fn run(ctx: &Ctx<'_>, report: &mut ProbeReport) -> Step<()> {
                 _ => {
                     return Err(Box::new(
                         Finding::new("BK721", format!("token realm {realm_url} of {} answered {}", target.name, status_text(&tok)))
+                            .prevents(format!("failed to fetch oauth token: unexpected status from GET request to {realm_url}: {}", status_text(&tok)))
                             .help("fix the token server (the registry's `auth.token` settings) or set `BUILDKIT_NO_CLIENT_TOKEN=1` so buildkitd fetches tokens itself"),
                     ));
                 }
@@ -154,6 +161,7 @@ fn run(ctx: &Ctx<'_>, report: &mut ProbeReport) -> Step<()> {
             let Some(token) = token_of(&tok.body) else {
                 return Err(Box::new(
                     Finding::new("BK721", format!("token realm {realm_url} of {} answered 200 without a JSON `token` or `access_token`", target.name))
+                        .prevents("authorization server did not include a token in the response")
                         .help("point the registry's `auth.token.realm` at the token endpoint, not a web page"),
                 ));
             };
