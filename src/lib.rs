@@ -12,6 +12,7 @@ pub mod init;
 pub mod model;
 pub mod output;
 pub mod pki;
+pub mod probe;
 pub mod render;
 pub mod report;
 pub mod spec;

@@ -133,11 +133,10 @@ mod tests {
 
     #[test]
     fn unknown_code_suggests() {
-        let err = explain("BK09", &mut Vec::new(), false).unwrap_err();
+        let err = explain("file-unreadabel", &mut Vec::new(), false).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "no check has the code or name `BK09`; did you mean `BK900 (file-unreadable)` or \
-             `BK901 (check-failed)`?"
+            "no check has the code or name `file-unreadabel`; did you mean `BK900 (file-unreadable)`?"
         );
     }
 
@@ -146,7 +145,8 @@ mod tests {
         let mut out = Vec::new();
         explain_all(&mut out, false).unwrap();
         let text = String::from_utf8(out).unwrap();
-        assert!(text.contains("BK900  file-unreadable  error    a file could not be read\n"));
+        let line = text.lines().find(|l| l.starts_with("BK900")).unwrap();
+        assert!(line.contains("file-unreadable") && line.ends_with("a file could not be read"), "{line}");
         assert_eq!(text.lines().count(), catalog::all().count());
     }
 }
