@@ -7,6 +7,9 @@
 
 use crate::diag::Severity;
 
+mod meta;
+mod probe;
+
 /// Static metadata of one check.
 #[derive(Debug)]
 pub struct CheckMeta {
@@ -35,7 +38,8 @@ const FAMILIES: &[&[CheckMeta]] = &[
     crate::doctor::checks::creds::CHECKS,
     crate::doctor::checks::certs::CHECKS,
     crate::doctor::checks::builds::CHECKS,
-    crate::doctor::checks::meta::CHECKS,
+    probe::CHECKS,
+    meta::CHECKS,
 ];
 
 /// All checks, in code order.

@@ -42,9 +42,18 @@ pub const CHECKS: &[CheckMeta] = &[
         "The CA private key is mounted into a container",
         ""
     ),
+    check!(
+        "BK305",
+        "yaml-invalid",
+        Error,
+        false,
+        "A compose file or registry config is not valid YAML for its schema",
+        ""
+    ),
 ];
 
 pub fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+    yaml_errors(ctx, out);
     let Some(compose) = ctx.view.compose.and_then(|i| ctx.snap.compose.get(i)) else {
         return;
     };
@@ -240,5 +249,34 @@ fn keys_mounted(ctx: &Ctx<'_>, s: &ServiceView, out: &mut Vec<Finding>) {
                     .help("mount only the files the service needs (e.g. the CA certificate alone), not a whole directory of keys"));
             }
         }
+    }
+}
+
+fn yaml_errors(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+    let yaml = ctx
+        .snap
+        .compose
+        .iter()
+        .map(|c| (&c.src, c.doc.as_ref().err()))
+        .chain(
+            ctx.snap
+                .registry_configs
+                .iter()
+                .map(|r| (&r.src, r.doc.as_ref().err())),
+        );
+    for (src, err) in yaml {
+        let Some(e) = err else { continue };
+        let loc = match e.line_col {
+            Some((l, c)) => src.loc_line_col(l, c),
+            None => src.file_loc(),
+        };
+        out.push(
+            Finding::new(
+                "BK305",
+                format!("{} does not parse: {}", src.path.display(), e.message),
+            )
+            .at(loc)
+            .help("fix the YAML; doctor skips the checks that need this file"),
+        );
     }
 }

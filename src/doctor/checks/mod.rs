@@ -14,8 +14,26 @@ pub mod toml;
 use super::load::Snapshot;
 use super::model::TomlFile;
 use super::view::{ServiceView, View};
+use crate::catalog::CheckMeta;
 use crate::diag::Finding;
 use time::OffsetDateTime;
+
+/// The static families doctor runs, in code order (BK900 `file-unreadable` is shared
+/// with the rest of bkenv and lives in `catalog::meta`).
+pub const FAMILIES: &[&[CheckMeta]] = &[
+    toml::CHECKS,
+    grpc::CHECKS,
+    registry::CHECKS,
+    compose::CHECKS,
+    creds::CHECKS,
+    certs::CHECKS,
+    builds::CHECKS,
+];
+
+/// Codes doctor's static engine can emit.
+pub fn codes() -> impl Iterator<Item = &'static str> {
+    std::iter::once("BK900").chain(FAMILIES.iter().flat_map(|f| f.iter().map(|m| m.code)))
+}
 
 /// What every check sees: the snapshot, the container view and the clock.
 pub struct Ctx<'a> {
