@@ -307,7 +307,7 @@ fn tls_registry(
             Some(p) => f.help(format!("add `ca = [\"{p}\"]` under `[registry.\"{h}\"]`")),
             None => f.help(format!("mount the CA into buildkitd and add `ca = [\"/etc/buildkit/certs/ca.crt\"]` under `[registry.\"{h}\"]`")),
         };
-        if cand.is_some() && t.is_some() {
+        if cand.is_some() {
             f = f.fixable();
         }
         out.push(f);
