@@ -234,13 +234,14 @@ fn usage_checks(
         .collect();
     sites.extend(usages(ctx).into_iter().map(|u| (u.host, u.location, false)));
     for (h, at, is_table) in sites {
-        if !seen.insert(h.clone()) {
-            continue;
-        }
-        if is_loopback(&h) && bridge {
-            if !is_table && cfg.service.is_some() {
+        if is_loopback(&h) && bridge && !is_table {
+            // Every usage site is reported; tables by `table_checks`, then checked below.
+            if cfg.service.is_some() {
                 out.push(bridge_finding(&h, at, cfg));
             }
+            continue;
+        }
+        if !seen.insert(h.clone()) {
             continue;
         }
         let Some((r, _)) = ctx.view.registry_for(&h) else {
@@ -293,10 +294,9 @@ fn tls_registry(
     }
     if is_loopback(h) && http.is_none() {
         out.push(Finding::new("BK204", format!("registry `{h}` is loopback and serves TLS; without `http = false` BuildKit uses plain HTTP"))
-            .at(at)
+            .at(at.clone())
             .help(format!("add `http = false` under `[registry.\"{h}\"]`"))
             .fixable());
-        return;
     }
     if !t.is_some_and(RegTable::trusts) {
         let mut f = Finding::new("BK201", format!("registry `{h}` serves a certificate from a private CA, but no `[registry.\"{h}\"]` table trusts it"))
