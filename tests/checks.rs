@@ -64,3 +64,21 @@ fn every_code_has_bad_and_good_fixtures() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn doctor_catalog_table() {
+    let table: String = bkenv::doctor::checks::codes()
+        .filter_map(catalog::lookup)
+        .map(|m| {
+            format!(
+                "{} {:<7} {:<5} {:<40} {}\n",
+                m.code,
+                m.severity.as_str(),
+                if m.fixable { "fix" } else { "-" },
+                m.slug,
+                m.title
+            )
+        })
+        .collect();
+    insta::assert_snapshot!("doctor_catalog", table);
+}

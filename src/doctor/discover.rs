@@ -136,11 +136,15 @@ pub fn classify(
             .map(|b| String::from_utf8_lossy(&b).into_owned())
             .ok_or(NeedsContent)
     };
+    if lower == "bkenv.toml" {
+        // bkenv's own spec, not a daemon config.
+        return Ok(None);
+    }
     if ext == "toml" {
         let text = peek(Box::new(read))?;
         let hit = text.lines().any(|l| {
             let l = l.trim_start();
-            l.starts_with("[grpc") || l.starts_with("[registry") || l.starts_with("[[registry")
+            l.starts_with("[grpc") || l.starts_with("[registry.") || l.starts_with("[[registry.")
         });
         return Ok(hit.then_some(FileKind::BuildkitdToml));
     }
@@ -175,6 +179,7 @@ mod tests {
         );
         assert_eq!(kind("x.toml", "[grpc]\n"), Some(FileKind::BuildkitdToml));
         assert_eq!(kind("Cargo.toml", "[package]\n"), None);
+        assert_eq!(kind("bkenv.toml", "[[registry]]\nname = \"r\"\n"), None);
         assert_eq!(kind("docker-compose.yml", ""), Some(FileKind::Compose));
         assert_eq!(kind("compose.yaml", ""), Some(FileKind::Compose));
         assert_eq!(
