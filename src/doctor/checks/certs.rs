@@ -132,8 +132,19 @@ pub fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
         .iter()
         .flat_map(|p| p.facts.iter().enumerate().map(move |(i, c)| (p, i, c)))
         .collect();
+    let client = ctx
+        .snap
+        .env_var("BUILDKIT_TLS_CERT")
+        .map(|(e, v, _)| normalize(&e.src.path.parent().unwrap_or(Path::new("")).join(v)));
     for p in &ctx.snap.pem {
-        file_checks(ctx, p, served_paths.contains(&p.src.path), out);
+        let role = if served_paths.contains(&p.src.path) {
+            Role::Served
+        } else if client.as_ref() == Some(&p.src.path) {
+            Role::Client
+        } else {
+            Role::Other
+        };
+        file_checks(ctx, p, role, out);
     }
     // Issuers: anything signing another certificate must be a CA; constraints must hold.
     let mut flagged = BTreeSet::new();
@@ -207,7 +218,15 @@ pub fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     }
 }
 
-fn file_checks(ctx: &Ctx<'_>, p: &PemFile, is_served: bool, out: &mut Vec<Finding>) {
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Served,
+    Client,
+    Other,
+}
+
+fn file_checks(ctx: &Ctx<'_>, p: &PemFile, role: Role, out: &mut Vec<Finding>) {
+    let is_served = role == Role::Served;
     let path = p.src.path.display();
     if p.is_key() && p.mode.is_some_and(|m| m & 0o077 != 0) {
         out.push(
@@ -280,7 +299,7 @@ fn file_checks(ctx: &Ctx<'_>, p: &PemFile, is_served: bool, out: &mut Vec<Findin
             continue;
         }
         let server_like = c.ekus.as_ref().is_some_and(|e| e.server_auth);
-        if !c.has_san_extension && (is_served || server_like) {
+        if !c.has_san_extension && (is_served || (server_like && role != Role::Client)) {
             out.push(
                 Finding::new(
                     "BK505",

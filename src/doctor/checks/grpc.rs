@@ -47,6 +47,38 @@ pub const CHECKS: &[CheckMeta] = &[
         "The client connects over TLS without a CA to verify buildkitd",
         "transport: authentication handshake failed: x509: certificate signed by unknown authority"
     ),
+    check!(
+        "BK106",
+        "grpc-cert-name-mismatch",
+        Error,
+        false,
+        "buildkitd's certificate does not cover the host in BUILDKIT_HOST",
+        "transport: authentication handshake failed: x509: certificate is valid for X, not Y"
+    ),
+    check!(
+        "BK107",
+        "client-cert-without-clientauth",
+        Error,
+        false,
+        "The client certificate lacks the clientAuth extended key usage",
+        "remote error: tls: bad certificate"
+    ),
+    check!(
+        "BK108",
+        "client-cert-not-signed-by-ca",
+        Error,
+        false,
+        "The client certificate is not signed by the CA in `grpc.tls.ca`",
+        "remote error: tls: bad certificate"
+    ),
+    check!(
+        "BK109",
+        "client-ca-does-not-sign-server",
+        Error,
+        false,
+        "BUILDKIT_TLS_CA does not verify buildkitd's certificate",
+        "transport: authentication handshake failed: x509: certificate signed by unknown authority"
+    ),
 ];
 
 /// The `[grpc.tls]` settings of a config.
@@ -145,6 +177,7 @@ pub fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
                     .help("issue a client certificate (clientAuth) from the CA in `grpc.tls.ca` and set BUILDKIT_TLS_CERT/BUILDKIT_TLS_KEY, or remove `ca` for server-only TLS"),
             );
         }
+        pki_checks(ctx, &cfg, &tls, env, host, line, out);
         if !has("BUILDKIT_TLS_CA") {
             out.push(
                 Finding::new("BK105", format!("BUILDKIT_HOST={host} reaches a TLS listener but BUILDKIT_TLS_CA is not set"))
@@ -152,5 +185,97 @@ pub fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
                     .help("set BUILDKIT_TLS_CA to the CA that issued the buildkitd server certificate (buildctl uses an empty trust pool without it)"),
             );
         }
+    }
+}
+
+/// A client-side path from `.env` (relative to the file), as a PEM file of the snapshot.
+fn env_pem<'a>(ctx: &'a Ctx<'_>, key: &str) -> Option<&'a crate::doctor::model::PemFile> {
+    let (env, v, _) = ctx.snap.env_var(key)?;
+    let base = env.src.path.parent().unwrap_or(std::path::Path::new(""));
+    ctx.snap
+        .pem_at(&crate::doctor::view::normalize(&base.join(v)))
+}
+
+fn pki_checks(
+    ctx: &Ctx<'_>,
+    cfg: &ActiveConfig<'_>,
+    tls: &GrpcTls<'_>,
+    env: &crate::doctor::model::EnvFile,
+    host: &str,
+    line: usize,
+    out: &mut Vec<Finding>,
+) {
+    use super::common::{host_file, san_covers, san_list, trusted_by};
+    let at = env.src.loc_line(line);
+    let name = host
+        .trim_start_matches("tcp://")
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    let name = crate::doctor::refs::strip_port(name).trim_matches(|c| c == '[' || c == ']');
+    let server = tls
+        .cert
+        .as_ref()
+        .and_then(|(p, _)| host_file(ctx, cfg.service, p))
+        .and_then(|p| p.facts.first());
+    if let Some(cert) = server {
+        if !san_covers(cert, name) {
+            let ip = name.parse::<std::net::IpAddr>().is_ok();
+            out.push(Finding::new("BK106", format!("buildkitd's certificate is valid for {}, not {name} (from BUILDKIT_HOST)", san_list(cert)))
+                .at(at.clone())
+                .prevents(format!("transport: authentication handshake failed: x509: certificate is valid for {}, not {name}", san_list(cert)))
+                .help(if ip { format!("an IP address needs an IP SAN: reissue the server certificate with IP {name}, or connect by a DNS name it covers") } else { format!("reissue the server certificate with {name} in its SANs, or connect by a name it covers") }));
+        }
+        if let Some(ca) = env_pem(ctx, "BUILDKIT_TLS_CA") {
+            let cas: Vec<_> = ca.facts.iter().collect();
+            if !cas.is_empty() && !trusted_by(cert, &cas) {
+                out.push(
+                    Finding::new(
+                        "BK109",
+                        format!(
+                            "BUILDKIT_TLS_CA ({}) does not sign buildkitd's certificate",
+                            ca.src.path.display()
+                        ),
+                    )
+                    .at(at.clone())
+                    .help("set BUILDKIT_TLS_CA to the CA that issued the server certificate"),
+                );
+            }
+        }
+    }
+    let Some((ca_path, _)) = &tls.ca else { return };
+    let Some(client) =
+        env_pem(ctx, "BUILDKIT_TLS_CERT").and_then(|p| p.facts.first().map(|c| (p, c)))
+    else {
+        return;
+    };
+    let (file, cert) = client;
+    if cert.ekus.as_ref().is_some_and(|e| !e.client_auth && !e.any) {
+        out.push(
+            Finding::new(
+                "BK107",
+                format!(
+                    "client certificate {} lacks clientAuth",
+                    file.src.path.display()
+                ),
+            )
+            .at(at.clone())
+            .help("reissue the client certificate with extendedKeyUsage clientAuth"),
+        );
+    }
+    let cas: Vec<_> =
+        host_file(ctx, cfg.service, ca_path).map_or(Vec::new(), |p| p.facts.iter().collect());
+    if !cas.is_empty() && !trusted_by(cert, &cas) {
+        out.push(
+            Finding::new(
+                "BK108",
+                format!(
+                    "client certificate {} is not signed by `grpc.tls.ca` ({ca_path})",
+                    file.src.path.display()
+                ),
+            )
+            .at(at)
+            .help("issue the client certificate from the CA buildkitd trusts in `grpc.tls.ca`"),
+        );
     }
 }
