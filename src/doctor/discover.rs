@@ -203,3 +203,29 @@ mod tests {
         assert_eq!(kind("registry/auth/htpasswd", ""), Some(FileKind::Htpasswd));
     }
 }
+
+#[cfg(all(test, unix))]
+mod link_tests {
+    use super::*;
+
+    #[test]
+    fn links_out_of_the_tree_are_not_followed() {
+        let outside = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(outside.path().join("buildkitd.toml"), "[grpc]\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        std::os::unix::fs::symlink(outside.path(), root.path().join("elsewhere"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        std::os::unix::fs::symlink(
+            outside.path().join("buildkitd.toml"),
+            root.path().join("buildkitd.toml"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        std::fs::create_dir(root.path().join(".git")).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(root.path().join(".git/config.json"), "{\"auths\":{}}")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let (found, bad, _) = discover(root.path());
+        assert!(found.is_empty(), "{found:?}");
+        assert!(bad.is_empty(), "{bad:?}");
+    }
+}

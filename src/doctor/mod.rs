@@ -11,6 +11,7 @@ pub mod model;
 pub mod refs;
 pub mod source;
 pub mod view;
+mod volumes;
 
 use crate::diag::Finding;
 use std::ffi::OsString;

@@ -10,6 +10,7 @@ pub mod grpc;
 pub mod meta;
 pub mod registry;
 pub mod toml;
+mod toml_types;
 
 use super::load::Snapshot;
 use super::model::TomlFile;
