@@ -111,30 +111,16 @@ pub fn run_all(ctx: &Ctx<'_>) -> Vec<Finding> {
     out
 }
 
-/// The closest candidate within a small edit distance (case-insensitive).
+/// The closest known key: `crate::suggest::did_you_mean`, or a known key that starts
+/// with the (abbreviated) input, such as `addr` for `address`.
 pub fn did_you_mean<'c>(word: &str, candidates: &[&'c str]) -> Option<&'c str> {
-    let w = word.to_ascii_lowercase();
-    candidates
-        .iter()
-        .map(|c| (levenshtein(&w, &c.to_ascii_lowercase()), *c))
-        .filter(|(d, c)| *d <= (c.len() / 3).max(1) || c.contains(&w) && w.len() >= 3)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
-}
-
-fn levenshtein(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            let v = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-            cur.push(v);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
+    crate::suggest::did_you_mean(word, candidates).or_else(|| {
+        let w = word.to_ascii_lowercase();
+        candidates
+            .iter()
+            .find(|c| w.len() >= 3 && c.to_ascii_lowercase().starts_with(&w))
+            .copied()
+    })
 }
 
 #[cfg(test)]
