@@ -69,4 +69,7 @@ pub struct ExplainArgs {
     /// List every check.
     #[arg(long)]
     pub all: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }

@@ -171,6 +171,10 @@ fn load_or_create_ca(
             if !opts.dry_run {
                 writer.backup(&key_path, &backup.join("ca.key"), output::MODE_PRIVATE)?;
                 writer.backup(&cert_path, &backup.join("ca.crt"), output::MODE_PUBLIC)?;
+                // Two files cannot be swapped atomically. Dropping the old certificate
+                // first means an interruption leaves a lone key (re-derivable), never a
+                // key and certificate that do not belong together.
+                writer.remove(&cert_path)?;
             }
             drop((cert, key));
             notes.push(format!(

@@ -197,6 +197,21 @@ impl Writer {
         })
     }
 
+    /// Removes `path` (counted as a write, so failure injection covers it).
+    pub fn remove(&mut self, path: &Path) -> Result<()> {
+        if self.fail_after.is_some_and(|n| self.writes >= n) {
+            return Err(Error::Other(format!(
+                "injected failure before removing {}",
+                path.display()
+            )));
+        }
+        self.writes += 1;
+        match fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io("remove", path, e)),
+            _ => Ok(()),
+        }
+    }
+
     /// Copies `path` to `backup` (same mode), for `--new-ca`.
     pub fn backup(&mut self, path: &Path, backup: &Path, mode: u32) -> Result<()> {
         let bytes = fs::read(path).map_err(|e| Error::io("read", path, e))?;
