@@ -146,7 +146,10 @@ mod tests {
         explain_all(&mut out, false).unwrap();
         let text = String::from_utf8(out).unwrap();
         let line = text.lines().find(|l| l.starts_with("BK900")).unwrap();
-        assert!(line.contains("file-unreadable") && line.ends_with("a file could not be read"), "{line}");
+        assert!(
+            line.contains("file-unreadable") && line.ends_with("a file could not be read"),
+            "{line}"
+        );
         assert_eq!(text.lines().count(), catalog::all().count());
     }
 }

@@ -183,8 +183,9 @@ impl Env {
     }
 
     /// A namespace with every local registry of the spec started from the generated
-    /// files (and a stand-in for a mirror's upstream).
-    pub fn up(&self) -> Result<Up, String> {
+    /// files (and a stand-in for a mirror's upstream). A registry that refuses to start
+    /// is recorded in `Up::refused` with its log; the namespace stays up for clients.
+    pub fn up(&self) -> Up {
         let mut names = self.service_names();
         let upstream = self
             .regs
@@ -201,27 +202,25 @@ impl Env {
             stand_in = Some(crate::sandbox::upstream_stand_in(&ns, host, *ip));
         }
         let mut running = Vec::new();
+        let mut refused = None;
         for (i, r) in self.regs.iter().enumerate() {
             let ip = self.service_ip(i);
             let trust = stand_in
                 .as_ref()
                 .filter(|_| r.upstream.is_some())
                 .map(|s| s.1.as_path());
-            running.push(Registry::start(
-                &ns,
-                self.dir.path(),
-                &r.service,
-                ip,
-                r.port,
-                trust,
-            )?);
+            match Registry::start(&ns, self.dir.path(), &r.service, ip, r.port, trust) {
+                Ok(reg) => running.push(reg),
+                Err(log) => refused = Some(log),
+            }
         }
-        Ok(Up {
+        Up {
             registries: running,
+            refused,
             _stand_in: stand_in.map(|s| s.0),
             ns,
             home: tempfile::tempdir().expect("home"),
-        })
+        }
     }
 }
 
@@ -234,6 +233,8 @@ pub fn host_of(name: &str) -> &str {
 /// Running registries and the clients that talk to them.
 pub struct Up {
     pub registries: Vec<Registry>,
+    /// The log of a registry that refused to start.
+    pub refused: Option<String>,
     _stand_in: Option<crate::sandbox::Proc>,
     pub ns: Netns,
     home: tempfile::TempDir,
@@ -242,6 +243,11 @@ pub struct Up {
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl Up {
+    /// Every running registry's log, for failure messages.
+    pub fn logs(&self) -> String {
+        self.registries.iter().map(Registry::log_text).collect()
+    }
+
     fn client(&self, program: &str) -> Command {
         let mut c = self.ns.cmd(program);
         c.env_clear()

@@ -24,7 +24,8 @@ fn good_path(spec: Option<&str>, unreachable: &[&str]) {
     let (ok, out) = env.compose_config();
     assert!(ok, "docker-compose config: {out}");
 
-    let up = env.up().unwrap_or_else(|e| panic!("registry: {e}"));
+    let up = env.up();
+    assert!(up.refused.is_none(), "registry: {:?}", up.refused);
     let work = tempfile::tempdir().expect("work");
     let image = oci::write_layout(&work.path().join("layout"));
     let reg = env.push_reg();
@@ -32,7 +33,7 @@ fn good_path(spec: Option<&str>, unreachable: &[&str]) {
     // names are checked with curl and openssl below.
     for name in reg.names.iter().filter(|n| !n.starts_with('[')) {
         let (ok, out) = up.push(&env, name, &work.path().join("layout"));
-        assert!(ok, "push through {name}: {out}");
+        assert!(ok, "push through {name}: {out}\n{}", up.logs());
         let (ok, raw) = up.inspect_raw(&env, name);
         assert!(ok, "inspect through {name}: {raw}");
         let digest = format!(
@@ -48,7 +49,7 @@ fn good_path(spec: Option<&str>, unreachable: &[&str]) {
             .path()
             .join(format!("pulled-{}", name.replace([':', '[', ']'], "_")));
         let (ok, out) = up.pull(&env, name, &pulled);
-        assert!(ok, "pull through {name}: {out}");
+        assert!(ok, "pull through {name}: {out}\n{}", up.logs());
         let layer = std::fs::read(pulled.join(image.layer_digest.trim_start_matches("sha256:")))
             .unwrap_or_else(|e| panic!("pulled layer through {name}: {e}"));
         assert_eq!(layer, image.layer, "layer through {name}");
@@ -111,7 +112,8 @@ fn mtls_example_ipv6_loopback_name_is_reachable() {
         return;
     }
     let env = Env::init(Some(&examples("mtls")));
-    let up = env.up().unwrap_or_else(|e| panic!("registry: {e}"));
+    let up = env.up();
+    assert!(up.refused.is_none(), "registry: {:?}", up.refused);
     let creds = env.credentials("[::1]:5005");
     let (ok, out) = up.curl(&env, "https://[::1]:5005/v2/", creds.as_deref());
     assert!(ok && out.ends_with("HTTP 200"), "{out}");

@@ -2,9 +2,6 @@
 //! (`docker-registry`), skopeo, curl, openssl and docker-compose, each environment in a
 //! private network and mount namespace (see `sandbox`). Needs root, like `.ci/run`.
 
-// Helpers shared with the fault suite (next commit).
-#![allow(dead_code)]
-
 #[path = "../support/mod.rs"]
 mod support;
 

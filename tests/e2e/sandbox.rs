@@ -42,17 +42,13 @@ pub const WAIT: Duration = Duration::from_secs(20);
 
 /// A spawned process killed by PID on drop.
 pub struct Proc {
-    pub name: String,
     child: Child,
 }
 
 impl Proc {
     pub fn spawn(name: &str, cmd: &mut Command) -> Proc {
         let child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {name}: {e}"));
-        Proc {
-            name: name.to_string(),
-            child,
-        }
+        Proc { child }
     }
 
     pub fn pid(&self) -> u32 {
