@@ -5,6 +5,7 @@
 pub mod catalog;
 pub mod cli;
 mod commands;
+pub mod creds;
 pub mod diag;
 pub mod error;
 pub mod hostport;
@@ -29,6 +30,7 @@ use std::io::Write;
 pub fn run(cli: Cli, out: &mut dyn Write) -> error::Result<ExitStatus> {
     match cli.command {
         Command::Init(args) => commands::init::run(args, out),
+        Command::Probe(args) => commands::probe::run(*args, out),
         Command::Explain(args) => commands::explain::run(&args, out),
     }
 }

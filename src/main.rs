@@ -1,11 +1,10 @@
 //! Thin entry point: parse, run, map the result to an exit code.
 
-use clap::Parser;
 use std::io::Write;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = bkenv::cli::Cli::parse();
+    let cli = bkenv::cli::parse();
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match bkenv::run(cli, &mut out) {

@@ -164,12 +164,28 @@ fn expired_certificate_gives_dates() {
 }
 
 #[test]
-fn missing_intermediate_is_an_incomplete_chain() {
+fn wrong_intermediate_is_an_incomplete_chain() {
+    let root = ca("Env Root");
+    let inter = intermediate("Env Intermediate", &root);
+    let other = intermediate("Other Intermediate", &root);
+    let (mut chain, key) = leaf(&inter, &["registry.test"]);
+    chain.push(other.der().clone());
+    let server = tls_registry(&(chain, key));
+    let f = expect(&probe(registry(&server, &root)), "BK709", "full chain");
+    assert!(f.message.contains("Env Intermediate"), "{}", f.message);
+}
+
+#[test]
+fn lone_leaf_from_an_unknown_issuer_is_unknown_authority_with_a_chain_note() {
     let root = ca("Env Root");
     let inter = intermediate("Env Intermediate", &root);
     let server = tls_registry(&leaf(&inter, &["registry.test"]));
-    let f = expect(&probe(registry(&server, &root)), "BK709", "full chain");
-    assert!(f.message.contains("Env Intermediate"), "{}", f.message);
+    let f = expect(&probe(registry(&server, &root)), "BK705", "ca = [");
+    assert!(
+        f.notes.iter().any(|n| n.contains("intermediate CA")),
+        "{:?}",
+        f.notes
+    );
 }
 
 #[test]

@@ -345,11 +345,12 @@ fn unknown_issuer(
         .skip(1)
         .filter_map(summarize)
         .any(|c| c.subject == leaf.issuer);
-    if signer.is_none() && !leaf.self_issued() && !issuer_known && !issuer_sent && chain.len() == 1
-    {
+    // Only a chain that carries intermediates, but not the leaf's issuer, proves a gap; a
+    // lone leaf from an unknown issuer is far more often an untrusted private root.
+    if signer.is_none() && !leaf.self_issued() && !issuer_known && !issuer_sent && chain.len() > 1 {
         return Finding::new(
             "BK709",
-            format!("{who} sends only its leaf certificate; its issuer `{issuer}` is neither sent nor trusted"),
+            format!("{who} sends intermediate certificates, but not its certificate's issuer `{issuer}`, which is not trusted either"),
         )
         .note("Go does not fetch missing intermediates")
         .help(format!(
@@ -367,6 +368,10 @@ fn unknown_issuer(
     let mut f = Finding::new("BK705", msg).help(ca_help(role, target));
     if leaf.self_issued() {
         f = f.note("the certificate is self-signed");
+    } else if chain.len() == 1 && signer.is_none() && !issuer_known {
+        f = f.note(format!(
+            "the server sends only its leaf; if `{issuer}` is an intermediate CA, the server must send it after the leaf (Go does not fetch missing intermediates)"
+        ));
     }
     f
 }
