@@ -1,7 +1,7 @@
 //! A generated environment (`bkenv init` run as a process), what its spec says about the
 //! registries, and the real clients driven against it inside a `Netns`.
 
-use crate::sandbox::{Netns, Registry, WAIT, run_for};
+use crate::sandbox::{Netns, Registry, WAIT, run_for, run_split};
 use base64::Engine;
 use std::fs;
 use std::net::Ipv4Addr;
@@ -224,6 +224,26 @@ impl Env {
     }
 }
 
+/// One finding of a bkenv JSON report.
+#[derive(Debug, serde::Deserialize)]
+pub struct Finding {
+    pub code: String,
+    pub slug: Option<String>,
+    #[allow(dead_code)] // shown in failure messages through Debug
+    pub message: String,
+}
+
+/// The findings of a `--format json` report (panics on anything else).
+pub fn findings(json: &str) -> Vec<Finding> {
+    #[derive(serde::Deserialize)]
+    struct Report {
+        findings: Vec<Finding>,
+    }
+    serde_json::from_str::<Report>(json)
+        .unwrap_or_else(|e| panic!("not a bkenv JSON report ({e}): {json}"))
+        .findings
+}
+
 /// `host` of `host:port` (brackets of an IPv6 literal removed).
 pub fn host_of(name: &str) -> &str {
     let host = name.rsplit_once(':').map_or(name, |(h, _)| h);
@@ -318,6 +338,27 @@ impl Up {
             c.arg("-u").arg(creds);
         }
         run_for(c.arg(url), CLIENT_TIMEOUT)
+    }
+
+    /// `bkenv probe --format json` of `names` inside the namespace, with the generated CA
+    /// and config.json: (exit success, findings).
+    pub fn probe(&self, env: &Env, names: &[&str], plain_http: bool) -> (bool, Vec<Finding>) {
+        let mut cmd = self.client(
+            assert_cmd::cargo::cargo_bin("bkenv")
+                .to_str()
+                .expect("path"),
+        );
+        cmd.args(["probe", "--format", "json", "--cacert"])
+            .arg(env.path("ca/ca.crt"))
+            .arg("--docker-config")
+            .arg(env.path("docker"));
+        if plain_http {
+            cmd.arg("--plain-http");
+        }
+        cmd.args(names).env("NO_COLOR", "1");
+        let (ok, json, err) = run_split(&mut cmd, CLIENT_TIMEOUT);
+        assert!(err.is_empty() || !json.is_empty(), "bkenv probe: {err}");
+        (ok, findings(&json))
     }
 
     /// `openssl s_client` with the environment CA and hostname verification for `name`.

@@ -75,6 +75,18 @@ fn good_path(spec: Option<&str>, unreachable: &[&str]) {
             let (ok, out) = up.s_client(&env, name);
             assert!(ok, "openssl s_client {name}: {out}");
         }
+        // bkenv probe, connecting as BuildKit and host-side clients would, agrees.
+        let names: Vec<&str> = r
+            .names
+            .iter()
+            .map(String::as_str)
+            .filter(|n| !unreachable.contains(n))
+            .collect();
+        let (ok, findings) = up.probe(&env, &names, false);
+        assert!(
+            ok && findings.is_empty(),
+            "bkenv probe {names:?}: {findings:#?}"
+        );
     }
 }
 

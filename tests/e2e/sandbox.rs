@@ -71,6 +71,13 @@ impl Drop for Proc {
 /// Runs `cmd` to completion within `timeout`, returning (success, stdout+stderr). On
 /// timeout the process is killed and the result is a failure mentioning it.
 pub fn run_for(cmd: &mut Command, timeout: Duration) -> (bool, String) {
+    let (ok, mut out, err) = run_split(cmd, timeout);
+    out.push_str(&err);
+    (ok, out)
+}
+
+/// `run_for` with stdout and stderr apart: (success, stdout, stderr).
+pub fn run_split(cmd: &mut Command, timeout: Duration) -> (bool, String, String) {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -99,13 +106,14 @@ pub fn run_for(cmd: &mut Command, timeout: Duration) -> (bool, String) {
             }
         }
     };
-    let mut text = String::from_utf8_lossy(&t_out.join().unwrap_or_default()).into_owned();
-    text.push_str(&String::from_utf8_lossy(&t_err.join().unwrap_or_default()));
+    let out = String::from_utf8_lossy(&t_out.join().unwrap_or_default()).into_owned();
+    let err = String::from_utf8_lossy(&t_err.join().unwrap_or_default()).into_owned();
     match status {
-        Some(s) => (s.success(), text),
+        Some(s) => (s.success(), out, err),
         None => (
             false,
-            format!("TIMED OUT after {timeout:?}: {cmd:?}\n{text}"),
+            out,
+            format!("TIMED OUT after {timeout:?}: {cmd:?}\n{err}"),
         ),
     }
 }
@@ -353,8 +361,12 @@ impl Registry {
             .stdout(log_file.try_clone().expect("log"))
             .stderr(log_file);
         procs.push(Proc::spawn(&format!("{service} registry"), &mut reg));
+        // distribution opens its socket before loading the certificate and key, and logs
+        // "listening on" only once TLS is configured: ready means both.
         let started = wait_until(&format!("{service} on :{container_port}"), || {
-            ns.listening(ip.into(), container_port) || procs[0].exited()
+            procs[0].exited()
+                || (ns.listening(ip.into(), container_port)
+                    && fs::read_to_string(&log).is_ok_and(|l| l.contains("msg=\"listening on ")))
         });
         if started.is_err() || procs[0].exited() {
             let text = fs::read_to_string(&log).unwrap_or_default();
