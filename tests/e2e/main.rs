@@ -28,4 +28,22 @@ pub fn tools_present() -> bool {
     ]
     .iter()
     .all(|t| support::tool(t).is_some())
+        && namespaces_available()
+}
+
+/// Whether this process may create network and mount namespaces (root); like a missing
+/// tool, a loud skip locally and a failure under CI.
+fn namespaces_available() -> bool {
+    let ok = std::process::Command::new("unshare")
+        .args(["--net", "--mount", "true"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        assert!(
+            std::env::var("CI").is_err(),
+            "the e2e suite needs root (unshare --net --mount) in CI"
+        );
+        eprintln!("SKIPPED: cannot create network/mount namespaces (run as root, see .ci/run)");
+    }
+    ok
 }
