@@ -456,3 +456,43 @@ pub fn upstream_stand_in(ns: &Netns, host: &str, ip: Ipv4Addr) -> (Proc, PathBuf
     assert!(up.is_ok() && !server.exited(), "upstream stand-in: {up:?}");
     (server, cert)
 }
+
+/// The launcher reads the registry's mounts from the generated compose file; they land
+/// on the container paths the generated registry config names.
+#[test]
+fn compose_mounts_of_the_registry_are_the_container_paths() {
+    use bkenv::model::layout;
+    let (dir, _) = crate::support::fresh(None);
+    let compose = Compose::load(dir.path());
+    let svc = &compose.services["registry"];
+    let mounts: Vec<Mount> = svc
+        .volumes
+        .iter()
+        .map(|v| parse_volume(dir.path(), v))
+        .collect();
+    for (target, host) in [
+        (layout::REG_CONFIG_IN, Some("registry/config.yml")),
+        (layout::REG_CERTS_IN, Some("registry/certs")),
+        (layout::REG_AUTH_IN, Some("registry/auth")),
+        ("/var/lib/registry", None),
+    ] {
+        let m = mounts
+            .iter()
+            .find(|m| m.target == target)
+            .unwrap_or_else(|| panic!("no mount on {target}: {mounts:?}"));
+        assert_eq!(m.source, host.map(|h| dir.path().join("./").join(h)));
+        assert_eq!(m.read_only, host.is_some(), "{target}");
+    }
+    let config = fs::read_to_string(dir.path().join("registry/config.yml")).expect("config");
+    for path in [
+        "/certs/registry.crt",
+        "/certs/registry.key",
+        "/auth/htpasswd",
+    ] {
+        assert!(config.contains(path), "{path}");
+    }
+    assert_eq!(
+        svc.ports.iter().map(|p| parse_port(p)).collect::<Vec<_>>(),
+        [(Some("127.0.0.1".to_string()), 5005, 5000)]
+    );
+}
