@@ -25,6 +25,12 @@ pub enum Command {
     /// htpasswd auth). Re-running changes nothing unless the spec changed; the CA is
     /// never replaced without --new-ca.
     Init(InitArgs),
+    /// Diagnose an environment (bkenv's or hand-written) like a compiler: every finding
+    /// has a code, a file:line, the BuildKit error it prevents, and a fix.
+    Doctor(Box<DoctorArgs>),
+    /// Doctor for CI pipelines: static checks plus live probes, machine output
+    /// (json, sarif, github, gitlab) and strict exit codes.
+    Preflight(Box<PreflightArgs>),
     /// Probe live endpoints the way BuildKit connects: TLS, names, CAs, ALPN, mTLS,
     /// registry auth and token flow.
     ///
@@ -33,6 +39,76 @@ pub enum Command {
     Probe(Box<ProbeArgs>),
     /// Print the explanation of a check code (e.g. `bkenv explain BK201`).
     Explain(ExplainArgs),
+}
+
+/// Explicit files, for environments whose files are not where discovery looks.
+#[derive(Debug, Args)]
+pub struct InputArgs {
+    /// The buildkitd.toml to check.
+    #[arg(long, value_name = "FILE")]
+    pub buildkitd_config: Option<PathBuf>,
+    /// The compose file to check.
+    #[arg(long, value_name = "FILE")]
+    pub compose: Option<PathBuf>,
+    /// The Docker config.json clients use.
+    #[arg(long, value_name = "FILE")]
+    pub docker_config: Option<PathBuf>,
+    /// The distribution registry config.yml.
+    #[arg(long, value_name = "FILE")]
+    pub registry_config: Option<PathBuf>,
+    /// The registry's htpasswd file.
+    #[arg(long, value_name = "FILE")]
+    pub htpasswd: Option<PathBuf>,
+    /// The .env file with BUILDKIT_HOST and friends.
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// The environment directory.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Also connect to buildkitd and every registry the environment names.
+    #[arg(long)]
+    pub probe: bool,
+    /// Apply the mechanical fixes (formatting and comments kept), then check again.
+    #[arg(long)]
+    pub fix: bool,
+    #[command(flatten)]
+    pub inputs: InputArgs,
+    #[command(flatten)]
+    pub net: NetArgs,
+    #[command(flatten)]
+    pub report: ReportArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PreflightArgs {
+    /// The environment directory.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Static checks only: no network.
+    #[arg(long)]
+    pub offline: bool,
+    /// The Dockerfile of the build at hand (its FROM registries are checked).
+    #[arg(long, value_name = "PATH")]
+    pub dockerfile: Option<PathBuf>,
+    /// A build argument for --dockerfile, as `buildctl --opt build-arg:K=V`. Repeatable.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub build_arg: Vec<String>,
+    /// The image the build pushes (`host:port/repo:tag`).
+    #[arg(long, value_name = "REF")]
+    pub image: Option<String>,
+    /// The registry cache reference the build imports and exports.
+    #[arg(long, value_name = "REF")]
+    pub cache_ref: Option<String>,
+    #[command(flatten)]
+    pub inputs: InputArgs,
+    #[command(flatten)]
+    pub net: NetArgs,
+    #[command(flatten)]
+    pub report: ReportArgs,
 }
 
 /// How findings are reported; shared by doctor, preflight and probe.
@@ -148,6 +224,8 @@ impl Cli {
     fn report_args_mut(&mut self) -> Option<&mut ReportArgs> {
         match &mut self.command {
             Command::Probe(a) => Some(&mut a.report),
+            Command::Doctor(a) => Some(&mut a.report),
+            Command::Preflight(a) => Some(&mut a.report),
             Command::Init(_) | Command::Explain(_) => None,
         }
     }

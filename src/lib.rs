@@ -31,6 +31,8 @@ use std::io::Write;
 pub fn run(cli: Cli, out: &mut dyn Write) -> error::Result<ExitStatus> {
     match cli.command {
         Command::Init(args) => commands::init::run(args, out),
+        Command::Doctor(args) => commands::doctor::run(*args, out),
+        Command::Preflight(args) => commands::preflight::run(*args, out),
         Command::Probe(args) => commands::probe::run(*args, out),
         Command::Explain(args) => commands::explain::run(&args, out),
     }

@@ -212,6 +212,18 @@ impl Writer {
         }
     }
 
+    /// Narrows the permission bits of an existing file (`doctor --fix` on a key readable
+    /// by others). Only ever removes access, so no moment exposes more than before.
+    pub fn restrict_mode(&mut self, path: &Path, mode: u32) -> Result<()> {
+        let current = fs::metadata(path)
+            .map_err(|e| Error::io("read", path, e))?
+            .permissions()
+            .mode()
+            & 0o777;
+        fs::set_permissions(path, fs::Permissions::from_mode(current & mode))
+            .map_err(|e| Error::io("change permissions of", path, e))
+    }
+
     /// Copies `path` to `backup` (same mode), for `--new-ca`.
     pub fn backup(&mut self, path: &Path, backup: &Path, mode: u32) -> Result<()> {
         let bytes = fs::read(path).map_err(|e| Error::io("read", path, e))?;

@@ -267,7 +267,7 @@ fn edited_generated_files_are_kept_unless_forced() {
     let mine = read(d, "docker-compose.yml") + "# my change\n";
     fs::write(d.join("docker-compose.yml"), &mine).unwrap();
     let mut opts = options(d);
-    opts.overrides.registry_names = vec!["registry:5000".into(), "localhost:5006".into()];
+    opts.overrides.rootless = Some(true);
     let out = run_init(&opts).unwrap();
     let status = out
         .applied
@@ -279,7 +279,7 @@ fn edited_generated_files_are_kept_unless_forced() {
     assert_eq!(read(d, "docker-compose.yml"), mine);
     opts.force = true;
     run_init(&opts).unwrap();
-    assert!(read(d, "docker-compose.yml").contains("127.0.0.1:5005:5000"));
+    assert!(read(d, "docker-compose.yml").contains("moby/buildkit:v0.23.2-rootless"));
 }
 
 #[test]

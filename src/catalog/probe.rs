@@ -1,7 +1,7 @@
 //! BK7xx: live probes of buildkitd and registry endpoints, as BuildKit would dial them.
 
 use super::CheckMeta;
-use crate::diag::Severity::{Error, Warning};
+use crate::diag::Severity::{Error, Note, Warning};
 
 pub(super) const CHECKS: &[CheckMeta] = &[
     CheckMeta {
@@ -200,6 +200,15 @@ pub(super) const CHECKS: &[CheckMeta] = &[
         title: "The endpoint answers in a way the probe cannot classify",
         prevents: "",
         explanation: include_str!("explain/BK722.md"),
+        fixable: false,
+    },
+    CheckMeta {
+        code: "BK723",
+        slug: "endpoint-not-probed",
+        severity: Note,
+        title: "An endpoint only resolves inside the compose network and is not published",
+        prevents: "",
+        explanation: include_str!("explain/BK723.md"),
         fixable: false,
     },
 ];

@@ -2,8 +2,10 @@
 //! The clock, the OS random source and the process environment are read here and
 //! nowhere else.
 
+pub mod doctor;
 pub mod explain;
 pub mod init;
+pub mod preflight;
 pub mod probe;
 
 use crate::error::Error;

@@ -6,6 +6,7 @@
 pub mod checks;
 pub mod discover;
 pub mod fix;
+pub mod live;
 pub mod load;
 pub mod model;
 pub mod refs;

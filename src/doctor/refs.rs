@@ -79,6 +79,12 @@ pub fn substitute(text: &str, args: &BTreeMap<String, String>) -> String {
 
 /// `FROM` references of a Dockerfile, skipping stage names and `scratch`.
 pub fn dockerfile_refs(text: &str) -> Vec<ImageRef> {
+    dockerfile_refs_with(text, &BTreeMap::new())
+}
+
+/// `FROM` references with `--build-arg` values overriding the `ARG` defaults, as the
+/// build at hand will see them.
+pub fn dockerfile_refs_with(text: &str, build_args: &BTreeMap<String, String>) -> Vec<ImageRef> {
     let mut args = BTreeMap::new();
     let mut stages: Vec<String> = Vec::new();
     let mut refs = Vec::new();
@@ -89,7 +95,10 @@ pub fn dockerfile_refs(text: &str) -> Vec<ImageRef> {
         if first.eq_ignore_ascii_case("ARG") && !seen_from {
             for w in &words[1..] {
                 let (k, v) = w.split_once('=').unwrap_or((w, ""));
-                args.insert(k.to_string(), v.trim_matches('"').to_string());
+                let v = build_args
+                    .get(k)
+                    .map_or(v.trim_matches('"'), String::as_str);
+                args.insert(k.to_string(), v.to_string());
             }
         }
         if !first.eq_ignore_ascii_case("FROM") {

@@ -215,12 +215,14 @@ fn validate_registry(field: &str, r: &RegistrySpec, services: &[String]) -> Resu
                     "only external registries (no `service`) take a ca_file; bkenv issues the certificate of a local one",
                 ));
             }
-            Role::Local(LocalService {
+            let local = LocalService {
                 service: service.clone(),
                 image: r.image.clone().unwrap_or_else(|| "registry:2.8.3".into()),
                 port: r.port.unwrap_or(5000),
                 publish: parse_publish(&format!("{field}.publish"), &r.publish)?,
-            })
+            };
+            check_host_names_published(&format!("{field}.publish"), &names, &local)?;
+            Role::Local(local)
         }
         None => {
             if r.image.is_some() || r.port.is_some() || !r.publish.is_empty() {
@@ -238,19 +240,64 @@ fn validate_registry(field: &str, r: &RegistrySpec, services: &[String]) -> Resu
 }
 
 fn validate_mirror(m: &MirrorSpec, services: &[String]) -> Result<Registry> {
+    let service = LocalService {
+        service: m.service.clone(),
+        image: m.image.clone(),
+        port: m.port,
+        publish: parse_publish("mirror.publish", &m.publish)?,
+    };
+    let names = parse_names("mirror.names", &m.names, services)?;
+    check_host_names_published("mirror.publish", &names, &service)?;
     Ok(Registry {
         role: Role::Mirror {
-            service: LocalService {
-                service: m.service.clone(),
-                image: m.image.clone(),
-                port: m.port,
-                publish: parse_publish("mirror.publish", &m.publish)?,
-            },
+            service,
             upstream: m.upstream.clone(),
         },
-        names: parse_names("mirror.names", &m.names, services)?,
+        names,
         auth: None,
     })
+}
+
+/// A loopback name reaches a container only through a published port bound to a
+/// matching address: `127.0.0.1:5005:5000` does not answer `[::1]:5005`.
+fn check_host_names_published(
+    field: &str,
+    names: &[RegistryName],
+    local: &LocalService,
+) -> Result<()> {
+    for n in names.iter().filter(|n| n.reach == Reach::HostOnly) {
+        let port = n.name.port_or_default();
+        let binds = |p: &Publish| {
+            let ip = p
+                .host_ip
+                .as_deref()
+                .map(|i| i.trim_start_matches('[').trim_end_matches(']'));
+            let any = matches!(ip, None | Some("" | "0.0.0.0" | "::"));
+            p.host_port == port
+                && p.container_port == local.port
+                && match &n.name.host {
+                    Host::Dns(_) => true, // localhost: clients try both families
+                    Host::Ip(addr) => {
+                        any || ip.and_then(|i| i.parse::<std::net::IpAddr>().ok()) == Some(*addr)
+                    }
+                }
+        };
+        if !local.publish.iter().any(binds) {
+            let bind = match &n.name.host {
+                Host::Ip(std::net::IpAddr::V6(a)) => format!("[{a}]"),
+                Host::Ip(a) => a.to_string(),
+                Host::Dns(_) => "127.0.0.1".into(),
+            };
+            return Err(Error::invalid(
+                field,
+                format!(
+                    "`{}` is a host-side name, but no publish entry binds {bind}:{port} to the container's port {}; add \"{bind}:{port}:{}\"",
+                    n.name, local.port, local.port
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn parse_publish(field: &str, specs: &[String]) -> Result<Vec<Publish>> {
@@ -295,23 +342,35 @@ fn check_unique_names(registries: &[Registry]) -> Result<()> {
 }
 
 fn check_ports(b: &Buildkitd, registries: &[Registry]) -> Result<()> {
-    let mut used: BTreeMap<u16, String> = BTreeMap::new();
-    let all = b
+    let all: Vec<(&Publish, &str)> = b
         .publish
         .iter()
-        .map(|p| (p.host_port, b.service.clone()))
+        .map(|p| (p, b.service.as_str()))
         .chain(
             registries
                 .iter()
                 .filter_map(Registry::local)
-                .flat_map(|s| s.publish.iter().map(|p| (p.host_port, s.service.clone()))),
-        );
-    for (port, service) in all {
-        if let Some(other) = used.insert(port, service.clone()) {
-            return Err(Error::invalid(
-                "publish",
-                format!("host port {port} is published by both `{other}` and `{service}`"),
-            ));
+                .flat_map(|s| s.publish.iter().map(|p| (p, s.service.as_str()))),
+        )
+        .collect();
+    let ip = |p: &Publish| {
+        p.host_ip
+            .as_deref()
+            .map(|i| i.trim_start_matches('[').trim_end_matches(']').to_string())
+    };
+    let wildcard = |i: &Option<String>| matches!(i.as_deref(), None | Some("" | "0.0.0.0" | "::"));
+    for (i, (p, svc)) in all.iter().enumerate() {
+        for (q, other) in &all[..i] {
+            let (a, b) = (ip(p), ip(q));
+            if p.host_port == q.host_port && (a == b || wildcard(&a) || wildcard(&b)) {
+                return Err(Error::invalid(
+                    "publish",
+                    format!(
+                        "host port {} is published twice (by `{other}` and `{svc}`) on the same address",
+                        p.host_port
+                    ),
+                ));
+            }
         }
     }
     Ok(())

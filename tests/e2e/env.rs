@@ -228,7 +228,6 @@ impl Env {
 #[derive(Debug, serde::Deserialize)]
 pub struct Finding {
     pub code: String,
-    pub slug: Option<String>,
     #[allow(dead_code)] // shown in failure messages through Debug
     pub message: String,
 }
@@ -363,11 +362,17 @@ impl Up {
 
     /// `openssl s_client` with the environment CA and hostname verification for `name`.
     pub fn s_client(&self, env: &Env, name: &str) -> (bool, String) {
-        let host = host_of(name);
+        let host = host_of(name).trim_start_matches('[').trim_end_matches(']');
+        // An IP literal is matched against IP SANs (and sends no SNI), a name against DNS SANs.
+        let check = if host.parse::<std::net::IpAddr>().is_ok() {
+            r#"-verify_ip "$2""#
+        } else {
+            r#"-servername "$2" -verify_hostname "$2""#
+        };
         let mut c = self.client("sh");
-        c.arg("-c").arg(
-            r#"printf 'Q\n' | openssl s_client -connect "$1" -servername "$2" -verify_hostname "$2" -CAfile "$3" -verify_return_error -brief 2>&1"#,
-        );
+        c.arg("-c").arg(format!(
+            r#"printf 'Q\n' | openssl s_client -connect "$1" {check} -CAfile "$3" -verify_return_error -brief 2>&1"#
+        ));
         c.args(["sh", name, host]).arg(env.path("ca/ca.crt"));
         run_for(&mut c, CLIENT_TIMEOUT)
     }

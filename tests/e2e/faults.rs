@@ -4,7 +4,7 @@
 //! openssl CLI, independently of bkenv.
 //!
 //! Each fault carries the code `bkenv probe` must report for it (the BK7xx catalog), and
-//! the kind of finding static `bkenv doctor` should report, as data; the agreement test
+//! the code static `bkenv doctor` reports, as data; the agreement test
 //! compares them with what probe says.
 
 use crate::env::{Env, Up};
@@ -37,8 +37,8 @@ struct Fault {
     plain_http: bool,
     /// The code `bkenv probe` reports.
     probe_code: &'static str,
-    /// The kind of finding static `bkenv doctor` reports (its codes are not assigned yet).
-    doctor_slug: &'static str,
+    /// The code static `bkenv doctor` reports.
+    doctor_code: &'static str,
 }
 
 const FAULTS: &[Fault] = &[
@@ -48,7 +48,7 @@ const FAULTS: &[Fault] = &[
         client: Client::SkopeoPush("certificate is valid for localhost"),
         plain_http: false,
         probe_code: "BK706",
-        doctor_slug: "server-cert-name-mismatch",
+        doctor_code: "BK210",
     },
     Fault {
         name: "certificate from another CA",
@@ -56,7 +56,7 @@ const FAULTS: &[Fault] = &[
         client: Client::SkopeoPush("certificate signed by unknown authority"),
         plain_http: false,
         probe_code: "BK705",
-        doctor_slug: "server-cert-unknown-authority",
+        doctor_code: "BK209",
     },
     Fault {
         name: "expired certificate",
@@ -64,7 +64,7 @@ const FAULTS: &[Fault] = &[
         client: Client::SkopeoPush("certificate has expired or is not yet valid"),
         plain_http: false,
         probe_code: "BK708",
-        doctor_slug: "server-cert-outside-validity",
+        doctor_code: "BK502",
     },
     Fault {
         name: "CN-only certificate",
@@ -72,7 +72,7 @@ const FAULTS: &[Fault] = &[
         client: Client::SkopeoPush("legacy Common Name field"),
         plain_http: false,
         probe_code: "BK707",
-        doctor_slug: "server-cert-without-sans",
+        doctor_code: "BK505",
     },
     Fault {
         name: "plain-HTTP registry, TLS expected",
@@ -80,7 +80,7 @@ const FAULTS: &[Fault] = &[
         client: Client::SkopeoPush("server gave HTTP response to HTTPS client"),
         plain_http: false,
         probe_code: "BK703",
-        doctor_slug: "registry-without-tls",
+        doctor_code: "BK203",
     },
     Fault {
         name: "TLS registry, plain HTTP expected",
@@ -88,7 +88,7 @@ const FAULTS: &[Fault] = &[
         client: Client::CurlPlainHttp("Client sent an HTTP request to an HTTPS server"),
         plain_http: true,
         probe_code: "BK704",
-        doctor_slug: "http-true-for-tls-registry",
+        doctor_code: "BK202",
     },
     Fault {
         name: "config.json key without the port",
@@ -96,7 +96,7 @@ const FAULTS: &[Fault] = &[
         client: Client::SkopeoPush("authentication required"),
         plain_http: false,
         probe_code: "BK718",
-        doctor_slug: "credentials-under-other-key",
+        doctor_code: "BK403",
     },
     Fault {
         name: "wrong password",
@@ -104,7 +104,7 @@ const FAULTS: &[Fault] = &[
         client: Client::SkopeoPush("authentication required"),
         plain_http: false,
         probe_code: "BK717",
-        doctor_slug: "credentials-do-not-match-htpasswd",
+        doctor_code: "BK408",
     },
     Fault {
         name: "non-bcrypt htpasswd",
@@ -112,7 +112,7 @@ const FAULTS: &[Fault] = &[
         client: Client::SkopeoPush("authentication required"),
         plain_http: false,
         probe_code: "BK717",
-        doctor_slug: "htpasswd-not-bcrypt",
+        doctor_code: "BK407",
     },
     Fault {
         name: "key does not match certificate",
@@ -120,7 +120,7 @@ const FAULTS: &[Fault] = &[
         client: Client::RegistryRefuses("private key does not match public key"),
         plain_http: false,
         probe_code: "BK701",
-        doctor_slug: "key-does-not-match-certificate",
+        doctor_code: "BK501",
     },
     Fault {
         name: "missing certs mount",
@@ -128,7 +128,7 @@ const FAULTS: &[Fault] = &[
         client: Client::RegistryRefuses("open /certs/registry.crt: no such file or directory"),
         plain_http: false,
         probe_code: "BK701",
-        doctor_slug: "registry-tls-file-not-mounted",
+        doctor_code: "BK302",
     },
 ];
 
@@ -398,6 +398,9 @@ struct Row {
     expected_code: &'static str,
     /// Codes `bkenv probe` reported (`None` when probe was not run).
     probe_codes: Option<Vec<String>>,
+    doctor_expected: &'static str,
+    /// Codes static `bkenv doctor` reported.
+    doctor_codes: Vec<String>,
 }
 
 /// The words around `needle` in `text` (or the start of `text` when it is absent).
@@ -445,6 +448,21 @@ fn probe_codes(env: &Env, up: &Up, plain_http: bool) -> Vec<String> {
     findings.into_iter().map(|f| f.code).collect()
 }
 
+/// Static `bkenv doctor --format json DIR`: the codes of its findings.
+fn doctor_codes(env: &Env) -> Vec<String> {
+    let out = assert_cmd::Command::cargo_bin("bkenv")
+        .expect("bkenv")
+        .args(["doctor", "--format", "json"])
+        .arg(env.dir.path())
+        .timeout(WAIT)
+        .output()
+        .expect("doctor");
+    crate::env::findings(&String::from_utf8_lossy(&out.stdout))
+        .into_iter()
+        .map(|f| f.code)
+        .collect()
+}
+
 fn run_faults(with_probe: bool) -> Vec<Row> {
     let good = Env::init(None);
     std::thread::scope(|s| {
@@ -459,7 +477,10 @@ fn run_faults(with_probe: bool) -> Vec<Row> {
                     let up = env.up();
                     let (rejected, client) = exercise(fault, &env, &up, scratch.path());
                     let probe_codes = with_probe.then(|| probe_codes(&env, &up, fault.plain_http));
+                    let doctor_codes = doctor_codes(&env);
                     Row {
+                        doctor_expected: fault.doctor_code,
+                        doctor_codes,
                         fault: fault.name,
                         rejected,
                         client,
@@ -477,10 +498,10 @@ fn run_faults(with_probe: bool) -> Vec<Row> {
 }
 
 fn print_table(rows: &[Row]) {
-    let mut t = String::from("\nagreement table (real client vs bkenv probe)\n");
+    let mut t = String::from("\nagreement table (real client vs bkenv doctor and probe)\n");
     t.push_str(&format!(
-        "{:<36} {:<9} {:<8} {:<14} {}\n",
-        "fault", "client", "expected", "probe", "real client said"
+        "{:<36} {:<9} {:<7} {:<7} {:<14} {}\n",
+        "fault", "client", "doctor", "probe", "probe found", "real client said"
     ));
     for r in rows {
         let probe = match &r.probe_codes {
@@ -488,10 +509,16 @@ fn print_table(rows: &[Row]) {
             Some(c) if c.is_empty() => "none".to_string(),
             Some(c) => c.join(","),
         };
+        let doctor = if r.doctor_codes.iter().any(|c| c == r.doctor_expected) {
+            r.doctor_expected
+        } else {
+            "MISSED"
+        };
         t.push_str(&format!(
-            "{:<36} {:<9} {:<8} {:<14} {}\n",
+            "{:<36} {:<9} {:<7} {:<7} {:<14} {}\n",
             r.fault,
             if r.rejected { "rejected" } else { "ACCEPTED" },
+            doctor,
             r.expected_code,
             probe,
             r.client
@@ -536,45 +563,26 @@ fn every_fault_is_rejected_by_the_real_client_and_reported_by_probe() {
         missed.is_empty(),
         "probe disagrees with the real client: {missed:#?}"
     );
-}
-
-/// Static `bkenv doctor DIR` on each faulty environment reports the finding of the
-/// fault's kind (`doctor_slug`; the slugs are this table's expectation until doctor's
-/// catalog assigns codes).
-#[test]
-#[ignore = "needs doctor: `bkenv doctor` is not on main yet"]
-fn static_doctor_reports_every_fault() {
-    let good = Env::init(None);
-    let mut missed = Vec::new();
-    for fault in FAULTS {
-        let env = good.copy();
-        let scratch = tempfile::tempdir().expect("scratch");
-        (fault.plant)(&env, scratch.path());
-        let out = assert_cmd::Command::cargo_bin("bkenv")
-            .expect("bkenv")
-            .args(["doctor", "--format", "json"])
-            .arg(env.dir.path())
-            .timeout(WAIT)
-            .output()
-            .expect("doctor");
-        let findings = crate::env::findings(&String::from_utf8_lossy(&out.stdout));
-        if !findings
-            .iter()
-            .any(|f| f.slug.as_deref() == Some(fault.doctor_slug))
-        {
-            missed.push(format!(
-                "{}: expected {}, got {findings:?}",
-                fault.name, fault.doctor_slug
-            ));
-        }
-    }
-    assert!(missed.is_empty(), "doctor missed: {missed:#?}");
+    let doctor_missed: Vec<String> = rows
+        .iter()
+        .filter(|r| !r.doctor_codes.iter().any(|c| c == r.doctor_expected))
+        .map(|r| {
+            format!(
+                "{}: expected {}, got {:?}",
+                r.fault, r.doctor_expected, r.doctor_codes
+            )
+        })
+        .collect();
+    assert!(
+        doctor_missed.is_empty(),
+        "static doctor missed: {doctor_missed:#?}"
+    );
 }
 
 #[test]
 fn fault_table_codes_are_distinct_per_fault_kind() {
     // Every planted fault names a code and a doctor finding kind; the kinds are unique.
-    let mut slugs: Vec<&str> = FAULTS.iter().map(|f| f.doctor_slug).collect();
+    let mut slugs: Vec<&str> = FAULTS.iter().map(|f| f.doctor_code).collect();
     slugs.sort_unstable();
     slugs.dedup();
     assert_eq!(slugs.len(), FAULTS.len());

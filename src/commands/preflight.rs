@@ -1,0 +1,69 @@
+//! `bkenv preflight`: doctor for a pipeline step before the build, with the build at
+//! hand (`--dockerfile`, `--image`, `--cache-ref`) added to what is checked.
+
+use crate::ExitStatus;
+use crate::cli::PreflightArgs;
+use crate::doctor::model::{ImageRef, RefFile};
+use crate::doctor::refs;
+use crate::doctor::source::SourceFile;
+use crate::error::{Error, Result};
+use std::collections::BTreeMap;
+use std::io::Write;
+use time::OffsetDateTime;
+
+pub fn run(args: PreflightArgs, out: &mut dyn Write) -> Result<ExitStatus> {
+    let extra = build_at_hand(&args)?;
+    let probe = (!args.offline).then_some(&args.net);
+    let (findings, _) = super::doctor::diagnose(
+        &args.dir,
+        &args.inputs,
+        extra,
+        probe,
+        OffsetDateTime::now_utc(),
+    )?;
+    super::emit_findings("preflight", &args.report, findings, out)
+}
+
+fn build_at_hand(args: &PreflightArgs) -> Result<Vec<RefFile>> {
+    let mut files = Vec::new();
+    if let Some(path) = &args.dockerfile {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
+        let mut build_args = BTreeMap::new();
+        for a in &args.build_arg {
+            let (k, v) = a
+                .split_once('=')
+                .ok_or_else(|| Error::Other(format!("--build-arg `{a}` is not KEY=VALUE")))?;
+            build_args.insert(k.to_string(), v.to_string());
+        }
+        let found = refs::dockerfile_refs_with(&text, &build_args);
+        let rel = path.strip_prefix(&args.dir).unwrap_or(path).to_path_buf();
+        files.push(RefFile {
+            src: SourceFile::new(rel, text, false),
+            refs: found,
+        });
+    }
+    // The command line is a source too: findings about --image point at its line.
+    let mut text = String::new();
+    let mut found = Vec::new();
+    for (flag, value, role) in [
+        ("--image", &args.image, "output"),
+        ("--cache-ref", &args.cache_ref, "import-cache"),
+    ] {
+        if let Some(reference) = value {
+            text.push_str(&format!("{flag} {reference}\n"));
+            found.push(ImageRef {
+                reference: reference.clone(),
+                line: found.len() + 1,
+                role,
+                options: None,
+            });
+        }
+    }
+    if !found.is_empty() {
+        files.push(RefFile {
+            src: SourceFile::new("preflight-arguments", text, false),
+            refs: found,
+        });
+    }
+    Ok(files)
+}

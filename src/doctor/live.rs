@@ -1,0 +1,318 @@
+//! `doctor --probe`: the endpoints an environment names, reached the way BuildKit reaches
+//! them. Names that resolve only inside the compose network are dialled through the port
+//! the compose file publishes (or a `--resolve` mapping) while TLS is still verified
+//! against the name BuildKit dials.
+
+use super::load::Snapshot;
+use super::view::{self, View};
+use crate::creds::{DockerConfig, Lookup};
+use crate::diag::{Finding, Location};
+use crate::pki::{CertFacts, signed_by};
+use crate::probe::{Credential, Endpoint, EndpointKind, Transport, Trust};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use std::path::{Path, PathBuf};
+
+/// What to probe, where each endpoint is declared, and what cannot be probed.
+#[derive(Debug, Default)]
+pub struct Plan {
+    pub endpoints: Vec<Endpoint>,
+    /// Where each endpoint is declared, for findings that carry no location.
+    pub declared_at: Vec<Option<Location>>,
+    pub skipped: Vec<Finding>,
+}
+
+/// Builds the probe plan. `resolve` holds `(NAME:PORT, ADDR:PORT)` pairs.
+pub fn plan(snap: &Snapshot, resolve: &[(String, String)]) -> Plan {
+    let view = view::build(snap);
+    let mut plan = Plan::default();
+    let mapped = |name: &str| {
+        resolve
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, a)| a.clone())
+    };
+    if let Some((env, host, line)) = snap.env_var("BUILDKIT_HOST")
+        && let Some(name) = host.strip_prefix("tcp://")
+    {
+        let base = env.src.path.parent().unwrap_or(Path::new("")).to_path_buf();
+        let file = |key: &str| {
+            snap.env_var(key)
+                .map(|(_, v, _)| view::normalize(&base.join(v)))
+        };
+        let cas = file("BUILDKIT_TLS_CA")
+            .map(|p| certs_at(snap, &p))
+            .unwrap_or_default();
+        let identity = match (file("BUILDKIT_TLS_CERT"), file("BUILDKIT_TLS_KEY")) {
+            (Some(c), Some(k)) => key_at(snap, &k).map(|key| (certs_at(snap, &c), key)),
+            _ => None,
+        };
+        plan.endpoints.push(Endpoint {
+            name: name.to_string(),
+            connect_to: mapped(name),
+            kind: EndpointKind::Buildkitd {
+                client_identity: identity,
+            },
+            trust: Trust::Cas(cas),
+            transport: Transport::Https,
+        });
+        plan.declared_at.push(Some(env.src.loc_line(line)));
+    }
+    let config = docker_config(snap);
+    for (name, table, at) in registry_names(snap) {
+        let connect_to = match mapped(&name) {
+            Some(a) => Some(a),
+            None => match published(&view, &name) {
+                Reach::Direct => None,
+                Reach::Via(addr) => Some(addr),
+                Reach::Nowhere(service) => {
+                    let f = Finding::new("BK723", format!("`{name}` resolves only inside the compose network, and `{service}` publishes no port for it; not probed"))
+                        .help(format!("publish the port in the compose file, or pass --resolve {name}=ADDR:PORT"));
+                    plan.skipped.push(match &at {
+                        Some(l) => f.at(l.clone()),
+                        None => f,
+                    });
+                    continue;
+                }
+            },
+        };
+        let host = crate::doctor::refs::strip_port(&name).to_string();
+        let http = table.as_ref().and_then(|t| t.http);
+        let plain = http.unwrap_or_else(|| crate::doctor::refs::is_loopback(&host));
+        let cas: Vec<CertificateDer<'static>> = table
+            .iter()
+            .flat_map(|t| t.ca.iter())
+            .filter_map(|c| container_file(&view, c))
+            .flat_map(|p| certs_at(snap, &p))
+            .collect();
+        let (credential, near) = match config.as_ref().map(|c| c.lookup(&name)) {
+            Some(Lookup::Found {
+                username, password, ..
+            }) => (Some(Credential { username, password }), vec![]),
+            Some(Lookup::Missing { near }) => (None, near),
+            _ => (None, vec![]),
+        };
+        plan.endpoints.push(Endpoint {
+            name,
+            connect_to,
+            kind: EndpointKind::Registry {
+                credential,
+                credential_keys_elsewhere: near,
+            },
+            trust: if cas.is_empty() {
+                Trust::System
+            } else {
+                Trust::Cas(cas)
+            },
+            transport: if plain {
+                Transport::PlainHttp
+            } else {
+                Transport::Https
+            },
+        });
+        plan.declared_at.push(at);
+    }
+    plan
+}
+
+/// Describes the environment CA (a CA certificate anywhere in the tree) that signed the
+/// first certificate of `chain`.
+pub fn signer(snap: &Snapshot) -> impl Fn(&[CertificateDer<'_>]) -> Option<String> + Sync + '_ {
+    move |chain: &[CertificateDer<'_>]| {
+        let leaf = CertFacts::from_der(chain.first()?.as_ref()).ok()?;
+        snap.pem.iter().find_map(|p| {
+            let ca = p.facts.iter().find(|c| c.is_ca && signed_by(&leaf, c))?;
+            Some(format!("`{}` ({})", p.src.path.display(), ca.subject))
+        })
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct Table {
+    http: Option<bool>,
+    ca: Vec<String>,
+}
+
+/// Registry names buildkitd dials: its registry tables, `DOCKER_REGISTRY`, and the
+/// registries of image references; Docker Hub is left out (never probed implicitly).
+fn registry_names(snap: &Snapshot) -> Vec<(String, Option<Table>, Option<Location>)> {
+    let mut out: Vec<(String, Option<Table>, Option<Location>)> = Vec::new();
+    let mut add = |name: String, table: Option<Table>, at: Option<Location>| {
+        let hub = matches!(
+            name.as_str(),
+            "docker.io" | "index.docker.io" | "registry-1.docker.io"
+        );
+        if hub || name.is_empty() {
+            return;
+        }
+        match out.iter_mut().find(|(n, _, _)| *n == name) {
+            Some(entry) if entry.1.is_none() => entry.1 = table,
+            Some(_) => {}
+            None => out.push((name, table, at)),
+        }
+    };
+    for t in &snap.buildkitd {
+        let Ok(doc) = &t.doc else { continue };
+        let Some(reg) = doc.get("registry").and_then(|r| r.as_table()) else {
+            continue;
+        };
+        for (key, item) in reg.iter() {
+            let table = Table {
+                http: item.get("http").and_then(|h| h.as_bool()),
+                ca: item
+                    .get("ca")
+                    .and_then(|c| c.as_array())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|v| v.as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            };
+            let at = reg.key(key).and_then(|k| k.span()).map(|s| t.src.loc(s));
+            add(key.to_string(), Some(table), at);
+        }
+    }
+    if let Some((env, v, line)) = snap.env_var("DOCKER_REGISTRY") {
+        add(v.to_string(), None, Some(env.src.loc_line(line)));
+    }
+    for f in &snap.refs {
+        for r in &f.refs {
+            add(
+                crate::doctor::refs::registry_host(&r.reference),
+                None,
+                Some(f.src.loc_line(r.line)),
+            );
+        }
+    }
+    out
+}
+
+enum Reach {
+    Direct,
+    Via(String),
+    Nowhere(String),
+}
+
+/// How this machine reaches `name`: directly, or through a published compose port.
+fn published(view: &View, name: &str) -> Reach {
+    match view.registry_for(name) {
+        Some((reg, false)) => {
+            let Some(service) = view.service(reg) else {
+                return Reach::Direct;
+            };
+            let port = service
+                .ports
+                .iter()
+                .find(|p| p.target == reg.port && p.published.is_some());
+            match port.and_then(|p| p.published.map(|n| (p.host_ip.clone(), n))) {
+                Some((ip, n)) => {
+                    let ip = ip
+                        .filter(|i| i != "0.0.0.0" && !i.is_empty())
+                        .unwrap_or_else(|| "127.0.0.1".into());
+                    Reach::Via(format!("{ip}:{n}"))
+                }
+                None => Reach::Nowhere(service.name.clone()),
+            }
+        }
+        _ => Reach::Direct,
+    }
+}
+
+/// A path buildkitd sees, as the host file the compose mounts put there.
+fn container_file(view: &View, container_path: &str) -> Option<PathBuf> {
+    let mut services = view.buildkit_services();
+    match services.next() {
+        Some(s) => s.resolve(container_path).map(|(p, _)| p),
+        // No compose file: the path is taken as it is, relative to the environment.
+        None => Some(view::normalize(Path::new(
+            container_path.trim_start_matches('/'),
+        ))),
+    }
+}
+
+fn certs_at(snap: &Snapshot, rel: &Path) -> Vec<CertificateDer<'static>> {
+    snap.pem_at(rel)
+        .map(|p| {
+            CertificateDer::pem_slice_iter(&p.bytes)
+                .filter_map(Result::ok)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn key_at(snap: &Snapshot, rel: &Path) -> Option<PrivateKeyDer<'static>> {
+    snap.pem_at(rel)
+        .and_then(|p| PrivateKeyDer::from_pem_slice(&p.bytes).ok())
+}
+
+/// The config.json clients use: `DOCKER_CONFIG` from `.env`, else the first one found.
+fn docker_config(snap: &Snapshot) -> Option<DockerConfig> {
+    let wanted = snap.env_var("DOCKER_CONFIG").map(|(env, v, _)| {
+        let base = env.src.path.parent().unwrap_or(Path::new(""));
+        view::normalize(&base.join(v).join("config.json"))
+    });
+    let file = snap
+        .docker_configs
+        .iter()
+        .find(|c| wanted.as_deref() == Some(c.src.path.as_path()))
+        .or(snap.docker_configs.first())?;
+    DockerConfig::parse(&file.src.text).ok()
+}
+
+/// Live findings and the static findings that predict the same failure. Reporting both
+/// would say one thing twice; the live one carries what the server really presented.
+const SAME_PROBLEM: &[(&str, &[&str])] = &[
+    ("BK706", &["BK210"]),
+    ("BK705", &["BK201", "BK209"]),
+    ("BK703", &["BK203"]),
+    ("BK704", &["BK202", "BK204"]),
+];
+
+/// Merges live findings into static ones: at the same location, a live finding replaces
+/// its static twin, except when the static one can be fixed by `--fix`, which then stays
+/// and the live one is dropped.
+pub fn merge(mut findings: Vec<Finding>, live: Vec<Finding>) -> Vec<Finding> {
+    for l in live {
+        let twins = SAME_PROBLEM
+            .iter()
+            .find(|(code, _)| *code == l.code)
+            .map_or(&[][..], |(_, t)| t);
+        let is_twin = |f: &Finding| twins.contains(&f.code) && f.location == l.location;
+        if findings.iter().any(|f| is_twin(f) && f.fixable) {
+            continue;
+        }
+        findings.retain(|f| !is_twin(f));
+        findings.push(l);
+    }
+    findings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(code: &'static str, line: usize) -> Finding {
+        Finding::new(code, code).at(Location {
+            path: "buildkit/buildkitd.toml".into(),
+            span: Some(crate::diag::Span {
+                line,
+                column: 1,
+                end_line: line,
+                end_column: 2,
+            }),
+            line_text: None,
+        })
+    }
+
+    #[test]
+    fn live_replaces_its_static_twin_unless_that_is_fixable() {
+        let merged = merge(vec![at("BK210", 11), at("BK504", 1)], vec![at("BK706", 11)]);
+        let codes: Vec<_> = merged.iter().map(|f| f.code).collect();
+        assert_eq!(codes, ["BK504", "BK706"]);
+        let merged = merge(vec![at("BK201", 11).fixable()], vec![at("BK705", 11)]);
+        assert_eq!(merged.iter().map(|f| f.code).collect::<Vec<_>>(), ["BK201"]);
+        let merged = merge(vec![at("BK210", 3)], vec![at("BK706", 11)]);
+        assert_eq!(merged.len(), 2, "different places are different problems");
+    }
+}
