@@ -120,4 +120,6 @@ fn bad_input_errors_name_the_field_and_exit_2() {
 #[test]
 fn probe_help() {
     insta::assert_snapshot!("help_probe", help(&["probe", "--help"]));
+    insta::assert_snapshot!("help_doctor", help(&["doctor", "--help"]));
+    insta::assert_snapshot!("help_preflight", help(&["preflight", "--help"]));
 }

@@ -35,7 +35,15 @@ impl RegTable {
     }
 }
 
+/// The strings of an array. A lone string is read as a one-element array: its type
+/// error is BK002's finding, and reading it here keeps the checks that depend on the
+/// value (trust, files, mounts) from cascading into findings of their own.
 fn strings(item: Option<&Item>) -> Vec<Spanned> {
+    if let Some(v) = item.and_then(Item::as_value)
+        && let Some(s) = v.as_str()
+    {
+        return vec![(s.to_string(), v.span())];
+    }
     item.and_then(Item::as_array).map_or(Vec::new(), |a| {
         a.iter()
             .filter_map(|v| v.as_str().map(|s| (s.to_string(), v.span())))
