@@ -62,13 +62,28 @@ pub fn discover(root: &Path) -> (Vec<Discovered>, Vec<Unreadable>, Vec<PathBuf>)
             }
         };
         all.push(entry.path().to_path_buf());
-        if !entry.file_type().is_file() {
-            // Symlinks are not followed: a link may point out of the tree.
-            continue;
-        }
         let path = entry.path();
         let rel = path.strip_prefix(root).unwrap_or(path);
-        match classify(rel, || std::fs::read(path).ok()) {
+        let ft = entry.file_type();
+        if !ft.is_file() {
+            // Symlinks are not followed: a link may point out of the tree (or at itself).
+            // FIFOs, sockets and devices are never opened (opening a FIFO blocks), but
+            // one named like a file doctor reads is reported.
+            if !ft.is_dir() && !ft.is_symlink() && classify(rel, || None) != Ok(None) {
+                bad.push(Unreadable {
+                    path: path.to_path_buf(),
+                    reason: super::load::not_regular(&ft).to_string(),
+                });
+            }
+            continue;
+        }
+        let mut why = None;
+        let read = || {
+            super::load::read_bounded(path)
+                .map_err(|e| why = Some(e))
+                .ok()
+        };
+        match classify(rel, read) {
             Ok(Some(kind)) => found.push(Discovered {
                 path: path.to_path_buf(),
                 kind,
@@ -76,7 +91,7 @@ pub fn discover(root: &Path) -> (Vec<Discovered>, Vec<Unreadable>, Vec<PathBuf>)
             Ok(None) => {}
             Err(NeedsContent) => bad.push(Unreadable {
                 path: path.to_path_buf(),
-                reason: "permission denied or not readable".to_string(),
+                reason: why.unwrap_or_else(|| "not readable".to_string()),
             }),
         }
     }

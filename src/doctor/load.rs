@@ -8,7 +8,64 @@ use super::refs;
 use super::source::SourceFile;
 use rustls_pki_types::pem::{PemObject, SectionKind};
 use std::collections::BTreeSet;
+use std::io::Read;
 use std::path::{Path, PathBuf};
+
+/// The largest file doctor reads. Config files, certificates and keys are kilobytes;
+/// anything bigger is reported (BK900) rather than read into memory.
+pub const MAX_FILE_BYTES: u64 = 4 << 20;
+
+/// Reads a regular file of at most [`MAX_FILE_BYTES`]; directories, FIFOs, sockets and
+/// devices are refused before they are opened (opening a FIFO blocks until a writer
+/// comes). The error is a reason for BK900.
+pub fn read_bounded(path: &Path) -> Result<Vec<u8>, String> {
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err(not_regular(&meta.file_type()).to_string());
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(too_large(meta.len()));
+    }
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    // The file may grow between the size check and the read: never read past the cap.
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_large(bytes.len() as u64));
+    }
+    Ok(bytes)
+}
+
+fn too_large(len: u64) -> String {
+    format!(
+        "{len} bytes is too large to be a config file (doctor reads at most {} MiB)",
+        MAX_FILE_BYTES >> 20
+    )
+}
+
+/// Why a path that is not a regular file was not read.
+pub fn not_regular(ft: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if ft.is_fifo() {
+            return "a FIFO (named pipe), not a regular file";
+        }
+        if ft.is_socket() {
+            return "a socket, not a regular file";
+        }
+        if ft.is_block_device() || ft.is_char_device() {
+            return "a device, not a regular file";
+        }
+    }
+    if ft.is_dir() {
+        "a directory, not a regular file"
+    } else {
+        "not a regular file"
+    }
+}
 
 /// Everything doctor read, parsed, with paths relative to the environment root.
 #[derive(Debug, Default)]
@@ -79,80 +136,89 @@ pub fn load(root: &Path, inputs: &DoctorInputs) -> Snapshot {
     };
     for d in found {
         let rel = rel_path(root, &d.path);
-        let bytes = match std::fs::read(&d.path) {
+        let bytes = match read_bounded(&d.path) {
             Ok(b) => b,
-            Err(e) => {
-                snap.unreadable.push(Unreadable {
-                    path: rel,
-                    reason: e.to_string(),
-                });
+            Err(reason) => {
+                snap.unreadable.push(Unreadable { path: rel, reason });
                 continue;
             }
         };
-        let text = match (d.kind, String::from_utf8(bytes.clone())) {
-            (_, Ok(t)) => t,
-            (FileKind::Pem, Err(_)) => String::new(),
-            (_, Err(_)) => {
-                snap.unreadable.push(Unreadable {
-                    path: rel,
-                    reason: "not valid UTF-8 text".to_string(),
-                });
-                continue;
-            }
-        };
-        match d.kind {
-            FileKind::BuildkitdToml => snap.buildkitd.push(parse_toml(rel, text)),
-            FileKind::Compose => {
-                let src = SourceFile::new(rel, text, false);
-                let doc = parse_yaml::<ComposeDoc>(&src.text);
-                snap.compose.push(ComposeFile { src, doc });
-            }
-            FileKind::RegistryConfig => {
-                let src = SourceFile::new(rel, text, false);
-                let doc = parse_yaml::<RegistryDoc>(&src.text);
-                snap.registry_configs.push(RegistryConfigFile { src, doc });
-            }
-            FileKind::DockerConfig => {
-                let src = SourceFile::new(rel, text, true);
-                let doc = serde_json::from_str(&src.text).map_err(|e| ParseFailure {
-                    message: e.to_string(),
-                    range: None,
-                    line_col: Some((e.line(), e.column())),
-                });
-                snap.docker_configs.push(DockerConfigFile { src, doc });
-            }
-            FileKind::Htpasswd => {
-                let entries = text
-                    .lines()
-                    .enumerate()
-                    .filter_map(|(i, l)| {
-                        let (u, h) = l.trim().split_once(':')?;
-                        Some((u.to_string(), h.to_string(), i + 1))
-                    })
-                    .collect();
-                let src = SourceFile::new(rel, text, true);
-                snap.htpasswd.push(HtpasswdFile { src, entries });
-            }
-            FileKind::Pem => snap.pem.push(parse_pem(rel, text, bytes, mode_of(&d.path))),
-            FileKind::Dockerfile => {
-                let refs = refs::dockerfile_refs(&text);
-                snap.refs.push(RefFile {
-                    src: SourceFile::new(rel, text, false),
-                    refs,
-                });
-            }
-            FileKind::Ci => {
-                let refs = refs::ci_refs(&text);
-                snap.refs.push(RefFile {
-                    src: SourceFile::new(rel, text, false),
-                    refs,
-                });
-            }
-            FileKind::Env => snap.env.push(parse_env(rel, text)),
-        }
+        add_file(&mut snap, rel, d.kind, bytes, mode_of(&d.path));
     }
     snap.helpers_on_path = helpers_on_path(inputs.path_env.as_deref());
     snap
+}
+
+/// Parses one file's bytes into the snapshot: the I/O-free half of [`load`], used by
+/// the fuzz targets. Invalid UTF-8 (except in PEM files) is reported as unreadable.
+pub fn add_file(
+    snap: &mut Snapshot,
+    rel: PathBuf,
+    kind: FileKind,
+    bytes: Vec<u8>,
+    mode: Option<u32>,
+) {
+    let text = match (kind, String::from_utf8(bytes.clone())) {
+        (_, Ok(t)) => t,
+        (FileKind::Pem, Err(_)) => String::new(),
+        (_, Err(_)) => {
+            snap.unreadable.push(Unreadable {
+                path: rel,
+                reason: "not valid UTF-8 text".to_string(),
+            });
+            return;
+        }
+    };
+    match kind {
+        FileKind::BuildkitdToml => snap.buildkitd.push(parse_toml(rel, text)),
+        FileKind::Compose => {
+            let src = SourceFile::new(rel, text, false);
+            let doc = parse_yaml::<ComposeDoc>(&src.text);
+            snap.compose.push(ComposeFile { src, doc });
+        }
+        FileKind::RegistryConfig => {
+            let src = SourceFile::new(rel, text, false);
+            let doc = parse_yaml::<RegistryDoc>(&src.text);
+            snap.registry_configs.push(RegistryConfigFile { src, doc });
+        }
+        FileKind::DockerConfig => {
+            let src = SourceFile::new(rel, text, true);
+            let doc = serde_json::from_str(&src.text).map_err(|e| ParseFailure {
+                message: e.to_string(),
+                range: None,
+                line_col: Some((e.line(), e.column())),
+            });
+            snap.docker_configs.push(DockerConfigFile { src, doc });
+        }
+        FileKind::Htpasswd => {
+            let entries = text
+                .lines()
+                .enumerate()
+                .filter_map(|(i, l)| {
+                    let (u, h) = l.trim().split_once(':')?;
+                    Some((u.to_string(), h.to_string(), i + 1))
+                })
+                .collect();
+            let src = SourceFile::new(rel, text, true);
+            snap.htpasswd.push(HtpasswdFile { src, entries });
+        }
+        FileKind::Pem => snap.pem.push(parse_pem(rel, text, bytes, mode)),
+        FileKind::Dockerfile => {
+            let refs = refs::dockerfile_refs(&text);
+            snap.refs.push(RefFile {
+                src: SourceFile::new(rel, text, false),
+                refs,
+            });
+        }
+        FileKind::Ci => {
+            let refs = refs::ci_refs(&text);
+            snap.refs.push(RefFile {
+                src: SourceFile::new(rel, text, false),
+                refs,
+            });
+        }
+        FileKind::Env => snap.env.push(parse_env(rel, text)),
+    }
 }
 
 fn rel_path(root: &Path, p: &Path) -> PathBuf {
