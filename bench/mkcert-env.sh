@@ -3,6 +3,7 @@
 # CAROOT) and the three leaves bkenv issues, all ECDSA P-256 like bkenv's default.
 # Usage: mkcert-env.sh DIR   (DIR must exist and be empty)
 set -e
+mkdir -p "$1"
 cd "$1"
 export CAROOT="$1"
 mkcert -ecdsa -cert-file registry.crt -key-file registry.key \
