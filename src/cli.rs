@@ -1,6 +1,8 @@
 //! Command-line definition. Only this module knows clap; it produces plain values.
 
-use clap::{Args, Parser, Subcommand};
+use crate::report::Format;
+use crate::report::levels::Level;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::path::PathBuf;
 
 /// Stand up, diagnose and preflight BuildKit + private registry TLS environments.
@@ -23,8 +25,76 @@ pub enum Command {
     /// htpasswd auth). Re-running changes nothing unless the spec changed; the CA is
     /// never replaced without --new-ca.
     Init(InitArgs),
+    /// Probe live endpoints the way BuildKit connects: TLS, names, CAs, ALPN, mTLS,
+    /// registry auth and token flow.
+    ///
+    /// A registry is `host:port` as in image references; buildkitd is `tcp://host:port`
+    /// (the BUILDKIT_HOST form).
+    Probe(Box<ProbeArgs>),
     /// Print the explanation of a check code (e.g. `bkenv explain BK201`).
     Explain(ExplainArgs),
+}
+
+/// How findings are reported; shared by doctor, preflight and probe.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Output format [default: github when GITHUB_ACTIONS=true, else human].
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Write the report to FILE; the terminal gets a one-line summary.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Silence a check (code, slug, or `warnings`). Repeatable; later flags win.
+    #[arg(short = 'A', long = "allow", value_name = "CODE")]
+    pub allow: Vec<String>,
+    /// Report a check as a warning.
+    #[arg(short = 'W', long = "warn", value_name = "CODE")]
+    pub warn: Vec<String>,
+    /// Report a check as an error; `--deny warnings` fails on any warning.
+    #[arg(short = 'D', long = "deny", value_name = "CODE")]
+    pub deny: Vec<String>,
+    /// `-A/-W/-D` in command-line order (filled by [`parse`]).
+    #[arg(skip)]
+    pub levels: Vec<(Level, String)>,
+}
+
+/// How live endpoints are reached; shared by doctor --probe, preflight and probe.
+#[derive(Debug, Args)]
+pub struct NetArgs {
+    /// Connect to ADDR:PORT when dialling NAME:PORT (like curl); TLS is still verified
+    /// against NAME, as BuildKit would. Repeatable.
+    #[arg(long, value_name = "NAME:PORT=ADDR:PORT")]
+    pub resolve: Vec<String>,
+    /// Bound on each network step, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 3.0)]
+    pub timeout: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// Endpoints: registry `host[:port]` or buildkitd `tcp://host:port`.
+    #[arg(required = true, value_name = "ENDPOINT")]
+    pub endpoints: Vec<String>,
+    /// Trust these CA files (PEM) in addition to the system roots for registries, and
+    /// instead of them for buildkitd (as buildctl --tlscacert). Repeatable.
+    #[arg(long = "cacert", value_name = "FILE")]
+    pub cacert: Vec<PathBuf>,
+    /// Client certificate for buildkitd (mutual TLS).
+    #[arg(long, value_name = "FILE", requires = "key")]
+    pub cert: Option<PathBuf>,
+    /// Client key for buildkitd (mutual TLS).
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub key: Option<PathBuf>,
+    /// Directory of the config.json supplying registry credentials [default: $DOCKER_CONFIG, else ~/.docker].
+    #[arg(long, value_name = "DIR")]
+    pub docker_config: Option<PathBuf>,
+    /// Speak plain HTTP to registries (what BuildKit does for loopback hosts without `http = false`).
+    #[arg(long)]
+    pub plain_http: bool,
+    #[command(flatten)]
+    pub net: NetArgs,
+    #[command(flatten)]
+    pub report: ReportArgs,
 }
 
 #[derive(Debug, Args)]
@@ -69,4 +139,50 @@ pub struct ExplainArgs {
     /// List every check.
     #[arg(long)]
     pub all: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl Cli {
+    fn report_args_mut(&mut self) -> Option<&mut ReportArgs> {
+        match &mut self.command {
+            Command::Probe(a) => Some(&mut a.report),
+            Command::Init(_) | Command::Explain(_) => None,
+        }
+    }
+}
+
+/// Parses the process arguments, keeping the relative order of `-A/-W/-D` (clap keeps
+/// each flag's values separately; "later flags win" needs their interleaving).
+pub fn parse() -> Cli {
+    parse_from(std::env::args_os())
+}
+
+pub fn parse_from<I, T>(args: I) -> Cli
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let matches = Cli::command().get_matches_from(args);
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if let (Some((_, sub)), Some(report)) = (matches.subcommand(), cli.report_args_mut()) {
+        report.levels = ordered_levels(sub);
+    }
+    cli
+}
+
+fn ordered_levels(m: &ArgMatches) -> Vec<(Level, String)> {
+    let mut all = Vec::new();
+    for (id, level) in [
+        ("allow", Level::Allow),
+        ("warn", Level::Warn),
+        ("deny", Level::Deny),
+    ] {
+        if let (Some(idx), Some(vals)) = (m.indices_of(id), m.get_many::<String>(id)) {
+            all.extend(idx.zip(vals).map(|(i, v)| (i, level, v.clone())));
+        }
+    }
+    all.sort_by_key(|(i, _, _)| *i);
+    all.into_iter().map(|(_, l, v)| (l, v)).collect()
 }

@@ -29,7 +29,9 @@ impl Severity {
     }
 }
 
-/// A 1-based line and column range inside a file.
+/// A 1-based line and column range inside a file. Columns count characters (Unicode
+/// code points) and `end_column` is exclusive, as in SARIF: `ab` at the start of a line is
+/// `column: 1, end_column: 3`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Span {
     pub line: usize,

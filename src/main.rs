@@ -1,15 +1,14 @@
 //! Thin entry point: parse, run, map the result to an exit code.
 
-use clap::Parser;
 use std::io::Write;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = bkenv::cli::Cli::parse();
+    let cli = bkenv::cli::parse();
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match bkenv::run(cli, &mut out) {
-        Ok(status) => ExitCode::from(status as u8),
+        Ok(status) => status.into(),
         Err(bkenv::error::Error::Io { source, .. })
             if source.kind() == std::io::ErrorKind::BrokenPipe =>
         {
@@ -24,7 +23,7 @@ fn main() -> ExitCode {
                 let _ = writeln!(stderr, "  caused by: {cause}");
                 source = cause.source();
             }
-            ExitCode::from(bkenv::ExitStatus::Failure as u8)
+            bkenv::ExitStatus::Failure.into()
         }
     }
 }

@@ -6,17 +6,18 @@ pub fn did_you_mean<'a>(input: &str, candidates: &[&'a str]) -> Option<&'a str> 
     if let Some(exact) = candidates.iter().find(|c| c.eq_ignore_ascii_case(input)) {
         return Some(exact);
     }
-    let lower = input.to_ascii_lowercase();
     candidates
         .iter()
-        .map(|c| (levenshtein(&lower, &c.to_ascii_lowercase()), *c))
+        .map(|c| (distance(input, c), *c))
         .filter(|(d, c)| *d <= (c.len().max(input.len()) / 3).max(1))
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }
 
-fn levenshtein(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
+/// Case-insensitive edit distance (Levenshtein).
+pub fn distance(a: &str, b: &str) -> usize {
+    let a = a.to_lowercase();
+    let b: Vec<char> = b.to_lowercase().chars().collect();
     let mut prev: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {
         let mut cur = vec![i + 1; b.len() + 1];

@@ -116,3 +116,8 @@ fn bad_input_errors_name_the_field_and_exit_2() {
     }
     insta::assert_snapshot!(out);
 }
+
+#[test]
+fn probe_help() {
+    insta::assert_snapshot!("help_probe", help(&["probe", "--help"]));
+}

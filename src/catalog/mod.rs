@@ -7,6 +7,9 @@
 
 use crate::diag::Severity;
 
+mod meta;
+mod probe;
+
 /// Static metadata of one check.
 #[derive(Debug)]
 pub struct CheckMeta {
@@ -27,7 +30,7 @@ pub struct CheckMeta {
 }
 
 /// Every family's table, in code order.
-const FAMILIES: &[&[CheckMeta]] = &[];
+const FAMILIES: &[&[CheckMeta]] = &[probe::CHECKS, meta::CHECKS];
 
 /// All checks, in code order.
 pub fn all() -> impl Iterator<Item = &'static CheckMeta> {

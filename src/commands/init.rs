@@ -1,0 +1,41 @@
+//! `bkenv init`.
+
+use crate::cli::InitArgs;
+use crate::error::Result;
+use crate::{ExitStatus, init, output, spec, summary};
+use std::io::Write;
+
+pub fn run(args: InitArgs, out: &mut dyn Write) -> Result<ExitStatus> {
+    let mtls = match (args.mtls, args.no_mtls) {
+        (true, _) => Some(true),
+        (_, true) => Some(false),
+        _ => None,
+    };
+    let opts = init::InitOptions {
+        dir: args.dir.clone(),
+        overrides: spec::Overrides {
+            registry_names: args.registry,
+            mtls,
+            rootless: args.rootless.then_some(true),
+            key_type: args.key_type,
+            buildkit_image: None,
+        },
+        new_ca: args.new_ca,
+        force: args.force,
+        dry_run: args.dry_run,
+        now: time::OffsetDateTime::now_utc(),
+    };
+    let rng = ring::rand::SystemRandom::new();
+    let mut writer = output::Writer::new();
+    // Crash-safety tests make the N+1th write fail; see ARCHITECTURE.md.
+    writer.fail_after = std::env::var("BKENV_FAIL_AFTER_WRITES")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    let outcome = init::run(&opts, &rng, &|k| std::env::var(k).ok(), &mut writer)?;
+    let dir = args.dir.display().to_string();
+    super::emit(
+        out,
+        &summary::init_summary(&outcome, &dir, args.dry_run, args.show_password),
+    )?;
+    Ok(ExitStatus::Clean)
+}

@@ -1,0 +1,56 @@
+//! One file per subcommand: turn clap values into library calls and print the result.
+//! The clock, the OS random source and the process environment are read here and
+//! nowhere else.
+
+pub mod explain;
+pub mod init;
+pub mod probe;
+
+use crate::error::Error;
+use std::io::Write;
+
+/// Writes to stdout, mapping a failure (including a closed pipe) to an error `main` handles.
+pub fn emit(out: &mut dyn Write, text: &str) -> Result<(), Error> {
+    out.write_all(text.as_bytes())
+        .map_err(|e| Error::io("write", "stdout", e))
+}
+
+/// Applies `-A/-W/-D`, renders the findings in the chosen format to stdout or to
+/// `--output FILE` (then stdout gets a one-line summary), and returns the exit status.
+pub fn emit_findings(
+    command: &str,
+    args: &crate::cli::ReportArgs,
+    findings: Vec<crate::diag::Finding>,
+    out: &mut dyn Write,
+) -> Result<crate::ExitStatus, Error> {
+    use crate::report::{self, Format, RenderCtx, levels::LevelOverrides};
+    let overrides = LevelOverrides::from_flags(args.levels.iter().map(|(l, s)| (*l, s.as_str())))
+        .map_err(|e| Error::Other(e.to_string()))?;
+    let findings = overrides.apply(findings);
+    let format = args
+        .format
+        .unwrap_or_else(|| report::default_format(&|k| std::env::var(k).ok()));
+    let to_file = args.output.is_some();
+    let ctx = RenderCtx {
+        command,
+        tool_version: env!("CARGO_PKG_VERSION"),
+        color: !to_file && format == Format::Human && report::stdout_color(),
+    };
+    let io = |e| Error::io("write", "stdout", e);
+    match &args.output {
+        Some(path) => {
+            let mut buf = Vec::new();
+            report::render(format, &findings, &ctx, &mut buf).map_err(io)?;
+            crate::output::Writer::new().write(path, &buf, crate::output::MODE_PUBLIC)?;
+            let line = format!(
+                "{} (report: {})\n",
+                report::summary_line(command, &findings),
+                path.display()
+            );
+            emit(out, &line)?;
+        }
+        None => report::render(format, &findings, &ctx, out).map_err(io)?,
+    }
+    out.flush().map_err(io)?;
+    Ok(report::levels::exit_for(&findings))
+}

@@ -1,0 +1,185 @@
+//! `bkenv probe ENDPOINT...`: ad-hoc live checks with the trust and credentials given.
+
+use crate::ExitStatus;
+use crate::cli::{NetArgs, ProbeArgs};
+use crate::creds::{DockerConfig, Lookup};
+use crate::error::{Error, Result};
+use crate::probe::{
+    self, Credential, Endpoint, EndpointKind, ProbeOptions, ProbeReport, Transport, Trust,
+};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use std::fmt::Write as _;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub fn run(args: ProbeArgs, out: &mut dyn Write) -> Result<ExitStatus> {
+    let mut cas = Vec::new();
+    for path in &args.cacert {
+        cas.extend(read_certs(path)?);
+    }
+    let identity = match (&args.cert, &args.key) {
+        (Some(c), Some(k)) => Some((read_certs(c)?, read_key(k)?)),
+        _ => None,
+    };
+    let config = docker_config(args.docker_config.as_deref())?;
+    let resolve = parse_resolve(&args.net)?;
+    let mut endpoints = Vec::new();
+    for raw in &args.endpoints {
+        let (name, kind, trust) = match raw.strip_prefix("tcp://") {
+            Some(name) => {
+                // buildctl trusts exactly --tlscacert: no system roots (buildkit.md 3.1).
+                let identity = identity.as_ref().map(|(c, k)| (c.clone(), k.clone_key()));
+                (
+                    name,
+                    EndpointKind::Buildkitd {
+                        client_identity: identity,
+                    },
+                    Trust::Cas(cas.clone()),
+                )
+            }
+            None => {
+                let (credential, near) = credential_for(config.as_ref(), raw);
+                let kind = EndpointKind::Registry {
+                    credential,
+                    credential_keys_elsewhere: near,
+                };
+                let trust = if cas.is_empty() {
+                    Trust::System
+                } else {
+                    Trust::Cas(cas.clone())
+                };
+                (raw.as_str(), kind, trust)
+            }
+        };
+        endpoints.push(Endpoint {
+            name: name.to_string(),
+            connect_to: resolve
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, a)| a.clone()),
+            kind,
+            trust,
+            transport: if args.plain_http {
+                Transport::PlainHttp
+            } else {
+                Transport::Https
+            },
+        });
+    }
+    let reports = probe::probe_all(&endpoints, &options(&args.net)?, &|_| None);
+    if args
+        .report
+        .format
+        .is_none_or(|f| f == crate::report::Format::Human)
+        && args.report.output.is_none()
+    {
+        super::emit(out, &facts_lines(&reports))?;
+    }
+    let findings = reports.into_iter().flat_map(|r| r.findings).collect();
+    super::emit_findings("probe", &args.report, findings, out)
+}
+
+/// One line per endpoint: what was learnt, healthy or not.
+pub fn facts_lines(reports: &[ProbeReport]) -> String {
+    let mut s = String::new();
+    for r in reports {
+        let f = &r.facts;
+        let mut parts: Vec<String> = Vec::new();
+        parts.extend(f.tls_version.iter().cloned());
+        parts.extend(f.alpn.iter().map(|a| format!("ALPN {a}")));
+        if !f.presented_sans.is_empty() {
+            parts.push(format!("SANs {}", f.presented_sans.join(", ")));
+        }
+        parts.extend(f.http_status.map(|c| format!("GET /v2/ {c}")));
+        parts.extend(f.auth.iter().map(|a| format!("auth {a}")));
+        let verdict = if r.findings.is_empty() {
+            "ok"
+        } else {
+            "problems"
+        };
+        let _ = writeln!(
+            s,
+            "probe {}: {verdict}{}{}",
+            r.endpoint,
+            if parts.is_empty() { "" } else { "; " },
+            parts.join("; ")
+        );
+    }
+    s
+}
+
+pub fn options(net: &NetArgs) -> Result<ProbeOptions> {
+    let timeout = Duration::try_from_secs_f64(net.timeout)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| {
+            Error::Other(format!(
+                "--timeout {} is not a positive number of seconds",
+                net.timeout
+            ))
+        })?;
+    Ok(ProbeOptions { timeout, now: None })
+}
+
+/// `NAME:PORT=ADDR:PORT` pairs.
+pub fn parse_resolve(net: &NetArgs) -> Result<Vec<(String, String)>> {
+    net.resolve
+        .iter()
+        .map(|r| {
+            r.split_once('=')
+                .filter(|(n, a)| n.contains(':') && a.contains(':'))
+                .map(|(n, a)| (n.to_string(), a.to_string()))
+                .ok_or_else(|| Error::Other(format!("--resolve `{r}` is not NAME:PORT=ADDR:PORT")))
+        })
+        .collect()
+}
+
+/// What BuildKit would send for `host`, and keys that hold credentials for it elsewhere.
+pub fn credential_for(
+    config: Option<&DockerConfig>,
+    host: &str,
+) -> (Option<Credential>, Vec<String>) {
+    match config.map(|c| c.lookup(host)) {
+        Some(Lookup::Found {
+            username, password, ..
+        }) => (Some(Credential { username, password }), vec![]),
+        Some(Lookup::Missing { near }) => (None, near),
+        _ => (None, vec![]),
+    }
+}
+
+fn docker_config(dir: Option<&Path>) -> Result<Option<DockerConfig>> {
+    let dir: Option<PathBuf> = dir
+        .map(Path::to_path_buf)
+        .or_else(|| std::env::var_os("DOCKER_CONFIG").map(PathBuf::from))
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker")));
+    let Some(path) = dir.map(|d| d.join("config.json")) else {
+        return Ok(None);
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => DockerConfig::parse(&text)
+            .map(Some)
+            .map_err(|e| Error::Other(format!("{}: not valid JSON: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io("read", path, e)),
+    }
+}
+
+fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
+    let certs: Vec<_> = CertificateDer::pem_file_iter(path)
+        .and_then(Iterator::collect)
+        .map_err(|e| Error::Other(format!("{}: {e}", path.display())))?;
+    if certs.is_empty() {
+        return Err(Error::Other(format!(
+            "{}: no PEM certificate in it",
+            path.display()
+        )));
+    }
+    Ok(certs)
+}
+
+fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>> {
+    PrivateKeyDer::from_pem_file(path).map_err(|e| Error::Other(format!("{}: {e}", path.display())))
+}

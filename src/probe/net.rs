@@ -1,0 +1,204 @@
+//! TCP dialling with `--resolve`-style overrides, and what a failed dial means.
+
+use super::Role;
+use crate::diag::Finding;
+use std::io;
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+/// A `host:port` as dialled, plus where the socket really goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Target {
+    /// `host:port`, what a finding quotes.
+    pub name: String,
+    /// Host without brackets: SNI and hostname verification.
+    pub host: String,
+    pub port: u16,
+    pub connect_to: Option<String>,
+}
+
+impl Target {
+    pub fn new(name: &str, default_port: u16, connect_to: Option<String>) -> Self {
+        let (host, port) = split_host_port(name);
+        let port = port.unwrap_or(default_port);
+        let name = if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
+        Target {
+            name,
+            host,
+            port,
+            connect_to,
+        }
+    }
+
+    /// What `Host:` carries: Go sends the URL host, port only when the URL had one.
+    pub fn authority(&self, default_port: u16) -> String {
+        if self.port == default_port {
+            if self.host.contains(':') {
+                format!("[{}]", self.host)
+            } else {
+                self.host.clone()
+            }
+        } else {
+            self.name.clone()
+        }
+    }
+}
+
+/// Splits `host[:port]`, `[v6]:port` or a bare v6 address.
+pub(crate) fn split_host_port(s: &str) -> (String, Option<u16>) {
+    if let Some((host, after)) = s.strip_prefix('[').and_then(|r| r.split_once(']')) {
+        let port = after.strip_prefix(':').and_then(|p| p.parse().ok());
+        return (host.to_string(), port);
+    }
+    match s.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') => match port.parse() {
+            Ok(port) => (host.to_string(), Some(port)),
+            Err(_) => (s.to_string(), None),
+        },
+        _ => (s.to_string(), None),
+    }
+}
+
+pub(crate) fn describe(role: Role<'_>, name: &str) -> String {
+    match role {
+        Role::Buildkitd => format!("buildkitd at {name}"),
+        Role::Registry => format!("registry {name}"),
+        Role::TokenRealm { registry } => format!("token realm {name} of registry {registry}"),
+    }
+}
+
+fn dial_help(role: Role<'_>, target: &Target) -> String {
+    let via = target
+        .connect_to
+        .as_ref()
+        .map(|c| format!(" (connecting to {c})"))
+        .unwrap_or_default();
+    match role {
+        Role::Buildkitd => format!(
+            "start buildkitd with `--addr tcp://0.0.0.0:{}` and check `BUILDKIT_HOST`/`--addr` and the published port{via}",
+            target.port
+        ),
+        Role::Registry => format!(
+            "start the registry and publish port {} (compose `ports:`); the image reference and `[registry.\"{}\"]` must use the port it listens on{via}",
+            target.port, target.name
+        ),
+        Role::TokenRealm { .. } => format!(
+            "the realm is fetched by the client (buildctl/buildx): make {} reachable from it, or fix the registry's `auth.token.realm`{via}",
+            target.name
+        ),
+    }
+}
+
+/// Connects within `timeout` per address; read and write timeouts are set on success.
+pub(crate) fn connect(
+    target: &Target,
+    role: Role<'_>,
+    timeout: Duration,
+) -> Result<(TcpStream, SocketAddr), Box<Finding>> {
+    let dial = target
+        .connect_to
+        .clone()
+        .unwrap_or_else(|| format!("{}:{}", bracket(&target.host), target.port));
+    let addrs: Vec<SocketAddr> = match dial.to_socket_addrs() {
+        Ok(a) => a.collect(),
+        Err(e) => return Err(Box::new(dns_failure(target, role, &dial, &e))),
+    };
+    let mut last = None;
+    for addr in &addrs {
+        match TcpStream::connect_timeout(addr, timeout) {
+            Ok(sock) => {
+                let timeouts = sock
+                    .set_read_timeout(Some(timeout))
+                    .and_then(|()| sock.set_write_timeout(Some(timeout)));
+                if let Err(e) = timeouts {
+                    last = Some((*addr, e));
+                    continue;
+                }
+                return Ok((sock, *addr));
+            }
+            Err(e) => last = Some((*addr, e)),
+        }
+    }
+    let Some((addr, e)) = last else {
+        let e = io::Error::new(io::ErrorKind::NotFound, "no addresses");
+        return Err(Box::new(dns_failure(target, role, &dial, &e)));
+    };
+    let what = if is_timeout(&e) {
+        format!("did not accept a connection within {timeout:?}")
+    } else if e.kind() == io::ErrorKind::ConnectionRefused {
+        "refused the connection".to_string()
+    } else {
+        format!("could not be reached ({e})")
+    };
+    let prevents = if e.kind() == io::ErrorKind::ConnectionRefused {
+        format!("dial tcp {addr}: connect: connection refused")
+    } else {
+        format!("dial tcp {addr}: i/o timeout")
+    };
+    Err(Box::new(
+        Finding::new(
+            "BK701",
+            format!("{} {what} at {addr}", describe(role, &target.name)),
+        )
+        .prevents(prevents)
+        .help(dial_help(role, target)),
+    ))
+}
+
+fn dns_failure(target: &Target, role: Role<'_>, dial: &str, e: &io::Error) -> Finding {
+    Finding::new(
+        "BK702",
+        format!(
+            "{}: `{dial}` does not resolve ({e})",
+            describe(role, &target.name)
+        ),
+    )
+    .prevents(format!("dial tcp: lookup {}: no such host", target.host))
+    .help(format!(
+        "make `{}` resolvable where BuildKit runs: DNS, compose `extra_hosts:` of the buildkitd service, or /etc/hosts",
+        target.host
+    ))
+}
+
+fn bracket(host: &str) -> String {
+    if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    }
+}
+
+pub(crate) fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_names_as_buildkit_writes_them() {
+        assert_eq!(split_host_port("a.test:443"), ("a.test".into(), Some(443)));
+        assert_eq!(split_host_port("a.test"), ("a.test".into(), None));
+        assert_eq!(split_host_port("[::1]:5000"), ("::1".into(), Some(5000)));
+        assert_eq!(split_host_port("::1"), ("::1".into(), None));
+        let t = Target::new("registry.test", 443, None);
+        assert_eq!(t.name, "registry.test:443");
+        assert_eq!(t.authority(443), "registry.test");
+    }
+
+    #[test]
+    fn unresolvable_name_is_bk702() {
+        let t = Target::new("x.test:1", 443, Some("not a socket address".into()));
+        let f = connect(&t, Role::Registry, Duration::from_millis(200)).unwrap_err();
+        assert_eq!(f.code, "BK702");
+        assert!(f.help.unwrap().contains("extra_hosts"));
+    }
+}

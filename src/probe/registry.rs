@@ -1,0 +1,418 @@
+//! Registry probe: transport, then the `/v2/` auth dance as BuildKit performs it.
+
+use super::auth::{basic, encode, go_quote, parse_challenge, parse_url, token_of};
+use super::http::{self, HttpError, Response};
+use super::net::{self, Target, describe};
+use super::tls::{self, Dial};
+use super::tls_explain::classify_io;
+use super::{Credential, Ctx, EndpointKind, ProbeReport, Role, Transport};
+use crate::diag::Finding;
+
+type Step<T> = Result<T, Box<Finding>>;
+
+pub(crate) fn probe_registry(ctx: &Ctx<'_>, report: &mut ProbeReport) {
+    if let Err(f) = run(ctx, report) {
+        report.findings.push(*f);
+    }
+}
+
+fn run(ctx: &Ctx<'_>, report: &mut ProbeReport) -> Step<()> {
+    let EndpointKind::Registry {
+        credential,
+        credential_keys_elsewhere: elsewhere,
+    } = &ctx.ep.kind
+    else {
+        return Ok(());
+    };
+    let https = ctx.ep.transport == Transport::Https;
+    let target = Target::new(
+        &ctx.ep.name,
+        if https { 443 } else { 80 },
+        ctx.ep.connect_to.clone(),
+    );
+    let first = get(ctx, &target, https, Role::Registry, "/v2/", &[], report)?;
+    record(report, "GET /v2/", &first);
+    match first.status {
+        200 => {
+            report.facts.auth = Some("none".into());
+            return Ok(());
+        }
+        401 => {}
+        404 => {
+            return Err(Box::new(
+                Finding::new(
+                    "BK716",
+                    format!("{} answers GET /v2/ with 404 Not Found: it is not a registry API", describe(Role::Registry, &target.name)),
+                )
+                .prevents(format!("unexpected status from HEAD request to {}://{}/v2/: 404 Not Found", if https { "https" } else { "http" }, target.name))
+                .help(format!("use the registry's API host:port in image references and `[registry.\"{}\"]`, or route /v2/ to the registry in the reverse proxy", target.name)),
+            ));
+        }
+        _ => return Err(unexpected(&target, "GET /v2/", &first)),
+    }
+    let header = first.header("WWW-Authenticate").unwrap_or_default();
+    let Some((scheme, params)) = parse_challenge(header) else {
+        return Err(unexpected(
+            &target,
+            "GET /v2/ (no usable WWW-Authenticate)",
+            &first,
+        ));
+    };
+    let param = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let refused = |status: String, realm_url: Option<&str>| {
+        anonymous_refused(ctx, &target, elsewhere, status, realm_url)
+    };
+    match scheme.as_str() {
+        "basic" => {
+            report.facts.auth = Some("basic".into());
+            let Some(cred) = credential else {
+                return Err(refused(status_text(&first), None));
+            };
+            if !https {
+                return Err(plain_password(&target, cred));
+            }
+            let auth = vec![("Authorization", basic(cred))];
+            let resp = get(ctx, &target, https, Role::Registry, "/v2/", &auth, report)?;
+            record(report, "GET /v2/ (Basic)", &resp);
+            authorized(&target, &resp, Some(cred), || {
+                format!(
+                    "unexpected status from GET request to https://{}/v2/: {}",
+                    target.name,
+                    status_text(&resp)
+                )
+            })
+        }
+        "bearer" => {
+            report.facts.auth = Some("bearer".into());
+            let Some(realm) = param("realm") else {
+                return Err(unexpected(
+                    &target,
+                    "GET /v2/ (Bearer challenge without realm)",
+                    &first,
+                ));
+            };
+            let Some((realm_https, authority, mut path)) = parse_url(&realm) else {
+                return Err(Box::new(
+                    Finding::new(
+                        "BK721",
+                        format!(
+                            "{} names an unusable token realm `{realm}`",
+                            describe(Role::Registry, &target.name)
+                        ),
+                    )
+                    .help(
+                        "fix the registry's `auth.token.realm`: it must be an absolute http(s) URL",
+                    ),
+                ));
+            };
+            if let Some(service) = param("service") {
+                path.push(if path.contains('?') { '&' } else { '?' });
+                path.push_str(&format!("service={}", encode(&service)));
+            }
+            let mut realm_target =
+                Target::new(&authority, if realm_https { 443 } else { 80 }, None);
+            // Like curl --resolve, the override follows the name, not the request.
+            if realm_target.name == target.name {
+                realm_target.connect_to = target.connect_to.clone();
+            }
+            let realm_url = format!(
+                "{}://{}{path}",
+                if realm_https { "https" } else { "http" },
+                realm_target.authority(if realm_https { 443 } else { 80 })
+            );
+            let mut headers = Vec::new();
+            if let Some(cred) = credential {
+                if !realm_https {
+                    return Err(plain_password(&realm_target, cred));
+                }
+                headers.push(("Authorization", basic(cred)));
+            }
+            let role = Role::TokenRealm {
+                registry: &target.name,
+            };
+            let tok = get(
+                ctx,
+                &realm_target,
+                realm_https,
+                role,
+                &path,
+                &headers,
+                report,
+            )?;
+            record(report, "GET token", &tok);
+            match tok.status {
+                200 => {}
+                401 | 403 if credential.is_some() => {
+                    return Err(Box::new(
+                        Finding::new("BK717", format!("token realm {realm_url} of {} rejects the credentials for user `{}` ({})", target.name, credential.as_ref().map_or("", |c| c.username.as_str()), status_text(&tok)))
+                            .prevents(format!("failed to authorize: failed to fetch oauth token: unexpected status from GET request to {realm_url}: {}", status_text(&tok)))
+                            .help(cred_help(&target)),
+                    ));
+                }
+                401 | 403 => return Err(refused(status_text(&tok), Some(&realm_url))),
+                _ => {
+                    return Err(Box::new(
+                        Finding::new("BK721", format!("token realm {realm_url} of {} answered {}", target.name, status_text(&tok)))
+                            .prevents(format!("failed to fetch oauth token: unexpected status from GET request to {realm_url}: {}", status_text(&tok)))
+                            .help("fix the token server (the registry's `auth.token` settings) or set `BUILDKIT_NO_CLIENT_TOKEN=1` so buildkitd fetches tokens itself"),
+                    ));
+                }
+            }
+            let Some(token) = token_of(&tok.body) else {
+                return Err(Box::new(
+                    Finding::new("BK721", format!("token realm {realm_url} of {} answered 200 without a JSON `token` or `access_token`", target.name))
+                        .prevents("authorization server did not include a token in the response")
+                        .help("point the registry's `auth.token.realm` at the token endpoint, not a web page"),
+                ));
+            };
+            let auth = vec![("Authorization", format!("Bearer {token}"))];
+            let resp = get(ctx, &target, https, Role::Registry, "/v2/", &auth, report)?;
+            record(report, "GET /v2/ (Bearer)", &resp);
+            if resp.status == 401 && credential.is_none() {
+                return Err(refused(status_text(&resp), None));
+            }
+            authorized(&target, &resp, credential.as_ref(), || {
+                format!(
+                    "unexpected status from GET request to {}://{}/v2/: {}",
+                    if https { "https" } else { "http" },
+                    target.name,
+                    status_text(&resp)
+                )
+            })
+        }
+        other => Err(unexpected(
+            &target,
+            &format!("GET /v2/ (unknown auth scheme `{other}`)"),
+            &first,
+        )),
+    }
+}
+
+fn authorized(
+    target: &Target,
+    resp: &Response,
+    cred: Option<&Credential>,
+    prevents: impl Fn() -> String,
+) -> Step<()> {
+    match resp.status {
+        200 => Ok(()),
+        401 | 403 => Err(Box::new(
+            Finding::new(
+                "BK717",
+                format!(
+                    "registry {} rejects the credentials for user `{}` ({})",
+                    target.name,
+                    cred.map_or("", |c| c.username.as_str()),
+                    status_text(resp)
+                ),
+            )
+            .prevents(prevents())
+            .help(cred_help(target)),
+        )),
+        _ => Err(unexpected(target, "GET /v2/ with credentials", resp)),
+    }
+}
+
+fn cred_help(target: &Target) -> String {
+    format!(
+        "update the credentials for `{}` in ~/.docker/config.json (`docker login {}`), or the registry's htpasswd",
+        target.name, target.name
+    )
+}
+
+fn anonymous_refused(
+    ctx: &Ctx<'_>,
+    target: &Target,
+    elsewhere: &[String],
+    status: String,
+    realm_url: Option<&str>,
+) -> Box<Finding> {
+    let lookup = &ctx.ep.name;
+    let prevents = match realm_url {
+        Some(url) => format!(
+            "failed to authorize: failed to fetch anonymous token: unexpected status from GET request to {url}: {status}"
+        ),
+        None => format!(
+            "unexpected status from GET request to https://{}/v2/: {status}",
+            target.name
+        ),
+    };
+    let what = realm_url.map_or(format!("GET /v2/ without credentials ({status})"), |u| {
+        format!("an anonymous token ({status} from {u})")
+    });
+    if elsewhere.is_empty() {
+        return Box::new(
+            Finding::new("BK719", format!("registry {} refuses {what} and no credentials are configured for `{lookup}`", target.name))
+                .prevents(prevents)
+                .help(format!("run `docker login {lookup}` (exactly the host:port of the image reference) so ~/.docker/config.json holds credentials for it")),
+        );
+    }
+    let keys = elsewhere
+        .iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Box::new(
+        Finding::new(
+            "BK718",
+            format!("registry {} refuses {what}: config.json holds credentials under {keys}, but BuildKit looks up exactly `{lookup}`", target.name),
+        )
+        .prevents(prevents)
+        .note("BuildKit matches config.json keys by exact host:port, so it fetched the token anonymously")
+        .note("the missing `account=` query parameter is a red herring: BuildKit never sends it, even when authenticated")
+        .help(format!("store the credentials under `{lookup}`: `docker login {lookup}`, or copy the `auths` entry {keys} to `{lookup}` in ~/.docker/config.json")),
+    )
+}
+
+fn plain_password(target: &Target, cred: &Credential) -> Box<Finding> {
+    Box::new(
+        Finding::new(
+            "BK720",
+            format!("{} is plain HTTP and asks for a password: BuildKit would send user `{}`'s password in clear text (the probe did not)", target.name, cred.username),
+        )
+        .help(format!("serve the registry over TLS and drop `http = true` from `[registry.\"{}\"]` in buildkitd.toml", target.name)),
+    )
+}
+
+fn unexpected(target: &Target, step: &str, resp: &Response) -> Box<Finding> {
+    Box::new(
+        Finding::new(
+            "BK722",
+            format!(
+                "registry {}: {step} answered {}",
+                target.name,
+                status_text(resp)
+            ),
+        )
+        .help(format!(
+            "inspect `curl -v https://{}/v2/` and any reverse proxy in front of the registry",
+            target.name
+        )),
+    )
+}
+
+fn record(report: &mut ProbeReport, step: &str, resp: &Response) {
+    report
+        .facts
+        .steps
+        .push(format!("{step} -> {}", resp.status));
+    if step.contains("/v2/") {
+        report.facts.http_status = Some(resp.status);
+    }
+}
+
+fn status_text(resp: &Response) -> String {
+    format!("{} {}", resp.status, resp.reason)
+        .trim_end()
+        .to_string()
+}
+
+/// One GET on a fresh connection (`Connection: close` keeps the client trivial).
+fn get(
+    ctx: &Ctx<'_>,
+    target: &Target,
+    https: bool,
+    role: Role<'_>,
+    path: &str,
+    headers: &[(&str, String)],
+    report: &mut ProbeReport,
+) -> Step<Response> {
+    let authority = target.authority(if https { 443 } else { 80 });
+    if https {
+        let dial = Dial {
+            alpn: &[b"http/1.1"],
+            identity: None,
+        };
+        let mut hs = tls::open(ctx, target, role, &dial, report)?;
+        return http::get(&mut hs.stream, &authority, path, headers)
+            .map_err(|e| http_failure(e, target, role));
+    }
+    let (mut sock, addr) = net::connect(target, role, ctx.opts.timeout)?;
+    report.facts.connected_to.get_or_insert(addr.to_string());
+    match http::get(&mut sock, &authority, path, headers) {
+        Ok(r)
+            if r.status == 400
+                && String::from_utf8_lossy(&r.body)
+                    .to_ascii_lowercase()
+                    .contains("https") =>
+        {
+            Err(speaks_tls(
+                target,
+                role,
+                format!(
+                    "unexpected status from GET request to http://{}{path}: {}",
+                    target.name,
+                    status_text(&r)
+                ),
+            ))
+        }
+        Ok(r) => Ok(r),
+        Err(HttpError::NotHttp(head)) if matches!(head.first(), Some(0x15 | 0x16)) => {
+            Err(speaks_tls(
+                target,
+                role,
+                format!(
+                    "net/http: HTTP/1.x transport connection broken: malformed HTTP response {}",
+                    go_quote(&head)
+                ),
+            ))
+        }
+        Err(e) => {
+            let finding = http_failure(e, target, role);
+            // rustls-style servers wait for a whole bogus "record" instead of answering.
+            let ambiguous = matches!(finding.code, "BK722" | "BK701");
+            if ambiguous && answers_tls(ctx, target) {
+                return Err(speaks_tls(
+                    target,
+                    role,
+                    "net/http: HTTP/1.x transport connection broken: malformed HTTP response"
+                        .into(),
+                ));
+            }
+            Err(finding)
+        }
+    }
+}
+
+fn answers_tls(ctx: &Ctx<'_>, target: &Target) -> bool {
+    let Ok((sock, _)) = net::connect(target, Role::Registry, ctx.opts.timeout) else {
+        return false;
+    };
+    let dial = Dial {
+        alpn: &[b"http/1.1"],
+        identity: None,
+    };
+    matches!(
+        tls::handshake(sock, target, &ctx.trusted, ctx.opts.now, &dial),
+        Ok(_) | Err(tls::HandshakeFailure::Tls(_))
+    )
+}
+
+fn speaks_tls(target: &Target, role: Role<'_>, prevents: String) -> Box<Finding> {
+    Box::new(
+        Finding::new("BK704", format!("{} speaks TLS, but BuildKit would use plain HTTP (loopback default or `http = true`)", describe(role, &target.name)))
+            .prevents(prevents)
+            .help(format!("set `http = false` (and `ca = [...]`) under `[registry.\"{}\"]` in buildkitd.toml so BuildKit speaks HTTPS, or remove `http = true`", target.name)),
+    )
+}
+
+fn http_failure(e: HttpError, target: &Target, role: Role<'_>) -> Box<Finding> {
+    Box::new(match e {
+        HttpError::Io(e) => classify_io(&e, target, role, false),
+        HttpError::NotHttp(head) => Finding::new(
+            "BK722",
+            format!(
+                "{} answered with non-HTTP bytes {}",
+                describe(role, &target.name),
+                go_quote(&head)
+            ),
+        ),
+        HttpError::Closed => Finding::new(
+            "BK722",
+            format!(
+                "{} closed the connection without answering",
+                describe(role, &target.name)
+            ),
+        ),
+    })
+}

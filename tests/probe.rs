@@ -1,0 +1,516 @@
+//! Live probes against real rustls servers on 127.0.0.1, one per failure class.
+
+mod servers;
+
+use bkenv::probe::{
+    Credential, Endpoint, EndpointKind, ProbeOptions, ProbeReport, Transport, Trust, probe_all,
+};
+use rcgen::{BasicConstraints, ExtendedKeyUsagePurpose, GeneralSubtree, IsCa, NameConstraints};
+use rustls::pki_types::CertificateDer;
+use servers::*;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+const NAME: &str = "registry.test:443";
+
+fn opts(secs: u64) -> ProbeOptions {
+    ProbeOptions {
+        timeout: Duration::from_secs(secs),
+        now: None,
+    }
+}
+
+fn registry(server: &Server, ca: &Ca) -> Endpoint {
+    Endpoint {
+        name: NAME.into(),
+        connect_to: server.connect_to(),
+        kind: EndpointKind::Registry {
+            credential: None,
+            credential_keys_elsewhere: vec![],
+        },
+        trust: Trust::Cas(vec![ca.der().clone()]),
+        transport: Transport::Https,
+    }
+}
+
+fn with_cred(mut ep: Endpoint, user: &str, pass: &str, elsewhere: &[&str]) -> Endpoint {
+    ep.kind = EndpointKind::Registry {
+        credential: (!user.is_empty()).then(|| Credential {
+            username: user.into(),
+            password: pass.into(),
+        }),
+        credential_keys_elsewhere: elsewhere.iter().map(|s| s.to_string()).collect(),
+    };
+    ep
+}
+
+fn probe(ep: Endpoint) -> ProbeReport {
+    probe_with(ep, &|_: &[CertificateDer<'_>]| None)
+}
+
+fn probe_with(
+    ep: Endpoint,
+    signer: &(dyn Fn(&[CertificateDer<'_>]) -> Option<String> + Sync),
+) -> ProbeReport {
+    let mut reports = probe_all(&[ep], &opts(2), signer);
+    let report = reports.remove(0);
+    for f in &report.findings {
+        assert!(
+            bkenv::catalog::lookup(f.code).is_some(),
+            "{} not in catalog",
+            f.code
+        );
+    }
+    report
+}
+
+/// Asserts exactly one finding with `code` whose help mentions `fix`.
+fn expect(report: &ProbeReport, code: &str, fix: &str) -> bkenv::diag::Finding {
+    let codes: Vec<_> = report.findings.iter().map(|f| f.code).collect();
+    assert_eq!(codes, [code], "{report:#?}");
+    let f = report.findings[0].clone();
+    let help = f.help.clone().unwrap_or_default();
+    assert!(help.contains(fix), "help {help:?} should name {fix:?}");
+    assert!(
+        f.message.contains(&report.endpoint) || f.message.contains("registry.test"),
+        "{}",
+        f.message
+    );
+    f
+}
+
+fn tls_registry(id: &Identity) -> Server {
+    Server::https(server_config(id, &[], None), |_| ok())
+}
+
+#[test]
+fn healthy_registry_reports_only_facts() {
+    let ca = ca("Env CA");
+    let server = tls_registry(&leaf(&ca, &["registry.test"]));
+    let r = probe(registry(&server, &ca));
+    assert!(r.findings.is_empty(), "{r:#?}");
+    assert_eq!(r.facts.tls_version.as_deref(), Some("TLS 1.3"));
+    assert_eq!(r.facts.presented_sans, ["DNS:registry.test"]);
+    assert_eq!(r.facts.http_status, Some(200));
+    assert_eq!(r.facts.auth.as_deref(), Some("none"));
+}
+
+#[test]
+fn unknown_authority_names_the_env_ca_that_signed() {
+    let (ca1, ca2) = (ca("Env CA one"), ca("Env CA two"));
+    let id = leaf(&ca1, &["registry.test"]);
+    let leaf_der = id.0[0].clone();
+    let server = tls_registry(&id);
+    let signer = move |chain: &[CertificateDer<'_>]| {
+        (chain.first().map(|c| c.as_ref()) == Some(leaf_der.as_ref()))
+            .then(|| "CA `Env CA one`".to_string())
+    };
+    let r = probe_with(registry(&server, &ca2), &signer);
+    let f = expect(&r, "BK705", "ca = [");
+    assert!(f.message.contains("Env CA one"), "{}", f.message);
+    assert_eq!(
+        f.prevents.as_deref(),
+        Some("x509: certificate signed by unknown authority")
+    );
+}
+
+#[test]
+fn name_mismatch_lists_sans_and_name() {
+    let ca = ca("Env CA");
+    let server = tls_registry(&leaf(&ca, &["other.test"]));
+    let f = expect(&probe(registry(&server, &ca)), "BK706", "DNS:registry.test");
+    assert!(f.message.contains("DNS:other.test"), "{}", f.message);
+    assert_eq!(
+        f.prevents.as_deref(),
+        Some("x509: certificate is valid for DNS:other.test, not registry.test")
+    );
+}
+
+#[test]
+fn ip_dialled_needs_an_ip_san() {
+    let ca = ca("Env CA");
+    let server = tls_registry(&leaf(&ca, &["localhost"]));
+    let mut ep = registry(&server, &ca);
+    ep.name = server.addr.to_string();
+    ep.connect_to = None;
+    let r = probe(ep);
+    let f = expect(&r, "BK706", "IP:127.0.0.1");
+    assert!(f.prevents.unwrap().contains("doesn't contain any IP SANs"));
+}
+
+#[test]
+fn cn_only_certificate() {
+    let ca = ca("Env CA");
+    let server = tls_registry(&leaf(&ca, &[]));
+    let f = expect(
+        &probe(registry(&server, &ca)),
+        "BK707",
+        "SAN for `registry.test`",
+    );
+    assert!(f.message.contains("CN=leaf"), "{}", f.message);
+}
+
+#[test]
+fn expired_certificate_gives_dates() {
+    let ca = ca("Env CA");
+    let id = leaf_with(&ca, &["registry.test"], |p| {
+        p.not_before = rcgen::date_time_ymd(2000, 1, 1);
+        p.not_after = rcgen::date_time_ymd(2001, 1, 1);
+    });
+    let server = tls_registry(&id);
+    let f = expect(&probe(registry(&server, &ca)), "BK708", "validity");
+    assert!(f.message.contains("expired on 2001-01-01"), "{}", f.message);
+}
+
+#[test]
+fn wrong_intermediate_is_an_incomplete_chain() {
+    let root = ca("Env Root");
+    let inter = intermediate("Env Intermediate", &root);
+    let other = intermediate("Other Intermediate", &root);
+    let (mut chain, key) = leaf(&inter, &["registry.test"]);
+    chain.push(other.der().clone());
+    let server = tls_registry(&(chain, key));
+    let f = expect(&probe(registry(&server, &root)), "BK709", "full chain");
+    assert!(f.message.contains("Env Intermediate"), "{}", f.message);
+}
+
+#[test]
+fn lone_leaf_from_an_unknown_issuer_is_unknown_authority_with_a_chain_note() {
+    let root = ca("Env Root");
+    let inter = intermediate("Env Intermediate", &root);
+    let server = tls_registry(&leaf(&inter, &["registry.test"]));
+    let f = expect(&probe(registry(&server, &root)), "BK705", "ca = [");
+    assert!(
+        f.notes.iter().any(|n| n.contains("intermediate CA")),
+        "{:?}",
+        f.notes
+    );
+}
+
+#[test]
+fn client_auth_only_eku() {
+    let ca = ca("Env CA");
+    let id = leaf_with(&ca, &["registry.test"], |p| {
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    });
+    let server = tls_registry(&id);
+    expect(&probe(registry(&server, &ca)), "BK710", "serverAuth");
+}
+
+#[test]
+fn ca_certificate_as_server_certificate() {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut p = rcgen::CertificateParams::new(vec!["registry.test".to_string()]).unwrap();
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let cert = p.self_signed(&key).unwrap();
+    let server = Server::https(
+        server_config(&(vec![cert.der().clone()], key_der(&key)), &[], None),
+        |_| ok(),
+    );
+    let mut ep = registry(&server, &ca("unused"));
+    ep.trust = Trust::Cas(vec![cert.der().clone()]);
+    expect(&probe(ep), "BK711", "leaf (CA:FALSE)");
+}
+
+#[test]
+fn name_constraint_violation() {
+    let ca = ca_with("Constrained CA", |p| {
+        p.name_constraints = Some(NameConstraints {
+            permitted_subtrees: vec![GeneralSubtree::DnsName("allowed.test".into())],
+            excluded_subtrees: vec![],
+        });
+    });
+    let server = tls_registry(&leaf(&ca, &["registry.test"]));
+    expect(
+        &probe(registry(&server, &ca)),
+        "BK712",
+        "permitted subtrees",
+    );
+}
+
+#[test]
+fn plain_http_server_on_tls_probe() {
+    let server = Server::start(|mut s| {
+        let mut buf = [0u8; 512];
+        let _ = s.read(&mut buf);
+        let _ = s.write_all(
+            b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        );
+    });
+    let f = expect(
+        &probe(registry(&server, &ca("Env CA"))),
+        "BK703",
+        "http = true",
+    );
+    assert_eq!(
+        f.prevents.as_deref(),
+        Some("http: server gave HTTP response to HTTPS client")
+    );
+}
+
+#[test]
+fn tls_server_where_buildkit_speaks_plain_http() {
+    let ca = ca("Env CA");
+    let server = tls_registry(&leaf(&ca, &["registry.test"]));
+    let mut ep = registry(&server, &ca);
+    ep.transport = Transport::PlainHttp;
+    expect(&probe(ep), "BK704", "http = false");
+}
+
+#[test]
+fn refused_connection_is_unreachable() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let ca = ca("Env CA");
+    let mut ep = registry(&tls_registry(&leaf(&ca, &["registry.test"])), &ca);
+    ep.connect_to = Some(format!("127.0.0.1:{port}"));
+    let f = expect(&probe(ep), "BK701", "publish port");
+    assert!(f.prevents.unwrap().contains("connection refused"));
+}
+
+#[test]
+fn not_a_registry() {
+    let ca = ca("Env CA");
+    let server = Server::https(
+        server_config(&leaf(&ca, &["registry.test"]), &[], None),
+        |_| ("404 Not Found", vec![], "nope".into()),
+    );
+    expect(&probe(registry(&server, &ca)), "BK716", "/v2/");
+}
+
+fn basic_registry(ca: &Ca) -> Server {
+    Server::https(
+        server_config(&leaf(ca, &["registry.test"]), &[], None),
+        |req| {
+            // "alice:s3cret"
+            match req.authorization.as_deref() {
+                Some("Basic YWxpY2U6czNjcmV0") => ok(),
+                _ => challenge("Basic realm=\"registry\""),
+            }
+        },
+    )
+}
+
+#[test]
+fn basic_auth_right_and_wrong_password() {
+    let ca = ca("Env CA");
+    let server = basic_registry(&ca);
+    let r = probe(with_cred(registry(&server, &ca), "alice", "s3cret", &[]));
+    assert!(r.findings.is_empty(), "{r:#?}");
+    assert_eq!(r.facts.auth.as_deref(), Some("basic"));
+    let r = probe(with_cred(registry(&server, &ca), "alice", "wrong", &[]));
+    let f = expect(&r, "BK717", "docker login registry.test:443");
+    assert!(
+        f.message.contains("alice") && !f.message.contains("wrong"),
+        "{}",
+        f.message
+    );
+    expect(
+        &probe(registry(&server, &ca)),
+        "BK719",
+        "docker login registry.test:443",
+    );
+}
+
+#[test]
+fn no_password_over_plain_http() {
+    let server = Server::http(|_| challenge("Basic realm=\"registry\""));
+    let mut ep = with_cred(registry(&server, &ca("Env CA")), "alice", "s3cret", &[]);
+    ep.transport = Transport::PlainHttp;
+    let f = expect(&probe(ep), "BK720", "http = true");
+    assert!(!f.message.contains("s3cret"));
+}
+
+/// GitLab's dependency proxy: tokens only for Basic credentials, 403 for anonymous.
+fn bearer_registry(ca: &Ca) -> Server {
+    Server::https(
+        server_config(&leaf(ca, &["registry.test"]), &[], None),
+        |req| {
+            if req.path.starts_with("/jwt/auth") {
+                assert!(
+                    req.path.contains("service=dependency_proxy"),
+                    "{}",
+                    req.path
+                );
+                return match req.authorization.as_deref() {
+                    Some("Basic YWxpY2U6czNjcmV0") => {
+                        ("200 OK", vec![], r#"{"token":"t0k"}"#.into())
+                    }
+                    Some(_) => ("401 Unauthorized", vec![], "{}".into()),
+                    None => ("403 Forbidden", vec![], "{}".into()),
+                };
+            }
+            match req.authorization.as_deref() {
+                Some("Bearer t0k") => ok(),
+                _ => challenge(
+                    r#"Bearer realm="https://registry.test/jwt/auth",service="dependency_proxy""#,
+                ),
+            }
+        },
+    )
+}
+
+#[test]
+fn dependency_proxy_trap_end_to_end() {
+    let ca = ca("Env CA");
+    let server = bearer_registry(&ca);
+    // Credentials stored under `registry.test`; BuildKit looks up `registry.test:443`.
+    let r = probe(with_cred(
+        registry(&server, &ca),
+        "",
+        "",
+        &["registry.test"],
+    ));
+    let f = expect(&r, "BK718", "docker login registry.test:443");
+    assert!(
+        f.message.contains("`registry.test`") && f.message.contains("`registry.test:443`"),
+        "{}",
+        f.message
+    );
+    let prevents = f.prevents.unwrap();
+    assert!(
+        prevents.contains("failed to fetch anonymous token") && prevents.ends_with("403 Forbidden"),
+        "{prevents}"
+    );
+    assert!(
+        prevents.contains("https://registry.test/jwt/auth?service=dependency_proxy"),
+        "{prevents}"
+    );
+
+    let r = probe(with_cred(registry(&server, &ca), "alice", "s3cret", &[]));
+    assert!(r.findings.is_empty(), "{r:#?}");
+    assert_eq!(r.facts.auth.as_deref(), Some("bearer"));
+    let r = probe(with_cred(registry(&server, &ca), "alice", "nope", &[]));
+    expect(&r, "BK717", "config.json");
+    expect(&probe(registry(&server, &ca)), "BK719", "docker login");
+}
+
+#[test]
+fn black_holed_endpoint_costs_one_timeout() {
+    let ca = ca("Env CA");
+    let healthy: Vec<Server> = (0..5)
+        .map(|_| tls_registry(&leaf(&ca, &["registry.test"])))
+        .collect();
+    let hole = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut eps: Vec<Endpoint> = healthy.iter().map(|s| registry(s, &ca)).collect();
+    let mut holed = registry(&healthy[0], &ca);
+    holed.connect_to = Some(hole.local_addr().unwrap().to_string());
+    eps.insert(2, holed);
+    let timeout = Duration::from_secs(1);
+    let start = Instant::now();
+    let reports = probe_all(&eps, &ProbeOptions { timeout, now: None }, &|_| None);
+    let elapsed = start.elapsed();
+    assert!(elapsed < timeout.mul_f64(2.5), "took {elapsed:?}");
+    for (i, r) in reports.iter().enumerate() {
+        let codes: Vec<_> = r.findings.iter().map(|f| f.code).collect();
+        assert_eq!(codes, if i == 2 { vec!["BK701"] } else { vec![] }, "{r:#?}");
+    }
+    drop(hole);
+}
+
+/// A TLS server that answers the HTTP/2 preface with an empty SETTINGS frame.
+fn buildkitd_server(id: &Identity, alpn: &[&[u8]], client_ca: Option<&Ca>) -> Server {
+    let cfg = server_config(id, alpn, client_ca);
+    Server::start(move |sock| {
+        let Ok(conn) = rustls::ServerConnection::new(cfg.clone()) else {
+            return;
+        };
+        let mut tls = rustls::StreamOwned::new(conn, sock);
+        let mut buf = [0u8; 33];
+        if tls.read_exact(&mut buf).is_ok() {
+            let _ = tls.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]);
+            tls.conn.send_close_notify();
+            let _ = tls.flush();
+        }
+    })
+}
+
+fn buildkitd(server: &Server, ca: &Ca, identity: Option<Identity>) -> Endpoint {
+    Endpoint {
+        name: format!("buildkitd.test:{}", server.port()),
+        connect_to: server.connect_to(),
+        kind: EndpointKind::Buildkitd {
+            client_identity: identity,
+        },
+        trust: Trust::Cas(vec![ca.der().clone()]),
+        transport: Transport::Https,
+    }
+}
+
+#[test]
+fn buildkitd_must_select_h2() {
+    let ca = ca("Env CA");
+    let id = leaf(&ca, &["buildkitd.test"]);
+    let with_h2 = buildkitd_server(&id, &[b"h2"], None);
+    let r = probe(buildkitd(&with_h2, &ca, None));
+    assert!(r.findings.is_empty(), "{r:#?}");
+    assert_eq!(r.facts.alpn.as_deref(), Some("h2"));
+    let without = buildkitd_server(&id, &[], None);
+    let f = expect(&probe(buildkitd(&without, &ca, None)), "BK715", "v0.17");
+    assert_eq!(
+        f.prevents.as_deref(),
+        Some("credentials: cannot check peer: missing selected ALPN property")
+    );
+}
+
+#[test]
+fn buildkitd_mtls_without_and_with_wrong_client_cert() {
+    let ca = ca("Env CA");
+    let server = buildkitd_server(&leaf(&ca, &["buildkitd.test"]), &[b"h2"], Some(&ca));
+    let f = expect(&probe(buildkitd(&server, &ca, None)), "BK713", "--tlscert");
+    assert_eq!(
+        f.prevents.as_deref(),
+        Some("remote error: tls: certificate required")
+    );
+
+    let stranger = self::ca("Stranger CA");
+    let id = leaf_with(&stranger, &["client"], |p| {
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    });
+    expect(
+        &probe(buildkitd(&server, &ca, Some(id))),
+        "BK714",
+        "--tlscert",
+    );
+
+    let good = leaf_with(&ca, &["client"], |p| {
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    });
+    let r = probe(buildkitd(&server, &ca, Some(good)));
+    assert!(r.findings.is_empty(), "{r:#?}");
+}
+
+#[test]
+fn mtls_registry_without_client_cert() {
+    let ca = ca("Env CA");
+    let server = Server::https(
+        server_config(&leaf(&ca, &["registry.test"]), &[], Some(&ca)),
+        |_| ok(),
+    );
+    expect(&probe(registry(&server, &ca)), "BK713", "keypair");
+}
+
+#[test]
+fn every_emitted_code_is_catalogued_once() {
+    let codes: Vec<&str> = bkenv::catalog::all().map(|m| m.code).collect();
+    let mut unique = codes.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), codes.len(), "duplicate codes");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/probe");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        for (i, _) in text.match_indices("\"BK7") {
+            let code = &text[i + 1..i + 6];
+            let meta =
+                bkenv::catalog::lookup(code).unwrap_or_else(|| panic!("{code} not catalogued"));
+            for heading in ["## What it checks", "## Why it matters", "## How to fix"] {
+                assert!(meta.explanation.contains(heading), "{code} lacks {heading}");
+            }
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! Property tests: for generated specs, `init` either succeeds and writes certificates
+//! that the real openssl verifies for every name, or fails with an error naming a field.
+
+mod support;
+
+use proptest::prelude::*;
+use std::fmt::Write;
+use std::process::Command;
+
+#[derive(Debug, Clone)]
+struct Gen {
+    service: String,
+    extra_name: String,
+    port: u16,
+    host_port: u16,
+    ipv6: bool,
+    mtls: bool,
+    mirror: bool,
+    key_type: &'static str,
+}
+
+fn label() -> impl Strategy<Value = String> {
+    "[a-z][a-z0-9-]{0,10}[a-z0-9]"
+}
+
+fn specs() -> impl Strategy<Value = Gen> {
+    (
+        label(),
+        prop_oneof![
+            label(),
+            (label(), label()).prop_map(|(a, b)| format!("{a}.{b}.test"))
+        ],
+        1u16..=65535,
+        1024u16..=65535,
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        prop_oneof![Just("ecdsa-p256"), Just("ecdsa-p384"), Just("ed25519")],
+    )
+        .prop_map(
+            |(service, extra_name, port, host_port, ipv6, mtls, mirror, key_type)| Gen {
+                service,
+                extra_name,
+                port,
+                host_port,
+                ipv6,
+                mtls,
+                mirror,
+                key_type,
+            },
+        )
+}
+
+fn spec(g: &Gen) -> String {
+    let mut s = format!(
+        "[pki]\nkey_type = \"{}\"\n\n[buildkitd]\nimage = \"moby/buildkit:v0.23.2\"\nlisten = [\"tcp://0.0.0.0:1234\"]\n\
+         host = \"tcp://localhost:1234\"\nnames = [\"{}\"]\nmtls = {}\n\n[[registry]]\nservice = \"{}\"\nport = {}\n",
+        g.key_type, g.extra_name, g.mtls, g.service, g.port
+    );
+    let loopback = if g.ipv6 {
+        format!("[::1]:{}", g.host_port)
+    } else {
+        format!("127.0.0.1:{}", g.host_port)
+    };
+    let _ = writeln!(
+        s,
+        "names = [\"{}:{}\", \"{loopback}\", \"{}:443\"]",
+        g.service, g.port, g.extra_name
+    );
+    let _ = writeln!(
+        s,
+        "publish = [\"127.0.0.1:{}:{}\"]\n\n[registry.auth]\nusername = \"u\"",
+        g.host_port, g.port
+    );
+    if g.mirror {
+        let _ = writeln!(
+            s,
+            "\n[mirror]\nservice = \"m{}\"\nimage = \"registry:2.8.3\"\nnames = [\"m{}:5000\"]",
+            g.service, g.service
+        );
+    }
+    s
+}
+
+fn verify(dir: &std::path::Path, leaf: &str, name: &str, openssl: &std::path::Path) -> bool {
+    let mut cmd = Command::new(openssl);
+    cmd.arg("verify").arg("-CAfile").arg(dir.join("ca/ca.crt"));
+    cmd.arg("-attime").arg(
+        (support::NOW + time::Duration::hours(1))
+            .unix_timestamp()
+            .to_string(),
+    );
+    let bare = name.trim_start_matches('[').trim_end_matches(']');
+    if bare.parse::<std::net::IpAddr>().is_ok() {
+        cmd.arg("-verify_ip").arg(bare);
+    } else {
+        cmd.arg("-verify_hostname").arg(name);
+    }
+    cmd.arg(dir.join(leaf))
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn init_succeeds_and_openssl_agrees_or_fails_clearly(g in specs()) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("bkenv.toml"), spec(&g)).unwrap();
+        match support::run_init(&support::options(dir.path())) {
+            Err(e) => {
+                let msg = e.to_string();
+                prop_assert!(msg.contains("invalid spec:") || msg.contains("bkenv.toml"), "unclear error: {msg}");
+                // A refused run writes nothing but the spec it was given.
+                prop_assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+            }
+            Ok(outcome) => {
+                let Some(openssl) = support::tool("openssl") else { return Ok(()) };
+                for reg in outcome.env.registries.iter().filter(|r| r.local().is_some()) {
+                    let svc = &reg.local().unwrap().service;
+                    for n in &reg.names {
+                        let host = n.name.host.to_string();
+                        prop_assert!(verify(dir.path(), &format!("{svc}/certs/registry.crt"), &host, &openssl), "{svc}: {host}");
+                    }
+                    let leaf = format!("{svc}/certs/registry.crt");
+                    prop_assert!(!verify(dir.path(), &leaf, "not-in-spec.example", &openssl), "{}", leaf);
+                }
+                prop_assert!(verify(dir.path(), "buildkit/certs/server.crt", &g.extra_name, &openssl));
+                prop_assert_eq!(dir.path().join("client/client.crt").exists(), g.mtls);
+            }
+        }
+    }
+}
