@@ -71,10 +71,39 @@ hyperfine --style basic --warmup 2 --runs "$runs" --export-json "$tmp/init-chose
 bkc=$(median_ms "$tmp/init-chosen.json" 0)
 row "init, chosen password (cost 10)" "$bkc ms" "$ref ms" "$(ratio "$bkc" "$ref")" "info" "-"
 
-if ! "$bin" doctor --help >/dev/null 2>&1; then
+# (c) probes: 20 registries, 5 of which accept TCP and never answer, against one timeout.
+if "$bin" probe --help >/dev/null 2>&1; then
+  echo "compare: (c) bkenv probe, 20 endpoints (5 black holes) vs one timeout"
+  "$bin" init "$tmp/pe" >/dev/null
+  python3 bench/probe-servers.py "$tmp/pe/registry/certs/registry.crt" \
+    "$tmp/pe/registry/certs/registry.key" 15 5 "$tmp/ports" &
+  servers=$!
+  trap 'kill $servers 2>/dev/null; cleanup' EXIT
+  for _ in $(seq 100); do [ -s "$tmp/ports" ] && break; sleep 0.1; done
+  mkdir -p "$tmp/dockercfg"
+  endpoints=$(sed 's/^/localhost:/' "$tmp/ports" | tr '\n' ' ')
+  timeout_s=1
+  # The 5 dead endpoints make probe exit 1 (findings): that is the expected outcome.
+  hyperfine --style basic --warmup 1 --runs "${PROBE_RUNS:-10}" -i --export-json "$tmp/probe.json" \
+    -n "bkenv probe (20, 5 dead)" \
+    "$bin probe --timeout $timeout_s --cacert $tmp/pe/ca/ca.crt --docker-config $tmp/dockercfg $endpoints" \
+    -n "one timeout (sleep $timeout_s)" "sleep $timeout_s"
+  bk=$(median_ms "$tmp/probe.json" 0)
+  ref=$(median_ms "$tmp/probe.json" 1)
+  r=$(ratio "$bk" "$ref")
+  row "probe 20 endpoints, 5 dead vs 1 timeout" "$bk ms" "$ref ms" "$r" "<= 1.2" "$(verdict "$r" 1.2)"
+  kill $servers 2>/dev/null || true
+else
+  echo "skipped: probe not built yet"
+  row "probe 20 endpoints, 5 dead vs 1 timeout" "-" "-" "-" "<= 1.2" "skipped: probe not built yet"
+fi
+
+# (b) and (d): doctor on a 200,000-file tree with a few environments inside.
+if "$bin" doctor --help >/dev/null 2>&1; then
+  :
+else
   echo "skipped: doctor not built yet"
   row "doctor on 200k files vs find" "-" "-" "-" "<= 2" "skipped: doctor not built yet"
-  row "probe, 5 of 20 dead vs 1 timeout" "-" "-" "-" "<= 1.2" "skipped: doctor not built yet"
   row "doctor peak RSS, 200k files" "-" "-" "-" "< 30 MiB" "skipped: doctor not built yet"
 fi
 
