@@ -7,6 +7,7 @@ pub mod cli;
 mod commands;
 pub mod creds;
 pub mod diag;
+pub mod doctor;
 pub mod error;
 pub mod hostport;
 pub mod init;

@@ -30,7 +30,17 @@ pub struct CheckMeta {
 }
 
 /// Every family's table, in code order.
-const FAMILIES: &[&[CheckMeta]] = &[probe::CHECKS, meta::CHECKS];
+const FAMILIES: &[&[CheckMeta]] = &[
+    crate::doctor::checks::toml::CHECKS,
+    crate::doctor::checks::grpc::CHECKS,
+    crate::doctor::checks::registry::CHECKS,
+    crate::doctor::checks::compose::CHECKS,
+    crate::doctor::checks::creds::CHECKS,
+    crate::doctor::checks::certs::CHECKS,
+    crate::doctor::checks::builds::CHECKS,
+    probe::CHECKS,
+    meta::CHECKS,
+];
 
 /// All checks, in code order.
 pub fn all() -> impl Iterator<Item = &'static CheckMeta> {

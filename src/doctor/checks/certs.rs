@@ -1,0 +1,378 @@
+//! BK5xx: certificates and keys: validity, names, usages, chains and key files.
+
+use super::Ctx;
+use super::common::served;
+use super::grpc::grpc_tls;
+use super::toml::check;
+use crate::catalog::CheckMeta;
+use crate::diag::{Finding, Location, Severity};
+use crate::doctor::model::PemFile;
+use crate::doctor::view::normalize;
+use crate::pki::{CertFacts, PublicKeyKind, SanName, key_matches_cert, permitted_by, signed_by};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use time::Duration;
+
+pub const CHECKS: &[CheckMeta] = &[
+    check!(
+        "BK501",
+        "key-does-not-match-cert",
+        Error,
+        false,
+        "A certificate and the key configured with it do not match",
+        "tls: private key does not match public key"
+    ),
+    check!(
+        "BK502",
+        "cert-expired",
+        Error,
+        false,
+        "A certificate has expired",
+        "x509: certificate has expired or is not yet valid"
+    ),
+    check!(
+        "BK503",
+        "cert-not-yet-valid",
+        Error,
+        false,
+        "A certificate is not valid yet",
+        "x509: certificate has expired or is not yet valid"
+    ),
+    check!(
+        "BK504",
+        "cert-expiring-soon",
+        Warning,
+        false,
+        "A certificate expires within 30 days",
+        ""
+    ),
+    check!(
+        "BK505",
+        "cert-cn-only",
+        Error,
+        false,
+        "A server certificate has no SAN extension (CN only)",
+        "x509: certificate relies on legacy Common Name field, use SANs instead"
+    ),
+    check!(
+        "BK506",
+        "cert-missing-server-auth",
+        Error,
+        false,
+        "A served certificate lacks the serverAuth extended key usage",
+        "x509: certificate specifies an incompatible key usage"
+    ),
+    check!(
+        "BK507",
+        "issuer-not-a-ca",
+        Error,
+        false,
+        "A certificate that signs others is not a CA (no CA:TRUE or keyCertSign)",
+        "x509: certificate signed by unknown authority"
+    ),
+    check!(
+        "BK508",
+        "chain-does-not-verify",
+        Error,
+        false,
+        "A certificate is not signed by the CA it names",
+        "x509: certificate signed by unknown authority"
+    ),
+    check!(
+        "BK509",
+        "name-outside-constraints",
+        Error,
+        false,
+        "A certificate names a host outside its CA's name constraints",
+        "x509: a root or intermediate certificate is not authorized to sign for this name"
+    ),
+    check!(
+        "BK510",
+        "weak-key-or-signature",
+        Error,
+        false,
+        "RSA key under 2048 bits or a SHA-1 signature",
+        "tls: failed to verify certificate: x509: cannot verify signature: insecure algorithm SHA1-RSA"
+    ),
+    check!(
+        "BK511",
+        "key-file-too-permissive",
+        Warning,
+        true,
+        "A private key file is readable by group or others",
+        ""
+    ),
+    check!(
+        "BK512",
+        "pem-unparseable",
+        Error,
+        false,
+        "A certificate file holds no parseable PEM certificate",
+        "failed to append ca cert"
+    ),
+];
+
+fn cert_loc(p: &PemFile, i: usize) -> Location {
+    let line = p
+        .src
+        .text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.starts_with("-----BEGIN CERTIFICATE"))
+        .nth(i)
+        .map(|(n, _)| n + 1);
+    line.map_or_else(|| p.src.file_loc(), |l| p.src.loc_line(l))
+}
+
+pub fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+    let served_paths = served_certs(ctx);
+    let all: Vec<(&PemFile, usize, &CertFacts)> = ctx
+        .snap
+        .pem
+        .iter()
+        .flat_map(|p| p.facts.iter().enumerate().map(move |(i, c)| (p, i, c)))
+        .collect();
+    let client = ctx
+        .snap
+        .env_var("BUILDKIT_TLS_CERT")
+        .map(|(e, v, _)| normalize(&e.src.path.parent().unwrap_or(Path::new("")).join(v)));
+    for p in &ctx.snap.pem {
+        let role = if served_paths.contains(&p.src.path) {
+            Role::Served
+        } else if client.as_ref() == Some(&p.src.path) {
+            Role::Client
+        } else {
+            Role::Other
+        };
+        file_checks(ctx, p, role, out);
+    }
+    // Issuers: anything signing another certificate must be a CA; constraints must hold.
+    let mut flagged = BTreeSet::new();
+    for (lp, li, leaf) in &all {
+        if leaf.is_self_issued() {
+            continue;
+        }
+        let named: Vec<_> = all
+            .iter()
+            .filter(|(_, _, c)| c.subject == leaf.issuer && c.der != leaf.der)
+            .collect();
+        let signers: Vec<_> = named
+            .iter()
+            .filter(|(_, _, c)| signed_by(leaf, c))
+            .collect();
+        if !named.is_empty() && signers.is_empty() {
+            out.push(
+                Finding::new(
+                    "BK508",
+                    format!(
+                        "{} names issuer `{}`, but no certificate of that name here signed it",
+                        lp.src.path.display(),
+                        leaf.issuer
+                    ),
+                )
+                .at(cert_loc(lp, *li))
+                .help(
+                    "the CA was probably regenerated: reissue this certificate from the current CA",
+                ),
+            );
+        }
+        for (cp, ci, ca) in signers {
+            let can_sign = ca.is_ca && ca.key_usage.as_ref().is_none_or(|k| k.key_cert_sign);
+            if !can_sign && flagged.insert(cp.src.path.clone()) {
+                out.push(Finding::new("BK507", format!("{} signs {} but is not a CA (CA:TRUE and keyCertSign required)", cp.src.path.display(), lp.src.path.display()))
+                    .at(cert_loc(cp, *ci))
+                    .help("issue certificates from a real CA certificate (basicConstraints CA:TRUE, keyUsage keyCertSign)"));
+            }
+            if let Some(nc) = &ca.name_constraints {
+                let names = leaf
+                    .dns_sans
+                    .iter()
+                    .map(|d| SanName::Dns(d.to_ascii_lowercase()))
+                    .chain(leaf.ip_sans.iter().map(|ip| SanName::Ip(*ip)));
+                let bad: Vec<String> = names
+                    .filter(|n| !permitted_by(nc, n))
+                    .map(|n| n.to_string())
+                    .collect();
+                if !bad.is_empty() {
+                    out.push(Finding::new("BK509", format!("{} names {} outside the name constraints of {}", lp.src.path.display(), bad.join(", "), cp.src.path.display()))
+                        .at(cert_loc(lp, *li))
+                        .help("reissue the CA with these names permitted, or use names inside its constraints"));
+                }
+            }
+        }
+    }
+    for (cert, key) in pairs(ctx) {
+        let (Some(c), Some(k)) = (ctx.snap.pem_at(&cert), ctx.snap.pem_at(&key)) else {
+            continue;
+        };
+        let (Some(leaf), Some(info)) =
+            (c.facts.first(), c.key_info.as_ref().or(k.key_info.as_ref()))
+        else {
+            continue;
+        };
+        if !key_matches_cert(info, leaf) {
+            out.push(Finding::new("BK501", format!("{} does not match the key {}", cert.display(), key.display()))
+                .at(cert_loc(c, 0))
+                .help("use the key the certificate was issued for, or reissue the certificate for this key"));
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Served,
+    Client,
+    Other,
+}
+
+fn file_checks(ctx: &Ctx<'_>, p: &PemFile, role: Role, out: &mut Vec<Finding>) {
+    let is_served = role == Role::Served;
+    let path = p.src.path.display();
+    if p.is_key() && p.mode.is_some_and(|m| m & 0o077 != 0) {
+        out.push(
+            Finding::new(
+                "BK511",
+                format!(
+                    "private key {path} has mode {:04o}; group or others can read it",
+                    p.mode.unwrap_or(0)
+                ),
+            )
+            .at(p.src.file_loc())
+            .help(format!("chmod 600 {path}"))
+            .fixable(),
+        );
+    }
+    let ext = p
+        .src
+        .path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    if !p.is_key() && p.facts.is_empty() && ext != "key" {
+        out.push(Finding::new("BK512", format!("{path} holds no parseable PEM certificate{}", p.error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default()))
+            .at(p.src.file_loc())
+            .help("replace it with the PEM certificate (`-----BEGIN CERTIFICATE-----`); convert DER with `openssl x509 -inform der`"));
+    }
+    for (i, c) in p.facts.iter().enumerate() {
+        let at = cert_loc(p, i);
+        if ctx.now > c.not_after {
+            out.push(
+                Finding::new("BK502", format!("{path} expired on {}", c.not_after.date()))
+                    .at(at.clone())
+                    .help("reissue the certificate (`bkenv init` renews expired leaves)"),
+            );
+        } else if ctx.now < c.not_before {
+            out.push(
+                Finding::new(
+                    "BK503",
+                    format!("{path} is not valid before {}", c.not_before.date()),
+                )
+                .at(at.clone())
+                .help("check the clock of the machine that issued it, or reissue it"),
+            );
+        } else if c.not_after - ctx.now < Duration::days(30) {
+            out.push(
+                Finding::new("BK504", format!("{path} expires on {}", c.not_after.date()))
+                    .at(at.clone())
+                    .help("reissue it before it expires"),
+            );
+        }
+        let weak_rsa = matches!(c.public_key, PublicKeyKind::Rsa { bits } if bits < 2048);
+        if weak_rsa || c.uses_sha1() {
+            out.push(
+                Finding::new(
+                    "BK510",
+                    format!(
+                        "{path} uses {}",
+                        if weak_rsa {
+                            "an RSA key under 2048 bits"
+                        } else {
+                            "a SHA-1 signature"
+                        }
+                    ),
+                )
+                .at(at.clone())
+                .help("reissue with ECDSA P-256 or RSA 2048+ and SHA-256"),
+            );
+        }
+        if i > 0 || c.is_ca {
+            continue;
+        }
+        let server_like = c.ekus.as_ref().is_some_and(|e| e.server_auth);
+        if !c.has_san_extension && (is_served || (server_like && role != Role::Client)) {
+            out.push(
+                Finding::new(
+                    "BK505",
+                    format!(
+                        "{path} has no subjectAltName; Go ignores the CN `{}`",
+                        c.subject_cn.as_deref().unwrap_or("")
+                    ),
+                )
+                .at(at.clone())
+                .help("reissue the certificate with every name clients dial as a SAN"),
+            );
+        }
+        if is_served && c.ekus.as_ref().is_some_and(|e| !e.server_auth && !e.any) {
+            out.push(
+                Finding::new(
+                    "BK506",
+                    format!(
+                        "{path} is served over TLS but its extended key usage lacks serverAuth"
+                    ),
+                )
+                .at(at)
+                .help("reissue it with extendedKeyUsage serverAuth"),
+            );
+        }
+    }
+}
+
+/// Host paths of the certificates services present (registry TLS, buildkitd gRPC).
+fn served_certs(ctx: &Ctx<'_>) -> BTreeSet<PathBuf> {
+    let mut s: BTreeSet<PathBuf> = ctx
+        .view
+        .registries
+        .iter()
+        .filter_map(|r| served(ctx, r).map(|(p, _)| p))
+        .collect();
+    for cfg in ctx.active_configs() {
+        if let (Some(svc), Some((c, _))) = (cfg.service, grpc_tls(cfg.doc).cert) {
+            s.extend(svc.resolve(c).map(|(h, _)| h));
+        }
+    }
+    s
+}
+
+/// (certificate, key) host paths configured together, plus same-stem siblings.
+fn pairs(ctx: &Ctx<'_>) -> BTreeSet<(PathBuf, PathBuf)> {
+    let mut out = BTreeSet::new();
+    for r in &ctx.view.registries {
+        if let (Some(svc), Some(c), Some(k)) = (ctx.view.service(r), &r.tls_cert, &r.tls_key)
+            && let (Some((c, _)), Some((k, _))) = (svc.resolve(c), svc.resolve(k))
+        {
+            out.insert((c, k));
+        }
+    }
+    for cfg in ctx.active_configs() {
+        let tls = grpc_tls(cfg.doc);
+        if let (Some(svc), Some((c, _)), Some((k, _))) = (cfg.service, tls.cert, tls.key)
+            && let (Some((c, _)), Some((k, _))) = (svc.resolve(c), svc.resolve(k))
+        {
+            out.insert((c, k));
+        }
+    }
+    if let (Some((e, c, _)), Some((_, k, _))) = (
+        ctx.snap.env_var("BUILDKIT_TLS_CERT"),
+        ctx.snap.env_var("BUILDKIT_TLS_KEY"),
+    ) {
+        let base = e.src.path.parent().unwrap_or(Path::new(""));
+        out.insert((normalize(&base.join(c)), normalize(&base.join(k))));
+    }
+    for p in ctx.snap.pem.iter().filter(|p| !p.facts.is_empty()) {
+        let key = p.src.path.with_extension("key");
+        if key != p.src.path && ctx.snap.pem_at(&key).is_some_and(PemFile::is_key) {
+            out.insert((p.src.path.clone(), key));
+        }
+    }
+    out
+}

@@ -1,0 +1,282 @@
+//! BK3xx: the compose file: what each container really sees.
+
+use super::Ctx;
+use super::common::reg_tables;
+use super::grpc::grpc_tls;
+use super::toml::check;
+use crate::catalog::CheckMeta;
+use crate::diag::{Finding, Location, Severity};
+use crate::doctor::view::{ServiceKind, ServiceView, compose_loc};
+use std::path::Path;
+
+pub const CHECKS: &[CheckMeta] = &[
+    check!(
+        "BK301",
+        "buildkitd-config-not-read",
+        Error,
+        false,
+        "buildkitd.toml is not mounted where the buildkit image reads it",
+        ""
+    ),
+    check!(
+        "BK302",
+        "referenced-file-not-mounted",
+        Error,
+        false,
+        "A file the config references does not exist inside the container",
+        "failed to read <path>: no such file or directory"
+    ),
+    check!(
+        "BK303",
+        "private-key-mounted-unneeded",
+        Warning,
+        false,
+        "A private key is mounted into a service that does not use it",
+        ""
+    ),
+    check!(
+        "BK304",
+        "ca-key-mounted",
+        Error,
+        false,
+        "The CA private key is mounted into a container",
+        ""
+    ),
+    check!(
+        "BK305",
+        "yaml-invalid",
+        Error,
+        false,
+        "A compose file or registry config is not valid YAML for its schema",
+        ""
+    ),
+];
+
+pub fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+    yaml_errors(ctx, out);
+    let Some(compose) = ctx.view.compose.and_then(|i| ctx.snap.compose.get(i)) else {
+        return;
+    };
+    for s in &ctx.view.services {
+        if s.kind == ServiceKind::Buildkit {
+            config_mounted(ctx, s, out);
+        }
+        keys_mounted(ctx, s, out);
+    }
+    // Files referenced by the configs each service reads.
+    for cfg in ctx.active_configs() {
+        let Some(svc) = cfg.service else { continue };
+        let tls = grpc_tls(cfg.doc);
+        let mut refs: Vec<(String, Option<std::ops::Range<usize>>)> = [tls.cert, tls.key, tls.ca]
+            .into_iter()
+            .flatten()
+            .map(|(p, s)| (p.to_string(), s))
+            .collect();
+        for t in reg_tables(cfg.doc) {
+            for (p, span) in t.ca {
+                if !refs.iter().any(|(r, _)| *r == p) {
+                    refs.push((p, span));
+                }
+            }
+        }
+        for (path, span) in refs {
+            missing(ctx, svc, &path, cfg.file.src.loc_opt(span), out);
+        }
+    }
+    for r in &ctx.view.registries {
+        let Some(svc) = ctx.view.service(r) else {
+            continue;
+        };
+        let cfg = r.config.and_then(|i| ctx.snap.registry_configs.get(i));
+        for p in [&r.tls_cert, &r.tls_key, &r.htpasswd].into_iter().flatten() {
+            let line = cfg.and_then(|c| {
+                (1..=c.src.line_count())
+                    .find(|l| c.src.line_text(*l).is_some_and(|t| t.contains(p.as_str())))
+                    .map(|l| c.src.loc_line(l))
+            });
+            let at = line.unwrap_or_else(|| compose.src.loc_line(svc.line));
+            missing(ctx, svc, p, at, out);
+        }
+    }
+}
+
+fn missing(ctx: &Ctx<'_>, svc: &ServiceView, path: &str, at: Location, out: &mut Vec<Finding>) {
+    let why = match svc.resolve(path) {
+        None => format!("no volume of service `{}` provides `{path}`", svc.name),
+        Some((host, _)) if !ctx.snap.paths.contains(&host) => {
+            format!(
+                "`{path}` in service `{}` maps to `{}`, which does not exist",
+                svc.name,
+                host.display()
+            )
+        }
+        Some(_) => return,
+    };
+    out.push(
+        Finding::new("BK302", why)
+            .at(at)
+            .prevents(format!(
+                "failed to read {path}: open {path}: no such file or directory"
+            ))
+            .help("mount the file (or its directory) into the service, or fix the path"),
+    );
+}
+
+fn config_mounted(ctx: &Ctx<'_>, s: &ServiceView, out: &mut Vec<Finding>) {
+    let want = s.config_path();
+    if s.resolve(&want)
+        .is_some_and(|(h, _)| ctx.snap.buildkitd.iter().any(|t| t.src.path == h))
+    {
+        return;
+    }
+    let wrong = s.mounts.iter().find(|m| {
+        m.host
+            .as_ref()
+            .is_some_and(|h| ctx.snap.buildkitd.iter().any(|t| t.src.path == *h))
+    });
+    let Some(m) = wrong else {
+        if !ctx.snap.buildkitd.is_empty()
+            && let Some(at) = compose_loc(ctx.snap, &ctx.view, s.line)
+        {
+            out.push(
+                Finding::new(
+                    "BK301",
+                    format!(
+                        "service `{}` reads `{want}`, but no buildkitd.toml is mounted there",
+                        s.name
+                    ),
+                )
+                .at(at)
+                .prevents("no error: buildkitd starts with defaults")
+                .help(format!("mount it: `./buildkit/buildkitd.toml:{want}:ro`")),
+            );
+        }
+        return;
+    };
+    if let Some(at) = compose_loc(ctx.snap, &ctx.view, m.line) {
+        let rootless = s.image.as_deref().is_some_and(|i| i.contains("rootless"));
+        out.push(
+            Finding::new(
+                "BK301",
+                format!(
+                    "buildkitd.toml is mounted at `{}`, but service `{}` reads `{want}`",
+                    m.container, s.name
+                ),
+            )
+            .at(at)
+            .prevents("no error: buildkitd starts with defaults and ignores this file")
+            .help(if rootless {
+                format!(
+                    "pass `--config={}` in `command`, or mount the file at `{want}`",
+                    m.container
+                )
+            } else {
+                format!(
+                    "mount the file at `{want}` or pass `--config={}`",
+                    m.container
+                )
+            }),
+        );
+    }
+}
+
+fn keys_mounted(ctx: &Ctx<'_>, s: &ServiceView, out: &mut Vec<Finding>) {
+    let needed: Vec<String> = match s.kind {
+        ServiceKind::Buildkit => ctx
+            .active_configs()
+            .iter()
+            .filter(|c| c.service.is_some_and(|x| x.name == s.name))
+            .flat_map(|c| {
+                let mut v: Vec<String> = grpc_tls(c.doc)
+                    .key
+                    .map(|(k, _)| k.to_string())
+                    .into_iter()
+                    .collect();
+                v.extend(reg_tables(c.doc).into_iter().flat_map(|t| t.keypair_keys));
+                v
+            })
+            .collect(),
+        ServiceKind::Registry => ctx
+            .view
+            .registries
+            .iter()
+            .filter(|r| ctx.view.service(r).is_some_and(|x| x.name == s.name))
+            .filter_map(|r| r.tls_key.clone())
+            .collect(),
+        ServiceKind::Other => Vec::new(),
+    };
+    // Without a config (BK301) the keys it would use cannot be known.
+    let unknown = s.kind == ServiceKind::Buildkit
+        && !ctx
+            .active_configs()
+            .iter()
+            .any(|c| c.service.is_some_and(|x| x.name == s.name));
+    let ca_certs: Vec<_> = ctx
+        .snap
+        .pem
+        .iter()
+        .flat_map(|p| p.facts.iter())
+        .filter(|c| c.is_ca)
+        .collect();
+    for m in &s.mounts {
+        let Some(host) = &m.host else { continue };
+        for pem in ctx
+            .snap
+            .pem
+            .iter()
+            .filter(|p| p.is_key() && p.src.path.starts_with(host))
+        {
+            let rest = pem.src.path.strip_prefix(host).unwrap_or(Path::new(""));
+            let inside = if rest.as_os_str().is_empty() {
+                m.container.clone()
+            } else {
+                format!("{}/{}", m.container, rest.display())
+            };
+            let is_ca_key = pem
+                .key_info
+                .as_ref()
+                .is_some_and(|k| ca_certs.iter().any(|c| crate::pki::key_matches_cert(k, c)));
+            let Some(at) = compose_loc(ctx.snap, &ctx.view, m.line) else {
+                continue;
+            };
+            if is_ca_key {
+                out.push(Finding::new("BK304", format!("the CA key `{}` is visible in service `{}` at `{inside}`", pem.src.path.display(), s.name))
+                    .at(at)
+                    .help("never mount the CA key: services need only certificates and their own keys"));
+            } else if !unknown && !needed.contains(&inside) {
+                out.push(Finding::new("BK303", format!("private key `{}` is visible in service `{}` at `{inside}`, which does not use it", pem.src.path.display(), s.name))
+                    .at(at)
+                    .help("mount only the files the service needs (e.g. the CA certificate alone), not a whole directory of keys"));
+            }
+        }
+    }
+}
+
+fn yaml_errors(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+    let yaml = ctx
+        .snap
+        .compose
+        .iter()
+        .map(|c| (&c.src, c.doc.as_ref().err()))
+        .chain(
+            ctx.snap
+                .registry_configs
+                .iter()
+                .map(|r| (&r.src, r.doc.as_ref().err())),
+        );
+    for (src, err) in yaml {
+        let Some(e) = err else { continue };
+        let loc = match e.line_col {
+            Some((l, c)) => src.loc_line_col(l, c),
+            None => src.file_loc(),
+        };
+        out.push(
+            Finding::new(
+                "BK305",
+                format!("{} does not parse: {}", src.path.display(), e.message),
+            )
+            .at(loc)
+            .help("fix the YAML; doctor skips the checks that need this file"),
+        );
+    }
+}

@@ -1,0 +1,280 @@
+//! BK4xx: registry credentials: config.json keys, helpers, htpasswd.
+
+use super::Ctx;
+use super::common::usages;
+use super::toml::check;
+use crate::catalog::CheckMeta;
+use crate::diag::{Finding, Location, Severity};
+use crate::doctor::model::{DockerConfigFile, HtpasswdFile};
+use crate::doctor::refs::strip_port;
+use crate::doctor::source::SourceFile;
+use base64::Engine;
+use std::collections::BTreeSet;
+
+pub const CHECKS: &[CheckMeta] = &[
+    check!(
+        "BK401",
+        "docker-config-invalid-json",
+        Error,
+        false,
+        "Docker config.json is not valid JSON",
+        "error getting credentials: invalid character"
+    ),
+    check!(
+        "BK402",
+        "auth-field-invalid",
+        Error,
+        false,
+        "An `auth` field is not base64 of `user:password`",
+        "error getting credentials - err: invalid auth configuration file"
+    ),
+    check!(
+        "BK403",
+        "credentials-key-mismatch",
+        Error,
+        true,
+        "config.json has credentials for the host but not under the exact host:port BuildKit looks up",
+        "failed to authorize: failed to fetch anonymous token: unexpected status: 401 Unauthorized"
+    ),
+    check!(
+        "BK404",
+        "credentials-missing",
+        Error,
+        false,
+        "A registry that requires authentication has no credentials in config.json",
+        "failed to authorize: failed to fetch anonymous token: unexpected status: 401 Unauthorized"
+    ),
+    check!(
+        "BK405",
+        "creds-store-shadows-auths",
+        Warning,
+        false,
+        "`credsStore`/`credHelpers` take precedence over `auths` entries",
+        ""
+    ),
+    check!(
+        "BK406",
+        "cred-helper-missing",
+        Error,
+        false,
+        "A credential helper named in config.json is not on PATH",
+        "error getting credentials - err: exec: \"docker-credential-X\": executable file not found in $PATH"
+    ),
+    check!(
+        "BK407",
+        "htpasswd-not-bcrypt",
+        Error,
+        false,
+        "An htpasswd entry is not bcrypt; the registry accepts bcrypt only",
+        "401 Unauthorized"
+    ),
+    check!(
+        "BK408",
+        "password-does-not-verify",
+        Error,
+        false,
+        "A config.json password does not verify against the registry's htpasswd",
+        "401 Unauthorized"
+    ),
+];
+
+/// Location of `"key"` as a JSON object key (line only; config.json shows no text).
+pub fn json_key_loc(src: &SourceFile, key: &str) -> Location {
+    let needle = format!("\"{key}\"");
+    let mut from = 0;
+    while let Some(i) = src.text.get(from..).and_then(|t| t.find(&needle)) {
+        let at = from + i;
+        let after = src.text.get(at + needle.len()..).unwrap_or_default();
+        if after.trim_start().starts_with(':') {
+            return src.loc(at..at + needle.len());
+        }
+        from = at + needle.len();
+    }
+    src.file_loc()
+}
+
+/// The host a config.json key stands for (legacy `https://host:port/v1/` form included).
+pub fn key_host(key: &str) -> String {
+    if key == "https://index.docker.io/v1/" {
+        return "docker.io".to_string();
+    }
+    let k = key.split("://").last().unwrap_or(key);
+    k.split('/').next().unwrap_or(k).to_string()
+}
+
+fn decode(auth: &str) -> Option<(String, String)> {
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(auth.trim())
+        .ok()?;
+    let s = String::from_utf8(raw).ok()?;
+    let (u, p) = s.split_once(':')?;
+    Some((u.to_string(), p.to_string()))
+}
+
+pub fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+    for h in &ctx.snap.htpasswd {
+        for (user, hash, line) in &h.entries {
+            if !(hash.starts_with("$2y$") || hash.starts_with("$2a$") || hash.starts_with("$2b$")) {
+                out.push(
+                    Finding::new(
+                        "BK407",
+                        format!("htpasswd user `{user}` has a non-bcrypt hash"),
+                    )
+                    .at(h.src.loc_line(*line))
+                    .help("regenerate it with bcrypt: `htpasswd -Bbn USER PASSWORD`"),
+                );
+            }
+        }
+    }
+    for c in &ctx.snap.docker_configs {
+        config(ctx, c, out);
+    }
+}
+
+fn config(ctx: &Ctx<'_>, c: &DockerConfigFile, out: &mut Vec<Finding>) {
+    let src = &c.src;
+    let v = match &c.doc {
+        Ok(v) => v,
+        Err(e) => {
+            let (l, col) = e.line_col.unwrap_or((1, 1));
+            out.push(
+                Finding::new(
+                    "BK401",
+                    format!("{} is not valid JSON: {}", src.path.display(), e.message),
+                )
+                .at(src.loc_line_col(l, col))
+                .help(
+                    "fix the JSON; every client reading this config ignores all credentials in it",
+                ),
+            );
+            return;
+        }
+    };
+    let empty = serde_json::Map::new();
+    let auths = v.get("auths").and_then(|a| a.as_object()).unwrap_or(&empty);
+    let helpers = v
+        .get("credHelpers")
+        .and_then(|a| a.as_object())
+        .unwrap_or(&empty);
+    let store = v
+        .get("credsStore")
+        .and_then(|s| s.as_str())
+        .filter(|s| !s.is_empty());
+    let mut creds = Vec::new();
+    for (key, entry) in auths {
+        let Some(auth) = entry.get("auth").and_then(|a| a.as_str()) else {
+            continue;
+        };
+        match decode(auth) {
+            Some(up) => creds.push((key.clone(), up)),
+            None => out.push(
+                Finding::new(
+                    "BK402",
+                    format!("`auth` of `{key}` is not base64 of `user:password`"),
+                )
+                .at(json_key_loc(src, key))
+                .help("set it to `base64(user:password)`, e.g. with `docker login`"),
+            ),
+        }
+    }
+    if let Some(s) = store
+        && !auths.is_empty()
+        && auths.values().any(|e| e.get("auth").is_some())
+    {
+        out.push(Finding::new("BK405", format!("`credsStore: \"{s}\"` is used for every registry; the `auth` values under `auths` are ignored"))
+            .at(json_key_loc(src, "credsStore"))
+            .help("remove `credsStore` to use the inline `auths`, or store the credentials in the helper"));
+    }
+    for (host, _) in helpers
+        .iter()
+        .filter(|(h, _)| auths.get(*h).is_some_and(|e| e.get("auth").is_some()))
+    {
+        out.push(
+            Finding::new(
+                "BK405",
+                format!("`credHelpers` handles `{host}`, so its `auths` entry is ignored"),
+            )
+            .at(json_key_loc(src, host))
+            .help("remove one of the two entries"),
+        );
+    }
+    let named: BTreeSet<&str> = store
+        .into_iter()
+        .chain(helpers.values().filter_map(|h| h.as_str()))
+        .collect();
+    for h in named
+        .into_iter()
+        .filter(|h| !ctx.snap.helpers_on_path.contains(*h))
+    {
+        let key = if store == Some(h) { "credsStore" } else { h };
+        out.push(Finding::new("BK406", format!("credential helper `docker-credential-{h}` is not on PATH"))
+            .at(json_key_loc(src, key))
+            .prevents(format!("error getting credentials - err: exec: \"docker-credential-{h}\": executable file not found in $PATH"))
+            .help(format!("install `docker-credential-{h}`, or remove it from config.json")));
+    }
+    // Key lookups for every registry the environment uses.
+    let mut seen = BTreeSet::new();
+    for u in usages(ctx) {
+        if !seen.insert(u.host.clone()) || store.is_some() || helpers.contains_key(&u.host) {
+            continue;
+        }
+        if auths.keys().any(|k| k == &u.host || key_host(k) == u.host) {
+            continue;
+        }
+        let near: Vec<&String> = auths
+            .keys()
+            .filter(|k| strip_port(&key_host(k)) == strip_port(&u.host))
+            .collect();
+        if let Some(k) = near.first() {
+            out.push(Finding::new("BK403", format!("config.json has credentials under `{k}`, but BuildKit looks up `{}` (the exact host:port of the reference)", u.host))
+                .at(json_key_loc(src, k))
+                .note(format!("used at {}:{}", u.location.path.display(), u.location.span.map_or(0, |s| s.line)))
+                .prevents(format!("failed to authorize: failed to fetch anonymous token: unexpected status from GET request to https://{}/...: 403 Forbidden", u.host))
+                .help(format!("key the entry as `{}` (`docker login {}`), or add both keys", u.host, u.host))
+                .fixable());
+        } else if ctx
+            .view
+            .registry_for(&u.host)
+            .is_some_and(|(r, _)| r.htpasswd.is_some())
+        {
+            out.push(
+                Finding::new(
+                    "BK404",
+                    format!(
+                        "registry `{}` requires authentication, but {} has no `auths` entry for it",
+                        u.host,
+                        src.path.display()
+                    ),
+                )
+                .at(u.location.clone())
+                .help(format!(
+                    "run `docker login {}` with DOCKER_CONFIG pointing at this directory",
+                    u.host
+                )),
+            );
+        }
+    }
+    for (key, (user, pass)) in &creds {
+        let Some(h) = htpasswd_for(ctx, &key_host(key)) else {
+            continue;
+        };
+        let ok = h
+            .entries
+            .iter()
+            .find(|(u, _, _)| u == user)
+            .is_some_and(|(_, hash, _)| bcrypt::verify(pass, hash).unwrap_or(false));
+        if !ok {
+            out.push(Finding::new("BK408", format!("the password for `{user}` under `{key}` does not verify against {}", h.src.path.display()))
+                .at(json_key_loc(src, key))
+                .help("log in again with the password the htpasswd file was generated from, or regenerate the htpasswd entry"));
+        }
+    }
+}
+
+/// The htpasswd file of the registry reached by `host`.
+fn htpasswd_for<'a>(ctx: &'a Ctx<'_>, host: &str) -> Option<&'a HtpasswdFile> {
+    let (r, _) = ctx.view.registry_for(host)?;
+    let svc = ctx.view.service(r)?;
+    let (path, _) = svc.resolve(r.htpasswd.as_deref()?)?;
+    ctx.snap.htpasswd.iter().find(|h| h.src.path == path)
+}

@@ -1,0 +1,373 @@
+//! BK2xx: how buildkitd reaches each registry: HTTP or HTTPS, and which CA it trusts.
+
+use super::common::{
+    RegTable, reg_tables, san_covers, san_list, served, table_cas, table_for, trusted_by, usages,
+};
+use super::toml::check;
+use super::{ActiveConfig, Ctx};
+use crate::catalog::CheckMeta;
+use crate::diag::{Finding, Location, Severity};
+use crate::doctor::refs::is_loopback;
+use crate::doctor::view::RegistryView;
+use std::collections::BTreeSet;
+
+pub const CHECKS: &[CheckMeta] = &[
+    check!(
+        "BK201",
+        "registry-ca-not-trusted",
+        Error,
+        true,
+        "A registry serving a private-CA certificate has no table that trusts it",
+        "tls: failed to verify certificate: x509: certificate signed by unknown authority"
+    ),
+    check!(
+        "BK202",
+        "http-for-tls-registry",
+        Error,
+        false,
+        "`http = true` for a registry that serves TLS",
+        "Client sent an HTTP request to an HTTPS server."
+    ),
+    check!(
+        "BK203",
+        "https-for-http-registry",
+        Error,
+        false,
+        "A plain-HTTP registry without `http = true`",
+        "http: server gave HTTP response to HTTPS client"
+    ),
+    check!(
+        "BK204",
+        "loopback-tls-without-http-false",
+        Error,
+        true,
+        "A loopback registry serves TLS but BuildKit defaults loopback hosts to HTTP",
+        "Client sent an HTTP request to an HTTPS server."
+    ),
+    check!(
+        "BK205",
+        "http-with-insecure",
+        Warning,
+        false,
+        "`http = true` together with `insecure = true`",
+        ""
+    ),
+    check!(
+        "BK206",
+        "insecure-with-ca",
+        Warning,
+        false,
+        "`insecure = true` makes the configured `ca` unused",
+        ""
+    ),
+    check!(
+        "BK207",
+        "insecure-registry",
+        Warning,
+        false,
+        "`insecure = true` turns off certificate verification",
+        ""
+    ),
+    check!(
+        "BK208",
+        "ca-not-a-certificate",
+        Error,
+        false,
+        "A `ca` file holds no PEM certificate; BuildKit accepts it silently",
+        "x509: certificate signed by unknown authority"
+    ),
+    check!(
+        "BK209",
+        "ca-does-not-sign-served-cert",
+        Error,
+        false,
+        "The configured `ca` does not sign the certificate the registry serves",
+        "x509: certificate signed by unknown authority"
+    ),
+    check!(
+        "BK210",
+        "served-cert-name-mismatch",
+        Error,
+        false,
+        "The registry's certificate does not cover the name buildkitd dials",
+        "x509: certificate is valid for X, not Y"
+    ),
+    check!(
+        "BK211",
+        "mirror-without-table",
+        Warning,
+        false,
+        "A mirror has no `[registry.\"mirror\"]` table of its own",
+        ""
+    ),
+    check!(
+        "BK212",
+        "tlsconfigdir-is-certs-d-root",
+        Error,
+        false,
+        "`tlsconfigdir` points at the certs.d root instead of a host directory",
+        "x509: certificate signed by unknown authority"
+    ),
+    check!(
+        "BK213",
+        "loopback-registry-in-bridge-container",
+        Error,
+        false,
+        "A localhost registry is used by a buildkitd in a bridge-network container",
+        "dial tcp 127.0.0.1:PORT: connect: connection refused"
+    ),
+];
+
+pub fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+    for cfg in ctx.active_configs() {
+        let tables = reg_tables(cfg.doc);
+        let bridge = cfg.service.is_some_and(|s| s.bridge_network());
+        for t in &tables {
+            table_checks(ctx, &cfg, &tables, t, bridge, out);
+        }
+        usage_checks(ctx, &cfg, &tables, bridge, out);
+    }
+}
+
+fn table_checks(
+    ctx: &Ctx<'_>,
+    cfg: &ActiveConfig<'_>,
+    tables: &[RegTable],
+    t: &RegTable,
+    bridge: bool,
+    out: &mut Vec<Finding>,
+) {
+    let src = &cfg.file.src;
+    let at = src.loc_opt(t.key_span.clone());
+    let h = &t.host;
+    if is_loopback(h) && bridge {
+        out.push(bridge_finding(h, at.clone(), cfg));
+    }
+    let insecure = t.insecure == Some(true);
+    if t.http == Some(true) && insecure {
+        out.push(Finding::new("BK205", format!("registry `{h}` sets both `http = true` and `insecure = true`"))
+            .at(src.loc_opt(t.insecure_span.clone()))
+            .help("for a plain-HTTP registry keep only `http = true`; for HTTPS with a private CA use `ca = [...]`"));
+    } else if insecure && !t.ca.is_empty() {
+        out.push(
+            Finding::new(
+                "BK206",
+                format!("registry `{h}` sets `insecure = true`, so its `ca` is never used"),
+            )
+            .at(src.loc_opt(t.insecure_span.clone()))
+            .help("remove `insecure = true`: with `ca` set, BuildKit can verify the certificate"),
+        );
+    } else if insecure {
+        out.push(Finding::new("BK207", format!("registry `{h}` skips certificate verification (`insecure = true`)"))
+            .at(src.loc_opt(t.insecure_span.clone()))
+            .help(format!("trust the registry's CA instead: `ca = [\"/etc/buildkit/certs/ca.crt\"]` under `[registry.\"{h}\"]`")));
+    }
+    for (p, span) in &t.ca {
+        if let Some(pem) = super::common::host_file(ctx, cfg.service, p)
+            && pem.certs == 0
+        {
+            out.push(Finding::new("BK208", format!("`ca` file `{p}` ({}) holds no PEM certificate{}", pem.src.path.display(), if pem.is_key() { "; it is a private key" } else { "" }))
+                .at(src.loc_opt(span.clone()))
+                .help("point `ca` at the CA certificate (`-----BEGIN CERTIFICATE-----`), never at a key"));
+        }
+    }
+    for (m, span) in &t.mirrors {
+        let host = m
+            .split("://")
+            .last()
+            .unwrap_or(m)
+            .split('/')
+            .next()
+            .unwrap_or(m);
+        let special = t.http.is_some()
+            || t.trusts()
+            || !t.keypair_keys.is_empty()
+            || is_loopback(host)
+            || ctx.view.registry_for(host).is_some();
+        if table_for(tables, host).is_none() && special {
+            out.push(Finding::new("BK211", format!("mirror `{m}` of `{h}` has no `[registry.\"{host}\"]` table; it does not inherit `{h}`'s TLS/HTTP settings"))
+                .at(src.loc_opt(span.clone()))
+                .help(format!("add `[registry.\"{host}\"]` with the `http`/`ca` settings the mirror needs")));
+        }
+    }
+    for (d, span) in &t.tlsconfigdir {
+        let trimmed = d.trim_end_matches('/');
+        let root = trimmed.ends_with("certs.d")
+            || cfg
+                .service
+                .and_then(|s| s.resolve(trimmed))
+                .is_some_and(|(host, _)| {
+                    ctx.snap.paths.iter().any(|p| {
+                        p.parent() == Some(host.as_path())
+                            && p.file_name()
+                                .is_some_and(|n| n.to_string_lossy().contains(':'))
+                    })
+                });
+        if root {
+            out.push(Finding::new("BK212", format!("`tlsconfigdir = [\"{d}\"]` is the certs.d root; BuildKit only reads files directly inside it"))
+                .at(src.loc_opt(span.clone()))
+                .help(format!("point it at the host directory: `{trimmed}/{h}`")));
+        }
+    }
+}
+
+fn bridge_finding(h: &str, at: Location, cfg: &ActiveConfig<'_>) -> Finding {
+    let svc = cfg.service.map_or("buildkitd", |s| s.name.as_str());
+    Finding::new("BK213", format!("`{h}` is loopback, but service `{svc}` runs in a bridge network where localhost is the container itself"))
+        .at(at)
+        .prevents(format!("dial tcp 127.0.0.1:{}: connect: connection refused", h.rsplit_once(':').map_or("443", |(_, p)| p)))
+        .help("use the registry's service name inside the network (e.g. `registry:5000`), or run buildkitd with `network_mode: host`")
+}
+
+fn usage_checks(
+    ctx: &Ctx<'_>,
+    cfg: &ActiveConfig<'_>,
+    tables: &[RegTable],
+    bridge: bool,
+    out: &mut Vec<Finding>,
+) {
+    let src = &cfg.file.src;
+    let mut seen = BTreeSet::new();
+    let mut sites: Vec<(String, Location, bool)> = tables
+        .iter()
+        .map(|t| (t.host.clone(), src.loc_opt(t.key_span.clone()), true))
+        .collect();
+    sites.extend(usages(ctx).into_iter().map(|u| (u.host, u.location, false)));
+    for (h, at, is_table) in sites {
+        if is_loopback(&h) && bridge && !is_table {
+            // Every usage site is reported; tables by `table_checks`, then checked below.
+            if cfg.service.is_some() {
+                out.push(bridge_finding(&h, at, cfg));
+            }
+            continue;
+        }
+        if !seen.insert(h.clone()) {
+            continue;
+        }
+        let Some((r, _)) = ctx.view.registry_for(&h) else {
+            continue;
+        };
+        let t = table_for(tables, &h);
+        if r.tls_cert.is_some() {
+            tls_registry(ctx, cfg, r, &h, t, at, out);
+        } else if t.and_then(|t| t.http) != Some(true)
+            && !(is_loopback(&h) && t.and_then(|t| t.http).is_none())
+        {
+            out.push(
+                Finding::new(
+                    "BK203",
+                    format!("registry `{h}` serves plain HTTP but BuildKit will use HTTPS"),
+                )
+                .at(at)
+                .help(format!(
+                    "add `http = true` under `[registry.\"{h}\"]`, or serve TLS from the registry"
+                )),
+            );
+        }
+    }
+}
+
+fn tls_registry(
+    ctx: &Ctx<'_>,
+    cfg: &ActiveConfig<'_>,
+    r: &RegistryView,
+    h: &str,
+    t: Option<&RegTable>,
+    at: Location,
+    out: &mut Vec<Finding>,
+) {
+    let src = &cfg.file.src;
+    let http = t.and_then(|t| t.http);
+    if http == Some(true) {
+        let span = t.and_then(|t| t.http_span.clone());
+        out.push(
+            Finding::new(
+                "BK202",
+                format!(
+                    "registry `{h}` serves TLS but `http = true` makes BuildKit speak plain HTTP"
+                ),
+            )
+            .at(src.loc_opt(span))
+            .help("remove `http = true` and trust the registry's CA with `ca = [...]`"),
+        );
+        return;
+    }
+    if is_loopback(h) && http.is_none() {
+        out.push(Finding::new("BK204", format!("registry `{h}` is loopback and serves TLS; without `http = false` BuildKit uses plain HTTP"))
+            .at(at.clone())
+            .help(format!("add `http = false` under `[registry.\"{h}\"]`"))
+            .fixable());
+    }
+    if !t.is_some_and(RegTable::trusts) {
+        let mut f = Finding::new("BK201", format!("registry `{h}` serves a certificate from a private CA, but no `[registry.\"{h}\"]` table trusts it"))
+            .at(at)
+            .prevents(format!("failed to do request: Head \"https://{h}/v2/\": tls: failed to verify certificate: x509: certificate signed by unknown authority"));
+        let cand = ca_candidate(ctx, cfg, r);
+        f = match &cand {
+            Some(p) => f.help(format!("add `ca = [\"{p}\"]` under `[registry.\"{h}\"]`")),
+            None => f.help(format!("mount the CA into buildkitd and add `ca = [\"/etc/buildkit/certs/ca.crt\"]` under `[registry.\"{h}\"]`")),
+        };
+        if cand.is_some() {
+            f = f.fixable();
+        }
+        out.push(f);
+        return;
+    }
+    let Some(t) = t else { return };
+    if t.insecure == Some(true) {
+        return;
+    }
+    let Some((cert_path, certs)) = served(ctx, r) else {
+        return;
+    };
+    let Some(leaf) = certs.first() else { return };
+    let cas = table_cas(ctx, cfg, t);
+    if !cas.is_empty() && !trusted_by(leaf, &cas) {
+        let span = t.ca.first().and_then(|(_, s)| s.clone());
+        out.push(
+            Finding::new(
+                "BK209",
+                format!(
+                    "no `ca` of `{h}` signs the certificate the registry serves ({})",
+                    cert_path.display()
+                ),
+            )
+            .at(src.loc_opt(span))
+            .note(format!("served certificate issuer: {}", leaf.issuer))
+            .help("point `ca` at the CA that issued the registry certificate"),
+        );
+    }
+    if !san_covers(leaf, h) {
+        let name = crate::doctor::refs::strip_port(h);
+        out.push(Finding::new("BK210", format!("the certificate `{h}` serves ({}) is valid for {}, not {name}", cert_path.display(), san_list(leaf)))
+            .at(src.loc_opt(t.key_span.clone()))
+            .prevents(format!("x509: certificate is valid for {}, not {name}", san_list(leaf)))
+            .help(format!("reissue the registry certificate with `{name}` in its SANs, or use a name it covers")));
+    }
+}
+
+/// A CA file inside the buildkit service that signs what registry `r` serves, as a
+/// container path (for the fix that adds a missing `ca`).
+pub fn ca_candidate(ctx: &Ctx<'_>, cfg: &ActiveConfig<'_>, r: &RegistryView) -> Option<String> {
+    let (_, certs) = served(ctx, r)?;
+    let leaf = certs.first()?;
+    let svc = cfg.service?;
+    for m in &svc.mounts {
+        let Some(host) = &m.host else { continue };
+        for pem in &ctx.snap.pem {
+            let Ok(rest) = pem.src.path.strip_prefix(host) else {
+                continue;
+            };
+            let cas: Vec<_> = pem.facts.iter().filter(|c| c.is_ca).collect();
+            if !cas.is_empty() && trusted_by(leaf, &cas) {
+                let rest = rest.to_string_lossy();
+                return Some(if rest.is_empty() {
+                    m.container.clone()
+                } else {
+                    format!("{}/{rest}", m.container)
+                });
+            }
+        }
+    }
+    None
+}

@@ -1,0 +1,231 @@
+//! Discovery: walk the environment and classify the files doctor understands.
+
+use std::path::{Path, PathBuf};
+use walkdir::WalkDir;
+
+/// What a discovered file is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FileKind {
+    BuildkitdToml,
+    Compose,
+    DockerConfig,
+    RegistryConfig,
+    Htpasswd,
+    Pem,
+    Dockerfile,
+    Env,
+    Ci,
+}
+
+/// A file found by discovery or named explicitly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Discovered {
+    /// Absolute (or root-joined) path used for reading.
+    pub path: PathBuf,
+    pub kind: FileKind,
+}
+
+/// A path that could not be walked or read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreadable {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+const SKIP_DIRS: &[&str] = &[".git", "target", "node_modules", "vendor", "third_party"];
+
+/// Walks `root`, never following links, and classifies each file by name and, where
+/// the name is ambiguous, by a peek at its content (`peek` returns `None` if unreadable).
+/// Also returns every path walked (files, directories and links).
+pub fn discover(root: &Path) -> (Vec<Discovered>, Vec<Unreadable>, Vec<PathBuf>) {
+    let mut found = Vec::new();
+    let mut all = Vec::new();
+    let mut bad = Vec::new();
+    let walker = WalkDir::new(root)
+        .follow_links(false)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| {
+            e.depth() == 0
+                || !(e.file_type().is_dir()
+                    && SKIP_DIRS.contains(&e.file_name().to_string_lossy().as_ref()))
+        });
+    for entry in walker {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                bad.push(Unreadable {
+                    path: e.path().map(Path::to_path_buf).unwrap_or_default(),
+                    reason: e.to_string(),
+                });
+                continue;
+            }
+        };
+        all.push(entry.path().to_path_buf());
+        if !entry.file_type().is_file() {
+            // Symlinks are not followed: a link may point out of the tree.
+            continue;
+        }
+        let path = entry.path();
+        let rel = path.strip_prefix(root).unwrap_or(path);
+        match classify(rel, || std::fs::read(path).ok()) {
+            Ok(Some(kind)) => found.push(Discovered {
+                path: path.to_path_buf(),
+                kind,
+            }),
+            Ok(None) => {}
+            Err(NeedsContent) => bad.push(Unreadable {
+                path: path.to_path_buf(),
+                reason: "permission denied or not readable".to_string(),
+            }),
+        }
+    }
+    (found, bad, all)
+}
+
+/// The content was needed to classify a file but could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NeedsContent;
+
+/// Classifies a path relative to the root. `read` is called only when the content
+/// decides; `Err(NeedsContent)` means the content was needed but could not be read.
+pub fn classify(
+    rel: &Path,
+    read: impl FnOnce() -> Option<Vec<u8>>,
+) -> Result<Option<FileKind>, NeedsContent> {
+    let name = rel
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let lower = name.to_ascii_lowercase();
+    let ext = rel
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    let in_workflows = rel
+        .parent()
+        .is_some_and(|p| p.ends_with(".github/workflows"));
+    if lower == ".gitlab-ci.yml" || (in_workflows && (ext == "yml" || ext == "yaml")) {
+        return Ok(Some(FileKind::Ci));
+    }
+    if lower == "buildkitd.toml" {
+        return Ok(Some(FileKind::BuildkitdToml));
+    }
+    if (lower.starts_with("docker-compose") || lower.starts_with("compose"))
+        && (ext == "yml" || ext == "yaml")
+    {
+        return Ok(Some(FileKind::Compose));
+    }
+    if lower.starts_with("dockerfile")
+        || lower.starts_with("containerfile")
+        || lower.ends_with(".dockerfile")
+    {
+        return Ok(Some(FileKind::Dockerfile));
+    }
+    if lower == ".env" {
+        return Ok(Some(FileKind::Env));
+    }
+    if lower == "htpasswd" || lower == ".htpasswd" || ext == "htpasswd" {
+        return Ok(Some(FileKind::Htpasswd));
+    }
+    if matches!(ext.as_str(), "crt" | "cert" | "pem" | "key") {
+        return Ok(Some(FileKind::Pem));
+    }
+    let peek = |read: Box<dyn FnOnce() -> Option<Vec<u8>> + '_>| -> Result<String, NeedsContent> {
+        read()
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .ok_or(NeedsContent)
+    };
+    if lower == "bkenv.toml" {
+        // bkenv's own spec, not a daemon config.
+        return Ok(None);
+    }
+    if ext == "toml" {
+        let text = peek(Box::new(read))?;
+        let hit = text.lines().any(|l| {
+            let l = l.trim_start();
+            l.starts_with("[grpc") || l.starts_with("[registry.") || l.starts_with("[[registry.")
+        });
+        return Ok(hit.then_some(FileKind::BuildkitdToml));
+    }
+    if lower == "config.json" || lower == ".dockerconfigjson" {
+        let text = peek(Box::new(read))?;
+        let hit = ["\"auths\"", "\"credsStore\"", "\"credHelpers\""]
+            .iter()
+            .any(|k| text.contains(k));
+        return Ok(hit.then_some(FileKind::DockerConfig));
+    }
+    if ext == "yml" || ext == "yaml" {
+        let text = peek(Box::new(read))?;
+        let top = |k: &str| text.lines().any(|l| l.starts_with(k));
+        return Ok((top("storage:") && top("http:")).then_some(FileKind::RegistryConfig));
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind(path: &str, content: &str) -> Option<FileKind> {
+        classify(Path::new(path), || Some(content.as_bytes().to_vec())).unwrap_or(None)
+    }
+
+    #[test]
+    fn classifies_by_name_and_content() {
+        assert_eq!(
+            kind("buildkit/buildkitd.toml", ""),
+            Some(FileKind::BuildkitdToml)
+        );
+        assert_eq!(kind("x.toml", "[grpc]\n"), Some(FileKind::BuildkitdToml));
+        assert_eq!(kind("Cargo.toml", "[package]\n"), None);
+        assert_eq!(kind("bkenv.toml", "[[registry]]\nname = \"r\"\n"), None);
+        assert_eq!(kind("docker-compose.yml", ""), Some(FileKind::Compose));
+        assert_eq!(kind("compose.yaml", ""), Some(FileKind::Compose));
+        assert_eq!(
+            kind(
+                "registry/config.yml",
+                "version: 0.1\nstorage:\n  x: 1\nhttp:\n  addr: :5000\n"
+            ),
+            Some(FileKind::RegistryConfig)
+        );
+        assert_eq!(kind("other.yml", "a: 1\n"), None);
+        assert_eq!(
+            kind("docker/config.json", "{\"auths\":{}}"),
+            Some(FileKind::DockerConfig)
+        );
+        assert_eq!(kind("package.json", "{}"), None);
+        assert_eq!(kind("Dockerfile.dev", ""), Some(FileKind::Dockerfile));
+        assert_eq!(kind("app.Dockerfile", ""), Some(FileKind::Dockerfile));
+        assert_eq!(kind(".github/workflows/ci.yml", ""), Some(FileKind::Ci));
+        assert_eq!(kind(".gitlab-ci.yml", ""), Some(FileKind::Ci));
+        assert_eq!(kind("ca/ca.key", ""), Some(FileKind::Pem));
+        assert_eq!(kind("registry/auth/htpasswd", ""), Some(FileKind::Htpasswd));
+    }
+}
+
+#[cfg(all(test, unix))]
+mod link_tests {
+    use super::*;
+
+    #[test]
+    fn links_out_of_the_tree_are_not_followed() {
+        let outside = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(outside.path().join("buildkitd.toml"), "[grpc]\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        std::os::unix::fs::symlink(outside.path(), root.path().join("elsewhere"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        std::os::unix::fs::symlink(
+            outside.path().join("buildkitd.toml"),
+            root.path().join("buildkitd.toml"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        std::fs::create_dir(root.path().join(".git")).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(root.path().join(".git/config.json"), "{\"auths\":{}}")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let (found, bad, _) = discover(root.path());
+        assert!(found.is_empty(), "{found:?}");
+        assert!(bad.is_empty(), "{bad:?}");
+    }
+}

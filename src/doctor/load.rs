@@ -1,0 +1,282 @@
+//! The loader: the only part of doctor that does I/O. It reads every discovered file
+//! into a [`Snapshot`]; checks are pure functions of the snapshot.
+
+use super::DoctorInputs;
+use super::discover::{self, Discovered, FileKind, Unreadable};
+use super::model::*;
+use super::refs;
+use super::source::SourceFile;
+use rustls_pki_types::pem::{PemObject, SectionKind};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// Everything doctor read, parsed, with paths relative to the environment root.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub buildkitd: Vec<TomlFile>,
+    pub compose: Vec<ComposeFile>,
+    pub docker_configs: Vec<DockerConfigFile>,
+    pub registry_configs: Vec<RegistryConfigFile>,
+    pub htpasswd: Vec<HtpasswdFile>,
+    pub pem: Vec<PemFile>,
+    pub refs: Vec<RefFile>,
+    pub env: Vec<EnvFile>,
+    pub unreadable: Vec<Unreadable>,
+    /// Every file and directory under the root (relative), for existence checks.
+    pub paths: BTreeSet<PathBuf>,
+    /// Credential helpers (`docker-credential-<name>`) found on PATH.
+    pub helpers_on_path: BTreeSet<String>,
+}
+
+impl Snapshot {
+    pub fn pem_at(&self, rel: &Path) -> Option<&PemFile> {
+        self.pem.iter().find(|p| p.src.path == rel)
+    }
+    pub fn env_var(&self, key: &str) -> Option<(&EnvFile, &str, usize)> {
+        self.env
+            .iter()
+            .find_map(|e| e.get(key).map(|(v, l)| (e, v, l)))
+    }
+}
+
+/// Reads the environment at `root` (plus explicit inputs) into a snapshot.
+pub fn load(root: &Path, inputs: &DoctorInputs) -> Snapshot {
+    let (mut found, unreadable, paths) = if root.is_dir() {
+        discover::discover(root)
+    } else {
+        (Vec::new(), Vec::new(), Vec::new())
+    };
+    let explicit = [
+        (&inputs.buildkitd_config, FileKind::BuildkitdToml),
+        (&inputs.compose, FileKind::Compose),
+        (&inputs.docker_config, FileKind::DockerConfig),
+        (&inputs.registry_config, FileKind::RegistryConfig),
+        (&inputs.htpasswd, FileKind::Htpasswd),
+        (&inputs.env_file, FileKind::Env),
+    ];
+    for (path, kind) in explicit {
+        if let Some(p) = path {
+            let p = if p.is_absolute() {
+                p.clone()
+            } else {
+                root.join(p)
+            };
+            found.retain(|d| d.kind != kind || d.path != p);
+            found.push(Discovered { path: p, kind });
+        }
+    }
+    let unreadable = unreadable
+        .into_iter()
+        .map(|u| Unreadable {
+            path: rel_path(root, &u.path),
+            reason: u.reason,
+        })
+        .collect();
+    let mut snap = Snapshot {
+        unreadable,
+        paths: paths.iter().map(|p| rel_path(root, p)).collect(),
+        ..Snapshot::default()
+    };
+    for d in found {
+        let rel = rel_path(root, &d.path);
+        let bytes = match std::fs::read(&d.path) {
+            Ok(b) => b,
+            Err(e) => {
+                snap.unreadable.push(Unreadable {
+                    path: rel,
+                    reason: e.to_string(),
+                });
+                continue;
+            }
+        };
+        let text = match (d.kind, String::from_utf8(bytes.clone())) {
+            (_, Ok(t)) => t,
+            (FileKind::Pem, Err(_)) => String::new(),
+            (_, Err(_)) => {
+                snap.unreadable.push(Unreadable {
+                    path: rel,
+                    reason: "not valid UTF-8 text".to_string(),
+                });
+                continue;
+            }
+        };
+        match d.kind {
+            FileKind::BuildkitdToml => snap.buildkitd.push(parse_toml(rel, text)),
+            FileKind::Compose => {
+                let src = SourceFile::new(rel, text, false);
+                let doc = parse_yaml::<ComposeDoc>(&src.text);
+                snap.compose.push(ComposeFile { src, doc });
+            }
+            FileKind::RegistryConfig => {
+                let src = SourceFile::new(rel, text, false);
+                let doc = parse_yaml::<RegistryDoc>(&src.text);
+                snap.registry_configs.push(RegistryConfigFile { src, doc });
+            }
+            FileKind::DockerConfig => {
+                let src = SourceFile::new(rel, text, true);
+                let doc = serde_json::from_str(&src.text).map_err(|e| ParseFailure {
+                    message: e.to_string(),
+                    range: None,
+                    line_col: Some((e.line(), e.column())),
+                });
+                snap.docker_configs.push(DockerConfigFile { src, doc });
+            }
+            FileKind::Htpasswd => {
+                let entries = text
+                    .lines()
+                    .enumerate()
+                    .filter_map(|(i, l)| {
+                        let (u, h) = l.trim().split_once(':')?;
+                        Some((u.to_string(), h.to_string(), i + 1))
+                    })
+                    .collect();
+                let src = SourceFile::new(rel, text, true);
+                snap.htpasswd.push(HtpasswdFile { src, entries });
+            }
+            FileKind::Pem => snap.pem.push(parse_pem(rel, text, bytes, mode_of(&d.path))),
+            FileKind::Dockerfile => {
+                let refs = refs::dockerfile_refs(&text);
+                snap.refs.push(RefFile {
+                    src: SourceFile::new(rel, text, false),
+                    refs,
+                });
+            }
+            FileKind::Ci => {
+                let refs = refs::ci_refs(&text);
+                snap.refs.push(RefFile {
+                    src: SourceFile::new(rel, text, false),
+                    refs,
+                });
+            }
+            FileKind::Env => snap.env.push(parse_env(rel, text)),
+        }
+    }
+    snap.helpers_on_path = helpers_on_path(inputs.path_env.as_deref());
+    snap
+}
+
+fn rel_path(root: &Path, p: &Path) -> PathBuf {
+    p.strip_prefix(root)
+        .map_or_else(|_| p.to_path_buf(), Path::to_path_buf)
+}
+
+pub fn parse_toml(rel: PathBuf, text: String) -> TomlFile {
+    let doc = toml_edit::Document::parse(text.clone()).map_err(|e| ParseFailure {
+        message: e.message().to_string(),
+        range: e.span(),
+        line_col: None,
+    });
+    TomlFile {
+        src: SourceFile::new(rel, text, false),
+        doc,
+    }
+}
+
+fn parse_yaml<T: serde::de::DeserializeOwned + Default>(text: &str) -> Result<T, ParseFailure> {
+    if text.trim().is_empty() {
+        return Ok(T::default());
+    }
+    serde_saphyr::from_str::<T>(text).map_err(|e| {
+        let loc = e.location();
+        ParseFailure {
+            message: e.to_string().lines().next().unwrap_or_default().to_string(),
+            range: None,
+            line_col: loc.map(|l| (l.line() as usize, l.column() as usize)),
+        }
+    })
+}
+
+pub fn parse_pem(rel: PathBuf, text: String, bytes: Vec<u8>, mode: Option<u32>) -> PemFile {
+    let mut certs = 0;
+    let mut keys = 0;
+    for (kind, _) in <(SectionKind, Vec<u8>)>::pem_slice_iter(&bytes).flatten() {
+        match kind {
+            SectionKind::Certificate => certs += 1,
+            SectionKind::PrivateKey | SectionKind::RsaPrivateKey | SectionKind::EcPrivateKey => {
+                keys += 1
+            }
+            _ => {}
+        }
+    }
+    let secret = keys > 0 || text.contains("PRIVATE KEY");
+    let mut error = None;
+    let facts = if certs > 0 {
+        crate::pki::read_certs(&bytes).unwrap_or_else(|e| {
+            error = Some(e.to_string());
+            Vec::new()
+        })
+    } else {
+        Vec::new()
+    };
+    let key_info = if keys > 0 {
+        crate::pki::read_private_key(&bytes)
+            .map_err(|e| error = Some(e.to_string()))
+            .ok()
+    } else {
+        None
+    };
+    PemFile {
+        facts,
+        key_info,
+        error,
+        src: SourceFile::new(rel, if secret { String::new() } else { text }, secret),
+        bytes,
+        certs,
+        keys,
+        mode,
+    }
+}
+
+pub fn parse_env(rel: PathBuf, text: String) -> EnvFile {
+    let vars = text
+        .lines()
+        .enumerate()
+        .filter_map(|(i, l)| {
+            let l = l.trim();
+            if l.starts_with('#') {
+                return None;
+            }
+            let l = l.strip_prefix("export ").unwrap_or(l);
+            let (k, v) = l.split_once('=')?;
+            let v = v.split(" #").next().unwrap_or(v).trim();
+            let v = v.trim_matches('"').trim_matches('\'');
+            Some((k.trim().to_string(), v.to_string(), i + 1))
+        })
+        .collect();
+    EnvFile {
+        src: SourceFile::new(rel, text, false),
+        vars,
+    }
+}
+
+#[cfg(unix)]
+fn mode_of(p: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p)
+        .ok()
+        .map(|m| m.permissions().mode() & 0o777)
+}
+
+#[cfg(not(unix))]
+fn mode_of(_: &Path) -> Option<u32> {
+    None
+}
+
+fn helpers_on_path(path_env: Option<&std::ffi::OsStr>) -> BTreeSet<String> {
+    let path = path_env
+        .map(ToOwned::to_owned)
+        .or_else(|| std::env::var_os("PATH"));
+    let mut out = BTreeSet::new();
+    for dir in path.iter().flat_map(std::env::split_paths) {
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if let Some(h) = name.strip_prefix("docker-credential-") {
+                out.insert(h.trim_end_matches(".exe").to_string());
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,265 @@
+//! Parsed forms of every file doctor reads, each keeping its source for locations.
+
+use super::source::SourceFile;
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+/// A parse failure with the byte range it points at.
+#[derive(Debug, Clone)]
+pub struct ParseFailure {
+    pub message: String,
+    pub range: Option<Range<usize>>,
+    /// 1-based line/column when the parser reports those instead of bytes.
+    pub line_col: Option<(usize, usize)>,
+}
+
+/// A `buildkitd.toml`.
+#[derive(Debug, Clone)]
+pub struct TomlFile {
+    pub src: SourceFile,
+    pub doc: Result<toml_edit::Document<String>, ParseFailure>,
+}
+
+/// A compose file.
+#[derive(Debug)]
+pub struct ComposeFile {
+    pub src: SourceFile,
+    pub doc: Result<ComposeDoc, ParseFailure>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct ComposeDoc {
+    #[serde(default)]
+    pub services: BTreeMap<String, Spanned<ServiceDoc>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct ServiceDoc {
+    pub image: Option<Spanned<String>>,
+    pub command: Option<Spanned<StrOrList>>,
+    pub entrypoint: Option<Spanned<StrOrList>>,
+    #[serde(default)]
+    pub volumes: Vec<Spanned<VolumeDoc>>,
+    #[serde(default)]
+    pub ports: Vec<Spanned<PortDoc>>,
+    pub network_mode: Option<Spanned<String>>,
+    pub environment: Option<Spanned<EnvDoc>>,
+    pub networks: Option<NetworksDoc>,
+    pub hostname: Option<String>,
+    #[serde(default)]
+    pub privileged: bool,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(untagged)]
+pub enum StrOrList {
+    Str(String),
+    List(Vec<String>),
+}
+
+impl StrOrList {
+    pub fn args(&self) -> Vec<String> {
+        match self {
+            StrOrList::Str(s) => s.split_whitespace().map(str::to_string).collect(),
+            StrOrList::List(l) => l.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(untagged)]
+pub enum Scalar {
+    Str(String),
+    Int(i64),
+    Bool(bool),
+}
+
+impl Scalar {
+    pub fn text(&self) -> String {
+        match self {
+            Scalar::Str(s) => s.clone(),
+            Scalar::Int(i) => i.to_string(),
+            Scalar::Bool(b) => b.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum VolumeDoc {
+    Short(String),
+    Long {
+        #[serde(rename = "type")]
+        kind: Option<String>,
+        source: Option<String>,
+        target: String,
+        #[serde(default)]
+        read_only: bool,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum PortDoc {
+    Num(u64),
+    Str(String),
+    Long {
+        target: u64,
+        published: Option<Scalar>,
+        host_ip: Option<String>,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum EnvDoc {
+    Map(BTreeMap<String, Option<Scalar>>),
+    List(Vec<String>),
+}
+
+impl EnvDoc {
+    pub fn pairs(&self) -> Vec<(String, String)> {
+        match self {
+            EnvDoc::Map(m) => m
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_ref().map(Scalar::text).unwrap_or_default()))
+                .collect(),
+            EnvDoc::List(l) => l
+                .iter()
+                .map(|e| match e.split_once('=') {
+                    Some((k, v)) => (k.to_string(), v.to_string()),
+                    None => (e.clone(), String::new()),
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum NetworksDoc {
+    List(Vec<String>),
+    Map(BTreeMap<String, Option<NetAttach>>),
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct NetAttach {
+    #[serde(default)]
+    pub aliases: Vec<String>,
+}
+
+/// A distribution registry `config.yml`.
+#[derive(Debug)]
+pub struct RegistryConfigFile {
+    pub src: SourceFile,
+    pub doc: Result<RegistryDoc, ParseFailure>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct RegistryDoc {
+    pub http: Option<RegHttp>,
+    pub auth: Option<RegAuth>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct RegHttp {
+    pub addr: Option<Spanned<String>>,
+    pub tls: Option<Spanned<RegTls>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct RegTls {
+    pub certificate: Option<Spanned<String>>,
+    pub key: Option<Spanned<String>>,
+    #[serde(default)]
+    pub clientcas: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct RegAuth {
+    pub htpasswd: Option<RegHtpasswd>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct RegHtpasswd {
+    pub realm: Option<String>,
+    pub path: Option<Spanned<String>>,
+}
+
+/// A Docker `config.json`.
+#[derive(Debug)]
+pub struct DockerConfigFile {
+    pub src: SourceFile,
+    pub doc: Result<serde_json::Value, ParseFailure>,
+}
+
+/// An htpasswd file: `(user, hash, line)`.
+#[derive(Debug)]
+pub struct HtpasswdFile {
+    pub src: SourceFile,
+    pub entries: Vec<(String, String, usize)>,
+}
+
+/// A PEM file (certificate or key).
+#[derive(Debug)]
+pub struct PemFile {
+    pub src: SourceFile,
+    pub bytes: Vec<u8>,
+    pub certs: usize,
+    pub keys: usize,
+    /// Unix permission bits, when known.
+    pub mode: Option<u32>,
+    /// Parsed certificates (empty when none or unparseable).
+    pub facts: Vec<crate::pki::CertFacts>,
+    /// The public half of the private key, when the file holds one bkenv can read.
+    pub key_info: Option<crate::pki::PrivateKeyInfo>,
+    /// Why the certificates or key did not parse (never contains key material).
+    pub error: Option<String>,
+}
+
+impl PemFile {
+    pub fn is_key(&self) -> bool {
+        self.keys > 0
+    }
+    pub fn is_cert(&self) -> bool {
+        self.certs > 0
+    }
+}
+
+/// `.env`: `(key, value, line)`.
+#[derive(Debug)]
+pub struct EnvFile {
+    pub src: SourceFile,
+    pub vars: Vec<(String, String, usize)>,
+}
+
+impl EnvFile {
+    pub fn get(&self, key: &str) -> Option<(&str, usize)> {
+        self.vars
+            .iter()
+            .rev()
+            .find(|(k, _, _)| k == key)
+            .map(|(_, v, l)| (v.as_str(), *l))
+    }
+}
+
+/// A reference to an image found in a Dockerfile or CI file.
+#[derive(Debug, Clone)]
+pub struct ImageRef {
+    /// The reference after ARG substitution.
+    pub reference: String,
+    pub line: usize,
+    /// `from`, `output`, `export-cache`, `import-cache`.
+    pub role: &'static str,
+    /// For cache exports: the raw option string.
+    pub options: Option<String>,
+}
+
+/// A Dockerfile or a CI file, reduced to its image references.
+#[derive(Debug)]
+pub struct RefFile {
+    pub src: SourceFile,
+    pub refs: Vec<ImageRef>,
+}

@@ -1,0 +1,99 @@
+//! Compose volume and port syntax (short and long forms) for the container view.
+
+use super::model::{PortDoc, VolumeDoc};
+use super::view::{Mount, Port};
+use std::path::{Component, Path, PathBuf};
+
+pub(super) fn mount(base: &Path, v: &VolumeDoc, line: usize) -> Option<Mount> {
+    let (source, target, ro) = match v {
+        VolumeDoc::Short(s) => {
+            let parts: Vec<&str> = s.split(':').collect();
+            match parts.as_slice() {
+                [t] => (None, t.to_string(), false),
+                [s, t] => (Some(s.to_string()), t.to_string(), false),
+                [s, t, o, ..] => (
+                    Some(s.to_string()),
+                    t.to_string(),
+                    o.split(',').any(|x| x == "ro"),
+                ),
+                [] => return None,
+            }
+        }
+        VolumeDoc::Long {
+            kind,
+            source,
+            target,
+            read_only,
+        } => {
+            let src = if kind.as_deref().is_none_or(|k| k == "bind") {
+                source.clone()
+            } else {
+                None
+            };
+            (src, target.clone(), *read_only)
+        }
+    };
+    let host = source
+        .filter(|s| s.starts_with('.') || s.starts_with('/'))
+        .map(|s| {
+            let p = Path::new(&s);
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                normalize(&base.join(p))
+            }
+        });
+    Some(Mount {
+        host,
+        container: target.trim_end_matches('/').to_string(),
+        read_only: ro,
+        line,
+    })
+}
+
+pub(super) fn port(p: &PortDoc, line: usize) -> Option<Port> {
+    match p {
+        PortDoc::Num(n) => Some(Port {
+            host_ip: None,
+            published: None,
+            target: u16::try_from(*n).ok()?,
+            line,
+        }),
+        PortDoc::Str(s) => {
+            let s = s.split('/').next().unwrap_or(s);
+            let parts: Vec<&str> = s.rsplitn(3, ':').collect();
+            let target = parts.first()?.parse().ok()?;
+            Some(Port {
+                host_ip: parts.get(2).map(|h| h.to_string()),
+                published: parts.get(1).and_then(|p| p.parse().ok()),
+                target,
+                line,
+            })
+        }
+        PortDoc::Long {
+            target,
+            published,
+            host_ip,
+        } => Some(Port {
+            host_ip: host_ip.clone(),
+            published: published.as_ref().and_then(|p| p.text().parse().ok()),
+            target: u16::try_from(*target).ok()?,
+            line,
+        }),
+    }
+}
+
+/// Lexically normalizes `a/./b/../c` to `a/c`.
+pub fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}

@@ -1,0 +1,99 @@
+//! Fixture materialisation for doctor tests: a fixture directory may name a base tree
+//! (`_base`, e.g. `golden`), list files to delete (`_delete`) and modes (`_modes`,
+//! `path octal` per line). Keys (`*.key`) default to 0600, as bkenv writes them.
+
+#![allow(dead_code)]
+
+use bkenv::doctor::{self, DoctorInputs, DoctorReport};
+use std::path::{Path, PathBuf};
+use time::OffsetDateTime;
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// 2026-12-01 00:00 UTC.
+pub fn now() -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(1_796_083_200).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    for e in walkdir::WalkDir::new(from).min_depth(1) {
+        let e = e.unwrap();
+        let rel = e.path().strip_prefix(from).unwrap();
+        if e.depth() == 1 && rel.to_string_lossy().starts_with('_') {
+            continue;
+        }
+        let dest = to.join(rel);
+        if e.file_type().is_dir() {
+            std::fs::create_dir_all(&dest).unwrap();
+        } else {
+            std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+            std::fs::copy(e.path(), &dest).unwrap();
+        }
+    }
+}
+
+/// Builds the fixture in a fresh temporary directory.
+pub fn materialize(dir: &Path) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    if let Ok(base) = std::fs::read_to_string(dir.join("_base")) {
+        copy_tree(&fixtures().join(base.trim()), tmp.path());
+    }
+    copy_tree(dir, tmp.path());
+    if let Ok(list) = std::fs::read_to_string(dir.join("_delete")) {
+        for l in list.lines().filter(|l| !l.trim().is_empty()) {
+            let p = tmp.path().join(l.trim());
+            let _ = std::fs::remove_file(&p).or_else(|_| std::fs::remove_dir_all(&p));
+        }
+    }
+    set_modes(tmp.path(), dir);
+    tmp
+}
+
+#[cfg(unix)]
+fn set_modes(root: &Path, dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    for e in walkdir::WalkDir::new(root) {
+        let e = e.unwrap();
+        if e.path().extension().is_some_and(|x| x == "key") {
+            std::fs::set_permissions(e.path(), std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+    }
+    if let Ok(list) = std::fs::read_to_string(dir.join("_modes")) {
+        for l in list.lines() {
+            if let Some((p, m)) = l.split_once(' ') {
+                let mode = u32::from_str_radix(m.trim(), 8).unwrap();
+                std::fs::set_permissions(root.join(p), std::fs::Permissions::from_mode(mode))
+                    .unwrap();
+            }
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn set_modes(_: &Path, _: &Path) {}
+
+pub fn run(root: &Path) -> DoctorReport {
+    let inputs = DoctorInputs {
+        path_env: Some(root.join("bin").into_os_string()),
+        ..DoctorInputs::default()
+    };
+    doctor::run(root, &inputs, now()).unwrap_or_else(|e| panic!("{}: {e}", root.display()))
+}
+
+/// `CODE message (path:line)` per finding.
+pub fn describe(report: &DoctorReport) -> Vec<String> {
+    report
+        .findings
+        .iter()
+        .map(|f| {
+            let loc = f
+                .location
+                .as_ref()
+                .map(|l| format!("{}:{}", l.path.display(), l.span.map_or(0, |s| s.line)))
+                .unwrap_or_default();
+            format!("{} {} ({loc})", f.code, f.message)
+        })
+        .collect()
+}
