@@ -14,7 +14,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use time::{Duration, OffsetDateTime};
 
-/// Cost for passwords bkenv generates: ~143 bits of entropy make brute force hopeless at
+/// Cost for passwords bkenv generates: ~138 bits of entropy make brute force hopeless at
 /// any cost, and the registry re-verifies bcrypt on every request (see bench/README.md).
 pub const GENERATED_PASSWORD_COST: u32 = 5;
 /// Cost for passwords a person chose (`password_env`): those deserve slow hashing.

@@ -232,6 +232,171 @@ impl Writer {
         }
         self.write(backup, &bytes, mode)
     }
+
+    /// Writes several files, each as atomically and durably as [`Writer::write`], with the
+    /// fsyncs batched: every temp file is written, then all are fsynced concurrently (the
+    /// filesystem journal commits concurrent fsyncs together), then renamed into place,
+    /// then their directories are fsynced. One journal commit per phase instead
+    /// of two sequential fsyncs per file: on ext4 that is most of `init`'s time (see
+    /// bench/README.md).
+    ///
+    /// Private files are committed (renamed, directories synced) before public ones, so a
+    /// key is durable before any certificate that needs it is visible; `last` (the state
+    /// manifest) is committed after both, so it never vouches for a file not yet on disk.
+    /// Within each group the order is the slice's; each rename counts as one write for
+    /// failure injection. On any error no temp file is left behind.
+    pub fn write_batch(
+        &mut self,
+        files: &[BatchFile<'_>],
+        last: Option<&BatchFile<'_>>,
+    ) -> Result<()> {
+        let files: Vec<&BatchFile<'_>> = files.iter().chain(last).collect();
+        let groups: Vec<u8> = files
+            .iter()
+            .enumerate()
+            .map(
+                |(i, f)| match (last.is_some() && i + 1 == files.len(), f.mode) {
+                    (true, _) => 2,
+                    (false, MODE_PRIVATE) => 0,
+                    (false, _) => 1,
+                },
+            )
+            .collect();
+        let mut staged: Vec<Option<Staged>> = Vec::with_capacity(files.len());
+        let result = self.write_batch_staged(&files, &groups, &mut staged);
+        for s in staged.into_iter().flatten() {
+            let _ = fs::remove_file(&s.tmp);
+        }
+        result
+    }
+
+    fn write_batch_staged(
+        &mut self,
+        files: &[&BatchFile<'_>],
+        groups: &[u8],
+        staged: &mut Vec<Option<Staged>>,
+    ) -> Result<()> {
+        for f in files {
+            let s = stage(f, |dir| self.ensure_dir(dir, 0o755))?;
+            staged.push(Some(s));
+        }
+        let handles: Vec<&fs::File> = staged.iter().flatten().map(|s| &s.file).collect();
+        for (result, f) in sync_concurrently(&handles).into_iter().zip(files) {
+            result.map_err(|e| Error::io("write", f.path.clone(), e))?;
+        }
+        for group in 0..=2 {
+            let mut dirs: Vec<&Path> = Vec::new();
+            for (i, f) in files.iter().enumerate() {
+                if groups[i] != group {
+                    continue;
+                }
+                if self.fail_after.is_some_and(|n| self.writes >= n) {
+                    return Err(Error::Other(format!(
+                        "injected failure before writing {}",
+                        f.path.display()
+                    )));
+                }
+                self.writes += 1;
+                let Some(s) = staged[i].take() else { continue };
+                if let Err(e) = fs::rename(&s.tmp, &f.path) {
+                    staged[i] = Some(s);
+                    return Err(Error::io("write", f.path.clone(), e));
+                }
+                let dir = f.path.parent().unwrap_or(Path::new("."));
+                if !dirs.contains(&dir) {
+                    dirs.push(dir);
+                }
+            }
+            // As in `write`, a directory that cannot be synced is not an error. No threads
+            // here: the first directory fsync commits the journal transaction holding every
+            // rename so far, and the others then find nothing left to commit.
+            for dir in dirs {
+                if let Ok(d) = fs::File::open(dir) {
+                    let _ = d.sync_all();
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One file for [`Writer::write_batch`].
+#[derive(Debug, Clone)]
+pub struct BatchFile<'a> {
+    pub path: PathBuf,
+    pub contents: &'a [u8],
+    pub mode: u32,
+}
+
+/// A temp file written but not yet fsynced or renamed into place.
+struct Staged {
+    tmp: PathBuf,
+    file: fs::File,
+}
+
+fn temp_path(path: &Path) -> (PathBuf, &Path) {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    (
+        dir.join(format!(".{name}.bkenv-tmp-{}", std::process::id())),
+        dir,
+    )
+}
+
+/// Creates the temp file for `f` with its final mode and writes the contents (no fsync).
+fn stage(f: &BatchFile<'_>, ensure_dir: impl FnOnce(&Path) -> Result<()>) -> Result<Staged> {
+    let (tmp, dir) = temp_path(&f.path);
+    ensure_dir(dir)?;
+    let result = (|| {
+        let _ = fs::remove_file(&tmp);
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(f.mode)
+            .open(&tmp)?;
+        if f.mode != MODE_PRIVATE {
+            file.set_permissions(fs::Permissions::from_mode(f.mode))?;
+        }
+        file.write_all(f.contents)?;
+        Ok(file)
+    })();
+    match result {
+        Ok(file) => Ok(Staged { tmp, file }),
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(Error::io("write", f.path.clone(), e))
+        }
+    }
+}
+
+/// fsyncs every file, each on its own thread so the journal can commit them together.
+/// Falls back to syncing inline when a thread cannot be started.
+fn sync_concurrently(files: &[&fs::File]) -> Vec<std::io::Result<()>> {
+    if files.len() <= 1 {
+        return files.iter().map(|f| f.sync_all()).collect();
+    }
+    std::thread::scope(|scope| {
+        let pending: Vec<_> = files
+            .iter()
+            .map(|f| {
+                std::thread::Builder::new()
+                    .spawn_scoped(scope, move || f.sync_all())
+                    .map_err(|_| f)
+            })
+            .collect();
+        pending
+            .into_iter()
+            .map(|p| match p {
+                Ok(handle) => handle
+                    .join()
+                    .unwrap_or_else(|_| Err(std::io::Error::other("fsync thread panicked"))),
+                Err(f) => f.sync_all(),
+            })
+            .collect()
+    })
 }
 
 /// The outcome for one planned file.
@@ -241,8 +406,10 @@ pub struct Applied {
     pub status: Status,
 }
 
-/// Applies a plan in order, then saves the state manifest. With `dry_run` nothing is
-/// written and the statuses say what would happen.
+/// Applies a plan, then saves the state manifest. With `dry_run` nothing is written and
+/// the statuses say what would happen. Files are committed with [`Writer::write_batch`]:
+/// private files (keys, secrets) before public ones, so a key is durable before the
+/// certificate that needs it appears.
 pub fn apply(
     root: &Path,
     plan: &[PlannedFile],
@@ -252,10 +419,15 @@ pub fn apply(
     dry_run: bool,
 ) -> Result<Vec<Applied>> {
     let mut out = Vec::with_capacity(plan.len());
+    let mut to_write = Vec::new();
     for file in plan {
         let status = classify(root, &state, file, force)?;
         if !dry_run && matches!(status, Status::Created | Status::Updated) {
-            writer.write(&root.join(&file.path), &file.contents, file.mode)?;
+            to_write.push(BatchFile {
+                path: root.join(&file.path),
+                contents: &file.contents,
+                mode: file.mode,
+            });
         }
         if status != Status::KeptEdited {
             state
@@ -268,22 +440,36 @@ pub fn apply(
         });
     }
     if !dry_run {
-        save_state(root, &state, writer)?;
+        let (path, json) = state_json(root, &state)?;
+        let changed = fs::read(&path).ok().as_deref() != Some(json.as_slice());
+        if let Some(dir) = path.parent().filter(|_| changed) {
+            writer.ensure_dir(dir, DIR_PRIVATE)?;
+        }
+        let last = changed.then(|| BatchFile {
+            path,
+            contents: &json,
+            mode: MODE_PRIVATE,
+        });
+        writer.write_batch(&to_write, last.as_ref())?;
     }
     Ok(out)
 }
 
 pub fn save_state(root: &Path, state: &State, writer: &mut Writer) -> Result<()> {
-    let path = root.join(crate::model::layout::STATE);
+    let (path, json) = state_json(root, state)?;
     if let Some(dir) = path.parent() {
         writer.ensure_dir(dir, DIR_PRIVATE)?;
     }
-    let mut json = serde_json::to_vec_pretty(state).map_err(|e| Error::Other(e.to_string()))?;
-    json.push(b'\n');
     if fs::read(&path).ok().as_deref() == Some(json.as_slice()) {
         return Ok(());
     }
     writer.write(&path, &json, MODE_PRIVATE)
+}
+
+fn state_json(root: &Path, state: &State) -> Result<(PathBuf, Vec<u8>)> {
+    let mut json = serde_json::to_vec_pretty(state).map_err(|e| Error::Other(e.to_string()))?;
+    json.push(b'\n');
+    Ok((root.join(crate::model::layout::STATE), json))
 }
 
 #[cfg(test)]
@@ -363,6 +549,52 @@ mod tests {
         let r = apply(dir.path(), &plan, State::default(), &mut w, false, true).unwrap();
         assert_eq!(r[0].status, Status::Created);
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn batch_commits_private_files_first_and_the_last_file_last() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str, mode| BatchFile {
+            path: dir.path().join(name),
+            contents: b"x",
+            mode,
+        };
+        let files = [
+            file("pub/a.crt", MODE_PUBLIC),
+            file("priv/a.key", MODE_PRIVATE),
+            file("pub/b.crt", MODE_PUBLIC),
+        ];
+        let last = file("state.json", MODE_PRIVATE);
+        let exists = |name: &str| dir.path().join(name).exists();
+        for after in 0..4 {
+            let mut w = Writer {
+                fail_after: Some(after),
+                writes: 0,
+            };
+            assert!(w.write_batch(&files, Some(&last)).is_err());
+            assert_eq!(exists("priv/a.key"), after >= 1, "after {after}");
+            assert_eq!(exists("pub/a.crt"), after >= 2, "after {after}");
+            assert_eq!(exists("pub/b.crt"), after >= 3, "after {after}");
+            assert!(!exists("state.json"));
+            for d in ["pub", "priv"] {
+                for e in fs::read_dir(dir.path().join(d)).unwrap() {
+                    let name = e.unwrap().file_name();
+                    assert!(!name.to_string_lossy().contains("bkenv-tmp"), "{name:?}");
+                }
+            }
+            for f in files.iter().chain([&last]) {
+                let _ = fs::remove_file(&f.path);
+            }
+        }
+        Writer::new().write_batch(&files, Some(&last)).unwrap();
+        for (name, mode) in [
+            ("pub/a.crt", 0o644),
+            ("priv/a.key", 0o600),
+            ("state.json", 0o600),
+        ] {
+            let meta = fs::metadata(dir.path().join(name)).unwrap();
+            assert_eq!(meta.permissions().mode() & 0o777, mode, "{name}");
+        }
     }
 
     #[test]
