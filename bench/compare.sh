@@ -92,7 +92,7 @@ if "$bin" probe --help >/dev/null 2>&1; then
   ref=$(median_ms "$tmp/probe.json" 1)
   r=$(ratio "$bk" "$ref")
   row "probe 20 endpoints, 5 dead vs 1 timeout" "$bk ms" "$ref ms" "$r" "<= 1.2" "$(verdict "$r" 1.2)"
-  kill $servers 2>/dev/null || true
+  kill $servers 2>&1 || true
 else
   echo "skipped: probe not built yet"
   row "probe 20 endpoints, 5 dead vs 1 timeout" "-" "-" "-" "<= 1.2" "skipped: probe not built yet"
@@ -100,7 +100,25 @@ fi
 
 # (b) and (d): doctor on a 200,000-file tree with a few environments inside.
 if "$bin" doctor --help >/dev/null 2>&1; then
-  :
+  echo "compare: (b) generating the 200,000-file tree"
+  python3 bench/gen-tree.py "$tmp/tree" "$bin"
+  # Findings make doctor exit 1: expected on a tree full of environments (-i).
+  hyperfine --style basic --warmup 2 --runs "${TREE_RUNS:-10}" -i --export-json "$tmp/doctor.json" \
+    -n "bkenv doctor (200k files)" "$bin doctor $tmp/tree" \
+    -n "find -type f" "find $tmp/tree -type f"
+  bk=$(median_ms "$tmp/doctor.json" 0)
+  ref=$(median_ms "$tmp/doctor.json" 1)
+  r=$(ratio "$bk" "$ref")
+  row "doctor on 200k files vs find" "$bk ms" "$ref ms" "$r" "<= 2" "$(verdict "$r" 2)"
+  echo "compare: (d) peak memory of doctor on the tree"
+  rss=()
+  for _ in 1 2 3 4 5; do
+    /usr/bin/time -v -o "$tmp/time.txt" "$bin" doctor "$tmp/tree" >/dev/null 2>&1 || true
+    rss+=("$(awk -F: '/Maximum resident set size/ {print $2+0}' "$tmp/time.txt")")
+  done
+  kib=$(printf '%s\n' "${rss[@]}" | sort -n | sed -n 3p)
+  mib=$(python3 -c 'import sys; print("%.1f" % (int(sys.argv[1]) / 1024))' "$kib")
+  row "doctor peak RSS, 200k files" "$mib MiB" "-" "-" "< 30 MiB" "$(verdict "$mib" 30 lt)"
 else
   echo "skipped: doctor not built yet"
   row "doctor on 200k files vs find" "-" "-" "-" "<= 2" "skipped: doctor not built yet"
