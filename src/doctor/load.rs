@@ -7,7 +7,7 @@ use super::model::*;
 use super::refs;
 use super::source::SourceFile;
 use rustls_pki_types::pem::{PemObject, SectionKind};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -80,7 +80,7 @@ pub struct Snapshot {
     pub env: Vec<EnvFile>,
     pub unreadable: Vec<Unreadable>,
     /// Every file and directory under the root (relative), for existence checks.
-    pub paths: BTreeSet<PathBuf>,
+    pub paths: HashSet<PathBuf>,
     /// Credential helpers (`docker-credential-<name>`) found on PATH.
     pub helpers_on_path: BTreeSet<String>,
 }
@@ -101,7 +101,7 @@ pub fn load(root: &Path, inputs: &DoctorInputs) -> Snapshot {
     let (mut found, unreadable, paths) = if root.is_dir() {
         discover::discover(root)
     } else {
-        (Vec::new(), Vec::new(), Vec::new())
+        (Vec::new(), Vec::new(), HashSet::new())
     };
     let explicit = [
         (&inputs.buildkitd_config, FileKind::BuildkitdToml),
@@ -131,7 +131,7 @@ pub fn load(root: &Path, inputs: &DoctorInputs) -> Snapshot {
         .collect();
     let mut snap = Snapshot {
         unreadable,
-        paths: paths.iter().map(|p| rel_path(root, p)).collect(),
+        paths,
         ..Snapshot::default()
     };
     for d in found {
