@@ -41,22 +41,6 @@ pub struct DoctorReport {
     /// Findings sorted by file, line, column and code.
     pub findings: Vec<Finding>,
     pub snapshot: Snapshot,
-    pub endpoints: Endpoints,
-}
-
-/// The parsed facts live probes need.
-#[derive(Debug, Default, Clone)]
-pub struct Endpoints {
-    /// `BUILDKIT_HOST` from `.env`.
-    pub buildkit_host: Option<String>,
-    /// Client CA for the gRPC endpoint (host path, relative to the root).
-    pub buildkit_ca: Option<PathBuf>,
-    /// Registries the environment uses, as `host:port` reachable from the host.
-    pub registries: Vec<String>,
-    /// CA files trusted per registry key of buildkitd.toml (container paths).
-    pub registry_cas: Vec<(String, Vec<String>)>,
-    /// `auths` keys of config.json (values are never copied).
-    pub credential_keys: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,12 +60,7 @@ pub fn run(
     }
     let snapshot = load::load(root, inputs);
     let findings = check(&snapshot, now);
-    let endpoints = endpoints(&snapshot);
-    Ok(DoctorReport {
-        findings,
-        snapshot,
-        endpoints,
-    })
+    Ok(DoctorReport { findings, snapshot })
 }
 
 /// Runs the checks on an already loaded snapshot; findings are sorted.
@@ -101,44 +80,4 @@ pub fn check(snapshot: &Snapshot, now: OffsetDateTime) -> Vec<Finding> {
     });
     findings.dedup();
     findings
-}
-
-fn endpoints(snap: &Snapshot) -> Endpoints {
-    let mut e = Endpoints {
-        buildkit_host: snap.env_var("BUILDKIT_HOST").map(|(_, v, _)| v.to_string()),
-        buildkit_ca: snap.env_var("BUILDKIT_TLS_CA").map(|(f, v, _)| {
-            let base = f.src.path.parent().unwrap_or(Path::new(""));
-            view::normalize(&base.join(v))
-        }),
-        ..Endpoints::default()
-    };
-    if let Some((_, v, _)) = snap.env_var("DOCKER_REGISTRY") {
-        e.registries.push(v.to_string());
-    }
-    for t in &snap.buildkitd {
-        let Ok(doc) = &t.doc else { continue };
-        let Some(reg) = doc.get("registry").and_then(|r| r.as_table()) else {
-            continue;
-        };
-        for (host, item) in reg.iter() {
-            let cas = item
-                .get("ca")
-                .and_then(|c| c.as_array())
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|v| v.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default();
-            e.registry_cas.push((host.to_string(), cas));
-        }
-    }
-    for c in &snap.docker_configs {
-        if let Ok(v) = &c.doc
-            && let Some(a) = v.get("auths").and_then(|a| a.as_object())
-        {
-            e.credential_keys.extend(a.keys().cloned());
-        }
-    }
-    e
 }

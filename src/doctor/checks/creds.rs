@@ -95,11 +95,10 @@ pub fn json_key_loc(src: &SourceFile, key: &str) -> Location {
 
 /// The host a config.json key stands for (legacy `https://host:port/v1/` form included).
 pub fn key_host(key: &str) -> String {
-    if key == "https://index.docker.io/v1/" {
+    if key == crate::creds::DOCKER_HUB_KEY {
         return "docker.io".to_string();
     }
-    let k = key.split("://").last().unwrap_or(key);
-    k.split('/').next().unwrap_or(k).to_string()
+    crate::creds::key_host(key).to_string()
 }
 
 fn decode(auth: &str) -> Option<(String, String)> {
