@@ -194,6 +194,23 @@ impl Registry {
     }
 }
 
+/// `moby/buildkit:v0.23.2-rootless` → (0, 23, 2); a missing minor or patch is 0.
+/// Shared by init (what to emit) and doctor (what the image in compose supports).
+pub fn image_version(image: &str) -> Option<(u32, u32, u32)> {
+    let tag = image.rsplit_once(':')?.1;
+    let tag = tag.strip_prefix('v').unwrap_or(tag);
+    let mut parts = tag
+        .split('-')
+        .next()?
+        .split('.')
+        .map(|p| p.parse::<u32>().ok());
+    Some((
+        parts.next()??,
+        parts.next().flatten().unwrap_or(0),
+        parts.next().flatten().unwrap_or(0),
+    ))
+}
+
 pub fn push_unique<T: PartialEq>(v: &mut Vec<T>, item: T) {
     if !v.contains(&item) {
         v.push(item);

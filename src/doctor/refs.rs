@@ -20,9 +20,13 @@ pub fn registry_host(reference: &str) -> String {
 }
 
 /// Whether `host` is loopback for containerd's `MatchLocalhost`.
+/// BuildKit's `MatchLocalhost` for `host[:port]`; one rule, shared with init
+/// ([`crate::hostport::Host::is_loopback`]).
 pub fn is_loopback(host: &str) -> bool {
-    let bare = strip_port(host);
-    bare == "localhost" || bare == "::1" || bare == "[::1]" || bare.starts_with("127.")
+    let bare = strip_port(host)
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    crate::hostport::parse_host(bare, bare).is_ok_and(|h| h.is_loopback())
 }
 
 /// The host without its `:port` (IPv6 brackets kept).
@@ -213,6 +217,27 @@ mod tests {
         assert!(is_loopback("127.0.0.1:5000"));
         assert!(!is_loopback("registry:5000"));
         assert_eq!(strip_port("registry:5000"), "registry");
+    }
+
+    #[test]
+    fn loopback_is_buildkits_rule() {
+        for yes in [
+            "localhost",
+            "LOCALHOST:5000",
+            "127.0.0.2:80",
+            "[::1]:5005",
+            "::1",
+        ] {
+            assert!(is_loopback(yes), "{yes}");
+        }
+        for no in [
+            "127.foo.example",
+            "registry:5000",
+            "host.docker.internal",
+            "10.0.0.1:5000",
+        ] {
+            assert!(!is_loopback(no), "{no}");
+        }
     }
 
     #[test]

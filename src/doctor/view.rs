@@ -95,16 +95,7 @@ impl ServiceView {
 
     /// BuildKit version from the image tag (`moby/buildkit:v0.23.2-rootless`).
     pub fn buildkit_version(&self) -> Option<(u32, u32, u32)> {
-        let image = self.image.as_deref()?;
-        let tag = image.rsplit_once(':')?.1;
-        let tag = tag.strip_prefix('v').unwrap_or(tag);
-        let core = tag.split('-').next()?;
-        let mut n = core.split('.').map(|p| p.parse::<u32>().ok());
-        Some((
-            n.next()??,
-            n.next().flatten().unwrap_or(0),
-            n.next().flatten().unwrap_or(0),
-        ))
+        crate::model::image_version(self.image.as_deref()?)
     }
 
     pub fn env_var(&self, key: &str) -> Option<&str> {

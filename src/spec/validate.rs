@@ -136,7 +136,7 @@ fn validate_buildkitd(spec: &Spec) -> Result<Buildkitd> {
     }
     Ok(Buildkitd {
         service: b.service.clone(),
-        version: image_version(&image),
+        version: crate::model::image_version(&image),
         image,
         rootless: b.rootless,
         listen: b.listen.clone(),
@@ -145,19 +145,6 @@ fn validate_buildkitd(spec: &Spec) -> Result<Buildkitd> {
         sans,
         mtls: b.mtls,
     })
-}
-
-/// `moby/buildkit:v0.23.2-rootless` → (0, 23, 2).
-pub fn image_version(image: &str) -> Option<(u32, u32, u32)> {
-    let tag = image.rsplit_once(':')?.1;
-    let tag = tag.strip_prefix('v').unwrap_or(tag);
-    let core = tag.split('-').next()?;
-    let mut parts = core.split('.').map(|p| p.parse::<u32>().ok());
-    Some((
-        parts.next()??,
-        parts.next()??,
-        parts.next().flatten().unwrap_or(0),
-    ))
 }
 
 fn parse_names(field: &str, names: &[String], services: &[String]) -> Result<Vec<RegistryName>> {
