@@ -2,11 +2,9 @@
 
 use crate::ExitStatus;
 use crate::cli::{NetArgs, ProbeArgs};
-use crate::creds::{DockerConfig, Lookup};
+use crate::creds::DockerConfig;
 use crate::error::{Error, Result};
-use crate::probe::{
-    self, Credential, Endpoint, EndpointKind, ProbeOptions, ProbeReport, Transport, Trust,
-};
+use crate::probe::{self, Endpoint, EndpointKind, ProbeOptions, ProbeReport, Transport, Trust};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::fmt::Write as _;
@@ -40,11 +38,7 @@ pub fn run(args: ProbeArgs, out: &mut dyn Write) -> Result<ExitStatus> {
                 )
             }
             None => {
-                let (credential, near) = credential_for(config.as_ref(), raw);
-                let kind = EndpointKind::Registry {
-                    credential,
-                    credential_keys_elsewhere: near,
-                };
+                let kind = probe::registry_kind(config.as_ref(), raw);
                 let trust = if cas.is_empty() {
                     Trust::System
                 } else {
@@ -134,20 +128,6 @@ pub fn parse_resolve(net: &NetArgs) -> Result<Vec<(String, String)>> {
                 .ok_or_else(|| Error::Other(format!("--resolve `{r}` is not NAME:PORT=ADDR:PORT")))
         })
         .collect()
-}
-
-/// What BuildKit would send for `host`, and keys that hold credentials for it elsewhere.
-pub fn credential_for(
-    config: Option<&DockerConfig>,
-    host: &str,
-) -> (Option<Credential>, Vec<String>) {
-    match config.map(|c| c.lookup(host)) {
-        Some(Lookup::Found {
-            username, password, ..
-        }) => (Some(Credential { username, password }), vec![]),
-        Some(Lookup::Missing { near }) => (None, near),
-        _ => (None, vec![]),
-    }
 }
 
 fn docker_config(dir: Option<&Path>) -> Result<Option<DockerConfig>> {

@@ -5,10 +5,10 @@
 
 use super::load::Snapshot;
 use super::view::{self, View};
-use crate::creds::{DockerConfig, Lookup};
+use crate::creds::DockerConfig;
 use crate::diag::{Finding, Location};
 use crate::pki::{CertFacts, signed_by};
-use crate::probe::{Credential, Endpoint, EndpointKind, Transport, Trust};
+use crate::probe::{Endpoint, EndpointKind, Transport, Trust};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::path::{Path, PathBuf};
@@ -85,20 +85,10 @@ pub fn plan(snap: &Snapshot, resolve: &[(String, String)]) -> Plan {
             .filter_map(|c| container_file(&view, c))
             .flat_map(|p| certs_at(snap, &p))
             .collect();
-        let (credential, near) = match config.as_ref().map(|c| c.lookup(&name)) {
-            Some(Lookup::Found {
-                username, password, ..
-            }) => (Some(Credential { username, password }), vec![]),
-            Some(Lookup::Missing { near }) => (None, near),
-            _ => (None, vec![]),
-        };
         plan.endpoints.push(Endpoint {
+            kind: crate::probe::registry_kind(config.as_ref(), &name),
             name,
             connect_to,
-            kind: EndpointKind::Registry {
-                credential,
-                credential_keys_elsewhere: near,
-            },
             trust: if cas.is_empty() {
                 Trust::System
             } else {

@@ -39,6 +39,23 @@ impl std::fmt::Debug for Credential {
     }
 }
 
+/// A registry endpoint with the credential BuildKit would send for the exact `host`
+/// (and, when there is none, the keys that hold credentials for it under another form).
+pub fn registry_kind(config: Option<&crate::creds::DockerConfig>, host: &str) -> EndpointKind {
+    use crate::creds::Lookup;
+    let (credential, near) = match config.map(|c| c.lookup(host)) {
+        Some(Lookup::Found {
+            username, password, ..
+        }) => (Some(Credential { username, password }), vec![]),
+        Some(Lookup::Missing { near }) => (None, near),
+        _ => (None, vec![]),
+    };
+    EndpointKind::Registry {
+        credential,
+        credential_keys_elsewhere: near,
+    }
+}
+
 #[derive(Debug)]
 pub enum EndpointKind {
     Buildkitd {
