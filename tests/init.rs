@@ -8,41 +8,12 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::Command;
 use support::{NOW, fresh, options, run_init, snapshot_tree, tool};
 
 const MTLS_SPEC_FLAG: &str = "mtls = false";
 
 fn read(dir: &Path, rel: &str) -> String {
     fs::read_to_string(dir.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
-}
-
-/// `openssl verify` of `leaf` against the environment CA for a host name or IP.
-fn openssl_verify(
-    openssl: &Path,
-    dir: &Path,
-    leaf: &str,
-    name: &str,
-    purpose: &str,
-) -> (bool, String) {
-    let mut cmd = Command::new(openssl);
-    cmd.arg("verify")
-        .arg("-CAfile")
-        .arg(dir.join("ca/ca.crt"))
-        .arg("-purpose")
-        .arg(purpose);
-    // Certificates are issued at the test's fixed clock; verify at that time too.
-    cmd.arg("-attime").arg(
-        (NOW + time::Duration::hours(1))
-            .unix_timestamp()
-            .to_string(),
-    );
-    if name.parse::<std::net::IpAddr>().is_ok() {
-        cmd.arg("-verify_ip").arg(name);
-    } else if !name.is_empty() {
-        cmd.arg("-verify_hostname").arg(name);
-    }
-    support::run(cmd.arg(dir.join(leaf)))
 }
 
 #[test]
@@ -66,17 +37,17 @@ fn every_certificate_verifies_with_openssl_for_every_name_and_fails_for_others()
     ];
     for (leaf, names) in cases {
         for name in names {
-            let (ok, out) = openssl_verify(&openssl, d, leaf, name, "sslserver");
+            let (ok, out) = support::openssl_verify(&openssl, d, leaf, name, "sslserver");
             assert!(ok, "{leaf} for {name}: {out}");
         }
         for wrong in ["evil.example", "registry.example", "10.0.0.1"] {
-            let (ok, out) = openssl_verify(&openssl, d, leaf, wrong, "sslserver");
+            let (ok, out) = support::openssl_verify(&openssl, d, leaf, wrong, "sslserver");
             assert!(!ok, "{leaf} must not verify for {wrong}: {out}");
         }
     }
-    let (ok, out) = openssl_verify(&openssl, d, "client/client.crt", "", "sslclient");
+    let (ok, out) = support::openssl_verify(&openssl, d, "client/client.crt", "", "sslclient");
     assert!(ok, "client cert: {out}");
-    let (ok, _) = openssl_verify(&openssl, d, "client/client.crt", "", "sslserver");
+    let (ok, _) = support::openssl_verify(&openssl, d, "client/client.crt", "", "sslserver");
     assert!(
         !ok,
         "the client certificate must not be usable as a server certificate"

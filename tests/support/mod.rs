@@ -122,3 +122,33 @@ pub fn redact(text: &str, passwords: &[&str]) -> String {
     }
     out
 }
+
+/// `openssl verify` of `leaf` against the environment CA for a host name or IP.
+pub fn openssl_verify(
+    openssl: &Path,
+    dir: &Path,
+    leaf: &str,
+    name: &str,
+    purpose: &str,
+) -> (bool, String) {
+    let mut cmd = Command::new(openssl);
+    cmd.arg("verify")
+        .arg("-CAfile")
+        .arg(dir.join("ca/ca.crt"))
+        .arg("-purpose")
+        .arg(purpose);
+    // Certificates are issued at the test's fixed clock; verify at that time too.
+    cmd.arg("-attime").arg(
+        (NOW + time::Duration::hours(1))
+            .unix_timestamp()
+            .to_string(),
+    );
+    // An IP (bracketed as in `[::1]:5005` or not) is checked against IP SANs.
+    let bare = name.trim_start_matches('[').trim_end_matches(']');
+    if bare.parse::<std::net::IpAddr>().is_ok() {
+        cmd.arg("-verify_ip").arg(bare);
+    } else if !name.is_empty() {
+        cmd.arg("-verify_hostname").arg(name);
+    }
+    run(cmd.arg(dir.join(leaf)))
+}
