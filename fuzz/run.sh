@@ -8,10 +8,13 @@ cd "$(dirname "$0")"
 secs=${1:-120}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(buildkitd_toml compose_yaml docker_config registry_config htpasswd pem env refs spec)
+[ ${#targets[@]} -gt 0 ] || targets=(buildkitd_toml compose_yaml docker_config registry_config htpasswd pem env refs spec snapshot)
 mkdir -p logs corpus artifacts
+./seed.sh >/dev/null
 bin=target/x86_64-unknown-linux-gnu/release
-[ -x "$bin/spec" ] || cargo +nightly fuzz build
+for t in "${targets[@]}"; do
+  [ -x "$bin/$t" ] || { cargo +nightly fuzz build; break; }
+done
 run() {
   local t=$1
   mkdir -p "corpus/$t" "artifacts/$t"

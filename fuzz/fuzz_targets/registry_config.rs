@@ -4,9 +4,4 @@
 #[path = "common.rs"]
 mod common;
 
-use bkenv::doctor::discover::FileKind;
-use libfuzzer_sys::fuzz_target;
-
-fuzz_target!(|data: &[u8]| {
-    common::check_one("registry/config.yml", FileKind::RegistryConfig, data);
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| common::run("registry_config", data));
