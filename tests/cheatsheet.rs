@@ -65,7 +65,7 @@ fn common_errors_are_reported_at_their_lines() {
 fn fix_repairs_the_mechanical_mistakes() {
     let tmp = materialize(&fixtures().join("cheatsheet"));
     let report = run(tmp.path());
-    let edits = doctor::fix(&report.snapshot, &report.findings, now()).unwrap();
+    let edits = doctor::fix(&report.environments, &report.findings, now()).unwrap();
     for e in &edits {
         if let doctor::FileEdit::Write { path, new_contents } = e {
             std::fs::write(tmp.path().join(path), new_contents).unwrap();

@@ -39,3 +39,49 @@ fn init_examples_are_clean() {
     }
     assert!(failures.is_empty(), "{failures:#?}");
 }
+
+/// A monorepo holding every example environment side by side: each is checked against
+/// its own files (one project's config.json is never matched against another's
+/// htpasswd), and a fault planted in one is reported in that one only.
+#[test]
+fn a_tree_of_environments_is_checked_per_environment() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let root = tempfile::tempdir().unwrap();
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(&examples).unwrap() {
+        let src = entry.unwrap().path();
+        if !src.join("bkenv.toml").is_file() {
+            continue;
+        }
+        let name = src.file_name().unwrap().to_owned();
+        let dir = root.path().join("services").join(&name);
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in std::fs::read_dir(&src).unwrap() {
+            let f = f.unwrap().path();
+            std::fs::copy(&f, dir.join(f.file_name().unwrap())).unwrap();
+        }
+        support::run_init(&support::options(&dir)).unwrap();
+        names.push(name.to_string_lossy().into_owned());
+    }
+    assert!(names.len() >= 3, "{names:?}");
+    let inputs = DoctorInputs {
+        path_env: Some(root.path().join("bin").into_os_string()),
+        ..DoctorInputs::default()
+    };
+    let report = doctor::run(root.path(), &inputs, support::NOW).unwrap();
+    assert_eq!(report.environments.len(), names.len());
+    assert!(report.findings.is_empty(), "{:#?}", report.findings);
+
+    // Give the second environment the first one's htpasswd: its own config.json no
+    // longer verifies, and only its findings appear.
+    let (a, b) = (&names[0], &names[1]);
+    let htpasswd = |n: &str| root.path().join("services").join(n).join("registry/auth/htpasswd");
+    std::fs::copy(htpasswd(a), htpasswd(b)).unwrap();
+    let report = doctor::run(root.path(), &inputs, support::NOW).unwrap();
+    assert!(!report.findings.is_empty());
+    for f in &report.findings {
+        let at = &f.location.as_ref().unwrap().path;
+        assert_eq!(f.code, "BK408", "{f:#?}");
+        assert!(at.starts_with(Path::new("services").join(b)), "{f:#?}");
+    }
+}

@@ -31,7 +31,7 @@ fn fixable_findings_round_trip() {
             "{code}: {:#?}",
             describe(&before)
         );
-        let edits = doctor::fix(&before.snapshot, &before.findings, now()).unwrap();
+        let edits = doctor::fix(&before.environments, &before.findings, now()).unwrap();
         assert!(!edits.is_empty(), "{code}: no edits");
         for e in &edits {
             let p = tmp.path().join(e.path());
@@ -72,6 +72,6 @@ fn fixable_findings_round_trip() {
 fn unparseable_files_are_never_edited() {
     let tmp = materialize(&fixtures().join("checks/BK001/bad"));
     let report = run(tmp.path());
-    let edits = doctor::fix(&report.snapshot, &report.findings, now()).unwrap();
+    let edits = doctor::fix(&report.environments, &report.findings, now()).unwrap();
     assert!(edits.is_empty(), "{edits:#?}");
 }

@@ -87,6 +87,11 @@ fn hostile_tree_gives_findings_and_terminates() {
     ok(symlink("/etc", root.join("links/etc")));
     ok(symlink("/etc/passwd", root.join("links/passwd.crt")));
     ok(symlink("/nonexistent/x", root.join("links/buildkitd.toml")));
+    // A service mounts the link farm, so doctor lists it for existence checks.
+    ok(fs::write(
+        root.join("docker-compose.yml"),
+        "services:\n  registry:\n    image: registry:2\n    volumes:\n      - ./links:/links\n      - ./links/up:/up\n",
+    ));
 
     // A 1 GiB sparse buildkitd.toml (no disk use), and one a content peek would read.
     ok(fs::create_dir(root.join("big")));
@@ -154,19 +159,28 @@ fn hostile_tree_gives_findings_and_terminates() {
     }
 
     // Links were listed but never followed: nothing outside the tree was read.
-    let snap = &report.snapshot;
-    assert!(snap.paths.contains(Path::new("links/loop_a")));
-    for p in &snap.pem {
+    // (As root the locked compose file is readable too and roots a second environment.)
+    let envs = &report.environments;
+    assert_eq!(envs.len(), if root_user { 2 } else { 1 }, "{envs:#?}");
+    for p in envs.iter().flat_map(|e| &e.pem) {
         assert!(p.src.path.starts_with("bin"), "{}", p.src.path.display());
     }
     assert!(
-        snap.buildkitd
-            .iter()
+        envs.iter()
+            .flat_map(|e| &e.buildkitd)
             .all(|t| !t.src.path.starts_with("links"))
     );
-    assert!(snap.paths.contains(Path::new("links/etc")));
-    assert!(!snap.paths.contains(Path::new("links/etc/passwd")));
-    assert!(!snap.paths.iter().any(|p| p.starts_with("links/here/links")));
+    let snap = envs
+        .iter()
+        .find(|e| e.holds(Path::new("docker-compose.yml")))
+        .expect("the root compose file's environment");
+    let paths = &snap.paths;
+    assert_eq!(paths.exists(Path::new("links/loop_a")), Some(true));
+    assert_eq!(paths.exists(Path::new("links/etc")), Some(true));
+    assert_eq!(paths.exists(Path::new("links/nothing")), Some(false));
+    assert_eq!(paths.exists(Path::new("links/etc/passwd")), None);
+    assert_eq!(paths.exists(Path::new("links/here/links")), None);
+    assert_eq!(paths.exists(Path::new("links/up/links")), None);
 
     // The deep config was loaded, and the binary "certificates" were reported as such.
     let deep_rel: PathBuf = deep.strip_prefix(root).unwrap().join("buildkitd.toml");

@@ -6,6 +6,7 @@ use crate::doctor::{self, DoctorInputs, FileEdit, Snapshot, live};
 use crate::error::{Error, Result};
 use crate::output::{MODE_PUBLIC, Writer};
 use crate::{ExitStatus, probe};
+use rustls_pki_types::CertificateDer;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -14,10 +15,10 @@ use time::OffsetDateTime;
 pub fn run(args: DoctorArgs, out: &mut dyn Write) -> Result<ExitStatus> {
     let now = OffsetDateTime::now_utc();
     let probe = args.probe.then_some(&args.net);
-    let (mut findings, snap) = diagnose(&args.dir, &args.inputs, Vec::new(), probe, now)?;
+    let (mut findings, envs) = diagnose(&args.dir, &args.inputs, Vec::new(), probe, now)?;
     if args.fix {
         let fixable: Vec<Finding> = findings.iter().filter(|f| f.fixable).cloned().collect();
-        let edits = doctor::fix(&snap, &fixable, now).map_err(|e| Error::Other(e.to_string()))?;
+        let edits = doctor::fix(&envs, &fixable, now).map_err(|e| Error::Other(e.to_string()))?;
         apply_fixes(&args.dir, &edits, out)?;
         if !edits.is_empty() {
             findings = diagnose(&args.dir, &args.inputs, Vec::new(), probe, now)?.0;
@@ -26,16 +27,16 @@ pub fn run(args: DoctorArgs, out: &mut dyn Write) -> Result<ExitStatus> {
     super::emit_findings("doctor", &args.report, findings, out)
 }
 
-/// Loads the environment, adds `extra` references (preflight's build at hand), runs the
-/// checks and, with `probe`, the live probes. Probe findings point at the line that
-/// declares the endpoint.
+/// Loads the tree's environments, adds `extra` references (preflight's build at hand)
+/// to each, runs the checks and, with `probe`, the live probes. Probe findings point at
+/// the line that declares the endpoint.
 pub fn diagnose(
     dir: &Path,
     inputs: &InputArgs,
     extra: Vec<doctor::model::RefFile>,
     probe: Option<&NetArgs>,
     now: OffsetDateTime,
-) -> Result<(Vec<Finding>, Snapshot)> {
+) -> Result<(Vec<Finding>, Vec<Snapshot>)> {
     if !dir.is_dir() {
         return Err(Error::Other(format!(
             "{} is not a directory",
@@ -51,14 +52,23 @@ pub fn diagnose(
         env_file: inputs.env_file.clone(),
         path_env: std::env::var_os("PATH"),
     };
-    let mut snap = doctor::load::load(dir, &inputs);
-    snap.refs.extend(extra);
-    let mut findings = doctor::check(&snap, now);
+    let mut envs = doctor::load::load(dir, &inputs);
+    for env in &mut envs {
+        env.refs.extend(extra.iter().cloned());
+    }
+    let mut findings = doctor::check_all(&envs, now);
     if let Some(net) = probe {
         let resolve = super::probe::parse_resolve(net)?;
-        let plan = live::plan(&snap, &resolve);
-        let signer = live::signer(&snap);
-        let reports = probe::probe_all(&plan.endpoints, &super::probe::options(net)?, &signer);
+        let options = super::probe::options(net)?;
+        // Every environment's endpoints in one concurrent run: the slowest dead endpoint,
+        // not the sum of them, bounds the wait.
+        let mut plan = live::Plan::default();
+        for env in &envs {
+            plan.extend(live::plan(env, &resolve));
+        }
+        let signers: Vec<_> = envs.iter().map(live::signer).collect();
+        let signer = |chain: &[CertificateDer<'_>]| signers.iter().find_map(|s| s(chain));
+        let reports = probe::probe_all(&plan.endpoints, &options, &signer);
         let mut found = plan.skipped;
         for (report, at) in reports.into_iter().zip(plan.declared_at) {
             found.extend(report.findings.into_iter().map(|mut f| {
@@ -70,7 +80,7 @@ pub fn diagnose(
         }
         findings = live::merge(findings, found);
     }
-    Ok((findings, snap))
+    Ok((findings, envs))
 }
 
 fn apply_fixes(dir: &Path, edits: &[FileEdit], out: &mut dyn Write) -> Result<()> {

@@ -1,6 +1,5 @@
 //! Discovery: walk the environment and classify the files doctor understands.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use walkdir::WalkDir;
 
@@ -37,12 +36,10 @@ const SKIP_DIRS: &[&str] = &[".git", "target", "node_modules", "vendor", "third_
 
 /// Walks `root`, never following links, and classifies each file by name and, where
 /// the name is ambiguous, by a peek at its content (`peek` returns `None` if unreadable).
-/// Also returns every path walked (files, directories and links), relative to `root`.
 /// Directories are not sorted while walking (that was a third of the time on large
 /// trees); the files found are sorted at the end, so output stays deterministic.
-pub fn discover(root: &Path) -> (Vec<Discovered>, Vec<Unreadable>, HashSet<PathBuf>) {
+pub fn discover(root: &Path) -> (Vec<Discovered>, Vec<Unreadable>) {
     let mut found = Vec::new();
-    let mut all = HashSet::with_capacity(1024);
     let mut bad = Vec::new();
     let walker = WalkDir::new(root)
         .follow_links(false)
@@ -65,7 +62,6 @@ pub fn discover(root: &Path) -> (Vec<Discovered>, Vec<Unreadable>, HashSet<PathB
         };
         let path = entry.path();
         let rel = path.strip_prefix(root).unwrap_or(path);
-        all.insert(rel.to_path_buf());
         let ft = entry.file_type();
         if !ft.is_file() {
             // Symlinks are not followed: a link may point out of the tree (or at itself).
@@ -99,7 +95,7 @@ pub fn discover(root: &Path) -> (Vec<Discovered>, Vec<Unreadable>, HashSet<PathB
     }
     found.sort_by(|a, b| a.path.cmp(&b.path));
     bad.sort_by(|a, b| a.path.cmp(&b.path));
-    (found, bad, all)
+    (found, bad)
 }
 
 /// The content was needed to classify a file but could not be read.
@@ -243,7 +239,7 @@ mod link_tests {
         std::fs::create_dir(root.path().join(".git")).unwrap_or_else(|e| panic!("{e}"));
         std::fs::write(root.path().join(".git/config.json"), "{\"auths\":{}}")
             .unwrap_or_else(|e| panic!("{e}"));
-        let (found, bad, _) = discover(root.path());
+        let (found, bad) = discover(root.path());
         assert!(found.is_empty(), "{found:?}");
         assert!(bad.is_empty(), "{bad:?}");
     }

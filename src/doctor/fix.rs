@@ -40,8 +40,30 @@ fn ticks(msg: &str) -> Vec<&str> {
     msg.split('`').skip(1).step_by(2).collect()
 }
 
-/// The edits that repair the fixable `findings`.
+/// The edits that repair the fixable `findings`, each made in the environment that
+/// holds the finding's file (once, when two environments share the file).
 pub fn fix(
+    environments: &[Snapshot],
+    findings: &[Finding],
+    now: OffsetDateTime,
+) -> Result<Vec<FileEdit>, FixError> {
+    let mut edits: Vec<FileEdit> = Vec::new();
+    for env in environments {
+        let own: Vec<Finding> = findings
+            .iter()
+            .filter(|f| f.location.as_ref().is_some_and(|l| env.holds(&l.path)))
+            .cloned()
+            .collect();
+        for edit in fix_env(env, &own, now)? {
+            if !edits.iter().any(|e| e.path() == edit.path()) {
+                edits.push(edit);
+            }
+        }
+    }
+    Ok(edits)
+}
+
+fn fix_env(
     snap: &Snapshot,
     findings: &[Finding],
     now: OffsetDateTime,

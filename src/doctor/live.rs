@@ -22,6 +22,15 @@ pub struct Plan {
     pub skipped: Vec<Finding>,
 }
 
+impl Plan {
+    /// Appends another environment's plan.
+    pub fn extend(&mut self, other: Plan) {
+        self.endpoints.extend(other.endpoints);
+        self.declared_at.extend(other.declared_at);
+        self.skipped.extend(other.skipped);
+    }
+}
+
 /// Builds the probe plan. `resolve` holds `(NAME:PORT, ADDR:PORT)` pairs.
 pub fn plan(snap: &Snapshot, resolve: &[(String, String)]) -> Plan {
     let view = view::build(snap);

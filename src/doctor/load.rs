@@ -4,10 +4,11 @@
 use super::DoctorInputs;
 use super::discover::{self, Discovered, FileKind, Unreadable};
 use super::model::*;
+use super::paths::PathIndex;
 use super::refs;
 use super::source::SourceFile;
 use rustls_pki_types::pem::{PemObject, SectionKind};
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -68,7 +69,7 @@ pub fn not_regular(ft: &std::fs::FileType) -> &'static str {
 }
 
 /// Everything doctor read, parsed, with paths relative to the environment root.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Snapshot {
     pub buildkitd: Vec<TomlFile>,
     pub compose: Vec<ComposeFile>,
@@ -79,8 +80,8 @@ pub struct Snapshot {
     pub refs: Vec<RefFile>,
     pub env: Vec<EnvFile>,
     pub unreadable: Vec<Unreadable>,
-    /// Every file and directory under the root (relative), for existence checks.
-    pub paths: HashSet<PathBuf>,
+    /// What exists under the compose bind-mount sources, for existence checks.
+    pub paths: PathIndex,
     /// Credential helpers (`docker-credential-<name>`) found on PATH.
     pub helpers_on_path: BTreeSet<String>,
 }
@@ -96,12 +97,12 @@ impl Snapshot {
     }
 }
 
-/// Reads the environment at `root` (plus explicit inputs) into a snapshot.
-pub fn load(root: &Path, inputs: &DoctorInputs) -> Snapshot {
-    let (mut found, unreadable, paths) = if root.is_dir() {
+/// Reads the tree at `root` (plus explicit inputs) into one snapshot per environment.
+pub fn load(root: &Path, inputs: &DoctorInputs) -> Vec<Snapshot> {
+    let (mut found, unreadable) = if root.is_dir() {
         discover::discover(root)
     } else {
-        (Vec::new(), Vec::new(), HashSet::new())
+        (Vec::new(), Vec::new())
     };
     let explicit = [
         (&inputs.buildkitd_config, FileKind::BuildkitdToml),
@@ -131,7 +132,6 @@ pub fn load(root: &Path, inputs: &DoctorInputs) -> Snapshot {
         .collect();
     let mut snap = Snapshot {
         unreadable,
-        paths,
         ..Snapshot::default()
     };
     for d in found {
@@ -146,7 +146,16 @@ pub fn load(root: &Path, inputs: &DoctorInputs) -> Snapshot {
         add_file(&mut snap, rel, d.kind, bytes, mode_of(&d.path));
     }
     snap.helpers_on_path = helpers_on_path(inputs.path_env.as_deref());
-    snap
+    let mut environments = super::envs::split(snap);
+    for env in &mut environments {
+        let view = super::view::build(env);
+        let sources = view
+            .services
+            .iter()
+            .flat_map(|s| s.mounts.iter().filter_map(|m| m.host.as_deref()));
+        env.paths = PathIndex::list(root, sources);
+    }
+    environments
 }
 
 /// Parses one file's bytes into the snapshot: the I/O-free half of [`load`], used by

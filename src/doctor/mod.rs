@@ -5,10 +5,12 @@
 
 pub mod checks;
 pub mod discover;
+pub mod envs;
 pub mod fix;
 pub mod live;
 pub mod load;
 pub mod model;
+pub mod paths;
 pub mod refs;
 pub mod source;
 pub mod view;
@@ -40,7 +42,8 @@ pub struct DoctorInputs {
 pub struct DoctorReport {
     /// Findings sorted by file, line, column and code.
     pub findings: Vec<Finding>,
-    pub snapshot: Snapshot,
+    /// One snapshot per environment ([`envs::split`]).
+    pub environments: Vec<Snapshot>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -58,15 +61,26 @@ pub fn run(
     if !root.is_dir() {
         return Err(DoctorError::NoRoot(root.to_path_buf()));
     }
-    let snapshot = load::load(root, inputs);
-    let findings = check(&snapshot, now);
-    Ok(DoctorReport { findings, snapshot })
+    let environments = load::load(root, inputs);
+    let findings = check_all(&environments, now);
+    Ok(DoctorReport {
+        findings,
+        environments,
+    })
 }
 
-/// Runs the checks on an already loaded snapshot; findings are sorted.
+/// Runs the checks on one loaded environment; findings are sorted.
 pub fn check(snapshot: &Snapshot, now: OffsetDateTime) -> Vec<Finding> {
-    let ctx = checks::Ctx::new(snapshot, now);
-    let mut findings = checks::run_all(&ctx);
+    check_all(std::slice::from_ref(snapshot), now)
+}
+
+/// Runs the checks on every environment of a tree; findings are sorted, and a finding
+/// two environments share (a file both mount) is reported once.
+pub fn check_all(environments: &[Snapshot], now: OffsetDateTime) -> Vec<Finding> {
+    let mut findings: Vec<Finding> = environments
+        .iter()
+        .flat_map(|s| checks::run_all(&checks::Ctx::new(s, now)))
+        .collect();
     findings.sort_by(|a, b| {
         let key = |f: &Finding| {
             let loc = f.location.as_ref();

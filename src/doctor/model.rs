@@ -23,19 +23,19 @@ pub struct TomlFile {
 }
 
 /// A compose file.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ComposeFile {
     pub src: SourceFile,
     pub doc: Result<ComposeDoc, ParseFailure>,
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, Clone)]
 pub struct ComposeDoc {
     #[serde(default)]
     pub services: BTreeMap<String, Spanned<ServiceDoc>>,
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, Clone)]
 pub struct ServiceDoc {
     pub image: Option<Spanned<String>>,
     pub command: Option<Spanned<StrOrList>>,
@@ -86,7 +86,7 @@ impl Scalar {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Clone)]
 #[serde(untagged)]
 pub enum VolumeDoc {
     Short(String),
@@ -100,7 +100,7 @@ pub enum VolumeDoc {
     },
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Clone)]
 #[serde(untagged)]
 pub enum PortDoc {
     Num(u64),
@@ -112,7 +112,7 @@ pub enum PortDoc {
     },
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Clone)]
 #[serde(untagged)]
 pub enum EnvDoc {
     Map(BTreeMap<String, Option<Scalar>>),
@@ -137,39 +137,39 @@ impl EnvDoc {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Clone)]
 #[serde(untagged)]
 pub enum NetworksDoc {
     List(Vec<String>),
     Map(BTreeMap<String, Option<NetAttach>>),
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, Clone)]
 pub struct NetAttach {
     #[serde(default)]
     pub aliases: Vec<String>,
 }
 
 /// A distribution registry `config.yml`.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct RegistryConfigFile {
     pub src: SourceFile,
     pub doc: Result<RegistryDoc, ParseFailure>,
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, Clone)]
 pub struct RegistryDoc {
     pub http: Option<RegHttp>,
     pub auth: Option<RegAuth>,
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, Clone)]
 pub struct RegHttp {
     pub addr: Option<Spanned<String>>,
     pub tls: Option<Spanned<RegTls>>,
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, Clone)]
 pub struct RegTls {
     pub certificate: Option<Spanned<String>>,
     pub key: Option<Spanned<String>>,
@@ -177,33 +177,33 @@ pub struct RegTls {
     pub clientcas: Vec<Spanned<String>>,
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, Clone)]
 pub struct RegAuth {
     pub htpasswd: Option<RegHtpasswd>,
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, Clone)]
 pub struct RegHtpasswd {
     pub realm: Option<String>,
     pub path: Option<Spanned<String>>,
 }
 
 /// A Docker `config.json`.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct DockerConfigFile {
     pub src: SourceFile,
     pub doc: Result<serde_json::Value, ParseFailure>,
 }
 
 /// An htpasswd file: `(user, hash, line)`.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct HtpasswdFile {
     pub src: SourceFile,
     pub entries: Vec<(String, String, usize)>,
 }
 
 /// A PEM file (certificate or key).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct PemFile {
     pub src: SourceFile,
     pub bytes: Vec<u8>,
@@ -229,7 +229,7 @@ impl PemFile {
 }
 
 /// `.env`: `(key, value, line)`.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct EnvFile {
     pub src: SourceFile,
     pub vars: Vec<(String, String, usize)>,
@@ -258,7 +258,7 @@ pub struct ImageRef {
 }
 
 /// A Dockerfile or a CI file, reduced to its image references.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct RefFile {
     pub src: SourceFile,
     pub refs: Vec<ImageRef>,

@@ -227,7 +227,7 @@ pub fn build(snap: &Snapshot) -> View {
     view
 }
 
-fn services(file: &ComposeFile) -> Vec<ServiceView> {
+pub(super) fn services(file: &ComposeFile) -> Vec<ServiceView> {
     let Ok(doc) = &file.doc else {
         return Vec::new();
     };

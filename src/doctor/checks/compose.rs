@@ -103,7 +103,7 @@ pub fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
 fn missing(ctx: &Ctx<'_>, svc: &ServiceView, path: &str, at: Location, out: &mut Vec<Finding>) {
     let why = match svc.resolve(path) {
         None => format!("no volume of service `{}` provides `{path}`", svc.name),
-        Some((host, _)) if !ctx.snap.paths.contains(&host) => {
+        Some((host, _)) if ctx.snap.paths.exists(&host) == Some(false) => {
             format!(
                 "`{path}` in service `{}` maps to `{}`, which does not exist",
                 svc.name,

@@ -197,10 +197,9 @@ fn table_checks(
                 .service
                 .and_then(|s| s.resolve(trimmed))
                 .is_some_and(|(host, _)| {
-                    ctx.snap.paths.iter().any(|p| {
-                        p.parent() == Some(host.as_path())
-                            && p.file_name()
-                                .is_some_and(|n| n.to_string_lossy().contains(':'))
+                    ctx.snap.paths.children(&host).any(|p| {
+                        p.file_name()
+                            .is_some_and(|n| n.to_string_lossy().contains(':'))
                     })
                 });
         if root {

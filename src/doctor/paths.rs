@@ -1,0 +1,154 @@
+//! What exists under the compose file's bind-mount sources, for the checks that ask
+//! whether a file a service reads is there (BK302) or what a mounted directory holds
+//! (BK212). Listed by `load` for those sources only, never for the whole tree: on a
+//! monorepo of 200,000 files a whole-tree index was a third of doctor's time.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use walkdir::WalkDir;
+
+/// How deep below a mount source, and how many entries in all, are listed. A mount of
+/// `.` in a large repository stops at the cap; paths beyond it are unknown, not absent.
+const MAX_DEPTH: usize = 16;
+const MAX_ENTRIES: usize = 20_000;
+
+#[derive(Debug, Default, Clone)]
+pub struct PathIndex {
+    /// Every entry listed (files, directories, links; links are never followed), with
+    /// paths as the view spells them: relative to the root, or absolute.
+    paths: HashSet<PathBuf>,
+    /// Sources listed completely: a path under one of them that is not in `paths`
+    /// (nor below an `opaque` entry) does not exist.
+    complete: Vec<PathBuf>,
+    /// Entries whose content was not listed: links, and directories at `MAX_DEPTH`.
+    opaque: Vec<PathBuf>,
+}
+
+impl PathIndex {
+    /// Lists each source (`root.join(source)` on disk) into the index.
+    pub fn list<'a>(root: &Path, sources: impl IntoIterator<Item = &'a Path>) -> PathIndex {
+        let mut index = PathIndex::default();
+        for source in sources {
+            if index.complete.iter().any(|c| source.starts_with(c)) {
+                continue;
+            }
+            let mut whole = true;
+            // Links are listed, never followed, the source itself included: what a
+            // link leads to is unknown (and may lie outside the tree).
+            for entry in WalkDir::new(root.join(source))
+                .follow_links(false)
+                .follow_root_links(false)
+                .max_depth(MAX_DEPTH)
+            {
+                let Ok(entry) = entry else {
+                    // A missing source is fully known (nothing under it exists); an
+                    // unreadable directory is not.
+                    whole &= entry.err().and_then(|e| e.io_error().map(|io| io.kind()))
+                        == Some(std::io::ErrorKind::NotFound);
+                    continue;
+                };
+                if index.paths.len() >= MAX_ENTRIES {
+                    whole = false;
+                    break;
+                }
+                let rel = entry
+                    .path()
+                    .strip_prefix(root.join(source))
+                    .unwrap_or(entry.path());
+                let path = source.join(rel);
+                if entry.path_is_symlink()
+                    || (entry.depth() == MAX_DEPTH && entry.file_type().is_dir())
+                {
+                    index.opaque.push(path.clone());
+                }
+                index.paths.insert(path);
+            }
+            if whole {
+                index.complete.push(source.to_path_buf());
+            }
+        }
+        index
+    }
+
+    /// `Some(true)` if `path` was listed, `Some(false)` if it lies under a completely
+    /// listed source without being there, `None` if doctor did not look.
+    pub fn exists(&self, path: &Path) -> Option<bool> {
+        if self.paths.contains(path) {
+            Some(true)
+        } else if self.opaque.iter().any(|o| path.starts_with(o)) {
+            None
+        } else if self.complete.iter().any(|c| path.starts_with(c)) {
+            Some(false)
+        } else {
+            None
+        }
+    }
+
+    /// The listed entries directly inside `dir`.
+    pub fn children<'a>(&'a self, dir: &'a Path) -> impl Iterator<Item = &'a Path> + 'a {
+        self.paths
+            .iter()
+            .filter(move |p| p.parent() == Some(dir))
+            .map(PathBuf::as_path)
+    }
+
+    /// An index holding exactly `files` and their directories, everything else absent:
+    /// for snapshots built without I/O (fuzzing, tests).
+    pub fn of(files: impl IntoIterator<Item = PathBuf>) -> PathIndex {
+        let mut paths = HashSet::new();
+        for f in files {
+            paths.extend(
+                f.ancestors()
+                    .filter(|a| !a.as_os_str().is_empty())
+                    .map(Path::to_path_buf),
+            );
+        }
+        PathIndex {
+            paths,
+            complete: vec![PathBuf::new()],
+            opaque: Vec::new(),
+        }
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_sources_and_knows_what_is_absent() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("registry/certs")).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(root.join("registry/certs/registry.crt"), "x")
+            .unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(root.join("outside.txt"), "x").unwrap_or_else(|e| panic!("{e}"));
+        std::os::unix::fs::symlink("/etc", root.join("registry/etc"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let index = PathIndex::list(root, [Path::new("registry"), Path::new("missing")]);
+        assert_eq!(
+            index.exists(Path::new("registry/certs/registry.crt")),
+            Some(true)
+        );
+        assert_eq!(
+            index.exists(Path::new("registry/certs/other.crt")),
+            Some(false)
+        );
+        assert_eq!(index.exists(Path::new("missing/x")), Some(false));
+        assert_eq!(index.exists(Path::new("outside.txt")), None);
+        // Listed as a link, not followed.
+        assert_eq!(index.exists(Path::new("registry/etc")), Some(true));
+        assert_eq!(index.exists(Path::new("registry/etc/passwd")), None);
+        let mut kids: Vec<&Path> = index.children(Path::new("registry")).collect();
+        kids.sort();
+        assert_eq!(
+            kids,
+            [Path::new("registry/certs"), Path::new("registry/etc")]
+        );
+
+        let known = PathIndex::of([PathBuf::from("a/b/c.crt")]);
+        assert_eq!(known.exists(Path::new("a/b")), Some(true));
+        assert_eq!(known.exists(Path::new("a/b/d.crt")), Some(false));
+        assert_eq!(known.exists(Path::new("/etc/x")), Some(false));
+    }
+}
