@@ -75,7 +75,12 @@ fn a_tree_of_environments_is_checked_per_environment() {
     // Give the second environment the first one's htpasswd: its own config.json no
     // longer verifies, and only its findings appear.
     let (a, b) = (&names[0], &names[1]);
-    let htpasswd = |n: &str| root.path().join("services").join(n).join("registry/auth/htpasswd");
+    let htpasswd = |n: &str| {
+        root.path()
+            .join("services")
+            .join(n)
+            .join("registry/auth/htpasswd")
+    };
     std::fs::copy(htpasswd(a), htpasswd(b)).unwrap();
     let report = doctor::run(root.path(), &inputs, support::NOW).unwrap();
     assert!(!report.findings.is_empty());

@@ -60,14 +60,16 @@ pub fn discover(root: &Path) -> (Vec<Discovered>, Vec<Unreadable>) {
                 continue;
             }
         };
+        // Classified by the full path: a path's final components (all `classify` looks
+        // at) are the same with or without the root, and stripping the root from
+        // 200,000 paths was a fifth of a monorepo walk.
         let path = entry.path();
-        let rel = path.strip_prefix(root).unwrap_or(path);
         let ft = entry.file_type();
         if !ft.is_file() {
             // Symlinks are not followed: a link may point out of the tree (or at itself).
             // FIFOs, sockets and devices are never opened (opening a FIFO blocks), but
             // one named like a file doctor reads is reported.
-            if !ft.is_dir() && !ft.is_symlink() && classify(rel, || None) != Ok(None) {
+            if !ft.is_dir() && !ft.is_symlink() && classify(path, || None) != Ok(None) {
                 bad.push(Unreadable {
                     path: path.to_path_buf(),
                     reason: super::load::not_regular(&ft).to_string(),
@@ -81,7 +83,7 @@ pub fn discover(root: &Path) -> (Vec<Discovered>, Vec<Unreadable>) {
                 .map_err(|e| why = Some(e))
                 .ok()
         };
-        match classify(rel, read) {
+        match classify(path, read) {
             Ok(Some(kind)) => found.push(Discovered {
                 path: path.to_path_buf(),
                 kind,
@@ -102,48 +104,48 @@ pub fn discover(root: &Path) -> (Vec<Discovered>, Vec<Unreadable>) {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NeedsContent;
 
-/// Classifies a path relative to the root. `read` is called only when the content
-/// decides; `Err(NeedsContent)` means the content was needed but could not be read.
+/// Classifies a file by its path. `read` is called only when the content decides;
+/// `Err(NeedsContent)` means the content was needed but could not be read.
+///
+/// Runs once per file of the tree, so it looks at the path's bytes (no component
+/// parsing, no allocation) until a name matches.
 pub fn classify(
-    rel: &Path,
+    path: &Path,
     read: impl FnOnce() -> Option<Vec<u8>>,
 ) -> Result<Option<FileKind>, NeedsContent> {
-    let name = rel
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
-    let lower = name.to_ascii_lowercase();
-    let ext = rel
-        .extension()
-        .map(|e| e.to_string_lossy().to_ascii_lowercase())
-        .unwrap_or_default();
-    let in_workflows = rel
-        .parent()
-        .is_some_and(|p| p.ends_with(".github/workflows"));
-    if lower == ".gitlab-ci.yml" || (in_workflows && (ext == "yml" || ext == "yaml")) {
+    let bytes = path.as_os_str().as_encoded_bytes();
+    let name = bytes.rsplit(|b| *b == b'/').next().unwrap_or(bytes);
+    let ext = match name.iter().rposition(|b| *b == b'.') {
+        Some(i) if i > 0 => &name[i + 1..],
+        _ => &[][..],
+    };
+    let is = |a: &[u8], b: &str| a.eq_ignore_ascii_case(b.as_bytes());
+    let starts = |a: &[u8], b: &str| a.len() >= b.len() && is(&a[..b.len()], b);
+    let ends = |a: &[u8], b: &str| a.len() >= b.len() && is(&a[a.len() - b.len()..], b);
+    let yaml = is(ext, "yml") || is(ext, "yaml");
+    let in_workflows = || {
+        path.parent()
+            .is_some_and(|p| p.ends_with(".github/workflows"))
+    };
+    if is(name, ".gitlab-ci.yml") || (yaml && in_workflows()) {
         return Ok(Some(FileKind::Ci));
     }
-    if lower == "buildkitd.toml" {
+    if is(name, "buildkitd.toml") {
         return Ok(Some(FileKind::BuildkitdToml));
     }
-    if (lower.starts_with("docker-compose") || lower.starts_with("compose"))
-        && (ext == "yml" || ext == "yaml")
-    {
+    if (starts(name, "docker-compose") || starts(name, "compose")) && yaml {
         return Ok(Some(FileKind::Compose));
     }
-    if lower.starts_with("dockerfile")
-        || lower.starts_with("containerfile")
-        || lower.ends_with(".dockerfile")
-    {
+    if starts(name, "dockerfile") || starts(name, "containerfile") || ends(name, ".dockerfile") {
         return Ok(Some(FileKind::Dockerfile));
     }
-    if lower == ".env" {
+    if is(name, ".env") {
         return Ok(Some(FileKind::Env));
     }
-    if lower == "htpasswd" || lower == ".htpasswd" || ext == "htpasswd" {
+    if is(name, "htpasswd") || is(name, ".htpasswd") || is(ext, "htpasswd") {
         return Ok(Some(FileKind::Htpasswd));
     }
-    if matches!(ext.as_str(), "crt" | "cert" | "pem" | "key") {
+    if ["crt", "cert", "pem", "key"].iter().any(|e| is(ext, e)) {
         return Ok(Some(FileKind::Pem));
     }
     let peek = |read: Box<dyn FnOnce() -> Option<Vec<u8>> + '_>| -> Result<String, NeedsContent> {
@@ -151,11 +153,11 @@ pub fn classify(
             .map(|b| String::from_utf8_lossy(&b).into_owned())
             .ok_or(NeedsContent)
     };
-    if lower == "bkenv.toml" {
+    if is(name, "bkenv.toml") {
         // bkenv's own spec, not a daemon config.
         return Ok(None);
     }
-    if ext == "toml" {
+    if is(ext, "toml") {
         let text = peek(Box::new(read))?;
         let hit = text.lines().any(|l| {
             let l = l.trim_start();
@@ -163,14 +165,14 @@ pub fn classify(
         });
         return Ok(hit.then_some(FileKind::BuildkitdToml));
     }
-    if lower == "config.json" || lower == ".dockerconfigjson" {
+    if is(name, "config.json") || is(name, ".dockerconfigjson") {
         let text = peek(Box::new(read))?;
         let hit = ["\"auths\"", "\"credsStore\"", "\"credHelpers\""]
             .iter()
             .any(|k| text.contains(k));
         return Ok(hit.then_some(FileKind::DockerConfig));
     }
-    if ext == "yml" || ext == "yaml" {
+    if yaml {
         let text = peek(Box::new(read))?;
         let top = |k: &str| text.lines().any(|l| l.starts_with(k));
         return Ok((top("storage:") && top("http:")).then_some(FileKind::RegistryConfig));
