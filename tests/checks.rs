@@ -82,3 +82,66 @@ fn doctor_catalog_table() {
         .collect();
     insta::assert_snapshot!("doctor_catalog", table);
 }
+
+/// BK302 also covers the files BuildKit loads lazily: a `keypair` half that is not
+/// mounted fails the first build with `failed to load keypair for <cert>`, and a
+/// `tlsconfigdir` that does not exist is skipped silently.
+#[test]
+fn bk302_covers_keypairs_and_tlsconfigdir() {
+    let tmp = materialize(&fixtures().join("golden"));
+    let toml = tmp.path().join("buildkit/buildkitd.toml");
+    let mut text = std::fs::read_to_string(&toml).unwrap();
+    text.push_str(
+        "tlsconfigdir = [\"/etc/buildkit/certs/missing.d\"]\n\n\
+         [[registry.\"registry:5000\".keypair]]\n\
+         cert = \"/etc/buildkit/certs/client.crt\"\n\
+         key = \"/etc/buildkit/certs/client.key\"\n",
+    );
+    std::fs::write(&toml, text).unwrap();
+    let report = run(tmp.path());
+    let got = describe(&report);
+    let bk302: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.code == "BK302")
+        .collect();
+    assert_eq!(bk302.len(), 3, "{got:#?}");
+    let prevents: Vec<&str> = bk302.iter().filter_map(|f| f.prevents.as_deref()).collect();
+    assert_eq!(
+        prevents
+            .iter()
+            .filter(|p| **p == "failed to load keypair for /etc/buildkit/certs/client.crt")
+            .count(),
+        2,
+        "{prevents:#?}"
+    );
+    assert!(
+        prevents.iter().any(|p| p.contains("skips the directory")),
+        "{prevents:#?}"
+    );
+    let lines: Vec<String> = got
+        .iter()
+        .filter(|g| g.starts_with("BK302"))
+        .cloned()
+        .collect();
+    assert!(
+        lines.iter().any(|l| l.contains("buildkitd.toml:12)")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("buildkitd.toml:15)")),
+        "{lines:#?}"
+    );
+
+    // Mount the client pair and create the directory: nothing is missing any more.
+    for f in ["client.crt", "client.key"] {
+        std::fs::copy(
+            tmp.path().join("client").join(f),
+            tmp.path().join("buildkit/certs").join(f),
+        )
+        .unwrap();
+    }
+    std::fs::create_dir(tmp.path().join("buildkit/certs/missing.d")).unwrap();
+    let got = describe(&run(tmp.path()));
+    assert!(!got.iter().any(|g| g.starts_with("BK302")), "{got:#?}");
+}

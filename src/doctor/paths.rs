@@ -92,6 +92,15 @@ impl PathIndex {
             .map(PathBuf::as_path)
     }
 
+    /// Everything directly inside `dir`, when doctor listed it completely (`None` for a
+    /// directory it did not see, or one behind a link).
+    pub fn list_dir<'a>(&'a self, dir: &'a Path) -> Option<Vec<&'a Path>> {
+        let known = self.paths.contains(dir)
+            && !self.opaque.iter().any(|o| dir.starts_with(o))
+            && self.complete.iter().any(|c| dir.starts_with(c));
+        known.then(|| self.children(dir).collect())
+    }
+
     /// An index holding exactly `files` and their directories, everything else absent:
     /// for snapshots built without I/O (fuzzing, tests).
     pub fn of(files: impl IntoIterator<Item = PathBuf>) -> PathIndex {
@@ -145,6 +154,12 @@ mod tests {
             kids,
             [Path::new("registry/certs"), Path::new("registry/etc")]
         );
+        assert_eq!(
+            index.list_dir(Path::new("registry/certs")),
+            Some(vec![Path::new("registry/certs/registry.crt")])
+        );
+        assert_eq!(index.list_dir(Path::new("registry/etc")), None);
+        assert_eq!(index.list_dir(Path::new("outside")), None);
 
         let known = PathIndex::of([PathBuf::from("a/b/c.crt")]);
         assert_eq!(known.exists(Path::new("a/b")), Some(true));

@@ -11,7 +11,7 @@ use std::ops::Range;
 use std::path::PathBuf;
 use toml_edit::Item;
 
-type Spanned = (String, Option<Range<usize>>);
+pub type Spanned = (String, Option<Range<usize>>);
 
 /// One `[registry."host"]` table.
 #[derive(Debug, Clone)]
@@ -25,8 +25,8 @@ pub struct RegTable {
     pub ca: Vec<Spanned>,
     pub tlsconfigdir: Vec<Spanned>,
     pub mirrors: Vec<Spanned>,
-    pub keypair_keys: Vec<String>,
-    pub keypair_certs: Vec<String>,
+    /// `[[registry."h".keypair]]` entries: `(cert, key)`, each when set.
+    pub keypairs: Vec<(Option<Spanned>, Option<Spanned>)>,
 }
 
 impl RegTable {
@@ -62,10 +62,9 @@ pub fn reg_tables(doc: &toml_edit::Document<String>) -> Vec<RegTable> {
                 .get("keypair")
                 .and_then(Item::as_array_of_tables)
                 .map_or(Vec::new(), |a| a.iter().collect());
-            let kp = |k: &str| -> Vec<String> {
-                kps.iter()
-                    .filter_map(|t| t.get(k).and_then(Item::as_str).map(str::to_string))
-                    .collect()
+            let field = |t: &toml_edit::Table, k: &str| -> Option<Spanned> {
+                let v = t.get(k).and_then(Item::as_value)?;
+                Some((v.as_str()?.to_string(), v.span()))
             };
             Some(RegTable {
                 host: host.to_string(),
@@ -77,8 +76,10 @@ pub fn reg_tables(doc: &toml_edit::Document<String>) -> Vec<RegTable> {
                 ca: strings(t.get("ca")),
                 tlsconfigdir: strings(t.get("tlsconfigdir")),
                 mirrors: strings(t.get("mirrors")),
-                keypair_keys: kp("key"),
-                keypair_certs: kp("cert"),
+                keypairs: kps
+                    .iter()
+                    .map(|t| (field(t, "cert"), field(t, "key")))
+                    .collect(),
             })
         })
         .collect()

@@ -72,15 +72,41 @@ pub fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
             .flatten()
             .map(|(p, s)| (p.to_string(), s))
             .collect();
-        for t in reg_tables(cfg.doc) {
-            for (p, span) in t.ca {
-                if !refs.iter().any(|(r, _)| *r == p) {
-                    refs.push((p, span));
+        let tables = reg_tables(cfg.doc);
+        for t in &tables {
+            for (p, span) in &t.ca {
+                if !refs.iter().any(|(r, _)| r == p) {
+                    refs.push((p.clone(), span.clone()));
                 }
             }
         }
+        let at = |span: Option<std::ops::Range<usize>>| cfg.file.src.loc_opt(span);
         for (path, span) in refs {
-            missing(ctx, svc, &path, cfg.file.src.loc_opt(span), out);
+            let read = format!("failed to read {path}: open {path}: no such file or directory");
+            missing(ctx, svc, &path, at(span), read, out);
+        }
+        for t in &tables {
+            // BuildKit loads each pair when it first resolves the registry (during a
+            // build, not at start), naming the certificate whichever half is missing.
+            for (cert, key) in &t.keypairs {
+                let named = cert.as_ref().map_or("", |c| c.0.as_str());
+                for (path, span) in cert.iter().chain(key) {
+                    let load = format!("failed to load keypair for {named}");
+                    missing(ctx, svc, path, at(span.clone()), load, out);
+                }
+            }
+            // A missing tlsconfigdir is skipped without a word, so no CA is loaded.
+            for (dir, span) in &t.tlsconfigdir {
+                let silent = "no error at start: BuildKit skips the directory, then pulls fail with `x509: certificate signed by unknown authority`".to_string();
+                missing(
+                    ctx,
+                    svc,
+                    dir.trim_end_matches('/'),
+                    at(span.clone()),
+                    silent,
+                    out,
+                );
+            }
         }
     }
     for r in &ctx.view.registries {
@@ -95,12 +121,22 @@ pub fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
                     .map(|l| c.src.loc_line(l))
             });
             let at = line.unwrap_or_else(|| compose.src.loc_line(svc.line));
-            missing(ctx, svc, p, at, out);
+            let read = format!("failed to read {p}: open {p}: no such file or directory");
+            missing(ctx, svc, p, at, read, out);
         }
     }
 }
 
-fn missing(ctx: &Ctx<'_>, svc: &ServiceView, path: &str, at: Location, out: &mut Vec<Finding>) {
+/// BK302 when `path` (in `svc`'s container) is not mounted, or is mounted from a host
+/// path that does not exist. `prevents` is the error BuildKit or the registry gives.
+fn missing(
+    ctx: &Ctx<'_>,
+    svc: &ServiceView,
+    path: &str,
+    at: Location,
+    prevents: String,
+    out: &mut Vec<Finding>,
+) {
     let why = match svc.resolve(path) {
         None => format!("no volume of service `{}` provides `{path}`", svc.name),
         Some((host, _)) if ctx.snap.paths.exists(&host) == Some(false) => {
@@ -115,9 +151,7 @@ fn missing(ctx: &Ctx<'_>, svc: &ServiceView, path: &str, at: Location, out: &mut
     out.push(
         Finding::new("BK302", why)
             .at(at)
-            .prevents(format!(
-                "failed to read {path}: open {path}: no such file or directory"
-            ))
+            .prevents(prevents)
             .help("mount the file (or its directory) into the service, or fix the path"),
     );
 }
@@ -192,7 +226,11 @@ fn keys_mounted(ctx: &Ctx<'_>, s: &ServiceView, out: &mut Vec<Finding>) {
                     .map(|(k, _)| k.to_string())
                     .into_iter()
                     .collect();
-                v.extend(reg_tables(c.doc).into_iter().flat_map(|t| t.keypair_keys));
+                v.extend(
+                    reg_tables(c.doc)
+                        .into_iter()
+                        .flat_map(|t| t.keypairs.into_iter().filter_map(|(_, k)| k.map(|k| k.0))),
+                );
                 v
             })
             .collect(),

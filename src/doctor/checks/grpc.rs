@@ -4,6 +4,7 @@ use super::toml::check;
 use super::{ActiveConfig, Ctx};
 use crate::catalog::CheckMeta;
 use crate::diag::{Finding, Severity};
+use crate::doctor::view::ServiceView;
 use toml_edit::Item;
 
 pub const CHECKS: &[CheckMeta] = &[
@@ -79,6 +80,14 @@ pub const CHECKS: &[CheckMeta] = &[
         "BUILDKIT_TLS_CA does not verify buildkitd's certificate",
         "transport: authentication handshake failed: x509: certificate signed by unknown authority"
     ),
+    check!(
+        "BK110",
+        "grpc-tls-without-alpn",
+        Warning,
+        false,
+        "buildkitd older than v0.17 serves TLS without ALPN; current clients refuse it",
+        "credentials: cannot check peer: missing selected ALPN property"
+    ),
 ];
 
 /// The `[grpc.tls]` settings of a config.
@@ -137,6 +146,7 @@ pub fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
         let src = &cfg.file.src;
         let tls = grpc_tls(cfg.doc);
         let on = tls.cert.is_some() && tls.key.is_some();
+        alpn(ctx, &cfg, &tls, on, out);
         match (tls.cert.clone(), tls.key.clone(), tls.ca.clone()) {
             (None, None, Some((ca, span))) => out.push(
                 Finding::new("BK101", format!("`grpc.tls.ca = \"{ca}\"` without `cert` and `key`: buildkitd serves gRPC without TLS"))
@@ -278,4 +288,43 @@ fn pki_checks(
             .help("issue the client certificate from the CA buildkitd trusts in `grpc.tls.ca`"),
         );
     }
+}
+
+/// BK110: daemons before v0.17 do not negotiate ALPN (BuildKit PR 5413), and clients
+/// built with grpc-go 1.67 or later refuse a TLS server that selects no protocol,
+/// unless GRPC_ENFORCE_ALPN_ENABLED=false is set where they run.
+fn alpn(
+    ctx: &Ctx<'_>,
+    cfg: &ActiveConfig<'_>,
+    tls: &GrpcTls<'_>,
+    on: bool,
+    out: &mut Vec<Finding>,
+) {
+    let Some(v) = cfg.service.and_then(ServiceView::buildkit_version) else {
+        return;
+    };
+    let opted_out = ctx
+        .snap
+        .env_var("GRPC_ENFORCE_ALPN_ENABLED")
+        .is_some_and(|(_, v, _)| v.eq_ignore_ascii_case("false"));
+    if !on || v >= (0, 17, 0) || opted_out {
+        return;
+    }
+    let image = cfg
+        .service
+        .and_then(|s| s.image.as_deref())
+        .unwrap_or("moby/buildkit");
+    let span = tls
+        .cert
+        .as_ref()
+        .and_then(|(_, s)| s.clone())
+        .or_else(|| tls.table_span.clone());
+    out.push(
+        Finding::new(
+            "BK110",
+            format!("`{image}` (v{}.{}.{}) serves gRPC over TLS without ALPN", v.0, v.1, v.2),
+        )
+        .at(cfg.file.src.loc_opt(span))
+        .help("pin moby/buildkit v0.17.0 or later, or set GRPC_ENFORCE_ALPN_ENABLED=false where buildctl/buildx run"),
+    );
 }

@@ -116,6 +116,22 @@ pub const CHECKS: &[CheckMeta] = &[
         "A localhost registry is used by a buildkitd in a bridge-network container",
         "dial tcp 127.0.0.1:PORT: connect: connection refused"
     ),
+    check!(
+        "BK214",
+        "tlsconfigdir-without-ca",
+        Error,
+        false,
+        "A `tlsconfigdir` holds no `*.crt` file, so BuildKit loads no CA from it",
+        "x509: certificate signed by unknown authority"
+    ),
+    check!(
+        "BK215",
+        "mirror-url-before-v0-12",
+        Warning,
+        false,
+        "A mirror with a scheme or path on buildkitd older than v0.12, which uses it verbatim",
+        ""
+    ),
 ];
 
 pub fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
@@ -171,6 +187,7 @@ fn table_checks(
                 .help("point `ca` at the CA certificate (`-----BEGIN CERTIFICATE-----`), never at a key"));
         }
     }
+    let version = cfg.service.and_then(|s| s.buildkit_version());
     for (m, span) in &t.mirrors {
         let host = m
             .split("://")
@@ -179,9 +196,17 @@ fn table_checks(
             .split('/')
             .next()
             .unwrap_or(m);
+        if let Some(v) = version.filter(|v| *v < (0, 12, 0))
+            && host != m
+        {
+            out.push(Finding::new("BK215", format!("mirror `{m}` has a scheme or path, but buildkitd v{}.{}.{} uses mirrors verbatim as host names", v.0, v.1, v.2))
+                .at(src.loc_opt(span.clone()))
+                .prevents(format!("no error: requests go to `https://{m}/v2/...`, fail, and BuildKit silently pulls from `{h}` instead"))
+                .help(format!("write the mirror as `\"{host}\"`, or pin moby/buildkit v0.12.0 or later")));
+        }
         let special = t.http.is_some()
             || t.trusts()
-            || !t.keypair_keys.is_empty()
+            || !t.keypairs.is_empty()
             || is_loopback(host)
             || ctx.view.registry_for(host).is_some();
         if table_for(tables, host).is_none() && special {
@@ -202,6 +227,41 @@ fn table_checks(
                             .is_some_and(|n| n.to_string_lossy().contains(':'))
                     })
                 });
+        let listing = cfg
+            .service
+            .and_then(|s| s.resolve(trimmed))
+            .and_then(|(host, _)| {
+                let mut names: Vec<String> = ctx
+                    .snap
+                    .paths
+                    .list_dir(&host)?
+                    .iter()
+                    .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                    .collect();
+                names.sort();
+                Some((host, names))
+            });
+        if let Some((host, names)) =
+            listing.filter(|(_, n)| !root && !n.iter().any(|n| n.ends_with(".crt")))
+        {
+            let held = if names.is_empty() {
+                "is empty".to_string()
+            } else {
+                let list: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+                format!("holds no `*.crt` file (only {})", list.join(", "))
+            };
+            out.push(
+                Finding::new(
+                    "BK214",
+                    format!("`tlsconfigdir` `{d}` ({}) {held}", host.display()),
+                )
+                .at(src.loc_opt(span.clone()))
+                .prevents("x509: certificate signed by unknown authority")
+                .help(format!(
+                    "put the registry's CA in it as `{trimmed}/ca.crt`, or list the CA file in `ca`"
+                )),
+            );
+        }
         if root {
             out.push(Finding::new("BK212", format!("`tlsconfigdir = [\"{d}\"]` is the certs.d root; BuildKit only reads files directly inside it"))
                 .at(src.loc_opt(span.clone()))
