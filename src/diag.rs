@@ -74,6 +74,10 @@ pub struct Finding {
     pub help: Option<String>,
     /// Whether `doctor --fix` can repair it.
     pub fixable: bool,
+    /// The values `--fix` acts on (registry host, TOML key, old and new credential
+    /// key), carried as data so a fix never parses the message.
+    #[serde(skip)]
+    pub fix_args: Vec<String>,
 }
 
 impl Finding {
@@ -92,6 +96,7 @@ impl Finding {
             notes: Vec::new(),
             help: None,
             fixable: false,
+            fix_args: Vec::new(),
         }
     }
 
@@ -125,6 +130,13 @@ impl Finding {
 
     pub fn fixable(mut self) -> Self {
         self.fixable = true;
+        self
+    }
+
+    /// Fixable, with the values the fix needs.
+    pub fn fixable_with<S: Into<String>>(mut self, args: impl IntoIterator<Item = S>) -> Self {
+        self.fixable = true;
+        self.fix_args = args.into_iter().map(Into::into).collect();
         self
     }
 }

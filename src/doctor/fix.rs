@@ -35,11 +35,6 @@ pub enum FixError {
     WouldBreak(PathBuf),
 }
 
-/// The first and second `backticked` values of a message (hosts, keys).
-fn ticks(msg: &str) -> Vec<&str> {
-    msg.split('`').skip(1).step_by(2).collect()
-}
-
 /// The edits that repair the fixable `findings`, each made in the environment that
 /// holds the finding's file (once, when two environments share the file).
 pub fn fix(
@@ -102,8 +97,7 @@ fn fix_env(
             }
             let mut text = c.src.text.clone();
             for f in fs.iter().filter(|f| f.code == "BK403") {
-                let t = ticks(&f.message);
-                if let (Some(old), Some(new)) = (t.first(), t.get(1)) {
+                if let [old, new] = f.fix_args.as_slice() {
                     text = rekey_json(&text, old, new);
                 }
             }
@@ -150,7 +144,7 @@ fn fix_toml(
     let mut text = original.to_string();
     // Text-level: quote dotted registry keys on their header lines.
     for f in fs.iter().filter(|f| f.code == "BK006") {
-        if let Some(key) = ticks(&f.message).first() {
+        if let Some(key) = f.fix_args.first() {
             text = text.replace(&format!("registry.{key}]"), &format!("registry.\"{key}\"]"));
         }
     }
@@ -183,12 +177,12 @@ fn fix_toml(
                 }
             }
             "BK204" => {
-                if let Some(host) = ticks(&f.message).first() {
+                if let Some(host) = f.fix_args.first() {
                     table_mut(&mut doc, host)["http"] = toml_edit::value(false);
                 }
             }
             "BK201" => {
-                let Some(host) = ticks(&f.message).first().map(|h| h.to_string()) else {
+                let Some(host) = f.fix_args.first().cloned() else {
                     continue;
                 };
                 let cand = ctx

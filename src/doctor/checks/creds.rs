@@ -230,7 +230,7 @@ fn config(ctx: &Ctx<'_>, c: &DockerConfigFile, out: &mut Vec<Finding>) {
                 .note(format!("used at {}:{}", u.location.path.display(), u.location.span.map_or(0, |s| s.line)))
                 .prevents(format!("failed to authorize: failed to fetch anonymous token: unexpected status from GET request to https://{}/...: 403 Forbidden", u.host))
                 .help(format!("key the entry as `{}` (`docker login {}`), or add both keys", u.host, u.host))
-                .fixable());
+                .fixable_with([k.to_string(), u.host.clone()]));
         } else if ctx
             .view
             .registry_for(&u.host)

@@ -355,7 +355,7 @@ fn tls_registry(
         out.push(Finding::new("BK204", format!("registry `{h}` is loopback and serves TLS; without `http = false` BuildKit uses plain HTTP"))
             .at(at.clone())
             .help(format!("add `http = false` under `[registry.\"{h}\"]`"))
-            .fixable());
+            .fixable_with([h]));
     }
     if !t.is_some_and(RegTable::trusts) {
         let mut f = Finding::new("BK201", format!("registry `{h}` serves a certificate from a private CA, but no `[registry.\"{h}\"]` table trusts it"))
@@ -367,7 +367,7 @@ fn tls_registry(
             None => f.help(format!("mount the CA into buildkitd and add `ca = [\"/etc/buildkit/certs/ca.crt\"]` under `[registry.\"{h}\"]`")),
         };
         if cand.is_some() {
-            f = f.fixable();
+            f = f.fixable_with([h]);
         }
         out.push(f);
         return;

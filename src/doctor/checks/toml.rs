@@ -232,7 +232,7 @@ fn unquoted_headers(file: &TomlFile, out: &mut Vec<Finding>) -> Vec<usize> {
         .help(format!("quote the key: `[registry.\"{key}\"]`"));
         if parses {
             f = f
-                .fixable()
+                .fixable_with([key])
                 .prevents("no error: the settings are silently not applied");
         } else {
             f = f.prevents(
