@@ -4,6 +4,7 @@ use super::Role;
 use crate::diag::Finding;
 use std::io;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::mpsc;
 use std::time::Duration;
 
 /// A `host:port` as dialled, plus where the socket really goes.
@@ -103,8 +104,9 @@ pub(crate) fn connect(
         .connect_to
         .clone()
         .unwrap_or_else(|| format!("{}:{}", bracket(&target.host), target.port));
-    let addrs: Vec<SocketAddr> = match dial.to_socket_addrs() {
-        Ok(a) => a.collect(),
+    let lookup = |name: String| name.to_socket_addrs().map(Iterator::collect);
+    let addrs = match resolve(&dial, timeout, lookup) {
+        Ok(a) => a,
         Err(e) => return Err(Box::new(dns_failure(target, role, &dial, &e))),
     };
     let mut last = None;
@@ -147,6 +149,32 @@ pub(crate) fn connect(
         .prevents(prevents)
         .help(dial_help(role, target)),
     ))
+}
+
+/// Resolves `dial` within `timeout`. getaddrinfo has no timeout of its own, and a
+/// resolver that never answers (an unreachable DNS server) must not hold a probe past
+/// its deadline; the lookup runs on its own thread, which is left to finish alone.
+fn resolve(
+    dial: &str,
+    timeout: Duration,
+    lookup: impl FnOnce(String) -> io::Result<Vec<SocketAddr>> + Send + 'static,
+) -> io::Result<Vec<SocketAddr>> {
+    if let Ok(addr) = dial.parse::<SocketAddr>() {
+        return Ok(vec![addr]);
+    }
+    let (tx, rx) = mpsc::channel();
+    let name = dial.to_string();
+    std::thread::Builder::new()
+        .name("probe-dns".into())
+        .spawn(move || {
+            let _ = tx.send(lookup(name));
+        })?;
+    rx.recv_timeout(timeout).unwrap_or_else(|_| {
+        Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("no answer from the resolver within {timeout:?}"),
+        ))
+    })
 }
 
 fn dns_failure(target: &Target, role: Role<'_>, dial: &str, e: &io::Error) -> Finding {
@@ -192,6 +220,19 @@ mod tests {
         let t = Target::new("registry.test", 443, None);
         assert_eq!(t.name, "registry.test:443");
         assert_eq!(t.authority(443), "registry.test");
+    }
+
+    #[test]
+    fn a_lookup_that_never_answers_is_cut_at_the_timeout() {
+        // Had resolve waited for the lookup, it would return Ok after 30 s.
+        let hang = |_: String| {
+            std::thread::sleep(Duration::from_secs(30));
+            Ok(Vec::new())
+        };
+        let e = resolve("registry.test:443", Duration::from_millis(100), hang).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+        let literal = resolve("127.0.0.1:5000", Duration::from_millis(1), hang).unwrap();
+        assert_eq!(literal, ["127.0.0.1:5000".parse().unwrap()]);
     }
 
     #[test]
