@@ -81,6 +81,8 @@ pub fn check_all(environments: &[Snapshot], now: OffsetDateTime) -> Vec<Finding>
         .iter()
         .flat_map(|s| checks::run_all(&checks::Ctx::new(s, now)))
         .collect();
+    // The message is part of the key so that identical findings end up adjacent and
+    // `dedup` removes every repeat.
     findings.sort_by(|a, b| {
         let key = |f: &Finding| {
             let loc = f.location.as_ref();
@@ -88,6 +90,7 @@ pub fn check_all(environments: &[Snapshot], now: OffsetDateTime) -> Vec<Finding>
                 loc.map(|l| l.path.clone()),
                 loc.and_then(|l| l.span).map(|s| (s.line, s.column)),
                 f.code,
+                f.message.clone(),
             )
         };
         key(a).cmp(&key(b))
