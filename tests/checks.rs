@@ -145,3 +145,41 @@ fn bk302_covers_keypairs_and_tlsconfigdir() {
     let got = describe(&run(tmp.path()));
     assert!(!got.iter().any(|g| g.starts_with("BK302")), "{got:#?}");
 }
+
+/// `docker compose` merges `docker-compose.override.yml` into `docker-compose.yml`; so
+/// does doctor's container view, and a finding about a line of the override file
+/// points there.
+#[test]
+fn compose_override_file_is_merged() {
+    let tmp = materialize(&fixtures().join("golden"));
+    let compose = tmp.path().join("docker-compose.yml");
+    let text = std::fs::read_to_string(&compose).unwrap();
+    let certs = "      - ./buildkit/certs:/etc/buildkit/certs:ro\n";
+    assert!(text.contains(certs));
+    std::fs::write(&compose, text.replace(certs, "")).unwrap();
+    let got = describe(&run(tmp.path()));
+    assert!(got.iter().any(|g| g.starts_with("BK302")), "{got:#?}");
+
+    let over = tmp.path().join("docker-compose.override.yml");
+    std::fs::write(
+        &over,
+        format!("services:\n  buildkitd:\n    volumes:\n{certs}"),
+    )
+    .unwrap();
+    let got = describe(&run(tmp.path()));
+    assert!(got.is_empty(), "{got:#?}");
+
+    // The override mounts the CA directory (and its key) into buildkitd: BK304 points
+    // at the override's line.
+    std::fs::write(
+        &over,
+        format!("services:\n  buildkitd:\n    volumes:\n{certs}      - ./ca:/ca:ro\n"),
+    )
+    .unwrap();
+    let got = describe(&run(tmp.path()));
+    assert!(
+        got.iter()
+            .any(|g| g.starts_with("BK304") && g.ends_with("(docker-compose.override.yml:5)")),
+        "{got:#?}"
+    );
+}

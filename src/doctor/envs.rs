@@ -28,8 +28,9 @@ pub fn split(all: Snapshot) -> Vec<Snapshot> {
         .map(|root| {
             all.compose
                 .iter()
-                .filter(|c| c.src.path.parent().unwrap_or(Path::new("")) == root)
-                .flat_map(view::services)
+                .enumerate()
+                .filter(|(_, c)| c.src.path.parent().unwrap_or(Path::new("")) == root)
+                .flat_map(|(i, c)| view::services(c, i))
                 .flat_map(|s| s.mounts.into_iter().filter_map(|m| m.host))
                 .collect()
         })

@@ -28,6 +28,8 @@ pub struct Mount {
     pub host: Option<PathBuf>,
     pub container: String,
     pub read_only: bool,
+    /// Where it is declared: index into `Snapshot::compose`, and line.
+    pub file: usize,
     pub line: usize,
 }
 
@@ -44,7 +46,8 @@ pub struct ServiceView {
     pub name: String,
     pub kind: ServiceKind,
     pub image: Option<String>,
-    pub image_line: Option<usize>,
+    /// Where the service is declared: index into `Snapshot::compose`, and line.
+    pub file: usize,
     pub line: usize,
     pub args: Vec<String>,
     pub mounts: Vec<Mount>,
@@ -168,12 +171,109 @@ impl View {
     }
 }
 
-/// Builds the view from the first parseable compose file.
+/// The names `docker compose` loads by default, in its order of precedence, and the
+/// override file it merges on top of each.
+const DEFAULT_FILES: &[(&str, &[&str])] = &[
+    (
+        "compose.yaml",
+        &["compose.override.yaml", "compose.override.yml"],
+    ),
+    (
+        "compose.yml",
+        &["compose.override.yml", "compose.override.yaml"],
+    ),
+    (
+        "docker-compose.yaml",
+        &[
+            "docker-compose.override.yaml",
+            "docker-compose.override.yml",
+        ],
+    ),
+    (
+        "docker-compose.yml",
+        &[
+            "docker-compose.override.yml",
+            "docker-compose.override.yaml",
+        ],
+    ),
+];
+
+/// The compose file the project is defined by (a default name first, like `docker
+/// compose` without `-f`, else the first that parses) and its override file, if any.
+fn project_files(snap: &Snapshot) -> Option<(usize, Option<usize>)> {
+    let parsed = |i: &usize| snap.compose.get(*i).is_some_and(|c| c.doc.is_ok());
+    let named = |name: &str| {
+        (0..snap.compose.len()).filter(parsed).find(|i| {
+            snap.compose[*i]
+                .src
+                .path
+                .file_name()
+                .is_some_and(|n| n == name)
+        })
+    };
+    for (base, overrides) in DEFAULT_FILES {
+        if let Some(b) = named(base) {
+            let dir = snap.compose[b].src.path.parent();
+            let over = overrides.iter().find_map(|o| {
+                (0..snap.compose.len()).filter(parsed).find(|i| {
+                    let p = &snap.compose[*i].src.path;
+                    p.parent() == dir && p.file_name().is_some_and(|n| n == *o)
+                })
+            });
+            return Some((b, over));
+        }
+    }
+    (0..snap.compose.len()).find(parsed).map(|i| (i, None))
+}
+
+/// Merges an override service into its base the way compose does: single values are
+/// replaced, volumes merge by container path, ports and aliases add up, environment
+/// variables merge by name.
+fn merge_service(base: &mut ServiceView, over: ServiceView) {
+    if over.image.is_some() {
+        base.image = over.image;
+        base.kind = over.kind;
+    }
+    if !over.args.is_empty() {
+        base.args = over.args;
+    }
+    if over.network_mode.is_some() {
+        base.network_mode = over.network_mode;
+    }
+    for m in over.mounts {
+        base.mounts.retain(|b| b.container != m.container);
+        base.mounts.push(m);
+    }
+    base.ports.extend(over.ports);
+    for a in over.aliases {
+        if !base.aliases.contains(&a) {
+            base.aliases.push(a);
+        }
+    }
+    for (k, v) in over.env {
+        base.env.retain(|(bk, _)| *bk != k);
+        base.env.push((k, v));
+    }
+}
+
+/// Builds the view from the project's compose file, merged with its override file.
 pub fn build(snap: &Snapshot) -> View {
-    let Some((idx, file)) = snap.compose.iter().enumerate().find(|(_, c)| c.doc.is_ok()) else {
+    let Some((idx, over)) = project_files(snap) else {
         return View::default();
     };
-    let services = services(file);
+    let mut merged = snap
+        .compose
+        .get(idx)
+        .map_or_else(Vec::new, |f| services(f, idx));
+    if let Some(o) = over.and_then(|o| snap.compose.get(o).map(|f| services(f, o))) {
+        for s in o {
+            match merged.iter_mut().find(|b| b.name == s.name) {
+                Some(b) => merge_service(b, s),
+                None => merged.push(s),
+            }
+        }
+    }
+    let services = merged;
     let mut view = View {
         compose: Some(idx),
         services,
@@ -227,7 +327,8 @@ pub fn build(snap: &Snapshot) -> View {
     view
 }
 
-pub(super) fn services(file: &ComposeFile) -> Vec<ServiceView> {
+/// The services of one compose file; `idx` is its index in `Snapshot::compose`.
+pub(super) fn services(file: &ComposeFile, idx: usize) -> Vec<ServiceView> {
     let Ok(doc) = &file.doc else {
         return Vec::new();
     };
@@ -265,7 +366,7 @@ pub(super) fn services(file: &ComposeFile) -> Vec<ServiceView> {
         let mounts = s
             .volumes
             .iter()
-            .filter_map(|v| mount(&base, &v.value, v.referenced.line() as usize))
+            .filter_map(|v| mount(&base, &v.value, idx, v.referenced.line() as usize))
             .collect();
         let ports = s
             .ports
@@ -280,7 +381,7 @@ pub(super) fn services(file: &ComposeFile) -> Vec<ServiceView> {
             name: name.clone(),
             kind,
             image,
-            image_line: s.image.as_ref().map(|i| i.referenced.line() as usize),
+            file: idx,
             line: key_line(&file.src, name, svc.referenced.line() as usize),
             args,
             mounts,
@@ -311,7 +412,7 @@ fn key_line(src: &SourceFile, name: &str, near: usize) -> usize {
 }
 
 /// A location on a line of the compose file.
-pub fn compose_loc(snap: &Snapshot, view: &View, line: usize) -> Option<Location> {
-    let file = snap.compose.get(view.compose?)?;
+pub fn compose_loc(snap: &Snapshot, file: usize, line: usize) -> Option<Location> {
+    let file = snap.compose.get(file)?;
     Some(file.src.loc_line(line))
 }

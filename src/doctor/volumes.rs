@@ -4,7 +4,7 @@ use super::model::{PortDoc, VolumeDoc};
 use super::view::{Mount, Port};
 use std::path::{Component, Path, PathBuf};
 
-pub(super) fn mount(base: &Path, v: &VolumeDoc, line: usize) -> Option<Mount> {
+pub(super) fn mount(base: &Path, v: &VolumeDoc, file: usize, line: usize) -> Option<Mount> {
     let (source, target, ro) = match v {
         VolumeDoc::Short(s) => {
             let parts: Vec<&str> = s.split(':').collect();
@@ -47,6 +47,7 @@ pub(super) fn mount(base: &Path, v: &VolumeDoc, line: usize) -> Option<Mount> {
         host,
         container: target.trim_end_matches('/').to_string(),
         read_only: ro,
+        file,
         line,
     })
 }

@@ -54,9 +54,9 @@ pub const CHECKS: &[CheckMeta] = &[
 
 pub fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     yaml_errors(ctx, out);
-    let Some(compose) = ctx.view.compose.and_then(|i| ctx.snap.compose.get(i)) else {
+    if ctx.view.compose.is_none() {
         return;
-    };
+    }
     for s in &ctx.view.services {
         if s.kind == ServiceKind::Buildkit {
             config_mounted(ctx, s, out);
@@ -120,7 +120,9 @@ pub fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
                     .find(|l| c.src.line_text(*l).is_some_and(|t| t.contains(p.as_str())))
                     .map(|l| c.src.loc_line(l))
             });
-            let at = line.unwrap_or_else(|| compose.src.loc_line(svc.line));
+            let Some(at) = line.or_else(|| compose_loc(ctx.snap, svc.file, svc.line)) else {
+                continue;
+            };
             let read = format!("failed to read {p}: open {p}: no such file or directory");
             missing(ctx, svc, p, at, read, out);
         }
@@ -170,7 +172,7 @@ fn config_mounted(ctx: &Ctx<'_>, s: &ServiceView, out: &mut Vec<Finding>) {
     });
     let Some(m) = wrong else {
         if !ctx.snap.buildkitd.is_empty()
-            && let Some(at) = compose_loc(ctx.snap, &ctx.view, s.line)
+            && let Some(at) = compose_loc(ctx.snap, s.file, s.line)
         {
             out.push(
                 Finding::new(
@@ -187,7 +189,7 @@ fn config_mounted(ctx: &Ctx<'_>, s: &ServiceView, out: &mut Vec<Finding>) {
         }
         return;
     };
-    if let Some(at) = compose_loc(ctx.snap, &ctx.view, m.line) {
+    if let Some(at) = compose_loc(ctx.snap, m.file, m.line) {
         let rootless = s.image.as_deref().is_some_and(|i| i.contains("rootless"));
         out.push(
             Finding::new(
@@ -274,7 +276,7 @@ fn keys_mounted(ctx: &Ctx<'_>, s: &ServiceView, out: &mut Vec<Finding>) {
                 .key_info
                 .as_ref()
                 .is_some_and(|k| ca_certs.iter().any(|c| crate::pki::key_matches_cert(k, c)));
-            let Some(at) = compose_loc(ctx.snap, &ctx.view, m.line) else {
+            let Some(at) = compose_loc(ctx.snap, m.file, m.line) else {
                 continue;
             };
             if is_ca_key {
