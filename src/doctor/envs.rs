@@ -7,6 +7,7 @@
 //! when there are several, are checked together as one more group without compose.
 
 use super::load::Snapshot;
+use super::source::SourceFile;
 use super::view;
 use std::path::{Path, PathBuf};
 
@@ -115,30 +116,26 @@ pub fn split(all: Snapshot) -> Vec<Snapshot> {
 }
 
 impl Snapshot {
+    /// The source of every file in the snapshot.
+    pub fn sources(&self) -> impl Iterator<Item = &SourceFile> {
+        (self.buildkitd.iter().map(|f| &f.src))
+            .chain(self.compose.iter().map(|f| &f.src))
+            .chain(self.docker_configs.iter().map(|f| &f.src))
+            .chain(self.registry_configs.iter().map(|f| &f.src))
+            .chain(self.htpasswd.iter().map(|f| &f.src))
+            .chain(self.pem.iter().map(|f| &f.src))
+            .chain(self.refs.iter().map(|f| &f.src))
+            .chain(self.env.iter().map(|f| &f.src))
+    }
+
     /// True when `path` (relative to the root) is one of the snapshot's files.
     pub fn holds(&self, path: &Path) -> bool {
-        let src = |p: &PathBuf| p == path;
-        self.buildkitd.iter().any(|f| src(&f.src.path))
-            || self.compose.iter().any(|f| src(&f.src.path))
-            || self.docker_configs.iter().any(|f| src(&f.src.path))
-            || self.registry_configs.iter().any(|f| src(&f.src.path))
-            || self.htpasswd.iter().any(|f| src(&f.src.path))
-            || self.pem.iter().any(|f| src(&f.src.path))
-            || self.refs.iter().any(|f| src(&f.src.path))
-            || self.env.iter().any(|f| src(&f.src.path))
+        self.sources().any(|s| s.path == path)
     }
 
     /// True when the snapshot holds no file and no unreadable path.
     pub fn is_empty(&self) -> bool {
-        self.buildkitd.is_empty()
-            && self.compose.is_empty()
-            && self.docker_configs.is_empty()
-            && self.registry_configs.is_empty()
-            && self.htpasswd.is_empty()
-            && self.pem.is_empty()
-            && self.refs.is_empty()
-            && self.env.is_empty()
-            && self.unreadable.is_empty()
+        self.sources().next().is_none() && self.unreadable.is_empty()
     }
 }
 
@@ -163,15 +160,7 @@ mod tests {
     }
 
     fn paths(s: &Snapshot) -> Vec<String> {
-        let mut v: Vec<String> = s
-            .buildkitd
-            .iter()
-            .map(|f| &f.src.path)
-            .chain(s.compose.iter().map(|f| &f.src.path))
-            .chain(s.htpasswd.iter().map(|f| &f.src.path))
-            .chain(s.refs.iter().map(|f| &f.src.path))
-            .map(|p| p.display().to_string())
-            .collect();
+        let mut v: Vec<String> = s.sources().map(|f| f.path.display().to_string()).collect();
         v.sort();
         v
     }
