@@ -330,6 +330,10 @@ fn bearer_registry(ca: &Ca) -> Server {
     Server::https(
         server_config(&leaf(ca, &["registry.test"]), &[], None),
         |req| {
+            // GitLab's JwtController takes no OAuth POST: 404, and BuildKit falls back.
+            if req.method == "POST" {
+                return ("404 Not Found", vec![], "{}".into());
+            }
             if req.path.starts_with("/jwt/auth") {
                 assert!(
                     req.path.contains("service=dependency_proxy"),
@@ -513,4 +517,91 @@ fn every_emitted_code_is_catalogued_once() {
             }
         }
     }
+}
+
+/// A token server that takes BuildKit's OAuth POST (distribution's token server, Harbor,
+/// Quay): the password grant is what buildctl/buildx send first, with a secret.
+fn oauth_registry(ca: &Ca, post_status: &'static str) -> Server {
+    Server::https(
+        server_config(&leaf(ca, &["registry.test"]), &[], None),
+        move |req| {
+            if req.path.starts_with("/token") {
+                if req.method == "POST" {
+                    assert!(req.path == "/token", "{}", req.path);
+                    let form = &req.body;
+                    assert!(form.contains("grant_type=password"), "{form}");
+                    assert!(form.contains("client_id=buildkit-client"), "{form}");
+                    assert!(form.contains("service=registry.test"), "{form}");
+                    if post_status != "200 OK" {
+                        return (post_status, vec![], "{}".into());
+                    }
+                    return if form.contains("username=alice") && form.contains("password=s3cret") {
+                        ("200 OK", vec![], r#"{"access_token":"oauth"}"#.into())
+                    } else {
+                        ("401 Unauthorized", vec![], "{}".into())
+                    };
+                }
+                // GET with Basic: only reached after a POST that falls back.
+                return match req.authorization.as_deref() {
+                    Some("Basic YWxpY2U6czNjcmV0") => {
+                        ("200 OK", vec![], r#"{"token":"basic"}"#.into())
+                    }
+                    _ => ("401 Unauthorized", vec![], "{}".into()),
+                };
+            }
+            match req.authorization.as_deref() {
+                Some("Bearer oauth" | "Bearer basic") => ok(),
+                _ => challenge(
+                    r#"Bearer realm="https://registry.test/token",service="registry.test""#,
+                ),
+            }
+        },
+    )
+}
+
+#[test]
+fn oauth_post_first_then_the_fallbacks_buildkit_takes() {
+    let ca = ca("Env CA");
+    // The POST grant works: no GET with Basic is needed.
+    let server = oauth_registry(&ca, "200 OK");
+    let r = probe(with_cred(registry(&server, &ca), "alice", "s3cret", &[]));
+    assert!(r.findings.is_empty(), "{r:#?}");
+    let steps = &r.facts.steps;
+    assert!(
+        steps.contains(&"POST token (OAuth) -> 200".to_string()),
+        "{steps:?}"
+    );
+    assert!(
+        !steps.iter().any(|s| s.starts_with("GET token")),
+        "{steps:?}"
+    );
+
+    // A wrong password: POST 401, GET with Basic 401, and the finding quotes the GET.
+    let f = expect(
+        &probe(with_cred(registry(&server, &ca), "alice", "nope", &[])),
+        "BK717",
+        "config.json",
+    );
+    assert!(
+        f.prevents
+            .as_deref()
+            .is_some_and(|p| p.contains("from GET request to")),
+        "{f:#?}"
+    );
+
+    // A token server that answers the POST with 400 (not a fallback status): BuildKit
+    // stops there, and so does the probe.
+    let server = oauth_registry(&ca, "400 Bad Request");
+    let f = expect(
+        &probe(with_cred(registry(&server, &ca), "alice", "s3cret", &[])),
+        "BK721",
+        "BUILDKIT_NO_CLIENT_TOKEN",
+    );
+    let prevents = f.prevents.unwrap_or_default();
+    assert!(
+        prevents.ends_with(
+            "unexpected status from POST request to https://registry.test/token: 400 Bad Request"
+        ),
+        "{prevents}"
+    );
 }

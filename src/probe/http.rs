@@ -1,4 +1,4 @@
-//! A minimal blocking HTTP/1.1 GET over any stream, so TLS verification and the
+//! A minimal blocking HTTP/1.1 client (GET, and the token POST) over any stream, so TLS verification and the
 //! `connect_to` override are exactly the probe's own.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -40,21 +40,29 @@ impl From<io::Error> for HttpError {
     }
 }
 
-/// Sends `GET path` with `Connection: close` and reads the whole response.
-pub(crate) fn get<S: Read + Write>(
+/// Sends `METHOD path` (with `body`, if any) and `Connection: close`, and reads the
+/// whole response.
+pub(crate) fn request<S: Read + Write>(
     stream: &mut S,
+    method: &str,
     authority: &str,
     path: &str,
     headers: &[(&str, String)],
+    body: &[u8],
 ) -> Result<Response, HttpError> {
     let mut req = format!(
-        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: bkenv-probe\r\nAccept: */*\r\nConnection: close\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: bkenv-probe\r\nAccept: */*\r\nConnection: close\r\n"
     );
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
+    if !body.is_empty() {
+        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
     req.push_str("\r\n");
-    stream.write_all(req.as_bytes())?;
+    let mut bytes = req.into_bytes();
+    bytes.extend_from_slice(body);
+    stream.write_all(&bytes)?;
     stream.flush()?;
     read_response(stream)
 }

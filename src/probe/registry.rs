@@ -105,6 +105,7 @@ fn run(ctx: &Ctx<'_>, report: &mut ProbeReport) -> Step<()> {
                     ),
                 ));
             };
+            let realm_path = path.clone();
             if let Some(service) = param("service") {
                 path.push(if path.contains('?') { '&' } else { '?' });
                 path.push_str(&format!("service={}", encode(&service)));
@@ -115,11 +116,13 @@ fn run(ctx: &Ctx<'_>, report: &mut ProbeReport) -> Step<()> {
             if realm_target.name == target.name {
                 realm_target.connect_to = target.connect_to.clone();
             }
-            let realm_url = format!(
-                "{}://{}{path}",
-                if realm_https { "https" } else { "http" },
-                realm_target.authority(if realm_https { 443 } else { 80 })
-            );
+            let url_of = |p: &str| {
+                format!(
+                    "{}://{}{p}",
+                    if realm_https { "https" } else { "http" },
+                    realm_target.authority(if realm_https { 443 } else { 80 })
+                )
+            };
             let mut headers = Vec::new();
             if let Some(cred) = credential {
                 if !realm_https {
@@ -130,22 +133,59 @@ fn run(ctx: &Ctx<'_>, report: &mut ProbeReport) -> Step<()> {
             let role = Role::TokenRealm {
                 registry: &target.name,
             };
-            let tok = get(
-                ctx,
-                &realm_target,
-                realm_https,
-                role,
-                &path,
-                &headers,
-                report,
-            )?;
-            record(report, "GET token", &tok);
+            // With a secret, buildctl/buildx first POST an OAuth2 password grant; only a
+            // 404, a 401, or a 405 with a username sends them on to GET with Basic
+            // (containerd's `FetchTokenWithOAuth` fallback). Any other answer is final.
+            let mut posted = None;
+            if let Some(cred) = credential.as_ref().filter(|_| realm_https) {
+                let mut form = format!(
+                    "grant_type=password&username={}&password={}&client_id=buildkit-client",
+                    encode(&cred.username),
+                    encode(&cred.password)
+                );
+                if let Some(service) = param("service") {
+                    form.push_str(&format!("&service={}", encode(&service)));
+                }
+                let headers = [(
+                    "Content-Type",
+                    "application/x-www-form-urlencoded".to_string(),
+                )];
+                let req = Req {
+                    method: "POST",
+                    path: &realm_path,
+                    headers: &headers,
+                    body: form.as_bytes(),
+                };
+                let post = send(ctx, &realm_target, true, role, &req, report)?;
+                record(report, "POST token (OAuth)", &post);
+                let falls_back = matches!(post.status, 401 | 404)
+                    || (post.status == 405 && !cred.username.is_empty());
+                if !falls_back {
+                    posted = Some(post);
+                }
+            }
+            let (tok, method, realm_url) = match posted {
+                Some(post) => (post, "POST", url_of(&realm_path)),
+                None => {
+                    let tok = get(
+                        ctx,
+                        &realm_target,
+                        realm_https,
+                        role,
+                        &path,
+                        &headers,
+                        report,
+                    )?;
+                    record(report, "GET token", &tok);
+                    (tok, "GET", url_of(&path))
+                }
+            };
             match tok.status {
                 200 => {}
                 401 | 403 if credential.is_some() => {
                     return Err(Box::new(
                         Finding::new("BK717", format!("token realm {realm_url} of {} rejects the credentials for user `{}` ({})", target.name, credential.as_ref().map_or("", |c| c.username.as_str()), status_text(&tok)))
-                            .prevents(format!("failed to authorize: failed to fetch oauth token: unexpected status from GET request to {realm_url}: {}", status_text(&tok)))
+                            .prevents(format!("failed to authorize: failed to fetch oauth token: unexpected status from {method} request to {realm_url}: {}", status_text(&tok)))
                             .help(cred_help(&target)),
                     ));
                 }
@@ -153,7 +193,7 @@ fn run(ctx: &Ctx<'_>, report: &mut ProbeReport) -> Step<()> {
                 _ => {
                     return Err(Box::new(
                         Finding::new("BK721", format!("token realm {realm_url} of {} answered {}", target.name, status_text(&tok)))
-                            .prevents(format!("failed to fetch oauth token: unexpected status from GET request to {realm_url}: {}", status_text(&tok)))
+                            .prevents(format!("failed to fetch oauth token: unexpected status from {method} request to {realm_url}: {}", status_text(&tok)))
                             .help("fix the token server (the registry's `auth.token` settings) or set `BUILDKIT_NO_CLIENT_TOKEN=1` so buildkitd fetches tokens itself"),
                     ));
                 }
@@ -307,6 +347,14 @@ fn status_text(resp: &Response) -> String {
         .to_string()
 }
 
+/// One request of the auth dance.
+struct Req<'a> {
+    method: &'static str,
+    path: &'a str,
+    headers: &'a [(&'a str, String)],
+    body: &'a [u8],
+}
+
 /// One GET on a fresh connection (`Connection: close` keeps the client trivial).
 fn get(
     ctx: &Ctx<'_>,
@@ -317,6 +365,29 @@ fn get(
     headers: &[(&str, String)],
     report: &mut ProbeReport,
 ) -> Step<Response> {
+    let req = Req {
+        method: "GET",
+        path,
+        headers,
+        body: &[],
+    };
+    send(ctx, target, https, role, &req, report)
+}
+
+fn send(
+    ctx: &Ctx<'_>,
+    target: &Target,
+    https: bool,
+    role: Role<'_>,
+    req: &Req<'_>,
+    report: &mut ProbeReport,
+) -> Step<Response> {
+    let Req {
+        method,
+        path,
+        headers,
+        body,
+    } = *req;
     let authority = target.authority(if https { 443 } else { 80 });
     if https {
         let dial = Dial {
@@ -324,12 +395,12 @@ fn get(
             identity: None,
         };
         let mut hs = tls::open(ctx, target, role, &dial, report)?;
-        return http::get(&mut hs.stream, &authority, path, headers)
+        return http::request(&mut hs.stream, method, &authority, path, headers, body)
             .map_err(|e| http_failure(e, target, role));
     }
     let (mut sock, addr) = net::connect(target, role, ctx.opts.timeout)?;
     report.facts.connected_to.get_or_insert(addr.to_string());
-    match http::get(&mut sock, &authority, path, headers) {
+    match http::request(&mut sock, method, &authority, path, headers, body) {
         Ok(r)
             if r.status == 400
                 && String::from_utf8_lossy(&r.body)
@@ -340,7 +411,7 @@ fn get(
                 target,
                 role,
                 format!(
-                    "unexpected status from GET request to http://{}{path}: {}",
+                    "unexpected status from {method} request to http://{}{path}: {}",
                     target.name,
                     status_text(&r)
                 ),

@@ -88,8 +88,11 @@ pub fn server_config(id: &Identity, alpn: &[&[u8]], client_ca: Option<&Ca>) -> A
 
 /// A request as the fake registry sees it.
 pub struct Request {
+    pub method: String,
     pub path: String,
     pub authorization: Option<String>,
+    /// The body (`Content-Length` bytes), as text.
+    pub body: String,
 }
 
 /// (status line tail, extra headers, body).
@@ -190,14 +193,24 @@ pub fn read_head<S: Read>(s: &mut S) -> Option<String> {
 
 fn serve_http<S: Read + Write>(s: &mut S, route: &dyn Fn(&Request) -> Reply) {
     let Some(head) = read_head(s) else { return };
+    let method = head.split(' ').next().unwrap_or("GET").to_string();
     let path = head.split(' ').nth(1).unwrap_or("/").to_string();
-    let authorization = head
-        .lines()
-        .find_map(|l| l.strip_prefix("Authorization: "))
-        .map(str::to_string);
+    let header = |name: &str| {
+        head.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(str::to_string)
+    };
+    let authorization = header("Authorization: ");
+    let length: usize = header("Content-Length: ").map_or(0, |n| n.trim().parse().unwrap_or(0));
+    let mut body = vec![0u8; length.min(64 * 1024)];
+    if s.read_exact(&mut body).is_err() {
+        return;
+    }
     let (status, headers, body) = route(&Request {
+        method,
         path,
         authorization,
+        body: String::from_utf8_lossy(&body).into_owned(),
     });
     let mut out = format!(
         "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n",
