@@ -28,6 +28,7 @@ fn registry(server: &Server, ca: &Ca) -> Endpoint {
         kind: EndpointKind::Registry {
             credential: None,
             credential_keys_elsewhere: vec![],
+            client_identity: None,
         },
         trust: Trust::Cas(vec![ca.der().clone()]),
         transport: Transport::Https,
@@ -36,6 +37,7 @@ fn registry(server: &Server, ca: &Ca) -> Endpoint {
 
 fn with_cred(mut ep: Endpoint, user: &str, pass: &str, elsewhere: &[&str]) -> Endpoint {
     ep.kind = EndpointKind::Registry {
+        client_identity: None,
         credential: (!user.is_empty()).then(|| Credential {
             username: user.into(),
             password: pass.into(),
@@ -496,6 +498,66 @@ fn mtls_registry_without_client_cert() {
         |_| ok(),
     );
     expect(&probe(registry(&server, &ca)), "BK713", "keypair");
+
+    // With buildkitd's keypair the registry answers.
+    let client = || {
+        leaf_with(&ca, &["buildkitd"], |p| {
+            p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        })
+    };
+    let mut ep = registry(&server, &ca);
+    ep.kind = EndpointKind::Registry {
+        credential: None,
+        credential_keys_elsewhere: vec![],
+        client_identity: Some(client()),
+    };
+    let r = probe(ep);
+    assert!(r.findings.is_empty(), "{r:#?}");
+}
+
+/// The trap of mTLS registries with token auth: buildkitd presents its keypair to the
+/// registry, but the token realm is fetched by buildctl/buildx, which present none.
+#[test]
+fn mtls_token_realm_gets_no_client_certificate() {
+    let ca = ca("Env CA");
+    let server = Server::https(
+        server_config(&leaf(&ca, &["registry.test"]), &[], Some(&ca)),
+        |req| {
+            if req.path.starts_with("/token") {
+                return ("200 OK", vec![], r#"{"token":"t"}"#.into());
+            }
+            match req.authorization.as_deref() {
+                Some("Bearer t") => ok(),
+                _ => challenge(r#"Bearer realm="https://registry.test/token",service="r""#),
+            }
+        },
+    );
+    let id = leaf_with(&ca, &["buildkitd"], |p| {
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    });
+    let mut ep = registry(&server, &ca);
+    ep.kind = EndpointKind::Registry {
+        credential: None,
+        credential_keys_elsewhere: vec![],
+        client_identity: Some(id),
+    };
+    let r = probe(ep);
+    assert!(
+        r.facts
+            .steps
+            .iter()
+            .any(|s| s.starts_with("GET /v2/ -> 401")),
+        "{r:#?}"
+    );
+    let f = r.findings.first().expect("a finding for the token realm");
+    assert_eq!(f.code, "BK713", "{f:#?}");
+    assert!(f.message.contains("token"), "{f:#?}");
+    assert!(
+        f.help
+            .as_deref()
+            .is_some_and(|h| h.contains("BUILDKIT_NO_CLIENT_TOKEN")),
+        "{f:#?}"
+    );
 }
 
 #[test]

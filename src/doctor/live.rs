@@ -94,8 +94,23 @@ pub fn plan(snap: &Snapshot, resolve: &[(String, String)]) -> Plan {
             .filter_map(|c| container_file(&view, c))
             .flat_map(|p| certs_at(snap, &p))
             .collect();
+        let mut kind = crate::probe::registry_kind(config.as_ref(), &name);
+        if let EndpointKind::Registry {
+            client_identity, ..
+        } = &mut kind
+        {
+            *client_identity =
+                table
+                    .as_ref()
+                    .and_then(|t| t.keypair.as_ref())
+                    .and_then(|(c, k)| {
+                        let key = key_at(snap, &container_file(&view, k)?)?;
+                        let certs = certs_at(snap, &container_file(&view, c)?);
+                        (!certs.is_empty()).then_some((certs, key))
+                    });
+        }
         plan.endpoints.push(Endpoint {
-            kind: crate::probe::registry_kind(config.as_ref(), &name),
+            kind,
             name,
             connect_to,
             trust: if cas.is_empty() {
@@ -130,6 +145,8 @@ pub fn signer(snap: &Snapshot) -> impl Fn(&[CertificateDer<'_>]) -> Option<Strin
 struct Table {
     http: Option<bool>,
     ca: Vec<String>,
+    /// The first `[[registry."h".keypair]]`: (cert, key), container paths.
+    keypair: Option<(String, String)>,
 }
 
 /// Registry names buildkitd dials: its registry tables, `DOCKER_REGISTRY`, and the
@@ -167,6 +184,14 @@ fn registry_names(snap: &Snapshot) -> Vec<(String, Option<Table>, Option<Locatio
                             .collect()
                     })
                     .unwrap_or_default(),
+                keypair: item
+                    .get("keypair")
+                    .and_then(|k| k.as_array_of_tables())
+                    .and_then(|a| a.iter().next())
+                    .and_then(|t| {
+                        let s = |k: &str| t.get(k).and_then(|v| v.as_str()).map(str::to_string);
+                        Some((s("cert")?, s("key")?))
+                    }),
             };
             let at = reg.key(key).and_then(|k| k.span()).map(|s| t.src.loc(s));
             add(key.to_string(), Some(table), at);

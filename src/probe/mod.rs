@@ -53,6 +53,7 @@ pub fn registry_kind(config: Option<&crate::creds::DockerConfig>, host: &str) ->
     EndpointKind::Registry {
         credential,
         credential_keys_elsewhere: near,
+        client_identity: None,
     }
 }
 
@@ -67,6 +68,9 @@ pub enum EndpointKind {
         /// `config.json` keys holding credentials for the same host under another key,
         /// e.g. `gitlab.example.com` when BuildKit looks up `gitlab.example.com:443`.
         credential_keys_elsewhere: Vec<String>,
+        /// What buildkitd presents from `[[registry."host".keypair]]`. Only the
+        /// registry requests carry it: the client-side token fetch never does.
+        client_identity: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
     },
 }
 

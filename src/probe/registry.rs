@@ -20,6 +20,7 @@ fn run(ctx: &Ctx<'_>, report: &mut ProbeReport) -> Step<()> {
     let EndpointKind::Registry {
         credential,
         credential_keys_elsewhere: elsewhere,
+        ..
     } = &ctx.ep.kind
     else {
         return Ok(());
@@ -390,9 +391,20 @@ fn send(
     } = *req;
     let authority = target.authority(if https { 443 } else { 80 });
     if https {
+        // buildkitd presents its `keypair` to the registry; the token realm is fetched
+        // by buildctl/buildx, which present nothing.
+        let identity = match (&ctx.ep.kind, role) {
+            (
+                EndpointKind::Registry {
+                    client_identity, ..
+                },
+                Role::Registry,
+            ) => client_identity.as_ref(),
+            _ => None,
+        };
         let dial = Dial {
             alpn: &[b"http/1.1"],
-            identity: None,
+            identity,
         };
         let mut hs = tls::open(ctx, target, role, &dial, report)?;
         return http::request(&mut hs.stream, method, &authority, path, headers, body)
