@@ -183,3 +183,26 @@ fn compose_override_file_is_merged() {
         "{got:#?}"
     );
 }
+
+/// `--compose FILE` replaces discovery for compose files: doctor reads the project the
+/// user named, not a `docker-compose.yml` that happens to sit beside it.
+#[test]
+fn explicit_compose_file_replaces_discovered_ones() {
+    let tmp = materialize(&fixtures().join("golden"));
+    let text = std::fs::read_to_string(tmp.path().join("docker-compose.yml")).unwrap();
+    let certs = "      - ./buildkit/certs:/etc/buildkit/certs:ro\n";
+    std::fs::write(tmp.path().join("ci-compose.yml"), text.replace(certs, "")).unwrap();
+    assert!(describe(&run(tmp.path())).is_empty());
+    let inputs = bkenv::doctor::DoctorInputs {
+        compose: Some("ci-compose.yml".into()),
+        path_env: Some(tmp.path().join("bin").into_os_string()),
+        ..Default::default()
+    };
+    let report = bkenv::doctor::run(tmp.path(), &inputs, support_doctor::now()).unwrap();
+    let got = describe(&report);
+    assert!(got.iter().any(|g| g.starts_with("BK302")), "{got:#?}");
+    assert!(
+        got.iter().all(|g| !g.contains("(docker-compose.yml")),
+        "{got:#?}"
+    );
+}

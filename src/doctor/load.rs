@@ -119,7 +119,7 @@ pub fn load(root: &Path, inputs: &DoctorInputs) -> Vec<Snapshot> {
             } else {
                 root.join(p)
             };
-            found.retain(|d| d.kind != kind || d.path != p);
+            found.retain(|d| d.kind != kind);
             found.push(Discovered { path: p, kind });
         }
     }

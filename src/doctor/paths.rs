@@ -1,6 +1,6 @@
 //! What exists under the compose file's bind-mount sources, for the checks that ask
 //! whether a file a service reads is there (BK302) or what a mounted directory holds
-//! (BK212). Listed by `load` for those sources only, never for the whole tree: on a
+//! (BK212, BK214). Listed by `load` for those sources only, never for the whole tree: on a
 //! monorepo of 200,000 files a whole-tree index was a third of doctor's time.
 
 use std::collections::HashSet;
