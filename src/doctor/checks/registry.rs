@@ -242,7 +242,14 @@ fn table_checks(
                 Some((host, names))
             });
         if let Some((host, names)) =
-            listing.filter(|(_, n)| !root && !n.iter().any(|n| n.ends_with(".crt")))
+            // Only a problem when nothing else gives trust: a directory may hold just a
+            // client pair (`*.cert`/`*.key`) next to a `ca` entry.
+            listing.filter(|(_, n)| {
+                !root
+                    && t.ca.is_empty()
+                    && t.insecure != Some(true)
+                    && !n.iter().any(|n| n.ends_with(".crt"))
+            })
         {
             let held = if names.is_empty() {
                 "is empty".to_string()
