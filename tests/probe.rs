@@ -500,19 +500,21 @@ fn mtls_registry_without_client_cert() {
     expect(&probe(registry(&server, &ca)), "BK713", "keypair");
 
     // With buildkitd's keypair the registry answers.
-    let client = || {
-        leaf_with(&ca, &["buildkitd"], |p| {
-            p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        })
-    };
-    let mut ep = registry(&server, &ca);
+    let r = probe(with_keypair(registry(&server, &ca), &ca));
+    assert!(r.findings.is_empty(), "{r:#?}");
+}
+
+/// The endpoint as buildkitd reaches it with a `keypair` (clientAuth) signed by `ca`.
+fn with_keypair(mut ep: Endpoint, ca: &Ca) -> Endpoint {
+    let id = leaf_with(ca, &["buildkitd"], |p| {
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    });
     ep.kind = EndpointKind::Registry {
         credential: None,
         credential_keys_elsewhere: vec![],
-        client_identity: Some(client()),
+        client_identity: Some(id),
     };
-    let r = probe(ep);
-    assert!(r.findings.is_empty(), "{r:#?}");
+    ep
 }
 
 /// The trap of mTLS registries with token auth: buildkitd presents its keypair to the
@@ -532,16 +534,7 @@ fn mtls_token_realm_gets_no_client_certificate() {
             }
         },
     );
-    let id = leaf_with(&ca, &["buildkitd"], |p| {
-        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-    });
-    let mut ep = registry(&server, &ca);
-    ep.kind = EndpointKind::Registry {
-        credential: None,
-        credential_keys_elsewhere: vec![],
-        client_identity: Some(id),
-    };
-    let r = probe(ep);
+    let r = probe(with_keypair(registry(&server, &ca), &ca));
     assert!(
         r.facts
             .steps
