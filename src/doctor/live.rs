@@ -3,6 +3,7 @@
 //! the compose file publishes (or a `--resolve` mapping) while TLS is still verified
 //! against the name BuildKit dials.
 
+use super::checks::common::{RegTable, reg_tables};
 use super::load::Snapshot;
 use super::view::{self, View};
 use crate::creds::DockerConfig;
@@ -91,7 +92,7 @@ pub fn plan(snap: &Snapshot, resolve: &[(String, String)]) -> Plan {
         let cas: Vec<CertificateDer<'static>> = table
             .iter()
             .flat_map(|t| t.ca.iter())
-            .filter_map(|c| container_file(&view, c))
+            .filter_map(|(c, _)| container_file(&view, c))
             .flat_map(|p| certs_at(snap, &p))
             .collect();
         let mut kind = crate::probe::registry_kind(config.as_ref(), &name);
@@ -102,10 +103,10 @@ pub fn plan(snap: &Snapshot, resolve: &[(String, String)]) -> Plan {
             *client_identity =
                 table
                     .as_ref()
-                    .and_then(|t| t.keypair.as_ref())
+                    .and_then(|t| t.keypairs.first())
                     .and_then(|(c, k)| {
-                        let key = key_at(snap, &container_file(&view, k)?)?;
-                        let certs = certs_at(snap, &container_file(&view, c)?);
+                        let key = key_at(snap, &container_file(&view, &k.as_ref()?.0)?)?;
+                        let certs = certs_at(snap, &container_file(&view, &c.as_ref()?.0)?);
                         (!certs.is_empty()).then_some((certs, key))
                     });
         }
@@ -141,19 +142,11 @@ pub fn signer(snap: &Snapshot) -> impl Fn(&[CertificateDer<'_>]) -> Option<Strin
     }
 }
 
-#[derive(Debug, Clone, Default)]
-struct Table {
-    http: Option<bool>,
-    ca: Vec<String>,
-    /// The first `[[registry."h".keypair]]`: (cert, key), container paths.
-    keypair: Option<(String, String)>,
-}
-
 /// Registry names buildkitd dials: its registry tables, `DOCKER_REGISTRY`, and the
 /// registries of image references; Docker Hub is left out (never probed implicitly).
-fn registry_names(snap: &Snapshot) -> Vec<(String, Option<Table>, Option<Location>)> {
-    let mut out: Vec<(String, Option<Table>, Option<Location>)> = Vec::new();
-    let mut add = |name: String, table: Option<Table>, at: Option<Location>| {
+fn registry_names(snap: &Snapshot) -> Vec<(String, Option<RegTable>, Option<Location>)> {
+    let mut out: Vec<(String, Option<RegTable>, Option<Location>)> = Vec::new();
+    let mut add = |name: String, table: Option<RegTable>, at: Option<Location>| {
         let hub = matches!(
             name.as_str(),
             "docker.io" | "index.docker.io" | "registry-1.docker.io"
@@ -169,32 +162,9 @@ fn registry_names(snap: &Snapshot) -> Vec<(String, Option<Table>, Option<Locatio
     };
     for t in &snap.buildkitd {
         let Ok(doc) = &t.doc else { continue };
-        let Some(reg) = doc.get("registry").and_then(|r| r.as_table()) else {
-            continue;
-        };
-        for (key, item) in reg.iter() {
-            let table = Table {
-                http: item.get("http").and_then(|h| h.as_bool()),
-                ca: item
-                    .get("ca")
-                    .and_then(|c| c.as_array())
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|v| v.as_str().map(str::to_string))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-                keypair: item
-                    .get("keypair")
-                    .and_then(|k| k.as_array_of_tables())
-                    .and_then(|a| a.iter().next())
-                    .and_then(|t| {
-                        let s = |k: &str| t.get(k).and_then(|v| v.as_str()).map(str::to_string);
-                        Some((s("cert")?, s("key")?))
-                    }),
-            };
-            let at = reg.key(key).and_then(|k| k.span()).map(|s| t.src.loc(s));
-            add(key.to_string(), Some(table), at);
+        for table in reg_tables(doc) {
+            let at = table.key_span.clone().map(|s| t.src.loc(s));
+            add(table.host.clone(), Some(table), at);
         }
     }
     if let Some((env, v, line)) = snap.env_var("DOCKER_REGISTRY") {
@@ -327,6 +297,67 @@ mod tests {
             }),
             line_text: None,
         })
+    }
+
+    /// The golden fixture's compose file and certificates, with `keypair` under the
+    /// registry table of a buildkitd.toml whose last lines are `extra`.
+    fn golden_with(extra: &str) -> Snapshot {
+        use crate::doctor::discover::FileKind;
+        let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden");
+        let read = |p: &str| std::fs::read(golden.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+        let mut snap = Snapshot::default();
+        let mut toml = read("buildkit/buildkitd.toml");
+        toml.extend_from_slice(extra.as_bytes());
+        let files = [
+            (
+                "docker-compose.yml",
+                FileKind::Compose,
+                read("docker-compose.yml"),
+            ),
+            ("buildkit/buildkitd.toml", FileKind::BuildkitdToml, toml),
+            (
+                "buildkit/certs/ca.crt",
+                FileKind::Pem,
+                read("buildkit/certs/ca.crt"),
+            ),
+            (
+                "buildkit/certs/client.crt",
+                FileKind::Pem,
+                read("client/client.crt"),
+            ),
+            (
+                "buildkit/certs/client.key",
+                FileKind::Pem,
+                read("client/client.key"),
+            ),
+        ];
+        for (path, kind, bytes) in files {
+            crate::doctor::load::add_file(&mut snap, path.into(), kind, bytes, Some(0o600));
+        }
+        snap
+    }
+
+    fn registry_identity(snap: &Snapshot) -> Option<usize> {
+        let plan = plan(snap, &[]);
+        plan.endpoints
+            .iter()
+            .find(|e| e.name == "registry:5000")
+            .and_then(|e| match &e.kind {
+                EndpointKind::Registry {
+                    client_identity, ..
+                } => client_identity.as_ref().map(|(certs, _)| certs.len()),
+                EndpointKind::Buildkitd { .. } => None,
+            })
+    }
+
+    #[test]
+    fn registry_endpoints_carry_buildkitds_keypair_through_the_mounts() {
+        let pair = "[[registry.\"registry:5000\".keypair]]\ncert = \"/etc/buildkit/certs/client.crt\"\nkey = \"/etc/buildkit/certs/client.key\"\n";
+        assert_eq!(registry_identity(&golden_with(pair)), Some(1));
+        assert_eq!(registry_identity(&golden_with("")), None);
+        // A key that is not mounted: nothing to present.
+        let unmounted = pair.replace("/etc/buildkit/certs/client.key", "/nowhere/client.key");
+        assert_eq!(registry_identity(&golden_with(&unmounted)), None);
     }
 
     #[test]

@@ -33,9 +33,10 @@ impl PathIndex {
                 continue;
             }
             let mut whole = true;
+            let top = root.join(source);
             // Links are listed, never followed, the source itself included: what a
             // link leads to is unknown (and may lie outside the tree).
-            for entry in WalkDir::new(root.join(source))
+            for entry in WalkDir::new(&top)
                 .follow_links(false)
                 .follow_root_links(false)
                 .max_depth(MAX_DEPTH)
@@ -51,10 +52,7 @@ impl PathIndex {
                     whole = false;
                     break;
                 }
-                let rel = entry
-                    .path()
-                    .strip_prefix(root.join(source))
-                    .unwrap_or(entry.path());
+                let rel = entry.path().strip_prefix(&top).unwrap_or(entry.path());
                 let path = source.join(rel);
                 if entry.path_is_symlink()
                     || (entry.depth() == MAX_DEPTH && entry.file_type().is_dir())
