@@ -13,7 +13,7 @@ fn at(report: &doctor::DoctorReport) -> Vec<(String, String, usize)> {
         .map(|f| {
             let l = f.location.as_ref();
             (
-                f.code.to_string(),
+                f.code().to_string(),
                 l.map(|l| l.path.display().to_string()).unwrap_or_default(),
                 l.and_then(|l| l.span).map_or(0, |s| s.line),
             )

@@ -27,7 +27,10 @@ fn fixable_findings_round_trip() {
         let tmp = materialize(&fixtures().join("checks").join(code).join("bad"));
         let before = run(tmp.path());
         assert!(
-            before.findings.iter().any(|f| f.code == code && f.fixable),
+            before
+                .findings
+                .iter()
+                .any(|f| f.code() == code && f.fixable),
             "{code}: {:#?}",
             describe(&before)
         );

@@ -1,5 +1,6 @@
 //! Discovery: walk the environment and classify the files doctor understands.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use walkdir::WalkDir;
 
@@ -72,17 +73,13 @@ pub fn discover(root: &Path) -> (Vec<Discovered>, Vec<Unreadable>) {
             if !ft.is_dir() && !ft.is_symlink() && classify(path, || None) != Ok(None) {
                 bad.push(Unreadable {
                     path: path.to_path_buf(),
-                    reason: super::load::not_regular(&ft).to_string(),
+                    reason: not_regular(&ft).to_string(),
                 });
             }
             continue;
         }
         let mut why = None;
-        let read = || {
-            super::load::read_bounded(path)
-                .map_err(|e| why = Some(e))
-                .ok()
-        };
+        let read = || read_bounded(path).map_err(|e| why = Some(e)).ok();
         match classify(path, read) {
             Ok(Some(kind)) => found.push(Discovered {
                 path: path.to_path_buf(),
@@ -178,6 +175,62 @@ pub fn classify(
         return Ok((top("storage:") && top("http:")).then_some(FileKind::RegistryConfig));
     }
     Ok(None)
+}
+
+/// The largest file doctor reads. Config files, certificates and keys are kilobytes;
+/// anything bigger is reported (BK900) rather than read into memory.
+pub const MAX_FILE_BYTES: u64 = 4 << 20;
+
+/// Reads a regular file of at most [`MAX_FILE_BYTES`]; directories, FIFOs, sockets and
+/// devices are refused before they are opened (opening a FIFO blocks until a writer
+/// comes). The error is a reason for BK900.
+pub fn read_bounded(path: &Path) -> Result<Vec<u8>, String> {
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err(not_regular(&meta.file_type()).to_string());
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(too_large(meta.len()));
+    }
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    // The file may grow between the size check and the read: never read past the cap.
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_large(bytes.len() as u64));
+    }
+    Ok(bytes)
+}
+
+fn too_large(len: u64) -> String {
+    format!(
+        "{len} bytes is too large to be a config file (doctor reads at most {} MiB)",
+        MAX_FILE_BYTES >> 20
+    )
+}
+
+/// Why a path that is not a regular file was not read.
+pub fn not_regular(ft: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if ft.is_fifo() {
+            return "a FIFO (named pipe), not a regular file";
+        }
+        if ft.is_socket() {
+            return "a socket, not a regular file";
+        }
+        if ft.is_block_device() || ft.is_char_device() {
+            return "a device, not a regular file";
+        }
+    }
+    if ft.is_dir() {
+        "a directory, not a regular file"
+    } else {
+        "not a regular file"
+    }
 }
 
 #[cfg(test)]

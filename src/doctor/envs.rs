@@ -6,7 +6,7 @@
 //! root is its nearest ancestor. Files under no root join the only environment, or,
 //! when there are several, are checked together as one more group without compose.
 
-use super::load::Snapshot;
+use super::snapshot::Snapshot;
 use super::source::SourceFile;
 use super::view;
 use std::path::{Path, PathBuf};

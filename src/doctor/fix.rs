@@ -5,7 +5,7 @@
 //! every rewritten TOML/JSON file is parsed again before it is returned.
 
 use super::checks::{Ctx, registry::ca_candidate};
-use super::load::Snapshot;
+use super::snapshot::Snapshot;
 use crate::diag::Finding;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -71,7 +71,7 @@ fn fix_env(
         .map(|c| c.file.src.path.clone());
     let mut by_file: BTreeMap<PathBuf, Vec<&Finding>> = BTreeMap::new();
     for f in findings.iter().filter(|f| f.fixable) {
-        let path = match (f.code, &daemon_config) {
+        let path = match (f.code(), &daemon_config) {
             ("BK201" | "BK204", Some(p)) => Some(p.clone()),
             _ => f.location.as_ref().map(|l| l.path.clone()),
         };
@@ -96,7 +96,7 @@ fn fix_env(
                 continue;
             }
             let mut text = c.src.text.clone();
-            for f in fs.iter().filter(|f| f.code == "BK403") {
+            for f in fs.iter().filter(|f| f.code() == "BK403") {
                 if let [old, new] = f.fix_args.as_slice() {
                     text = rekey_json(&text, old, new);
                 }
@@ -110,7 +110,7 @@ fn fix_env(
                     new_contents: text,
                 });
             }
-        } else if fs.iter().any(|f| f.code == "BK511") {
+        } else if fs.iter().any(|f| f.code() == "BK511") {
             edits.push(FileEdit::Chmod {
                 path: path.clone(),
                 mode: 0o600,
@@ -143,7 +143,7 @@ fn fix_toml(
 ) -> Result<Option<String>, FixError> {
     let mut text = original.to_string();
     // Text-level: quote dotted registry keys on their header lines.
-    for f in fs.iter().filter(|f| f.code == "BK006") {
+    for f in fs.iter().filter(|f| f.code() == "BK006") {
         if let Some(key) = f.fix_args.first() {
             text = text.replace(&format!("registry.{key}]"), &format!("registry.\"{key}\"]"));
         }
@@ -152,7 +152,7 @@ fn fix_toml(
         return Err(FixError::WouldBreak(path.to_path_buf()));
     };
     for f in fs {
-        match f.code {
+        match f.code() {
             "BK002" => string_to_array(&mut doc),
             "BK003" => {
                 if let Some(item) = doc

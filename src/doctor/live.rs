@@ -4,11 +4,12 @@
 //! against the name BuildKit dials.
 
 use super::checks::common::{RegTable, reg_tables};
-use super::load::Snapshot;
+use super::snapshot::Snapshot;
 use super::view::{self, View};
 use crate::creds::DockerConfig;
 use crate::diag::{Finding, Location};
 use crate::pki::{CertFacts, signed_by};
+use crate::probe::checks::BK723;
 use crate::probe::{Endpoint, EndpointKind, Transport, Trust};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -76,7 +77,7 @@ pub fn plan(snap: &Snapshot, resolve: &[(String, String)]) -> Plan {
                 Reach::Direct => None,
                 Reach::Via(addr) => Some(addr),
                 Reach::Nowhere(service) => {
-                    let f = Finding::new("BK723", format!("`{name}` resolves only inside the compose network, and `{service}` publishes no port for it; not probed"))
+                    let f = Finding::new(&BK723, format!("`{name}` resolves only inside the compose network, and `{service}` publishes no port for it; not probed"))
                         .help(format!("publish the port in the compose file, or pass --resolve {name}=ADDR:PORT"));
                     plan.skipped.push(match &at {
                         Some(l) => f.at(l.clone()),
@@ -254,25 +255,14 @@ fn docker_config(snap: &Snapshot) -> Option<DockerConfig> {
     DockerConfig::parse(&file.src.text).ok()
 }
 
-/// Live findings and the static findings that predict the same failure. Reporting both
-/// would say one thing twice; the live one carries what the server really presented.
-const SAME_PROBLEM: &[(&str, &[&str])] = &[
-    ("BK706", &["BK210"]),
-    ("BK705", &["BK201", "BK209"]),
-    ("BK703", &["BK203"]),
-    ("BK704", &["BK202", "BK204"]),
-];
-
-/// Merges live findings into static ones: at the same location, a live finding replaces
-/// its static twin, except when the static one can be fixed by `--fix`, which then stays
-/// and the live one is dropped.
+/// Merges live findings into static ones. A static check names the live check that sees
+/// the same failure on the wire (its `live_twin`); reporting both would say one thing
+/// twice, and the live one carries what the server really presented. So at the same
+/// location a live finding replaces its static twin, except when the static one can be
+/// fixed by `--fix`, which then stays and the live one is dropped.
 pub fn merge(mut findings: Vec<Finding>, live: Vec<Finding>) -> Vec<Finding> {
     for l in live {
-        let twins = SAME_PROBLEM
-            .iter()
-            .find(|(code, _)| *code == l.code)
-            .map_or(&[][..], |(_, t)| t);
-        let is_twin = |f: &Finding| twins.contains(&f.code) && f.location == l.location;
+        let is_twin = |f: &Finding| f.check.live_twin == Some(l.check) && f.location == l.location;
         if findings.iter().any(|f| is_twin(f) && f.fixable) {
             continue;
         }
@@ -287,7 +277,8 @@ mod tests {
     use super::*;
 
     fn at(code: &'static str, line: usize) -> Finding {
-        Finding::new(code, code).at(Location {
+        let check = crate::catalog::lookup(code).unwrap_or_else(|| panic!("{code}"));
+        Finding::new(check, code).at(Location {
             path: "buildkit/buildkitd.toml".into(),
             span: Some(crate::diag::Span {
                 line,
@@ -363,10 +354,13 @@ mod tests {
     #[test]
     fn live_replaces_its_static_twin_unless_that_is_fixable() {
         let merged = merge(vec![at("BK210", 11), at("BK504", 1)], vec![at("BK706", 11)]);
-        let codes: Vec<_> = merged.iter().map(|f| f.code).collect();
+        let codes: Vec<_> = merged.iter().map(Finding::code).collect();
         assert_eq!(codes, ["BK504", "BK706"]);
         let merged = merge(vec![at("BK201", 11).fixable()], vec![at("BK705", 11)]);
-        assert_eq!(merged.iter().map(|f| f.code).collect::<Vec<_>>(), ["BK201"]);
+        assert_eq!(
+            merged.iter().map(Finding::code).collect::<Vec<_>>(),
+            ["BK201"]
+        );
         let merged = merge(vec![at("BK210", 3)], vec![at("BK706", 11)]);
         assert_eq!(merged.len(), 2, "different places are different problems");
     }

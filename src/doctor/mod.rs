@@ -12,6 +12,7 @@ pub mod load;
 pub mod model;
 pub mod paths;
 pub mod refs;
+pub mod snapshot;
 pub mod source;
 pub mod view;
 mod volumes;
@@ -22,7 +23,7 @@ use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
 
 pub use fix::{FileEdit, FixError, fix};
-pub use load::Snapshot;
+pub use snapshot::Snapshot;
 
 /// Explicit paths that replace discovery for one kind of file.
 #[derive(Debug, Clone, Default)]
@@ -89,7 +90,7 @@ pub fn check_all(environments: &[Snapshot], now: OffsetDateTime) -> Vec<Finding>
             (
                 loc.map(|l| l.path.clone()),
                 loc.and_then(|l| l.span).map(|s| (s.line, s.column)),
-                f.code,
+                f.check,
                 f.message.clone(),
             )
         };

@@ -1,10 +1,11 @@
 //! The container view: what each compose service sees, which config buildkitd reads,
 //! which certificate each registry serves and which names reach which service.
 
-use super::load::Snapshot;
 use super::model::{ComposeFile, RegistryConfigFile};
+use super::snapshot::Snapshot;
 use super::source::SourceFile;
 pub use super::volumes::normalize;
+pub use super::volumes::{Mount, Port};
 use super::volumes::{mount, port};
 use crate::diag::Location;
 use std::path::{Path, PathBuf};
@@ -20,25 +21,6 @@ pub enum ServiceKind {
     Buildkit,
     Registry,
     Other,
-}
-
-#[derive(Debug, Clone)]
-pub struct Mount {
-    /// Host path relative to the environment root (`None` for named volumes).
-    pub host: Option<PathBuf>,
-    pub container: String,
-    pub read_only: bool,
-    /// Where it is declared: index into `Snapshot::compose`, and line.
-    pub file: usize,
-    pub line: usize,
-}
-
-#[derive(Debug, Clone)]
-pub struct Port {
-    pub host_ip: Option<String>,
-    pub published: Option<u16>,
-    pub target: u16,
-    pub line: usize,
 }
 
 #[derive(Debug, Clone)]

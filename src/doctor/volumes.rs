@@ -1,8 +1,26 @@
 //! Compose volume and port syntax (short and long forms) for the container view.
 
 use super::model::{PortDoc, VolumeDoc};
-use super::view::{Mount, Port};
 use std::path::{Component, Path, PathBuf};
+
+#[derive(Debug, Clone)]
+pub struct Mount {
+    /// Host path relative to the environment root (`None` for named volumes).
+    pub host: Option<PathBuf>,
+    pub container: String,
+    pub read_only: bool,
+    /// Where it is declared: index into `Snapshot::compose`, and line.
+    pub file: usize,
+    pub line: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Port {
+    pub host_ip: Option<String>,
+    pub published: Option<u16>,
+    pub target: u16,
+    pub line: usize,
+}
 
 pub(super) fn mount(base: &Path, v: &VolumeDoc, file: usize, line: usize) -> Option<Mount> {
     let (source, target, ro) = match v {

@@ -5,6 +5,7 @@
 //! never fails: anything that goes wrong becomes a BK7xx [`Finding`] in its report.
 
 mod auth;
+pub mod checks;
 mod der;
 mod http;
 mod net;
@@ -12,6 +13,7 @@ mod registry;
 mod tls;
 mod tls_explain;
 
+use self::checks::BK722;
 use crate::diag::Finding;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use serde::Serialize;
@@ -186,7 +188,7 @@ pub fn probe_all(
                     endpoint: ep.name.clone(),
                     facts: Facts::default(),
                     findings: vec![Finding::new(
-                        "BK722",
+                        &BK722,
                         format!("the probe of {} stopped unexpectedly", ep.name),
                     )],
                 })

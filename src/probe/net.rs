@@ -1,6 +1,7 @@
 //! TCP dialling with `--resolve`-style overrides, and what a failed dial means.
 
 use super::Role;
+use super::checks::{BK701, BK702};
 use crate::diag::Finding;
 use std::io;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -143,7 +144,7 @@ pub(crate) fn connect(
     };
     Err(Box::new(
         Finding::new(
-            "BK701",
+            &BK701,
             format!("{} {what} at {addr}", describe(role, &target.name)),
         )
         .prevents(prevents)
@@ -179,7 +180,7 @@ fn resolve(
 
 fn dns_failure(target: &Target, role: Role<'_>, dial: &str, e: &io::Error) -> Finding {
     Finding::new(
-        "BK702",
+        &BK702,
         format!(
             "{}: `{dial}` does not resolve ({e})",
             describe(role, &target.name)
@@ -239,7 +240,7 @@ mod tests {
     fn unresolvable_name_is_bk702() {
         let t = Target::new("x.test:1", 443, Some("not a socket address".into()));
         let f = connect(&t, Role::Registry, Duration::from_millis(200)).unwrap_err();
-        assert_eq!(f.code, "BK702");
+        assert_eq!(f.check, &BK702);
         assert!(f.help.unwrap().contains("extra_hosts"));
     }
 }

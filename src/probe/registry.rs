@@ -1,10 +1,11 @@
 //! Registry probe: transport, then the `/v2/` auth dance as BuildKit performs it.
 
 use super::auth::{basic, encode, go_quote, parse_challenge, parse_url, token_of};
+use super::checks::{BK701, BK704, BK716, BK717, BK718, BK719, BK720, BK721, BK722};
 use super::http::{self, HttpError, Response};
 use super::net::{self, Target, describe};
 use super::tls::{self, Dial};
-use super::tls_explain::classify_io;
+use super::tls_explain::{HandshakeFailure, classify_io};
 use super::{Credential, Ctx, EndpointKind, ProbeReport, Role, Transport};
 use crate::diag::Finding;
 
@@ -42,7 +43,7 @@ fn run(ctx: &Ctx<'_>, report: &mut ProbeReport) -> Step<()> {
         404 => {
             return Err(Box::new(
                 Finding::new(
-                    "BK716",
+                    &BK716,
                     format!("{} answers GET /v2/ with 404 Not Found: it is not a registry API", describe(Role::Registry, &target.name)),
                 )
                 .prevents(format!("unexpected status from HEAD request to {}://{}/v2/: 404 Not Found", if https { "https" } else { "http" }, target.name))
@@ -95,7 +96,7 @@ fn run(ctx: &Ctx<'_>, report: &mut ProbeReport) -> Step<()> {
             let Some((realm_https, authority, mut path)) = parse_url(&realm) else {
                 return Err(Box::new(
                     Finding::new(
-                        "BK721",
+                        &BK721,
                         format!(
                             "{} names an unusable token realm `{realm}`",
                             describe(Role::Registry, &target.name)
@@ -185,7 +186,7 @@ fn run(ctx: &Ctx<'_>, report: &mut ProbeReport) -> Step<()> {
                 200 => {}
                 401 | 403 if credential.is_some() => {
                     return Err(Box::new(
-                        Finding::new("BK717", format!("token realm {realm_url} of {} rejects the credentials for user `{}` ({})", target.name, credential.as_ref().map_or("", |c| c.username.as_str()), status_text(&tok)))
+                        Finding::new(&BK717, format!("token realm {realm_url} of {} rejects the credentials for user `{}` ({})", target.name, credential.as_ref().map_or("", |c| c.username.as_str()), status_text(&tok)))
                             .prevents(format!("failed to authorize: failed to fetch oauth token: unexpected status from {method} request to {realm_url}: {}", status_text(&tok)))
                             .help(cred_help(&target)),
                     ));
@@ -193,7 +194,7 @@ fn run(ctx: &Ctx<'_>, report: &mut ProbeReport) -> Step<()> {
                 401 | 403 => return Err(refused(status_text(&tok), Some(&realm_url))),
                 _ => {
                     return Err(Box::new(
-                        Finding::new("BK721", format!("token realm {realm_url} of {} answered {}", target.name, status_text(&tok)))
+                        Finding::new(&BK721, format!("token realm {realm_url} of {} answered {}", target.name, status_text(&tok)))
                             .prevents(format!("failed to fetch oauth token: unexpected status from {method} request to {realm_url}: {}", status_text(&tok)))
                             .help("fix the token server (the registry's `auth.token` settings) or set `BUILDKIT_NO_CLIENT_TOKEN=1` so buildkitd fetches tokens itself"),
                     ));
@@ -201,7 +202,7 @@ fn run(ctx: &Ctx<'_>, report: &mut ProbeReport) -> Step<()> {
             }
             let Some(token) = token_of(&tok.body) else {
                 return Err(Box::new(
-                    Finding::new("BK721", format!("token realm {realm_url} of {} answered 200 without a JSON `token` or `access_token`", target.name))
+                    Finding::new(&BK721, format!("token realm {realm_url} of {} answered 200 without a JSON `token` or `access_token`", target.name))
                         .prevents("authorization server did not include a token in the response")
                         .help("point the registry's `auth.token.realm` at the token endpoint, not a web page"),
                 ));
@@ -239,7 +240,7 @@ fn authorized(
         200 => Ok(()),
         401 | 403 => Err(Box::new(
             Finding::new(
-                "BK717",
+                &BK717,
                 format!(
                     "registry {} rejects the credentials for user `{}` ({})",
                     target.name,
@@ -283,7 +284,7 @@ fn anonymous_refused(
     });
     if elsewhere.is_empty() {
         return Box::new(
-            Finding::new("BK719", format!("registry {} refuses {what} and no credentials are configured for `{lookup}`", target.name))
+            Finding::new(&BK719, format!("registry {} refuses {what} and no credentials are configured for `{lookup}`", target.name))
                 .prevents(prevents)
                 .help(format!("run `docker login {lookup}` (exactly the host:port of the image reference) so ~/.docker/config.json holds credentials for it")),
         );
@@ -295,7 +296,7 @@ fn anonymous_refused(
         .join(", ");
     Box::new(
         Finding::new(
-            "BK718",
+            &BK718,
             format!("registry {} refuses {what}: config.json holds credentials under {keys}, but BuildKit looks up exactly `{lookup}`", target.name),
         )
         .prevents(prevents)
@@ -308,7 +309,7 @@ fn anonymous_refused(
 fn plain_password(target: &Target, cred: &Credential) -> Box<Finding> {
     Box::new(
         Finding::new(
-            "BK720",
+            &BK720,
             format!("{} is plain HTTP and asks for a password: BuildKit would send user `{}`'s password in clear text (the probe did not)", target.name, cred.username),
         )
         .help(format!("serve the registry over TLS and drop `http = true` from `[registry.\"{}\"]` in buildkitd.toml", target.name)),
@@ -318,7 +319,7 @@ fn plain_password(target: &Target, cred: &Credential) -> Box<Finding> {
 fn unexpected(target: &Target, step: &str, resp: &Response) -> Box<Finding> {
     Box::new(
         Finding::new(
-            "BK722",
+            &BK722,
             format!(
                 "registry {}: {step} answered {}",
                 target.name,
@@ -443,7 +444,7 @@ fn send(
         Err(e) => {
             let finding = http_failure(e, target, role);
             // rustls-style servers wait for a whole bogus "record" instead of answering.
-            let ambiguous = matches!(finding.code, "BK722" | "BK701");
+            let ambiguous = [&BK722, &BK701].contains(&finding.check);
             if ambiguous && answers_tls(ctx, target) {
                 return Err(speaks_tls(
                     target,
@@ -467,13 +468,13 @@ fn answers_tls(ctx: &Ctx<'_>, target: &Target) -> bool {
     };
     matches!(
         tls::handshake(sock, target, &ctx.trusted, ctx.opts.now, &dial),
-        Ok(_) | Err(tls::HandshakeFailure::Tls(_))
+        Ok(_) | Err(HandshakeFailure::Tls(_))
     )
 }
 
 fn speaks_tls(target: &Target, role: Role<'_>, prevents: String) -> Box<Finding> {
     Box::new(
-        Finding::new("BK704", format!("{} speaks TLS, but BuildKit would use plain HTTP (loopback default or `http = true`)", describe(role, &target.name)))
+        Finding::new(&BK704, format!("{} speaks TLS, but BuildKit would use plain HTTP (loopback default or `http = true`)", describe(role, &target.name)))
             .prevents(prevents)
             .help(format!("set `http = false` (and `ca = [...]`) under `[registry.\"{}\"]` in buildkitd.toml so BuildKit speaks HTTPS, or remove `http = true`", target.name)),
     )
@@ -483,7 +484,7 @@ fn http_failure(e: HttpError, target: &Target, role: Role<'_>) -> Box<Finding> {
     Box::new(match e {
         HttpError::Io(e) => classify_io(&e, target, role, false),
         HttpError::NotHttp(head) => Finding::new(
-            "BK722",
+            &BK722,
             format!(
                 "{} answered with non-HTTP bytes {}",
                 describe(role, &target.name),
@@ -491,7 +492,7 @@ fn http_failure(e: HttpError, target: &Target, role: Role<'_>) -> Box<Finding> {
             ),
         ),
         HttpError::Closed => Finding::new(
-            "BK722",
+            &BK722,
             format!(
                 "{} closed the connection without answering",
                 describe(role, &target.name)

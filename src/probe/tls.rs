@@ -1,7 +1,11 @@
 //! TLS dialling with a verifier that records what webpki thinks instead of aborting, so
 //! one handshake yields both the verdict and the facts (version, ALPN, presented chain).
 
+use super::checks::BK715;
 use super::net::{self, Target};
+use super::tls_explain::{
+    HandshakeFailure, classify_failure, classify_io, classify_verify, tls_error,
+};
 use super::{Ctx, ProbeReport, Role};
 use crate::diag::Finding;
 use rustls::client::WebPkiServerVerifier;
@@ -12,8 +16,6 @@ use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStor
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
-
-pub(crate) use super::tls_explain::{classify_failure, classify_io, classify_verify};
 
 pub(crate) fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -157,16 +159,6 @@ pub(crate) struct Handshake {
     pub alpn: Option<String>,
 }
 
-#[derive(Debug)]
-pub(crate) enum HandshakeFailure {
-    /// The client configuration itself is unusable (e.g. a bad client key).
-    Config(rustls::Error),
-    /// The server answered the ClientHello with HTTP; its first line.
-    PlainHttp(String),
-    Tls(rustls::Error),
-    Io(io::Error),
-}
-
 pub(crate) struct Dial<'a> {
     pub alpn: &'a [&'a [u8]],
     pub identity: Option<&'a (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
@@ -253,13 +245,6 @@ pub(crate) fn handshake(
     })
 }
 
-/// The rustls error inside an I/O error from a TLS stream, if any.
-pub(crate) fn tls_error(e: &io::Error) -> Option<rustls::Error> {
-    e.get_ref()
-        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        .cloned()
-}
-
 /// Connects and handshakes, recording facts; `Err` is the finding that ends the probe.
 pub(crate) fn open(
     ctx: &Ctx<'_>,
@@ -333,7 +318,7 @@ pub(crate) fn probe_buildkitd(
     if hs.alpn.as_deref() != Some("h2") {
         report.findings.push(
             Finding::new(
-                "BK715",
+                &BK715,
                 format!(
                     "buildkitd at {} selected ALPN {} when offered `h2`",
                     target.name,

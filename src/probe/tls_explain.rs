@@ -1,13 +1,33 @@
 //! Turning rustls/webpki verdicts and alerts into BK7xx findings with BuildKit's wording.
 
+use super::checks::{
+    BK701, BK703, BK705, BK706, BK707, BK708, BK709, BK710, BK711, BK712, BK713, BK714, BK722,
+};
 use super::der::{CertSummary, summarize};
 use super::net::{Target, describe, is_timeout};
-use super::tls::{HandshakeFailure, tls_error};
 use super::{Ctx, Role};
 use crate::diag::Finding;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{AlertDescription, CertificateError};
 use std::io;
+
+/// Why a TLS handshake did not complete.
+#[derive(Debug)]
+pub(crate) enum HandshakeFailure {
+    /// The client configuration itself is unusable (e.g. a bad client key).
+    Config(rustls::Error),
+    /// The server answered the ClientHello with HTTP; its first line.
+    PlainHttp(String),
+    Tls(rustls::Error),
+    Io(io::Error),
+}
+
+/// The rustls error inside an I/O error from a TLS stream, if any.
+pub(crate) fn tls_error(e: &io::Error) -> Option<rustls::Error> {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .cloned()
+}
 
 fn ca_help(role: Role<'_>, target: &Target) -> String {
     match role {
@@ -87,7 +107,7 @@ pub(crate) fn classify_failure(
                 Role::TokenRealm { .. } => "make the registry's token realm (`auth.token.realm`) an https:// URL served over TLS, or point it at http://".to_string(),
             };
             Finding::new(
-                "BK703",
+                &BK703,
                 format!("{who} answered the TLS ClientHello with plain HTTP (`{line}`)"),
             )
             .help(help)
@@ -95,7 +115,7 @@ pub(crate) fn classify_failure(
         HandshakeFailure::Tls(e) => classify_tls(&e, target, role, has_identity),
         HandshakeFailure::Io(e) => classify_io(&e, target, role, has_identity),
         HandshakeFailure::Config(e) => Finding::new(
-            "BK714",
+            &BK714,
             format!(
                 "the client identity for {who} cannot be used: {e} (trust: {})",
                 ctx.trusted.label
@@ -118,7 +138,7 @@ pub(crate) fn classify_io(
     }
     if is_timeout(e) {
         return Finding::new(
-            "BK701",
+            &BK701,
             format!("{who} accepted the TCP connection but did not answer in time"),
         )
         .prevents("net/http: TLS handshake timeout")
@@ -127,7 +147,7 @@ pub(crate) fn classify_io(
             target.name
         ));
     }
-    Finding::new("BK722", format!("{who} dropped the connection: {e}")).help(format!(
+    Finding::new(&BK722, format!("{who} dropped the connection: {e}")).help(format!(
         "inspect {} with `curl -v` and check proxies in between",
         target.name
     ))
@@ -137,9 +157,9 @@ fn classify_tls(e: &rustls::Error, target: &Target, role: Role<'_>, has_identity
     let who = describe(role, &target.name);
     let rejected = |alert: AlertDescription| {
         let (code, prevents) = if has_identity {
-            ("BK714", format!("remote error: tls: {}", go_alert(alert)))
+            (&BK714, format!("remote error: tls: {}", go_alert(alert)))
         } else {
-            ("BK713", format!("remote error: tls: {}", go_alert(alert)))
+            (&BK713, format!("remote error: tls: {}", go_alert(alert)))
         };
         let msg = if has_identity {
             format!("{who} rejected the client certificate offered ({alert:?} alert)")
@@ -163,7 +183,7 @@ fn classify_tls(e: &rustls::Error, target: &Target, role: Role<'_>, has_identity
             | AlertDescription::AccessDenied),
         ) => rejected(*a),
         other => Finding::new(
-            "BK722",
+            &BK722,
             format!("the TLS handshake with {who} failed: {other}"),
         )
         .help(format!(
@@ -194,7 +214,7 @@ pub(crate) fn classify_verify(
     let who = describe(role, &target.name);
     let leaf = chain.first().and_then(summarize).unwrap_or_default();
     let rustls::Error::InvalidCertificate(ce) = e else {
-        return Finding::new("BK722", format!("verifying {who} failed: {e}"));
+        return Finding::new(&BK722, format!("verifying {who} failed: {e}"));
     };
     match ce {
         CertificateError::NotValidForNameContext { presented, .. } => {
@@ -202,7 +222,7 @@ pub(crate) fn classify_verify(
         }
         CertificateError::NotValidForName => name_mismatch(&who, target, role, &leaf, &[]),
         CertificateError::ExpiredContext { time, not_after } => Finding::new(
-            "BK708",
+            &BK708,
             format!(
                 "{who} presents a certificate that expired on {} (checked at {})",
                 date(*not_after),
@@ -211,7 +231,7 @@ pub(crate) fn classify_verify(
         )
         .help(reissue_help(role, target, "with a new validity period")),
         CertificateError::NotValidYetContext { time, not_before } => Finding::new(
-            "BK708",
+            &BK708,
             format!(
                 "{who} presents a certificate not valid before {} (checked at {})",
                 date(*not_before),
@@ -221,7 +241,7 @@ pub(crate) fn classify_verify(
         .note("a future `not before` usually means clock skew between the CA host and this machine")
         .help(reissue_help(role, target, "with a `not before` in the past, or fix the clock,")),
         CertificateError::Expired | CertificateError::NotValidYet => Finding::new(
-            "BK708",
+            &BK708,
             format!("{who} presents a certificate outside its validity period"),
         )
         .help(reissue_help(role, target, "with a current validity period")),
@@ -229,18 +249,18 @@ pub(crate) fn classify_verify(
             unknown_issuer(&who, ctx, target, role, chain, &leaf)
         }
         CertificateError::InvalidPurposeContext { presented, .. } => Finding::new(
-            "BK710",
+            &BK710,
             format!("{who} presents a certificate whose extended key usage is {presented:?}, without serverAuth"),
         )
         .help(reissue_help(role, target, "with the serverAuth extended key usage")),
         CertificateError::InvalidPurpose => Finding::new(
-            "BK710",
+            &BK710,
             format!("{who} presents a certificate whose extended key usage lacks serverAuth"),
         )
         .help(reissue_help(role, target, "with the serverAuth extended key usage")),
         CertificateError::Other(oe) => match oe.0.downcast_ref::<webpki::Error>() {
             Some(webpki::Error::CaUsedAsEndEntity) => Finding::new(
-                "BK711",
+                &BK711,
                 format!(
                     "{who} presents a CA certificate ({}) as its own certificate",
                     leaf.subject_cn.as_deref().unwrap_or("no CN")
@@ -249,16 +269,16 @@ pub(crate) fn classify_verify(
             .note("Go may accept this, but rustls/webpki clients refuse it and the CA key sits on the server")
             .help(reissue_help(role, target, "as a leaf (CA:FALSE) signed by the CA")),
             Some(webpki::Error::NameConstraintViolation) => Finding::new(
-                "BK712",
+                &BK712,
                 format!(
                     "{who} presents a certificate for {} outside its CA's name constraints",
                     leaf.sans.as_deref().map(|s| s.join(", ")).unwrap_or_default()
                 ),
             )
             .help(reissue_help(role, target, "with names inside the CA's permitted subtrees (or re-create the CA with wider constraints)")),
-            _ => Finding::new("BK722", format!("verifying {who} failed: {e}")),
+            _ => Finding::new(&BK722, format!("verifying {who} failed: {e}")),
         },
-        _ => Finding::new("BK722", format!("verifying {who} failed: {e}")),
+        _ => Finding::new(&BK722, format!("verifying {who} failed: {e}")),
     }
 }
 
@@ -276,7 +296,7 @@ fn name_mismatch(
     let cn = leaf.subject_cn.clone().unwrap_or_default();
     if leaf.sans.is_none() {
         return Finding::new(
-            "BK707",
+            &BK707,
             format!(
                 "{who} presents a certificate without SANs (CN={cn}) while BuildKit dials `{}`",
                 target.host
@@ -305,7 +325,7 @@ fn name_mismatch(
         format!("x509: certificate is valid for {list}, not {}", target.host)
     };
     let mut f = Finding::new(
-        "BK706",
+        &BK706,
         format!(
             "{who} presents a certificate for {list}, but BuildKit dials `{}`",
             target.host
@@ -349,7 +369,7 @@ fn unknown_issuer(
     // lone leaf from an unknown issuer is far more often an untrusted private root.
     if signer.is_none() && !leaf.self_issued() && !issuer_known && !issuer_sent && chain.len() > 1 {
         return Finding::new(
-            "BK709",
+            &BK709,
             format!("{who} sends intermediate certificates, but not its certificate's issuer `{issuer}`, which is not trusted either"),
         )
         .note("Go does not fetch missing intermediates")
@@ -365,7 +385,7 @@ fn unknown_issuer(
     if let Some(s) = &signer {
         msg.push_str(&format!("; it was signed by {s}"));
     }
-    let mut f = Finding::new("BK705", msg).help(ca_help(role, target));
+    let mut f = Finding::new(&BK705, msg).help(ca_help(role, target));
     if leaf.self_issued() {
         f = f.note("the certificate is self-signed");
     } else if chain.len() == 1 && signer.is_none() && !issuer_known {

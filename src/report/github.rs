@@ -5,7 +5,6 @@
 //! the exit status does, and it is the same as in every other format.
 
 use super::{RenderCtx, slash_path, summary_line};
-use crate::catalog;
 use crate::diag::{Finding, Severity};
 use std::io::{self, Write};
 
@@ -48,10 +47,7 @@ pub fn annotation(f: &Finding) -> String {
             props.push(("endColumn", s.end_column.to_string()));
         }
     }
-    let title = match catalog::lookup(f.code) {
-        Some(m) => format!("{} {}", f.code, m.slug),
-        None => f.code.to_string(),
-    };
+    let title = format!("{} {}", f.check.code, f.check.slug);
     props.push(("title", title));
     let props: Vec<String> = props
         .iter()
@@ -100,11 +96,11 @@ mod tests {
 
     #[test]
     fn notes_are_notices_and_locations_are_optional() {
-        let mut f = Finding::new("BK901", "no file: here, 50%");
+        let mut f = Finding::new(&crate::probe::checks::BK723, "no file: here, 50%");
         f.severity = Severity::Note;
         assert_eq!(
             annotation(&f),
-            "::notice title=BK901 check-failed::no file: here, 50%25"
+            "::notice title=BK723 endpoint-not-probed::no file: here, 50%25"
         );
     }
 }

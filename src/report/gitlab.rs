@@ -43,8 +43,8 @@ fn issue(f: &Finding) -> Issue<'_> {
         None => (".".to_string(), 1),
     };
     Issue {
-        description: format!("{}: {}", f.code, f.message),
-        check_name: f.code,
+        description: format!("{}: {}", f.check.code, f.message),
+        check_name: f.check.code,
         fingerprint: fingerprint(f),
         severity: severity(f.severity),
         location: IssueLocation {

@@ -13,7 +13,6 @@
 //! added. Optional fields are omitted when empty; `notes` is always an array.
 
 use super::{Counts, RenderCtx, slash_path};
-use crate::catalog;
 use crate::diag::{Finding, Severity};
 use serde::Serialize;
 use std::io::{self, Write};
@@ -67,8 +66,8 @@ struct JsonLocation {
 
 fn convert(f: &Finding) -> JsonFinding<'_> {
     JsonFinding {
-        code: f.code,
-        slug: catalog::lookup(f.code).map(|m| m.slug),
+        code: f.check.code,
+        slug: Some(f.check.slug),
         severity: f.severity,
         message: &f.message,
         location: f.location.as_ref().map(|l| JsonLocation {

@@ -231,7 +231,7 @@ pub(crate) fn fingerprint(f: &Finding) -> String {
         None => (String::new(), 0),
     };
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-    for part in [f.code, &path, &line.to_string(), &f.message] {
+    for part in [f.check.code, &path, &line.to_string(), &f.message] {
         ctx.update(part.as_bytes());
         ctx.update(&[0]);
     }
@@ -270,8 +270,8 @@ mod tests {
 
     #[test]
     fn summary_counts_and_fixable() {
-        let f = Finding::new("BK900", "x").fixable();
-        let mut w = Finding::new("BK901", "y");
+        let f = Finding::new(&crate::doctor::checks::meta::BK900, "x").fixable();
+        let mut w = Finding::new(&crate::probe::checks::BK722, "y");
         w.severity = Severity::Warning;
         let all = [f.clone(), f, w];
         assert_eq!(

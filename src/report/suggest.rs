@@ -57,7 +57,10 @@ mod tests {
     #[test]
     fn suggests_close_codes_and_slugs() {
         assert_eq!(close_names("BK9O0", &[]), ["BK900 (file-unreadable)"]);
-        assert_eq!(close_names("check-faild", &[]), ["BK901 (check-failed)"]);
+        assert_eq!(
+            close_names("file-unreadabl", &[]),
+            ["BK900 (file-unreadable)"]
+        );
         assert_eq!(close_names("warning", &["warnings"]), ["warnings"]);
         assert!(close_names("zzzzzzzzzzzz", &[]).is_empty());
     }

@@ -2,81 +2,71 @@
 
 use super::Ctx;
 use super::common::usages;
-use super::toml::check;
-use crate::catalog::CheckMeta;
-use crate::diag::{Finding, Location, Severity};
+use crate::diag::{Finding, Location};
 use crate::doctor::model::{DockerConfigFile, HtpasswdFile};
 use crate::doctor::refs::strip_port;
 use crate::doctor::source::SourceFile;
 use base64::Engine;
 use std::collections::BTreeSet;
 
-pub const CHECKS: &[CheckMeta] = &[
-    check!(
-        "BK401",
-        "docker-config-invalid-json",
-        Error,
-        false,
-        "Docker config.json is not valid JSON",
-        "error getting credentials: invalid character"
-    ),
-    check!(
-        "BK402",
-        "auth-field-invalid",
-        Error,
-        false,
-        "An `auth` field is not base64 of `user:password`",
-        "error getting credentials - err: invalid auth configuration file"
-    ),
-    check!(
-        "BK403",
-        "credentials-key-mismatch",
-        Error,
-        true,
-        "config.json has credentials for the host but not under the exact host:port BuildKit looks up",
-        "failed to authorize: failed to fetch anonymous token: unexpected status: 401 Unauthorized"
-    ),
-    check!(
-        "BK404",
-        "credentials-missing",
-        Error,
-        false,
-        "A registry that requires authentication has no credentials in config.json",
-        "failed to authorize: failed to fetch anonymous token: unexpected status: 401 Unauthorized"
-    ),
-    check!(
-        "BK405",
-        "creds-store-shadows-auths",
-        Warning,
-        false,
-        "`credsStore`/`credHelpers` take precedence over `auths` entries",
-        ""
-    ),
-    check!(
-        "BK406",
-        "cred-helper-missing",
-        Error,
-        false,
-        "A credential helper named in config.json is not on PATH",
-        "error getting credentials - err: exec: \"docker-credential-X\": executable file not found in $PATH"
-    ),
-    check!(
-        "BK407",
-        "htpasswd-not-bcrypt",
-        Error,
-        false,
-        "An htpasswd entry is not bcrypt; the registry accepts bcrypt only",
-        "401 Unauthorized"
-    ),
-    check!(
-        "BK408",
-        "password-does-not-verify",
-        Error,
-        false,
-        "A config.json password does not verify against the registry's htpasswd",
-        "401 Unauthorized"
-    ),
-];
+crate::diag::checks! {
+    BK401 {
+        slug: "docker-config-invalid-json",
+        severity: Error,
+        fixable: false,
+        title: "Docker config.json is not valid JSON",
+        prevents: "error getting credentials: invalid character",
+    }
+    BK402 {
+        slug: "auth-field-invalid",
+        severity: Error,
+        fixable: false,
+        title: "An `auth` field is not base64 of `user:password`",
+        prevents: "error getting credentials - err: invalid auth configuration file",
+    }
+    BK403 {
+        slug: "credentials-key-mismatch",
+        severity: Error,
+        fixable: true,
+        title: "config.json has credentials for the host but not under the exact host:port BuildKit looks up",
+        prevents: "failed to authorize: failed to fetch anonymous token: unexpected status: 401 Unauthorized",
+    }
+    BK404 {
+        slug: "credentials-missing",
+        severity: Error,
+        fixable: false,
+        title: "A registry that requires authentication has no credentials in config.json",
+        prevents: "failed to authorize: failed to fetch anonymous token: unexpected status: 401 Unauthorized",
+    }
+    BK405 {
+        slug: "creds-store-shadows-auths",
+        severity: Warning,
+        fixable: false,
+        title: "`credsStore`/`credHelpers` take precedence over `auths` entries",
+        prevents: "",
+    }
+    BK406 {
+        slug: "cred-helper-missing",
+        severity: Error,
+        fixable: false,
+        title: "A credential helper named in config.json is not on PATH",
+        prevents: "error getting credentials - err: exec: \"docker-credential-X\": executable file not found in $PATH",
+    }
+    BK407 {
+        slug: "htpasswd-not-bcrypt",
+        severity: Error,
+        fixable: false,
+        title: "An htpasswd entry is not bcrypt; the registry accepts bcrypt only",
+        prevents: "401 Unauthorized",
+    }
+    BK408 {
+        slug: "password-does-not-verify",
+        severity: Error,
+        fixable: false,
+        title: "A config.json password does not verify against the registry's htpasswd",
+        prevents: "401 Unauthorized",
+    }
+}
 
 /// Location of `"key"` as a JSON object key (line only; config.json shows no text).
 pub fn json_key_loc(src: &SourceFile, key: &str) -> Location {
@@ -116,7 +106,7 @@ pub fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
             if !(hash.starts_with("$2y$") || hash.starts_with("$2a$") || hash.starts_with("$2b$")) {
                 out.push(
                     Finding::new(
-                        "BK407",
+                        &BK407,
                         format!("htpasswd user `{user}` has a non-bcrypt hash"),
                     )
                     .at(h.src.loc_line(*line))
@@ -138,7 +128,7 @@ fn config(ctx: &Ctx<'_>, c: &DockerConfigFile, out: &mut Vec<Finding>) {
             let (l, col) = e.line_col.unwrap_or((1, 1));
             out.push(
                 Finding::new(
-                    "BK401",
+                    &BK401,
                     format!("{} is not valid JSON: {}", src.path.display(), e.message),
                 )
                 .at(src.loc_line_col(l, col))
@@ -168,7 +158,7 @@ fn config(ctx: &Ctx<'_>, c: &DockerConfigFile, out: &mut Vec<Finding>) {
             Some(up) => creds.push((key.clone(), up)),
             None => out.push(
                 Finding::new(
-                    "BK402",
+                    &BK402,
                     format!("`auth` of `{key}` is not base64 of `user:password`"),
                 )
                 .at(json_key_loc(src, key))
@@ -180,7 +170,7 @@ fn config(ctx: &Ctx<'_>, c: &DockerConfigFile, out: &mut Vec<Finding>) {
         && !auths.is_empty()
         && auths.values().any(|e| e.get("auth").is_some())
     {
-        out.push(Finding::new("BK405", format!("`credsStore: \"{s}\"` is used for every registry; the `auth` values under `auths` are ignored"))
+        out.push(Finding::new(&BK405, format!("`credsStore: \"{s}\"` is used for every registry; the `auth` values under `auths` are ignored"))
             .at(json_key_loc(src, "credsStore"))
             .help("remove `credsStore` to use the inline `auths`, or store the credentials in the helper"));
     }
@@ -190,7 +180,7 @@ fn config(ctx: &Ctx<'_>, c: &DockerConfigFile, out: &mut Vec<Finding>) {
     {
         out.push(
             Finding::new(
-                "BK405",
+                &BK405,
                 format!("`credHelpers` handles `{host}`, so its `auths` entry is ignored"),
             )
             .at(json_key_loc(src, host))
@@ -206,7 +196,7 @@ fn config(ctx: &Ctx<'_>, c: &DockerConfigFile, out: &mut Vec<Finding>) {
         .filter(|h| !ctx.snap.helpers_on_path.contains(*h))
     {
         let key = if store == Some(h) { "credsStore" } else { h };
-        out.push(Finding::new("BK406", format!("credential helper `docker-credential-{h}` is not on PATH"))
+        out.push(Finding::new(&BK406, format!("credential helper `docker-credential-{h}` is not on PATH"))
             .at(json_key_loc(src, key))
             .prevents(format!("error getting credentials - err: exec: \"docker-credential-{h}\": executable file not found in $PATH"))
             .help(format!("install `docker-credential-{h}`, or remove it from config.json")));
@@ -225,7 +215,7 @@ fn config(ctx: &Ctx<'_>, c: &DockerConfigFile, out: &mut Vec<Finding>) {
             .filter(|k| strip_port(&key_host(k)) == strip_port(&u.host))
             .collect();
         if let Some(k) = near.first() {
-            out.push(Finding::new("BK403", format!("config.json has credentials under `{k}`, but BuildKit looks up `{}` (the exact host:port of the reference)", u.host))
+            out.push(Finding::new(&BK403, format!("config.json has credentials under `{k}`, but BuildKit looks up `{}` (the exact host:port of the reference)", u.host))
                 .at(json_key_loc(src, k))
                 .note(format!("used at {}:{}", u.location.path.display(), u.location.span.map_or(0, |s| s.line)))
                 .prevents(format!("failed to authorize: failed to fetch anonymous token: unexpected status from GET request to https://{}/...: 403 Forbidden", u.host))
@@ -238,7 +228,7 @@ fn config(ctx: &Ctx<'_>, c: &DockerConfigFile, out: &mut Vec<Finding>) {
         {
             out.push(
                 Finding::new(
-                    "BK404",
+                    &BK404,
                     format!(
                         "registry `{}` requires authentication, but {} has no `auths` entry for it",
                         u.host,
@@ -263,7 +253,7 @@ fn config(ctx: &Ctx<'_>, c: &DockerConfigFile, out: &mut Vec<Finding>) {
             .find(|(u, _, _)| u == user)
             .is_some_and(|(_, hash, _)| bcrypt::verify(pass, hash).unwrap_or(false));
         if !ok {
-            out.push(Finding::new("BK408", format!("the password for `{user}` under `{key}` does not verify against {}", h.src.path.display()))
+            out.push(Finding::new(&BK408, format!("the password for `{user}` under `{key}` does not verify against {}", h.src.path.display()))
                 .at(json_key_loc(src, key))
                 .help("log in again with the password the htpasswd file was generated from, or regenerate the htpasswd entry"));
         }

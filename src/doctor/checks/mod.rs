@@ -1,5 +1,6 @@
-//! The check families. Each family is a pure function of the [`Ctx`] pushing findings;
-//! its `CHECKS` table is registered in [`crate::catalog`].
+//! The static check families. Each family is one module: a `checks!` table declaring
+//! its codes and a pure `run` over the [`Ctx`] pushing findings. [`FAMILIES`] is the one
+//! list of them; [`crate::catalog`] collects their tables.
 
 pub mod builds;
 pub mod certs;
@@ -10,31 +11,54 @@ pub mod grpc;
 pub mod meta;
 pub mod registry;
 pub mod toml;
-mod toml_types;
 
-use super::load::Snapshot;
 use super::model::TomlFile;
+use super::snapshot::Snapshot;
 use super::view::{ServiceView, View};
-use crate::catalog::CheckMeta;
-use crate::diag::Finding;
+use crate::diag::{Check, Finding};
 use time::OffsetDateTime;
 
-/// The static families doctor runs, in code order (BK900 `file-unreadable` is shared
-/// with the rest of bkenv and lives in `catalog::meta`).
-pub const FAMILIES: &[&[CheckMeta]] = &[
-    toml::CHECKS,
-    grpc::CHECKS,
-    registry::CHECKS,
-    compose::CHECKS,
-    creds::CHECKS,
-    certs::CHECKS,
-    builds::CHECKS,
-];
-
-/// Codes doctor's static engine can emit.
-pub fn codes() -> impl Iterator<Item = &'static str> {
-    std::iter::once("BK900").chain(FAMILIES.iter().flat_map(|f| f.iter().map(|m| m.code)))
+/// One family: the checks it declares and the function that runs them.
+pub struct Family {
+    pub checks: &'static [&'static Check],
+    pub run: fn(&Ctx<'_>, &mut Vec<Finding>),
 }
+
+/// Every static family.
+pub static FAMILIES: &[Family] = &[
+    Family {
+        checks: toml::CHECKS,
+        run: toml::run,
+    },
+    Family {
+        checks: grpc::CHECKS,
+        run: grpc::run,
+    },
+    Family {
+        checks: registry::CHECKS,
+        run: registry::run,
+    },
+    Family {
+        checks: compose::CHECKS,
+        run: compose::run,
+    },
+    Family {
+        checks: creds::CHECKS,
+        run: creds::run,
+    },
+    Family {
+        checks: certs::CHECKS,
+        run: certs::run,
+    },
+    Family {
+        checks: builds::CHECKS,
+        run: builds::run,
+    },
+    Family {
+        checks: meta::CHECKS,
+        run: meta::run,
+    },
+];
 
 /// What every check sees: the snapshot, the container view and the clock.
 pub struct Ctx<'a> {
@@ -100,14 +124,9 @@ impl<'a> Ctx<'a> {
 /// Runs every family.
 pub fn run_all(ctx: &Ctx<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
-    meta::run(ctx, &mut out);
-    toml::run(ctx, &mut out);
-    grpc::run(ctx, &mut out);
-    registry::run(ctx, &mut out);
-    compose::run(ctx, &mut out);
-    creds::run(ctx, &mut out);
-    certs::run(ctx, &mut out);
-    builds::run(ctx, &mut out);
+    for family in FAMILIES {
+        (family.run)(ctx, &mut out);
+    }
     out
 }
 

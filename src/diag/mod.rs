@@ -4,7 +4,12 @@
 //! [`Finding`]; a check that cannot run returns an error, which the caller turns into a
 //! `BK9xx` finding so one broken check never hides the others.
 
-use serde::Serialize;
+mod check;
+
+pub use check::Check;
+pub(crate) use check::checks;
+
+use serde::{Serialize, Serializer};
 use std::path::PathBuf;
 
 /// How bad a finding is, after `-A/-W/-D` overrides.
@@ -56,8 +61,9 @@ pub struct Location {
 /// One problem found in an environment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
-    /// Stable check code, e.g. `BK001`; always present in the catalog.
-    pub code: &'static str,
+    /// The check that found it; serialized as its code, e.g. `BK001`.
+    #[serde(rename = "code", serialize_with = "code_of")]
+    pub check: &'static Check,
     pub severity: Severity,
     /// One sentence naming the problem with its concrete values.
     pub message: String,
@@ -80,24 +86,29 @@ pub struct Finding {
     pub fix_args: Vec<String>,
 }
 
+fn code_of<S: Serializer>(check: &&'static Check, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(check.code)
+}
+
 impl Finding {
-    /// A finding at the catalog's default severity for `code`.
-    ///
-    /// Unknown codes are a programming error caught by the catalog tests; they fall back to
-    /// `Error` rather than panicking.
-    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
-        let meta = crate::catalog::lookup(code);
+    /// A finding of `check` at its default severity, with its default `prevents` text.
+    pub fn new(check: &'static Check, message: impl Into<String>) -> Self {
         Finding {
-            code,
-            severity: meta.map_or(Severity::Error, |m| m.severity),
+            check,
+            severity: check.severity,
             message: message.into(),
             location: None,
-            prevents: meta.and_then(|m| (!m.prevents.is_empty()).then(|| m.prevents.to_string())),
+            prevents: (!check.prevents.is_empty()).then(|| check.prevents.to_string()),
             notes: Vec::new(),
             help: None,
             fixable: false,
             fix_args: Vec::new(),
         }
+    }
+
+    /// The check's code, e.g. `BK201`.
+    pub fn code(&self) -> &'static str {
+        self.check.code
     }
 
     pub fn at(mut self, location: Location) -> Self {

@@ -1,6 +1,7 @@
 //! Key and type checks of buildkitd.toml (BK002 to BK005, BK010), used by `toml`.
 
-use super::did_you_mean;
+use super::super::did_you_mean;
+use super::{BK002, BK004, BK005, BK010};
 use crate::diag::Finding;
 use crate::doctor::model::TomlFile;
 use toml_edit::{Item, Table};
@@ -21,19 +22,16 @@ pub(super) fn keys(
         let loc = file.src.loc_opt(span);
         if let Some(exact) = known.iter().find(|c| c.eq_ignore_ascii_case(k)) {
             out.push(
-                Finding::new(
-                    "BK005",
-                    format!("`{prefix}{k}` should be spelled `{exact}`"),
-                )
-                .at(loc)
-                .help(format!(
-                    "rename it to `{exact}`: BuildKit v0.10 to v0.27 (go-toml v1) ignores `{k}`"
-                )),
+                Finding::new(&BK005, format!("`{prefix}{k}` should be spelled `{exact}`"))
+                    .at(loc)
+                    .help(format!(
+                        "rename it to `{exact}`: BuildKit v0.10 to v0.27 (go-toml v1) ignores `{k}`"
+                    )),
             );
             continue;
         }
         let mut f = Finding::new(
-            "BK004",
+            &BK004,
             format!("unknown key `{prefix}{k}`; BuildKit ignores it"),
         )
         .at(loc)
@@ -72,7 +70,7 @@ pub(super) fn string_vs_array(
         };
         out.push(
             Finding::new(
-                "BK002",
+                &BK002,
                 format!("`{prefix}{key}` is the string \"{s}\"; BuildKit wants an array"),
             )
             .at(file.src.loc_opt(item.span()))
@@ -109,7 +107,7 @@ pub(super) fn expect_str(
 
 pub(super) fn wrong_type(file: &TomlFile, item: &Item, key: &str, want: &str) -> Finding {
     let got = item.type_name();
-    Finding::new("BK010", format!("`{key}` is {got}; BuildKit wants {want}"))
+    Finding::new(&BK010, format!("`{key}` is {got}; BuildKit wants {want}"))
         .at(file.src.loc_opt(item.span()))
         .prevents(format!(
             "failed to parse config: Can't convert ({got}) for `{key}`"

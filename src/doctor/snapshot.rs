@@ -1,0 +1,37 @@
+//! [`Snapshot`]: everything doctor read from one environment, parsed. The loader fills
+//! it; the view, the environment split, the checks and the live plan only read it.
+
+use super::discover::Unreadable;
+use super::model::*;
+use super::paths::PathIndex;
+use std::collections::BTreeSet;
+use std::path::Path;
+
+/// Everything doctor read, parsed, with paths relative to the environment root.
+#[derive(Debug, Default, Clone)]
+pub struct Snapshot {
+    pub buildkitd: Vec<TomlFile>,
+    pub compose: Vec<ComposeFile>,
+    pub docker_configs: Vec<DockerConfigFile>,
+    pub registry_configs: Vec<RegistryConfigFile>,
+    pub htpasswd: Vec<HtpasswdFile>,
+    pub pem: Vec<PemFile>,
+    pub refs: Vec<RefFile>,
+    pub env: Vec<EnvFile>,
+    pub unreadable: Vec<Unreadable>,
+    /// What exists under the compose bind-mount sources, for existence checks.
+    pub paths: PathIndex,
+    /// Credential helpers (`docker-credential-<name>`) found on PATH.
+    pub helpers_on_path: BTreeSet<String>,
+}
+
+impl Snapshot {
+    pub fn pem_at(&self, rel: &Path) -> Option<&PemFile> {
+        self.pem.iter().find(|p| p.src.path == rel)
+    }
+    pub fn env_var(&self, key: &str) -> Option<(&EnvFile, &str, usize)> {
+        self.env
+            .iter()
+            .find_map(|e| e.get(key).map(|(v, l)| (e, v, l)))
+    }
+}
