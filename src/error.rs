@@ -24,6 +24,9 @@ pub enum Error {
     #[error("{0}")]
     Pki(#[from] crate::pki::PkiError),
 
+    #[error("{0}")]
+    Fix(#[from] crate::doctor::FixError),
+
     #[error("{path}: {message}")]
     Refused { path: PathBuf, message: String },
 

@@ -252,6 +252,10 @@ fn doctor_fix_repairs_and_reports_what_it_changed() {
         ),
     )
     .unwrap();
+    // A check silenced with -A is not fixed either.
+    let (code, out, _) = bkenv(d, &["doctor", "--fix", "-A", "BK002"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("fixed:"), "{out}");
     let (code, out, _) = bkenv(d, &["doctor", "--fix"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("fixed: buildkit/buildkitd.toml"), "{out}");

@@ -2,7 +2,7 @@
 //! exit status that does not depend on the format.
 
 use bkenv::catalog;
-use bkenv::diag::{Check, Finding, Location, Severity, Span};
+use bkenv::diag::{Check, Edit, Finding, Fix, Location, Severity, Span};
 
 fn check(code: &str) -> &'static Check {
     catalog::lookup(code).unwrap_or_else(|| panic!("{code}"))
@@ -43,7 +43,7 @@ fn findings() -> Vec<Finding> {
         .note("buildkitd reads it as root inside the container")
         .prevents("x509: certificate signed by unknown authority")
         .help("make the file readable by the user running bkenv")
-        .fixable(),
+        .fix(Fix::safe([Edit::mode("env/certs/ca.crt", 0o644)])),
         warning,
         note,
     ]

@@ -2,29 +2,49 @@
 
 use crate::cli::{DoctorArgs, InputArgs, NetArgs};
 use crate::diag::Finding;
-use crate::doctor::{self, DoctorInputs, FileEdit, Snapshot, live};
+use crate::doctor::{self, DoctorInputs, Snapshot, live};
 use crate::error::{Error, Result};
-use crate::output::{MODE_PUBLIC, Writer};
+use crate::output::Writer;
 use crate::{ExitStatus, probe};
 use rustls_pki_types::CertificateDer;
 use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use time::OffsetDateTime;
 
 pub fn run(args: DoctorArgs, out: &mut dyn Write) -> Result<ExitStatus> {
     let now = OffsetDateTime::now_utc();
     let probe = args.probe.then_some(&args.net);
-    let (mut findings, envs) = diagnose(&args.dir, &args.inputs, Vec::new(), probe, now)?;
+    let (mut findings, _) = diagnose(&args.dir, &args.inputs, Vec::new(), probe, now)?;
     if args.fix {
-        let fixable: Vec<Finding> = findings.iter().filter(|f| f.fixable).cloned().collect();
-        let edits = doctor::fix(&envs, &fixable, now).map_err(|e| Error::Other(e.to_string()))?;
-        apply_fixes(&args.dir, &edits, out)?;
-        if !edits.is_empty() {
+        // Findings silenced with -A are not fixed.
+        let overrides = super::overrides(&args.report)?;
+        let changed = doctor::fix::apply(
+            &args.dir,
+            &inputs(&args.inputs),
+            now,
+            &|f| overrides.apply(f),
+            &mut Writer::new(),
+        )?;
+        for path in &changed {
+            super::emit(out, &format!("fixed: {}\n", path.display()))?;
+        }
+        if !changed.is_empty() {
             findings = diagnose(&args.dir, &args.inputs, Vec::new(), probe, now)?.0;
         }
     }
     super::emit_findings("doctor", &args.report, findings, out)
+}
+
+fn inputs(inputs: &InputArgs) -> DoctorInputs {
+    DoctorInputs {
+        buildkitd_config: inputs.buildkitd_config.clone(),
+        compose: inputs.compose.clone(),
+        docker_config: inputs.docker_config.clone(),
+        registry_config: inputs.registry_config.clone(),
+        htpasswd: inputs.htpasswd.clone(),
+        env_file: inputs.env_file.clone(),
+        path_env: std::env::var_os("PATH"),
+    }
 }
 
 /// Loads the tree's environments, adds `extra` references (preflight's build at hand)
@@ -43,16 +63,7 @@ pub fn diagnose(
             dir.display()
         )));
     }
-    let inputs = DoctorInputs {
-        buildkitd_config: inputs.buildkitd_config.clone(),
-        compose: inputs.compose.clone(),
-        docker_config: inputs.docker_config.clone(),
-        registry_config: inputs.registry_config.clone(),
-        htpasswd: inputs.htpasswd.clone(),
-        env_file: inputs.env_file.clone(),
-        path_env: std::env::var_os("PATH"),
-    };
-    let mut envs = doctor::load::load(dir, &inputs);
+    let mut envs = doctor::load::load(dir, &self::inputs(inputs));
     for env in &mut envs {
         env.refs.extend(extra.iter().cloned());
     }
@@ -81,22 +92,4 @@ pub fn diagnose(
         findings = live::merge(findings, found);
     }
     Ok((findings, envs))
-}
-
-fn apply_fixes(dir: &Path, edits: &[FileEdit], out: &mut dyn Write) -> Result<()> {
-    let mut writer = Writer::new();
-    for edit in edits {
-        let path = dir.join(edit.path());
-        match edit {
-            FileEdit::Write { new_contents, .. } => {
-                // Keep the file's own mode: config.json stays 0600.
-                let mode = std::fs::metadata(&path)
-                    .map_or(MODE_PUBLIC, |m| m.permissions().mode() & 0o777);
-                writer.write(&path, new_contents.as_bytes(), mode)?;
-            }
-            FileEdit::Chmod { mode, .. } => writer.restrict_mode(&path, *mode)?,
-        }
-        super::emit(out, &format!("fixed: {}\n", edit.path().display()))?;
-    }
-    Ok(())
 }

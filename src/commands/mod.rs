@@ -17,6 +17,12 @@ pub fn emit(out: &mut dyn Write, text: &str) -> Result<(), Error> {
         .map_err(|e| Error::io("write", "stdout", e))
 }
 
+/// The `-A/-W/-D` flags of a run.
+pub fn overrides(args: &crate::cli::ReportArgs) -> Result<crate::report::LevelOverrides, Error> {
+    crate::report::LevelOverrides::from_flags(args.levels.iter().map(|(l, s)| (*l, s.as_str())))
+        .map_err(|e| Error::Other(e.to_string()))
+}
+
 /// Applies `-A/-W/-D`, renders the findings in the chosen format to stdout or to
 /// `--output FILE` (then stdout gets a one-line summary), and returns the exit status.
 pub fn emit_findings(
@@ -25,9 +31,8 @@ pub fn emit_findings(
     findings: Vec<crate::diag::Finding>,
     out: &mut dyn Write,
 ) -> Result<crate::ExitStatus, Error> {
-    use crate::report::{self, Format, RenderCtx, levels::LevelOverrides};
-    let overrides = LevelOverrides::from_flags(args.levels.iter().map(|(l, s)| (*l, s.as_str())))
-        .map_err(|e| Error::Other(e.to_string()))?;
+    use crate::report::{self, Format, RenderCtx};
+    let overrides = overrides(args)?;
     let findings = overrides.apply(findings);
     let format = args
         .format

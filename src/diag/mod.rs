@@ -5,9 +5,11 @@
 //! `BK9xx` finding so one broken check never hides the others.
 
 mod check;
+mod fix;
 
 pub use check::Check;
 pub(crate) use check::checks;
+pub use fix::{Applicability, Change, Edit, Fix, apply};
 
 use serde::{Serialize, Serializer};
 use std::path::PathBuf;
@@ -78,12 +80,14 @@ pub struct Finding {
     /// What to do about it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub help: Option<String>,
-    /// Whether `doctor --fix` can repair it.
-    pub fixable: bool,
-    /// The values `--fix` acts on (registry host, TOML key, old and new credential
-    /// key), carried as data so a fix never parses the message.
-    #[serde(skip)]
-    pub fix_args: Vec<String>,
+    /// The edits that repair it, made by the check that found it; serialized as whether
+    /// `doctor --fix` applies them (`fixable`).
+    #[serde(rename = "fixable", serialize_with = "is_safe")]
+    pub fix: Option<Fix>,
+}
+
+fn is_safe<S: Serializer>(fix: &Option<Fix>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_bool(fix.as_ref().is_some_and(Fix::is_safe))
 }
 
 fn code_of<S: Serializer>(check: &&'static Check, s: S) -> Result<S::Ok, S::Error> {
@@ -101,8 +105,7 @@ impl Finding {
             prevents: (!check.prevents.is_empty()).then(|| check.prevents.to_string()),
             notes: Vec::new(),
             help: None,
-            fixable: false,
-            fix_args: Vec::new(),
+            fix: None,
         }
     }
 
@@ -139,15 +142,26 @@ impl Finding {
         self
     }
 
-    pub fn fixable(mut self) -> Self {
-        self.fixable = true;
+    /// Attaches the fix that repairs it (none when `fix` is `None`).
+    pub fn fix(mut self, fix: impl Into<Option<Fix>>) -> Self {
+        self.fix = fix.into();
         self
     }
 
-    /// Fixable, with the values the fix needs.
-    pub fn fixable_with<S: Into<String>>(mut self, args: impl IntoIterator<Item = S>) -> Self {
-        self.fixable = true;
-        self.fix_args = args.into_iter().map(Into::into).collect();
-        self
+    /// Whether `doctor --fix` repairs it: it carries a safe fix.
+    pub fn fixable(&self) -> bool {
+        self.fix.as_ref().is_some_and(Fix::is_safe)
+    }
+
+    /// Whether the finding and `other` report the same thing (they may differ in how a
+    /// fix would be made, e.g. from two configurations that both see the problem).
+    pub fn same_report(&self, other: &Finding) -> bool {
+        self.check == other.check
+            && self.severity == other.severity
+            && self.message == other.message
+            && self.location == other.location
+            && self.prevents == other.prevents
+            && self.notes == other.notes
+            && self.help == other.help
     }
 }

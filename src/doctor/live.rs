@@ -263,7 +263,7 @@ fn docker_config(snap: &Snapshot) -> Option<DockerConfig> {
 pub fn merge(mut findings: Vec<Finding>, live: Vec<Finding>) -> Vec<Finding> {
     for l in live {
         let is_twin = |f: &Finding| f.check.live_twin == Some(l.check) && f.location == l.location;
-        if findings.iter().any(|f| is_twin(f) && f.fixable) {
+        if findings.iter().any(|f| is_twin(f) && f.fixable()) {
             continue;
         }
         findings.retain(|f| !is_twin(f));
@@ -356,7 +356,12 @@ mod tests {
         let merged = merge(vec![at("BK210", 11), at("BK504", 1)], vec![at("BK706", 11)]);
         let codes: Vec<_> = merged.iter().map(Finding::code).collect();
         assert_eq!(codes, ["BK504", "BK706"]);
-        let merged = merge(vec![at("BK201", 11).fixable()], vec![at("BK705", 11)]);
+        let fixable = at("BK201", 11).fix(crate::diag::Fix::safe([crate::diag::Edit::replace(
+            "buildkit/buildkitd.toml",
+            0..0,
+            "x",
+        )]));
+        let merged = merge(vec![fixable], vec![at("BK705", 11)]);
         assert_eq!(
             merged.iter().map(Finding::code).collect::<Vec<_>>(),
             ["BK201"]

@@ -22,7 +22,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
 
-pub use fix::{FileEdit, FixError, fix};
+pub use fix::{FileEdit, FixError};
 pub use snapshot::Snapshot;
 
 /// Explicit paths that replace discovery for one kind of file.
@@ -96,6 +96,6 @@ pub fn check_all(environments: &[Snapshot], now: OffsetDateTime) -> Vec<Finding>
         };
         key(a).cmp(&key(b))
     });
-    findings.dedup();
+    findings.dedup_by(|later, first| later.same_report(first));
     findings
 }

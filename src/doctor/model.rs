@@ -195,6 +195,33 @@ pub struct DockerConfigFile {
     pub doc: Result<serde_json::Value, ParseFailure>,
 }
 
+impl DockerConfigFile {
+    /// Byte range of the object key at `path` (quotes included), e.g.
+    /// `["auths", "registry:5000"]`; of duplicate keys the last, which serde_json keeps.
+    pub fn key_span(&self, path: &[&str]) -> Option<Range<usize>> {
+        use jsonc_parser::ast::{Object, ObjectProp, ObjectPropName};
+        fn last<'o, 'a>(o: &'o Object<'a>, name: &str) -> Option<&'o ObjectProp<'a>> {
+            o.properties.iter().rev().find(|p| p.name.as_str() == name)
+        }
+        let parsed = jsonc_parser::parse_to_ast(
+            &self.src.text,
+            &jsonc_parser::CollectOptions::default(),
+            &jsonc_parser::ParseOptions::default(),
+        )
+        .ok()?;
+        let (key, parents) = path.split_last()?;
+        let mut object = parsed.value.as_ref()?.as_object()?;
+        for name in parents {
+            object = last(object, name)?.value.as_object()?;
+        }
+        let range = match &last(object, key)?.name {
+            ObjectPropName::String(s) => s.range,
+            ObjectPropName::Word(w) => w.range,
+        };
+        Some(range.start..range.end)
+    }
+}
+
 /// An htpasswd file: `(user, hash, line)`.
 #[derive(Debug, Clone)]
 pub struct HtpasswdFile {

@@ -4,6 +4,7 @@
 use super::discover::Unreadable;
 use super::model::*;
 use super::paths::PathIndex;
+use super::source::SourceFile;
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -33,5 +34,29 @@ impl Snapshot {
         self.env
             .iter()
             .find_map(|e| e.get(key).map(|(v, l)| (e, v, l)))
+    }
+}
+
+impl Snapshot {
+    /// The source of every file in the snapshot.
+    pub fn sources(&self) -> impl Iterator<Item = &SourceFile> {
+        (self.buildkitd.iter().map(|f| &f.src))
+            .chain(self.compose.iter().map(|f| &f.src))
+            .chain(self.docker_configs.iter().map(|f| &f.src))
+            .chain(self.registry_configs.iter().map(|f| &f.src))
+            .chain(self.htpasswd.iter().map(|f| &f.src))
+            .chain(self.pem.iter().map(|f| &f.src))
+            .chain(self.refs.iter().map(|f| &f.src))
+            .chain(self.env.iter().map(|f| &f.src))
+    }
+
+    /// True when `path` (relative to the root) is one of the snapshot's files.
+    pub fn holds(&self, path: &Path) -> bool {
+        self.sources().any(|s| s.path == path)
+    }
+
+    /// True when the snapshot holds no file and no unreadable path.
+    pub fn is_empty(&self) -> bool {
+        self.sources().next().is_none() && self.unreadable.is_empty()
     }
 }

@@ -80,7 +80,7 @@ fn convert(f: &Finding) -> JsonFinding<'_> {
         prevents: f.prevents.as_deref(),
         notes: &f.notes,
         help: f.help.as_deref(),
-        fixable: f.fixable,
+        fixable: f.fixable(),
     }
 }
 

@@ -193,7 +193,7 @@ pub fn summary_line(command: &str, findings: &[Finding]) -> String {
         return format!("{command}: no problems found");
     }
     let mut line = format!("{command}: {}", parts.join(", "));
-    let fixable = findings.iter().filter(|f| f.fixable).count();
+    let fixable = findings.iter().filter(|f| f.fixable()).count();
     if fixable > 0 {
         let how = if command == "doctor" {
             "--fix"
@@ -270,7 +270,8 @@ mod tests {
 
     #[test]
     fn summary_counts_and_fixable() {
-        let f = Finding::new(&crate::doctor::checks::meta::BK900, "x").fixable();
+        let fix = crate::diag::Fix::safe([crate::diag::Edit::mode("k.pem", 0o600)]);
+        let f = Finding::new(&crate::doctor::checks::meta::BK900, "x").fix(fix);
         let mut w = Finding::new(&crate::probe::checks::BK722, "y");
         w.severity = Severity::Warning;
         let all = [f.clone(), f, w];

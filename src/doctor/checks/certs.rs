@@ -3,7 +3,7 @@
 use super::Ctx;
 use super::common::served;
 use super::grpc::grpc_tls;
-use crate::diag::{Finding, Location};
+use crate::diag::{Edit, Finding, Fix, Location};
 use crate::doctor::model::PemFile;
 use crate::doctor::view::normalize;
 use crate::pki::{CertFacts, PublicKeyKind, SanName, key_matches_cert, permitted_by, signed_by};
@@ -225,7 +225,7 @@ fn file_checks(ctx: &Ctx<'_>, p: &PemFile, role: Role, out: &mut Vec<Finding>) {
             )
             .at(p.src.file_loc())
             .help(format!("chmod 600 {path}"))
-            .fixable(),
+            .fix(Fix::safe([Edit::mode(&p.src.path, 0o600)])),
         );
     }
     let ext = p

@@ -2,10 +2,9 @@
 
 use super::Ctx;
 use super::common::usages;
-use crate::diag::{Finding, Location};
+use crate::diag::{Edit, Finding, Fix, Location};
 use crate::doctor::model::{DockerConfigFile, HtpasswdFile};
 use crate::doctor::refs::strip_port;
-use crate::doctor::source::SourceFile;
 use base64::Engine;
 use std::collections::BTreeSet;
 
@@ -68,19 +67,9 @@ crate::diag::checks! {
     }
 }
 
-/// Location of `"key"` as a JSON object key (line only; config.json shows no text).
-pub fn json_key_loc(src: &SourceFile, key: &str) -> Location {
-    let needle = format!("\"{key}\"");
-    let mut from = 0;
-    while let Some(i) = src.text.get(from..).and_then(|t| t.find(&needle)) {
-        let at = from + i;
-        let after = src.text.get(at + needle.len()..).unwrap_or_default();
-        if after.trim_start().starts_with(':') {
-            return src.loc(at..at + needle.len());
-        }
-        from = at + needle.len();
-    }
-    src.file_loc()
+/// Location of the object key at `path` (line only; config.json shows no text).
+fn key_loc(c: &DockerConfigFile, path: &[&str]) -> Location {
+    c.src.loc_opt(c.key_span(path))
 }
 
 /// The host a config.json key stands for (legacy `https://host:port/v1/` form included).
@@ -161,7 +150,7 @@ fn config(ctx: &Ctx<'_>, c: &DockerConfigFile, out: &mut Vec<Finding>) {
                     &BK402,
                     format!("`auth` of `{key}` is not base64 of `user:password`"),
                 )
-                .at(json_key_loc(src, key))
+                .at(key_loc(c, &["auths", key]))
                 .help("set it to `base64(user:password)`, e.g. with `docker login`"),
             ),
         }
@@ -171,7 +160,7 @@ fn config(ctx: &Ctx<'_>, c: &DockerConfigFile, out: &mut Vec<Finding>) {
         && auths.values().any(|e| e.get("auth").is_some())
     {
         out.push(Finding::new(&BK405, format!("`credsStore: \"{s}\"` is used for every registry; the `auth` values under `auths` are ignored"))
-            .at(json_key_loc(src, "credsStore"))
+            .at(key_loc(c, &["credsStore"]))
             .help("remove `credsStore` to use the inline `auths`, or store the credentials in the helper"));
     }
     for (host, _) in helpers
@@ -183,7 +172,7 @@ fn config(ctx: &Ctx<'_>, c: &DockerConfigFile, out: &mut Vec<Finding>) {
                 &BK405,
                 format!("`credHelpers` handles `{host}`, so its `auths` entry is ignored"),
             )
-            .at(json_key_loc(src, host))
+            .at(key_loc(c, &["auths", host]))
             .help("remove one of the two entries"),
         );
     }
@@ -195,9 +184,13 @@ fn config(ctx: &Ctx<'_>, c: &DockerConfigFile, out: &mut Vec<Finding>) {
         .into_iter()
         .filter(|h| !ctx.snap.helpers_on_path.contains(*h))
     {
-        let key = if store == Some(h) { "credsStore" } else { h };
+        // The key naming the helper: `credsStore`, or the `credHelpers` entry using it.
+        let at = match helpers.iter().find(|(_, v)| v.as_str() == Some(h)) {
+            Some((host, _)) if store != Some(h) => key_loc(c, &["credHelpers", host]),
+            _ => key_loc(c, &["credsStore"]),
+        };
         out.push(Finding::new(&BK406, format!("credential helper `docker-credential-{h}` is not on PATH"))
-            .at(json_key_loc(src, key))
+            .at(at)
             .prevents(format!("error getting credentials - err: exec: \"docker-credential-{h}\": executable file not found in $PATH"))
             .help(format!("install `docker-credential-{h}`, or remove it from config.json")));
     }
@@ -215,12 +208,17 @@ fn config(ctx: &Ctx<'_>, c: &DockerConfigFile, out: &mut Vec<Finding>) {
             .filter(|k| strip_port(&key_host(k)) == strip_port(&u.host))
             .collect();
         if let Some(k) = near.first() {
+            // Rename exactly the key under `auths`, keeping every other byte.
+            let fix = c.key_span(&["auths", k]).map(|span| {
+                let quoted = serde_json::Value::from(u.host.as_str()).to_string();
+                Fix::safe([Edit::replace(&src.path, span, quoted)])
+            });
             out.push(Finding::new(&BK403, format!("config.json has credentials under `{k}`, but BuildKit looks up `{}` (the exact host:port of the reference)", u.host))
-                .at(json_key_loc(src, k))
+                .at(key_loc(c, &["auths", k]))
                 .note(format!("used at {}:{}", u.location.path.display(), u.location.span.map_or(0, |s| s.line)))
                 .prevents(format!("failed to authorize: failed to fetch anonymous token: unexpected status from GET request to https://{}/...: 403 Forbidden", u.host))
                 .help(format!("key the entry as `{}` (`docker login {}`), or add both keys", u.host, u.host))
-                .fixable_with([k.to_string(), u.host.clone()]));
+                .fix(fix));
         } else if ctx
             .view
             .registry_for(&u.host)
@@ -254,7 +252,7 @@ fn config(ctx: &Ctx<'_>, c: &DockerConfigFile, out: &mut Vec<Finding>) {
             .is_some_and(|(_, hash, _)| bcrypt::verify(pass, hash).unwrap_or(false));
         if !ok {
             out.push(Finding::new(&BK408, format!("the password for `{user}` under `{key}` does not verify against {}", h.src.path.display()))
-                .at(json_key_loc(src, key))
+                .at(key_loc(c, &["auths", key]))
                 .help("log in again with the password the htpasswd file was generated from, or regenerate the htpasswd entry"));
         }
     }

@@ -4,7 +4,7 @@ use super::common::{
     RegTable, reg_tables, san_covers, san_list, served, table_cas, table_for, trusted_by, usages,
 };
 use super::{ActiveConfig, Ctx};
-use crate::diag::{Finding, Location};
+use crate::diag::{Edit, Finding, Fix, Location};
 use crate::doctor::refs::is_loopback;
 use crate::doctor::view::RegistryView;
 use std::collections::BTreeSet;
@@ -351,7 +351,7 @@ fn tls_registry(
         out.push(Finding::new(&BK204, format!("registry `{h}` is loopback and serves TLS; without `http = false` BuildKit uses plain HTTP"))
             .at(at.clone())
             .help(format!("add `http = false` under `[registry.\"{h}\"]`"))
-            .fixable_with([h]));
+            .fix(table_fix(cfg, h, "http", toml_edit::value(false))));
     }
     if !t.is_some_and(RegTable::trusts) {
         let mut f = Finding::new(&BK201, format!("registry `{h}` serves a certificate from a private CA, but no `[registry.\"{h}\"]` table trusts it"))
@@ -362,8 +362,10 @@ fn tls_registry(
             Some(p) => f.help(format!("add `ca = [\"{p}\"]` under `[registry.\"{h}\"]`")),
             None => f.help(format!("mount the CA into buildkitd and add `ca = [\"/etc/buildkit/certs/ca.crt\"]` under `[registry.\"{h}\"]`")),
         };
-        if cand.is_some() {
-            f = f.fixable_with([h]);
+        if let Some(p) = cand {
+            let mut ca = toml_edit::Array::new();
+            ca.push(p);
+            f = f.fix(table_fix(cfg, h, "ca", toml_edit::value(ca)));
         }
         out.push(f);
         return;
@@ -401,9 +403,30 @@ fn tls_registry(
     }
 }
 
+/// Sets `key` in `[registry."host"]` of the config the daemon reads, adding the table
+/// when there is none; toml_edit keeps every other byte of the file.
+fn table_fix(cfg: &ActiveConfig<'_>, host: &str, key: &str, value: toml_edit::Item) -> Option<Fix> {
+    let src = &cfg.file.src;
+    let mut doc = src.text.parse::<toml_edit::DocumentMut>().ok()?;
+    let registry = doc
+        .entry("registry")
+        .or_insert_with(|| {
+            let mut t = toml_edit::Table::new();
+            t.set_implicit(true);
+            toml_edit::Item::Table(t)
+        })
+        .as_table_mut()?;
+    let table = registry
+        .entry(host)
+        .or_insert_with(|| toml_edit::Item::Table(toml_edit::Table::new()))
+        .as_table_mut()?;
+    table.insert(key, value);
+    Edit::rewrite(&src.path, &src.text, &doc.to_string()).map(|e| Fix::safe([e]))
+}
+
 /// A CA file inside the buildkit service that signs what registry `r` serves, as a
 /// container path (for the fix that adds a missing `ca`).
-pub fn ca_candidate(ctx: &Ctx<'_>, cfg: &ActiveConfig<'_>, r: &RegistryView) -> Option<String> {
+fn ca_candidate(ctx: &Ctx<'_>, cfg: &ActiveConfig<'_>, r: &RegistryView) -> Option<String> {
     let (_, certs) = served(ctx, r)?;
     let leaf = certs.first()?;
     let svc = cfg.service?;

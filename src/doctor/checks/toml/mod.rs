@@ -3,7 +3,7 @@
 use super::Ctx;
 mod types;
 
-use crate::diag::Finding;
+use crate::diag::{Edit, Finding, Fix};
 use crate::doctor::model::TomlFile;
 use toml_edit::{Item, Table, Value};
 use types::{expect_str, keys, string_vs_array, wrong_type};
@@ -180,7 +180,8 @@ fn unquoted_headers(file: &TomlFile, out: &mut Vec<Finding>) -> Vec<usize> {
         let Some(rest) = inner.strip_prefix("registry.") else {
             continue;
         };
-        let key = rest.trim_end_matches(']').trim_end_matches(']');
+        // The header's key ends at its first `]`; a comment may follow.
+        let key = rest.split(']').next().unwrap_or(rest);
         let key = key.strip_suffix(".keypair").unwrap_or(key);
         if key.starts_with('"')
             || key.starts_with('\'')
@@ -206,8 +207,21 @@ fn unquoted_headers(file: &TomlFile, out: &mut Vec<Finding>) -> Vec<usize> {
         .at(file.src.loc_line(i + 1))
         .help(format!("quote the key: `[registry.\"{key}\"]`"));
         if parses {
+            // The key starts right after `registry.`, past the indent and the brackets.
+            let start = file.src.line_start(i + 1).map(|line| {
+                line + (raw.len() - raw.trim_start().len())
+                    + (t.len() - inner.len())
+                    + "registry.".len()
+            });
+            let fix = start.map(|s| {
+                Fix::safe([Edit::replace(
+                    &file.src.path,
+                    s..s + key.len(),
+                    format!("\"{key}\""),
+                )])
+            });
             f = f
-                .fixable_with([key])
+                .fix(fix)
                 .prevents("no error: the settings are silently not applied");
         } else {
             f = f.prevents(
@@ -236,8 +250,12 @@ fn schema(file: &TomlFile, root: &Table, v2: bool, out: &mut Vec<Finding>) {
                             .at(file.src.loc_opt(item.span()))
                             .prevents(if v2 { "failed to parse config: toml: cannot decode TOML array into struct field config.TLSConfig.CA of type string".to_string() } else { format!("failed to parse config: Can't convert {:?}([]interface {{}}) to a slice", arr.iter().filter_map(Value::as_str).collect::<Vec<_>>()) })
                             .help("write `ca = \"/path/ca.crt\"` (a single string); concatenate several CAs into one PEM file");
-                        if arr.len() == 1 {
-                            f = f.fixable();
+                        // One path: the array becomes its only element, as written.
+                        if let (1, Some(span), Some(one)) =
+                            (arr.len(), item.span(), arr.get(0).and_then(Value::span))
+                            && let Some(raw) = file.src.text.get(one)
+                        {
+                            f = f.fix(Fix::safe([Edit::replace(&file.src.path, span, raw)]));
                         }
                         out.push(f);
                     } else {

@@ -2,7 +2,7 @@
 
 use super::super::did_you_mean;
 use super::{BK002, BK004, BK005, BK010};
-use crate::diag::Finding;
+use crate::diag::{Edit, Finding, Fix};
 use crate::doctor::model::TomlFile;
 use toml_edit::{Item, Table};
 
@@ -57,6 +57,15 @@ pub(super) fn string_vs_array(
 ) {
     let Some(item) = t.get(key) else { return };
     if let Some(s) = item.as_str() {
+        // Wrap the value as written (quotes, escapes and all) in brackets.
+        let fix = item.span().and_then(|span| {
+            let raw = file.src.text.get(span.clone())?;
+            Some(Fix::safe([Edit::replace(
+                &file.src.path,
+                span,
+                format!("[{raw}]"),
+            )]))
+        });
         let kspan = t.key(key).and_then(|k| k.span());
         let (line, col) = kspan.clone().map_or((0, 0), |s| file.src.line_col(s.start));
         let prevents = if v2 {
@@ -76,7 +85,7 @@ pub(super) fn string_vs_array(
             .at(file.src.loc_opt(item.span()))
             .prevents(prevents)
             .help(format!("write `{key} = [\"{s}\"]`"))
-            .fixable(),
+            .fix(fix),
         );
     } else if !item.is_array() {
         out.push(wrong_type(
