@@ -53,7 +53,7 @@ fn inputs(inputs: &InputArgs) -> DoctorInputs {
 pub fn diagnose(
     dir: &Path,
     inputs: &InputArgs,
-    extra: Vec<doctor::model::RefFile>,
+    extra: Vec<doctor::parsed::RefFile>,
     probe: Option<&NetArgs>,
     now: OffsetDateTime,
 ) -> Result<(Vec<Finding>, Vec<Snapshot>)> {

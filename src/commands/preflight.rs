@@ -3,7 +3,7 @@
 
 use crate::ExitStatus;
 use crate::cli::PreflightArgs;
-use crate::doctor::model::{ImageRef, RefFile};
+use crate::doctor::parsed::{ImageRef, RefFile};
 use crate::doctor::refs;
 use crate::doctor::source::SourceFile;
 use crate::error::{Error, Result};

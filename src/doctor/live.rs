@@ -3,7 +3,7 @@
 //! the compose file publishes (or a `--resolve` mapping) while TLS is still verified
 //! against the name BuildKit dials.
 
-use super::checks::common::{RegTable, reg_tables};
+use super::registry_tables::{RegTable, reg_tables};
 use super::snapshot::Snapshot;
 use super::view::{self, View};
 use crate::creds::DockerConfig;
@@ -87,9 +87,9 @@ pub fn plan(snap: &Snapshot, resolve: &[(String, String)]) -> Plan {
                 }
             },
         };
-        let host = crate::doctor::refs::strip_port(&name).to_string();
+        let host = crate::hostport::strip_port(&name).to_string();
         let http = table.as_ref().and_then(|t| t.http);
-        let plain = http.unwrap_or_else(|| crate::doctor::refs::is_loopback(&host));
+        let plain = http.unwrap_or_else(|| crate::hostport::is_loopback(&host));
         let cas: Vec<CertificateDer<'static>> = table
             .iter()
             .flat_map(|t| t.ca.iter())

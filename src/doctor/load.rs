@@ -3,7 +3,7 @@
 
 use super::DoctorInputs;
 use super::discover::{self, Discovered, FileKind, Unreadable, read_bounded};
-use super::model::*;
+use super::parsed::*;
 use super::paths::PathIndex;
 use super::refs;
 pub use super::snapshot::Snapshot;

@@ -2,7 +2,7 @@
 //! it; the view, the environment split, the checks and the live plan only read it.
 
 use super::discover::Unreadable;
-use super::model::*;
+use super::parsed::*;
 use super::paths::PathIndex;
 use super::source::SourceFile;
 use std::collections::BTreeSet;

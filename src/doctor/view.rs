@@ -1,7 +1,7 @@
 //! The container view: what each compose service sees, which config buildkitd reads,
 //! which certificate each registry serves and which names reach which service.
 
-use super::model::{ComposeFile, RegistryConfigFile};
+use super::parsed::{ComposeFile, RegistryConfigFile};
 use super::snapshot::Snapshot;
 use super::source::SourceFile;
 pub use super::volumes::normalize;
@@ -132,15 +132,13 @@ impl View {
     /// The registry reached by `host` (`name:port`) from inside the network, or from
     /// the host through a published port; `true` when reached from the host side.
     pub fn registry_for(&self, host: &str) -> Option<(&RegistryView, bool)> {
-        let (name, port) = match host.rsplit_once(':') {
-            Some((n, p)) => (n, p.parse::<u16>().ok()),
-            None => (host, None),
-        };
+        let (name, port) = crate::hostport::split(host);
+        let port = port.and_then(|p| p.parse::<u16>().ok());
         self.registries.iter().find_map(|r| {
             let s = self.services.get(r.service)?;
             let inside =
                 s.network_names().iter().any(|n| n == name) && port.unwrap_or(443) == r.port;
-            let outside = super::refs::is_loopback(name)
+            let outside = crate::hostport::is_loopback(name)
                 && s.ports
                     .iter()
                     .any(|p| p.target == r.port && p.published.is_some() && p.published == port);
@@ -280,7 +278,7 @@ pub fn build(snap: &Snapshot) -> View {
             .map(str::to_string)
             .or_else(|| http.and_then(|h| h.addr.as_ref()).map(|a| a.value.clone()));
         let port = addr
-            .and_then(|a| a.rsplit_once(':').and_then(|(_, p)| p.parse().ok()))
+            .and_then(|a| crate::hostport::split(&a).1.and_then(|p| p.parse().ok()))
             .unwrap_or(5000);
         let pick = |env: &str, f: Option<String>| s.env_var(env).map(str::to_string).or(f);
         view.registries.push(RegistryView {
@@ -356,7 +354,7 @@ pub(super) fn services(file: &ComposeFile, idx: usize) -> Vec<ServiceView> {
             .filter_map(|p| port(&p.value, p.referenced.line() as usize))
             .collect();
         let mut aliases: Vec<String> = s.hostname.iter().cloned().collect();
-        if let Some(super::model::NetworksDoc::Map(m)) = &s.networks {
+        if let Some(super::parsed::NetworksDoc::Map(m)) = &s.networks {
             aliases.extend(m.values().flatten().flat_map(|a| a.aliases.clone()));
         }
         out.push(ServiceView {

@@ -1,6 +1,6 @@
 //! Compose volume and port syntax (short and long forms) for the container view.
 
-use super::model::{PortDoc, VolumeDoc};
+use super::parsed::{PortDoc, VolumeDoc};
 use std::path::{Component, Path, PathBuf};
 
 #[derive(Debug, Clone)]

@@ -6,7 +6,6 @@
 
 mod auth;
 pub mod checks;
-mod der;
 mod http;
 mod net;
 mod registry;
@@ -210,7 +209,7 @@ impl SystemRoots {
 
 /// Who is being dialled; decides which configuration key a finding's help names.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum Role<'a> {
+pub(crate) enum Peer<'a> {
     Buildkitd,
     Registry,
     /// The realm from a registry's Bearer challenge; fetched client-side by buildctl/buildx.
@@ -220,7 +219,7 @@ pub(crate) enum Role<'a> {
 }
 
 /// Everything a step needs to dial and to explain.
-pub(crate) struct Ctx<'a> {
+pub(crate) struct Session<'a> {
     pub ep: &'a Endpoint,
     pub opts: &'a ProbeOptions,
     pub signer: SignerLookup<'a>,
@@ -249,7 +248,7 @@ fn probe_one(
             format!("{} configured CA(s) (buildctl --tlscacert)", cas.len())
         }
     };
-    let ctx = Ctx {
+    let ctx = Session {
         ep,
         opts,
         signer,

@@ -4,10 +4,11 @@
 use super::checks::BK715;
 use super::net::{self, Target};
 use super::tls_explain::{
-    HandshakeFailure, classify_failure, classify_io, classify_verify, tls_error,
+    HandshakeFailure, Presented, classify_failure, classify_io, classify_verify, tls_error,
 };
-use super::{Ctx, ProbeReport, Role};
+use super::{Peer, ProbeReport, Session};
 use crate::diag::Finding;
+use crate::pki::CertFacts;
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
@@ -15,7 +16,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, StreamOwned};
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 pub(crate) fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -24,7 +25,9 @@ pub(crate) fn provider() -> Arc<CryptoProvider> {
 /// The verification roots, plus their subjects for spotting a missing intermediate.
 pub(crate) struct Trusted {
     roots: Arc<RootCertStore>,
-    pub subjects: Vec<Vec<u8>>,
+    certs: Vec<CertificateDer<'static>>,
+    /// Subjects of `certs` as `pki` names them, read on first use (rarely needed).
+    subjects: OnceLock<Vec<String>>,
     pub label: String,
 }
 
@@ -33,12 +36,26 @@ impl Trusted {
         let mut roots = RootCertStore::empty();
         // Unparsable roots are the doctor's business; here they simply do not count.
         let _ = roots.add_parsable_certificates(certs.iter().cloned());
-        let subjects = roots.roots.iter().map(|a| a.subject.to_vec()).collect();
         Trusted {
             roots: Arc::new(roots),
-            subjects,
+            certs: certs.to_vec(),
+            subjects: OnceLock::new(),
             label,
         }
+    }
+
+    /// Whether a trusted root has this subject (an RFC 4514 name from `pki`).
+    pub fn has_subject(&self, subject: &str) -> bool {
+        self.subjects
+            .get_or_init(|| {
+                self.certs
+                    .iter()
+                    .filter_map(|c| CertFacts::from_der(c.as_ref()).ok())
+                    .map(|f| f.subject)
+                    .collect()
+            })
+            .iter()
+            .any(|s| s == subject)
     }
 }
 
@@ -247,24 +264,24 @@ pub(crate) fn handshake(
 
 /// Connects and handshakes, recording facts; `Err` is the finding that ends the probe.
 pub(crate) fn open(
-    ctx: &Ctx<'_>,
+    ctx: &Session<'_>,
     target: &Target,
-    role: Role<'_>,
+    peer: Peer<'_>,
     dial: &Dial<'_>,
     report: &mut ProbeReport,
 ) -> Result<Handshake, Box<Finding>> {
-    let (sock, addr) = net::connect(target, role, ctx.opts.timeout)?;
+    let (sock, addr) = net::connect(target, peer, ctx.opts.timeout)?;
     report.facts.connected_to.get_or_insert(addr.to_string());
     let hs = handshake(sock, target, &ctx.trusted, ctx.opts.now, dial).map_err(|f| {
         Box::new(classify_failure(
             f,
             ctx,
             target,
-            role,
+            peer,
             dial.identity.is_some(),
         ))
     })?;
-    if matches!(role, Role::TokenRealm { .. }) {
+    if matches!(peer, Peer::TokenRealm { .. }) {
         report
             .facts
             .steps
@@ -275,7 +292,7 @@ pub(crate) fn open(
         if let Some(sans) = hs
             .chain
             .first()
-            .and_then(super::der::summarize)
+            .and_then(Presented::of)
             .and_then(|s| s.sans)
         {
             report.facts.presented_sans = sans;
@@ -286,7 +303,7 @@ pub(crate) fn open(
         ));
     }
     if let Err(e) = &hs.verdict {
-        return Err(Box::new(classify_verify(e, ctx, target, role, &hs.chain)));
+        return Err(Box::new(classify_verify(e, ctx, target, peer, &hs.chain)));
     }
     Ok(hs)
 }
@@ -295,13 +312,13 @@ pub(crate) fn open(
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00";
 
 pub(crate) fn probe_buildkitd(
-    ctx: &Ctx<'_>,
+    ctx: &Session<'_>,
     identity: Option<&(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
     report: &mut ProbeReport,
 ) {
     let target = Target::new(&ctx.ep.name, 1234, ctx.ep.connect_to.clone());
     if ctx.ep.transport == super::Transport::PlainHttp {
-        match net::connect(&target, Role::Buildkitd, ctx.opts.timeout) {
+        match net::connect(&target, Peer::Buildkitd, ctx.opts.timeout) {
             Ok((_, addr)) => report.facts.connected_to = Some(addr.to_string()),
             Err(f) => report.findings.push(*f),
         }
@@ -311,7 +328,7 @@ pub(crate) fn probe_buildkitd(
         alpn: &[b"h2"],
         identity,
     };
-    let mut hs = match open(ctx, &target, Role::Buildkitd, &dial, report) {
+    let mut hs = match open(ctx, &target, Peer::Buildkitd, &dial, report) {
         Ok(hs) => hs,
         Err(f) => return report.findings.push(*f),
     };
@@ -346,7 +363,7 @@ pub(crate) fn probe_buildkitd(
         Err(e) => report.findings.push(classify_io(
             &e,
             &target,
-            Role::Buildkitd,
+            Peer::Buildkitd,
             identity.is_some(),
         )),
     }

@@ -1,6 +1,5 @@
 //! `bkenv explain CODE|slug [--all] [--format json]`.
 
-use super::suggest;
 use crate::catalog;
 use crate::diag::Check;
 use crate::diag::Severity;
@@ -54,10 +53,10 @@ fn yes_no(b: bool) -> &'static str {
 /// Prints the explanation of one check, by code (any case) or slug.
 pub fn explain(code_or_slug: &str, out: &mut dyn Write, json: bool) -> Result<(), ExplainError> {
     let Some(m) = catalog::lookup(code_or_slug) else {
-        let suggestions = suggest::close_names(code_or_slug, &[]);
+        let suggestions = catalog::close_to(code_or_slug, &[]);
         return Err(ExplainError::Unknown {
             given: code_or_slug.to_string(),
-            hint: suggest::did_you_mean(&suggestions),
+            hint: catalog::hint(&suggestions),
             suggestions,
         });
     };

@@ -1,7 +1,6 @@
 //! `-A/-W/-D CODE|slug|warnings`: per-run check levels, applied centrally to all findings
 //! before any report is rendered, and the exit status that follows from them.
 
-use super::suggest;
 use crate::catalog;
 use crate::diag::{Check, Finding, Severity};
 
@@ -76,11 +75,11 @@ impl LevelOverrides {
             match catalog::lookup(name) {
                 Some(check) => Target::Check(check),
                 None => {
-                    let suggestions = suggest::close_names(name, &["warnings"]);
+                    let suggestions = catalog::close_to(name, &["warnings"]);
                     return Err(OverrideError::UnknownCheck {
                         flag: level.flag(),
                         given: name.to_string(),
-                        hint: suggest::did_you_mean(&suggestions),
+                        hint: catalog::hint(&suggestions),
                         suggestions,
                     });
                 }

@@ -12,7 +12,6 @@ pub mod human;
 pub mod json;
 pub mod levels;
 pub mod sarif;
-mod suggest;
 
 use crate::diag::{Finding, Severity};
 use std::fmt;

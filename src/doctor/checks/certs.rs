@@ -1,10 +1,10 @@
 //! BK5xx: certificates and keys: validity, names, usages, chains and key files.
 
 use super::Ctx;
-use super::common::served;
 use super::grpc::grpc_tls;
+use super::trust::served;
 use crate::diag::{Edit, Finding, Fix, Location};
-use crate::doctor::model::PemFile;
+use crate::doctor::parsed::PemFile;
 use crate::doctor::view::normalize;
 use crate::pki::{CertFacts, PublicKeyKind, SanName, key_matches_cert, permitted_by, signed_by};
 use std::collections::BTreeSet;
@@ -124,11 +124,11 @@ pub fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
         .map(|(e, v, _)| normalize(&e.src.path.parent().unwrap_or(Path::new("")).join(v)));
     for p in &ctx.snap.pem {
         let role = if served_paths.contains(&p.src.path) {
-            Role::Served
+            CertRole::Served
         } else if client.as_ref() == Some(&p.src.path) {
-            Role::Client
+            CertRole::Client
         } else {
-            Role::Other
+            CertRole::Other
         };
         file_checks(ctx, p, role, out);
     }
@@ -205,14 +205,14 @@ pub fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Role {
+enum CertRole {
     Served,
     Client,
     Other,
 }
 
-fn file_checks(ctx: &Ctx<'_>, p: &PemFile, role: Role, out: &mut Vec<Finding>) {
-    let is_served = role == Role::Served;
+fn file_checks(ctx: &Ctx<'_>, p: &PemFile, role: CertRole, out: &mut Vec<Finding>) {
+    let is_served = role == CertRole::Served;
     let path = p.src.path.display();
     if p.is_key() && p.mode.is_some_and(|m| m & 0o077 != 0) {
         out.push(
@@ -285,7 +285,7 @@ fn file_checks(ctx: &Ctx<'_>, p: &PemFile, role: Role, out: &mut Vec<Finding>) {
             continue;
         }
         let server_like = c.ekus.as_ref().is_some_and(|e| e.server_auth);
-        if !c.has_san_extension && (is_served || (server_like && role != Role::Client)) {
+        if !c.has_san_extension && (is_served || (server_like && role != CertRole::Client)) {
             out.push(
                 Finding::new(
                     &BK505,

@@ -1,9 +1,9 @@
 //! BK3xx: the compose file: what each container really sees.
 
 use super::Ctx;
-use super::common::reg_tables;
 use super::grpc::grpc_tls;
 use crate::diag::{Finding, Location};
+use crate::doctor::registry_tables::reg_tables;
 use crate::doctor::view::{ServiceKind, ServiceView, compose_loc};
 use std::path::Path;
 

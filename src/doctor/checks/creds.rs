@@ -1,10 +1,10 @@
 //! BK4xx: registry credentials: config.json keys, helpers, htpasswd.
 
 use super::Ctx;
-use super::common::usages;
+use super::registry_uses::usages;
 use crate::diag::{Edit, Finding, Fix, Location};
-use crate::doctor::model::{DockerConfigFile, HtpasswdFile};
-use crate::doctor::refs::strip_port;
+use crate::doctor::parsed::{DockerConfigFile, HtpasswdFile};
+use crate::hostport::strip_port;
 use base64::Engine;
 use std::collections::BTreeSet;
 

@@ -187,7 +187,7 @@ pub fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
 }
 
 /// A client-side path from `.env` (relative to the file), as a PEM file of the snapshot.
-fn env_pem<'a>(ctx: &'a Ctx<'_>, key: &str) -> Option<&'a crate::doctor::model::PemFile> {
+fn env_pem<'a>(ctx: &'a Ctx<'_>, key: &str) -> Option<&'a crate::doctor::parsed::PemFile> {
     let (env, v, _) = ctx.snap.env_var(key)?;
     let base = env.src.path.parent().unwrap_or(std::path::Path::new(""));
     ctx.snap
@@ -198,19 +198,19 @@ fn pki_checks(
     ctx: &Ctx<'_>,
     cfg: &ActiveConfig<'_>,
     tls: &GrpcTls<'_>,
-    env: &crate::doctor::model::EnvFile,
+    env: &crate::doctor::parsed::EnvFile,
     host: &str,
     line: usize,
     out: &mut Vec<Finding>,
 ) {
-    use super::common::{host_file, san_covers, san_list, trusted_by};
+    use super::trust::{host_file, san_covers, san_list, trusted_by};
     let at = env.src.loc_line(line);
     let name = host
         .trim_start_matches("tcp://")
         .split('/')
         .next()
         .unwrap_or_default();
-    let name = crate::doctor::refs::strip_port(name).trim_matches(|c| c == '[' || c == ']');
+    let name = crate::hostport::unbracket(crate::hostport::strip_port(name));
     let server = tls
         .cert
         .as_ref()

@@ -4,15 +4,16 @@
 
 pub mod builds;
 pub mod certs;
-pub mod common;
 pub mod compose;
 pub mod creds;
 pub mod grpc;
 pub mod meta;
 pub mod registry;
+pub mod registry_uses;
 pub mod toml;
+pub mod trust;
 
-use super::model::TomlFile;
+use super::parsed::TomlFile;
 use super::snapshot::Snapshot;
 use super::view::{ServiceView, View};
 use crate::diag::{Check, Finding};
@@ -128,28 +129,4 @@ pub fn run_all(ctx: &Ctx<'_>) -> Vec<Finding> {
         (family.run)(ctx, &mut out);
     }
     out
-}
-
-/// The closest known key: `crate::suggest::did_you_mean`, or a known key that starts
-/// with the (abbreviated) input, such as `addr` for `address`.
-pub fn did_you_mean<'c>(word: &str, candidates: &[&'c str]) -> Option<&'c str> {
-    crate::suggest::did_you_mean(word, candidates).or_else(|| {
-        let w = word.to_ascii_lowercase();
-        candidates
-            .iter()
-            .find(|c| w.len() >= 3 && c.to_ascii_lowercase().starts_with(&w))
-            .copied()
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn suggestions() {
-        assert_eq!(did_you_mean("adress", &["address", "tls"]), Some("address"));
-        assert_eq!(did_you_mean("addr", &["address", "tls"]), Some("address"));
-        assert_eq!(did_you_mean("zzz", &["address", "tls"]), None);
-    }
 }

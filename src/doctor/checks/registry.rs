@@ -1,12 +1,12 @@
 //! BK2xx: how buildkitd reaches each registry: HTTP or HTTPS, and which CA it trusts.
 
-use super::common::{
-    RegTable, reg_tables, san_covers, san_list, served, table_cas, table_for, trusted_by, usages,
-};
+use super::registry_uses::usages;
+use super::trust::{san_covers, san_list, served, table_cas, trusted_by};
 use super::{ActiveConfig, Ctx};
 use crate::diag::{Edit, Finding, Fix, Location};
-use crate::doctor::refs::is_loopback;
+use crate::doctor::registry_tables::{RegTable, reg_tables, table_for};
 use crate::doctor::view::RegistryView;
+use crate::hostport::is_loopback;
 use std::collections::BTreeSet;
 
 crate::diag::checks! {
@@ -168,7 +168,7 @@ fn table_checks(
             .help(format!("trust the registry's CA instead: `ca = [\"/etc/buildkit/certs/ca.crt\"]` under `[registry.\"{h}\"]`")));
     }
     for (p, span) in &t.ca {
-        if let Some(pem) = super::common::host_file(ctx, cfg.service, p)
+        if let Some(pem) = super::trust::host_file(ctx, cfg.service, p)
             && pem.certs == 0
         {
             out.push(Finding::new(&BK208, format!("`ca` file `{p}` ({}) holds no PEM certificate{}", pem.src.path.display(), if pem.is_key() { "; it is a private key" } else { "" }))
@@ -395,7 +395,7 @@ fn tls_registry(
         );
     }
     if !san_covers(leaf, h) {
-        let name = crate::doctor::refs::strip_port(h);
+        let name = crate::hostport::strip_port(h);
         out.push(Finding::new(&BK210, format!("the certificate `{h}` serves ({}) is valid for {}, not {name}", cert_path.display(), san_list(leaf)))
             .at(src.loc_opt(t.key_span.clone()))
             .prevents(format!("x509: certificate is valid for {}, not {name}", san_list(leaf)))

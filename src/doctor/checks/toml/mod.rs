@@ -4,7 +4,7 @@ use super::Ctx;
 mod types;
 
 use crate::diag::{Edit, Finding, Fix};
-use crate::doctor::model::TomlFile;
+use crate::doctor::parsed::TomlFile;
 use toml_edit::{Item, Table, Value};
 use types::{expect_str, keys, string_vs_array, wrong_type};
 

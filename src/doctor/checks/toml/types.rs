@@ -1,9 +1,9 @@
 //! Key and type checks of buildkitd.toml (BK002 to BK005, BK010), used by `toml`.
 
-use super::super::did_you_mean;
 use super::{BK002, BK004, BK005, BK010};
 use crate::diag::{Edit, Finding, Fix};
-use crate::doctor::model::TomlFile;
+use crate::doctor::parsed::TomlFile;
+use crate::suggest::did_you_mean;
 use toml_edit::{Item, Table};
 
 /// Flags keys not in `known`: wrong case (BK005) or unknown (BK004).
