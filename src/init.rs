@@ -363,8 +363,7 @@ const PASSWORD_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuv
 /// A 24-character password from an unambiguous alphabet (~138 bits).
 pub fn generate_password(rng: &dyn SecureRandom) -> Result<String> {
     let mut bytes = [0u8; 24];
-    rng.fill(&mut bytes)
-        .map_err(|_| Error::Other("the system random source failed".into()))?;
+    rng.fill(&mut bytes).map_err(|_| Error::Random)?;
     // 256 % 57 != 0 leaves a negligible bias; entropy stays far above what bcrypt needs.
     Ok(bytes
         .iter()

@@ -159,10 +159,10 @@ impl Writer {
     /// Atomically replaces `path` with `contents`, created with `mode` from the start.
     pub fn write(&mut self, path: &Path, contents: &[u8], mode: u32) -> Result<()> {
         if self.fail_after.is_some_and(|n| self.writes >= n) {
-            return Err(Error::Other(format!(
-                "injected failure before writing {}",
-                path.display()
-            )));
+            return Err(Error::InjectedFailure {
+                action: "writing",
+                path: path.to_path_buf(),
+            });
         }
         self.writes += 1;
         let dir = path.parent().unwrap_or(Path::new("."));
@@ -200,10 +200,10 @@ impl Writer {
     /// Removes `path` (counted as a write, so failure injection covers it).
     pub fn remove(&mut self, path: &Path) -> Result<()> {
         if self.fail_after.is_some_and(|n| self.writes >= n) {
-            return Err(Error::Other(format!(
-                "injected failure before removing {}",
-                path.display()
-            )));
+            return Err(Error::InjectedFailure {
+                action: "removing",
+                path: path.to_path_buf(),
+            });
         }
         self.writes += 1;
         match fs::remove_file(path) {
@@ -291,10 +291,10 @@ impl Writer {
                     continue;
                 }
                 if self.fail_after.is_some_and(|n| self.writes >= n) {
-                    return Err(Error::Other(format!(
-                        "injected failure before writing {}",
-                        f.path.display()
-                    )));
+                    return Err(Error::InjectedFailure {
+                        action: "writing",
+                        path: f.path.clone(),
+                    });
                 }
                 self.writes += 1;
                 let Some(s) = staged[i].take() else { continue };
@@ -467,7 +467,7 @@ pub fn save_state(root: &Path, state: &State, writer: &mut Writer) -> Result<()>
 }
 
 fn state_json(root: &Path, state: &State) -> Result<(PathBuf, Vec<u8>)> {
-    let mut json = serde_json::to_vec_pretty(state).map_err(|e| Error::Other(e.to_string()))?;
+    let mut json = serde_json::to_vec_pretty(state)?;
     json.push(b'\n');
     Ok((root.join(crate::model::layout::STATE), json))
 }

@@ -333,3 +333,29 @@ fn no_secret_appears_in_any_output() {
         "init printed the password without --show-password"
     );
 }
+
+/// Structured flags are checked when the command line is parsed, before anything runs
+/// (`--resolve` even without `--probe`): exit 2 and what the value should look like.
+#[test]
+fn malformed_structured_flags_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    for (args, want) in [
+        (
+            &["doctor", "--resolve", "registry"][..],
+            "`registry` is not NAME:PORT=ADDR:PORT",
+        ),
+        (
+            &["doctor", "--probe", "--timeout", "0"][..],
+            "`0` is not a positive number of seconds",
+        ),
+        (
+            &["preflight", "--offline", "--build-arg", "BASE"][..],
+            "`BASE` is not KEY=VALUE",
+        ),
+    ] {
+        let (code, out, err) = bkenv(dir.path(), args);
+        assert_eq!(code, 2, "{args:?}: {out}{err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(out.is_empty(), "{args:?}: {out}");
+    }
+}

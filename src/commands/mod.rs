@@ -19,8 +19,9 @@ pub fn emit(out: &mut dyn Write, text: &str) -> Result<(), Error> {
 
 /// The `-A/-W/-D` flags of a run.
 pub fn overrides(args: &crate::cli::ReportArgs) -> Result<crate::report::LevelOverrides, Error> {
-    crate::report::LevelOverrides::from_flags(args.levels.iter().map(|(l, s)| (*l, s.as_str())))
-        .map_err(|e| Error::Other(e.to_string()))
+    Ok(crate::report::LevelOverrides::from_flags(
+        args.levels.iter().map(|(l, s)| (*l, s.as_str())),
+    )?)
 }
 
 /// Applies `-A/-W/-D`, renders the findings in the chosen format to stdout or to

@@ -10,7 +10,7 @@ use crate::creds::DockerConfig;
 use crate::diag::{Finding, Location};
 use crate::pki::{CertFacts, signed_by};
 use crate::probe::checks::BK723;
-use crate::probe::{Endpoint, EndpointKind, Transport, Trust};
+use crate::probe::{Endpoint, EndpointKind, Resolve, Transport, Trust};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::path::{Path, PathBuf};
@@ -33,16 +33,11 @@ impl Plan {
     }
 }
 
-/// Builds the probe plan. `resolve` holds `(NAME:PORT, ADDR:PORT)` pairs.
-pub fn plan(snap: &Snapshot, resolve: &[(String, String)]) -> Plan {
+/// Builds the probe plan, dialling `--resolve` addresses where given.
+pub fn plan(snap: &Snapshot, resolve: &[Resolve]) -> Plan {
     let view = view::build(snap);
     let mut plan = Plan::default();
-    let mapped = |name: &str| {
-        resolve
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, a)| a.clone())
-    };
+    let mapped = |name: &str| crate::probe::connect_to(resolve, name);
     if let Some((env, host, line)) = snap.env_var("BUILDKIT_HOST")
         && let Some(name) = host.strip_prefix("tcp://")
     {

@@ -19,6 +19,9 @@ pub mod view;
 mod volumes;
 
 use crate::diag::Finding;
+use crate::probe::{ProbeOptions, Resolve};
+use parsed::RefFile;
+use rustls_pki_types::CertificateDer;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
@@ -50,21 +53,67 @@ pub struct DoctorReport {
 
 #[derive(Debug, thiserror::Error)]
 pub enum DoctorError {
-    #[error("{0} does not exist or is not a directory")]
+    #[error("{} is not a directory", .0.display())]
     NoRoot(PathBuf),
 }
 
-/// Runs doctor on the environment at `root`.
+/// How `--probe` reaches the endpoints an environment names.
+#[derive(Debug, Clone, Default)]
+pub struct Probing {
+    /// `--resolve` mappings.
+    pub resolve: Vec<Resolve>,
+    pub options: ProbeOptions,
+}
+
+/// The static checks of the tree at `root` (doctor without `--probe`).
 pub fn run(
     root: &Path,
     inputs: &DoctorInputs,
     now: OffsetDateTime,
 ) -> Result<DoctorReport, DoctorError> {
+    diagnose(root, inputs, &[], None, now)
+}
+
+/// The doctor pipeline, shared by `doctor` and `preflight`: loads every environment of
+/// the tree at `root`, adds the `extra` references (preflight's build at hand) to each,
+/// runs the static checks and, with `probe`, the live probes of every environment in one
+/// concurrent run (the slowest dead endpoint, not their sum, bounds the wait). A probe
+/// finding without a place of its own points at the line that declares the endpoint,
+/// and replaces its static twin there ([`live::merge`]).
+pub fn diagnose(
+    root: &Path,
+    inputs: &DoctorInputs,
+    extra: &[RefFile],
+    probe: Option<&Probing>,
+    now: OffsetDateTime,
+) -> Result<DoctorReport, DoctorError> {
     if !root.is_dir() {
         return Err(DoctorError::NoRoot(root.to_path_buf()));
     }
-    let environments = load::load(root, inputs);
-    let findings = check_all(&environments, now);
+    let mut environments = load::load(root, inputs);
+    for env in &mut environments {
+        env.refs.extend(extra.iter().cloned());
+    }
+    let mut findings = check_all(&environments, now);
+    if let Some(probing) = probe {
+        let mut plan = live::Plan::default();
+        for env in &environments {
+            plan.extend(live::plan(env, &probing.resolve));
+        }
+        let signers: Vec<_> = environments.iter().map(live::signer).collect();
+        let signer = |chain: &[CertificateDer<'_>]| signers.iter().find_map(|s| s(chain));
+        let reports = crate::probe::probe_all(&plan.endpoints, &probing.options, &signer);
+        let mut found = plan.skipped;
+        for (report, at) in reports.into_iter().zip(plan.declared_at) {
+            found.extend(report.findings.into_iter().map(|mut f| {
+                if f.location.is_none() {
+                    f.location.clone_from(&at);
+                }
+                f
+            }));
+        }
+        findings = live::merge(findings, found);
+    }
     Ok(DoctorReport {
         findings,
         environments,

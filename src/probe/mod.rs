@@ -102,6 +102,41 @@ pub struct Endpoint {
     pub transport: Transport,
 }
 
+/// A `--resolve NAME:PORT=ADDR:PORT` mapping: dial `addr` when BuildKit dials `name`
+/// (TLS is still verified against `name`), like curl's `--resolve`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolve {
+    pub name: String,
+    pub addr: String,
+}
+
+/// A `--resolve` value that is not `NAME:PORT=ADDR:PORT`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not NAME:PORT=ADDR:PORT")]
+pub struct ResolveError(String);
+
+impl std::str::FromStr for Resolve {
+    type Err = ResolveError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.split_once('=')
+            .filter(|(n, a)| n.contains(':') && a.contains(':'))
+            .map(|(n, a)| Resolve {
+                name: n.to_string(),
+                addr: a.to_string(),
+            })
+            .ok_or_else(|| ResolveError(s.to_string()))
+    }
+}
+
+/// Where to connect for `name`: its `--resolve` address, if one is given.
+pub fn connect_to(resolve: &[Resolve], name: &str) -> Option<String> {
+    resolve
+        .iter()
+        .find(|r| r.name == name)
+        .map(|r| r.addr.clone())
+}
+
 #[derive(Debug, Clone)]
 pub struct ProbeOptions {
     /// Bound of each step: connect, each read and each write.

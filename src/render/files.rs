@@ -20,7 +20,10 @@ fn render_template(name: &str, source: &str, ctx: minijinja::Value) -> Result<St
         .and_then(|()| t.add_template(name, source))
         .and_then(|()| t.get_template(name))
         .and_then(|tpl| tpl.render(ctx))
-        .map_err(|e| Error::Other(format!("template {name}: {e}")))
+        .map_err(|source| Error::Template {
+            name: name.to_string(),
+            source,
+        })
 }
 
 /// docker-compose.yml.
@@ -73,7 +76,7 @@ pub fn registry_config(local: &LocalService, auth: bool, upstream: Option<&str>)
 /// One htpasswd line; the registry accepts only bcrypt (`$2y$`), any other hash is ignored.
 pub fn htpasswd_line(username: &str, password: &str, cost: u32) -> Result<String> {
     let hash = bcrypt::hash_with_result(password, cost)
-        .map_err(|e| Error::Other(format!("bcrypt: {e}")))?
+        .map_err(Error::Bcrypt)?
         .format_for_version(bcrypt::Version::TwoY);
     Ok(format!("{username}:{hash}\n"))
 }
