@@ -66,7 +66,7 @@ impl std::fmt::Debug for Lookup {
 }
 
 /// The key Docker Hub credentials live under.
-pub const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
+pub(crate) const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
 
 /// docker/cli's `ConvertToHostname`: strip scheme and path, keep the port.
 pub fn key_host(key: &str) -> &str {

@@ -455,17 +455,6 @@ pub fn apply(
     Ok(out)
 }
 
-pub fn save_state(root: &Path, state: &State, writer: &mut Writer) -> Result<()> {
-    let (path, json) = state_json(root, state)?;
-    if let Some(dir) = path.parent() {
-        writer.ensure_dir(dir, DIR_PRIVATE)?;
-    }
-    if fs::read(&path).ok().as_deref() == Some(json.as_slice()) {
-        return Ok(());
-    }
-    writer.write(&path, &json, MODE_PRIVATE)
-}
-
 fn state_json(root: &Path, state: &State) -> Result<(PathBuf, Vec<u8>)> {
     let mut json = serde_json::to_vec_pretty(state)?;
     json.push(b'\n');

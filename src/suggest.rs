@@ -4,7 +4,7 @@
 /// The closest candidate to `input`, if it is close enough to be a plausible typo, or a
 /// candidate the input abbreviates (`addr` for `address`). Case-insensitive equality
 /// wins outright, since BuildKit versions disagree on case.
-pub fn did_you_mean<'a>(input: &str, candidates: &[&'a str]) -> Option<&'a str> {
+pub(crate) fn did_you_mean<'a>(input: &str, candidates: &[&'a str]) -> Option<&'a str> {
     if let Some(exact) = candidates.iter().find(|c| c.eq_ignore_ascii_case(input)) {
         return Some(exact);
     }
@@ -27,7 +27,7 @@ pub fn did_you_mean<'a>(input: &str, candidates: &[&'a str]) -> Option<&'a str> 
 /// given), when within a third of its length (at least 2 edits). Each candidate is a
 /// label and the names it answers to, e.g. `("BK201 (registry-ca-not-trusted)",
 /// ["BK201", "registry-ca-not-trusted"])`.
-pub fn closest<'a>(
+pub(crate) fn closest<'a>(
     given: &str,
     candidates: impl IntoIterator<Item = (String, Vec<&'a str>)>,
 ) -> Vec<String> {
@@ -51,7 +51,7 @@ pub fn closest<'a>(
 }
 
 /// `did you mean `A`?` or `did you mean `A`, `B` or `C`?`; `None` when nothing is close.
-pub fn phrase(close: &[String]) -> Option<String> {
+pub(crate) fn phrase(close: &[String]) -> Option<String> {
     match close {
         [] => None,
         [one] => Some(format!("did you mean `{one}`?")),
@@ -63,7 +63,7 @@ pub fn phrase(close: &[String]) -> Option<String> {
 }
 
 /// Case-insensitive edit distance (Levenshtein).
-pub fn distance(a: &str, b: &str) -> usize {
+pub(crate) fn distance(a: &str, b: &str) -> usize {
     let a = a.to_lowercase();
     let b: Vec<char> = b.to_lowercase().chars().collect();
     let mut prev: Vec<usize> = (0..=b.len()).collect();

@@ -37,14 +37,14 @@ pub fn all() -> impl Iterator<Item = &'static Check> {
 
 /// Up to three checks whose code or slug is closest to `given`, each as
 /// `BK201 (slug)`; `extra` names (such as `warnings`) are candidates too.
-pub fn close_to(given: &str, extra: &[&'static str]) -> Vec<String> {
+pub(crate) fn close_to(given: &str, extra: &[&'static str]) -> Vec<String> {
     let checks = all().map(|m| (format!("{} ({})", m.code, m.slug), vec![m.code, m.slug]));
     let extra = extra.iter().map(|n| ((*n).to_string(), vec![*n]));
     crate::suggest::closest(given, checks.chain(extra))
 }
 
 /// `; did you mean ...?` for an unknown check name, or where to find the list.
-pub fn hint(close: &[String]) -> String {
+pub(crate) fn hint(close: &[String]) -> String {
     match crate::suggest::phrase(close) {
         Some(p) => format!("; {p}"),
         None => "; run `bkenv explain --all` to list the checks".to_string(),

@@ -8,7 +8,7 @@ use crate::output::Writer;
 use std::io::Write;
 use time::OffsetDateTime;
 
-pub fn run(args: DoctorArgs, out: &mut dyn Write) -> Result<ExitStatus> {
+pub(crate) fn run(args: DoctorArgs, out: &mut dyn Write) -> Result<ExitStatus> {
     let now = OffsetDateTime::now_utc();
     let inputs = inputs(&args.inputs);
     let probing = args.probe.then(|| args.net.probing());
@@ -35,7 +35,7 @@ pub fn run(args: DoctorArgs, out: &mut dyn Write) -> Result<ExitStatus> {
 }
 
 /// The explicit files of the command line, and PATH for credential helpers.
-pub fn inputs(inputs: &InputArgs) -> DoctorInputs {
+pub(crate) fn inputs(inputs: &InputArgs) -> DoctorInputs {
     DoctorInputs {
         buildkitd_config: inputs.buildkitd_config.clone(),
         compose: inputs.compose.clone(),

@@ -2,23 +2,25 @@
 //! The clock, the OS random source and the process environment are read here and
 //! nowhere else.
 
-pub mod doctor;
-pub mod explain;
-pub mod init;
-pub mod preflight;
-pub mod probe;
+pub(crate) mod doctor;
+pub(crate) mod explain;
+pub(crate) mod init;
+pub(crate) mod preflight;
+pub(crate) mod probe;
 
 use crate::error::Error;
 use std::io::Write;
 
 /// Writes to stdout, mapping a failure (including a closed pipe) to an error `main` handles.
-pub fn emit(out: &mut dyn Write, text: &str) -> Result<(), Error> {
+pub(crate) fn emit(out: &mut dyn Write, text: &str) -> Result<(), Error> {
     out.write_all(text.as_bytes())
         .map_err(|e| Error::io("write", "stdout", e))
 }
 
 /// The `-A/-W/-D` flags of a run.
-pub fn overrides(args: &crate::cli::ReportArgs) -> Result<crate::report::LevelOverrides, Error> {
+pub(crate) fn overrides(
+    args: &crate::cli::ReportArgs,
+) -> Result<crate::report::LevelOverrides, Error> {
     Ok(crate::report::LevelOverrides::from_flags(
         args.levels.iter().map(|(l, s)| (*l, s.as_str())),
     )?)
@@ -26,7 +28,7 @@ pub fn overrides(args: &crate::cli::ReportArgs) -> Result<crate::report::LevelOv
 
 /// Applies `-A/-W/-D`, renders the findings in the chosen format to stdout or to
 /// `--output FILE` (then stdout gets a one-line summary), and returns the exit status.
-pub fn emit_findings(
+pub(crate) fn emit_findings(
     command: &str,
     args: &crate::cli::ReportArgs,
     findings: Vec<crate::diag::Finding>,

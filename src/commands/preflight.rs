@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use time::OffsetDateTime;
 
-pub fn run(args: PreflightArgs, out: &mut dyn Write) -> Result<ExitStatus> {
+pub(crate) fn run(args: PreflightArgs, out: &mut dyn Write) -> Result<ExitStatus> {
     let extra = build_at_hand(&args)?;
     let probing = (!args.offline).then(|| args.net.probing());
     let report = doctor::diagnose(

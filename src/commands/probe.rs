@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-pub fn run(args: ProbeArgs, out: &mut dyn Write) -> Result<ExitStatus> {
+pub(crate) fn run(args: ProbeArgs, out: &mut dyn Write) -> Result<ExitStatus> {
     let mut cas = Vec::new();
     for path in &args.cacert {
         cas.extend(read_certs(path)?);
@@ -71,7 +71,7 @@ pub fn run(args: ProbeArgs, out: &mut dyn Write) -> Result<ExitStatus> {
 }
 
 /// One line per endpoint: what was learnt, healthy or not.
-pub fn facts_lines(reports: &[ProbeReport]) -> String {
+pub(crate) fn facts_lines(reports: &[ProbeReport]) -> String {
     let mut s = String::new();
     for r in reports {
         let f = &r.facts;

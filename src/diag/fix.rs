@@ -89,7 +89,7 @@ impl Edit {
 
     /// Whether two edits touch the same bytes (or insert at the same place), so that
     /// applying both would make the result depend on their order.
-    pub fn overlaps(&self, other: &Edit) -> bool {
+    pub(crate) fn overlaps(&self, other: &Edit) -> bool {
         if self.path != other.path {
             return false;
         }
@@ -123,7 +123,7 @@ fn common_suffix(a: &str, b: &str) -> usize {
 
 /// Applies non-overlapping replacements to `text`; `None` when a range falls outside
 /// the text or off a character boundary, or two ranges overlap.
-pub fn apply(text: &str, edits: &[&Edit]) -> Option<String> {
+pub(crate) fn apply(text: &str, edits: &[&Edit]) -> Option<String> {
     let mut replaces: Vec<(&Range<usize>, &str)> = edits
         .iter()
         .filter_map(|e| match &e.change {

@@ -9,7 +9,8 @@ mod fix;
 
 pub use check::Check;
 pub(crate) use check::checks;
-pub use fix::{Applicability, Change, Edit, Fix, apply};
+pub(crate) use fix::apply;
+pub use fix::{Applicability, Change, Edit, Fix};
 
 use serde::{Serialize, Serializer};
 use std::path::PathBuf;
@@ -155,7 +156,7 @@ impl Finding {
 
     /// Whether the finding and `other` report the same thing (they may differ in how a
     /// fix would be made, e.g. from two configurations that both see the problem).
-    pub fn same_report(&self, other: &Finding) -> bool {
+    pub(crate) fn same_report(&self, other: &Finding) -> bool {
         self.check == other.check
             && self.severity == other.severity
             && self.message == other.message

@@ -212,7 +212,7 @@ fn too_large(len: u64) -> String {
 }
 
 /// Why a path that is not a regular file was not read.
-pub fn not_regular(ft: &std::fs::FileType) -> &'static str {
+pub(crate) fn not_regular(ft: &std::fs::FileType) -> &'static str {
     #[cfg(unix)]
     {
         use std::os::unix::fs::FileTypeExt;

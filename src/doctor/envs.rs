@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 /// Splits a snapshot of the whole tree into one snapshot per environment. A tree with
 /// at most one compose directory comes back whole.
-pub fn split(all: Snapshot) -> Vec<Snapshot> {
+pub(super) fn split(all: Snapshot) -> Vec<Snapshot> {
     let mut roots: Vec<PathBuf> = all
         .compose
         .iter()

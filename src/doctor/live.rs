@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 /// What to probe, where each endpoint is declared, and what cannot be probed.
 #[derive(Debug, Default)]
-pub struct Plan {
+pub(crate) struct Plan {
     pub endpoints: Vec<Endpoint>,
     /// Where each endpoint is declared, for findings that carry no location.
     pub declared_at: Vec<Option<Location>>,
@@ -26,7 +26,7 @@ pub struct Plan {
 
 impl Plan {
     /// Appends another environment's plan.
-    pub fn extend(&mut self, other: Plan) {
+    pub(crate) fn extend(&mut self, other: Plan) {
         self.endpoints.extend(other.endpoints);
         self.declared_at.extend(other.declared_at);
         self.skipped.extend(other.skipped);
@@ -34,7 +34,7 @@ impl Plan {
 }
 
 /// Builds the probe plan, dialling `--resolve` addresses where given.
-pub fn plan(snap: &Snapshot, resolve: &[Resolve]) -> Plan {
+pub(crate) fn plan(snap: &Snapshot, resolve: &[Resolve]) -> Plan {
     let view = view::build(snap);
     let mut plan = Plan::default();
     let mapped = |name: &str| crate::probe::connect_to(resolve, name);
@@ -128,7 +128,9 @@ pub fn plan(snap: &Snapshot, resolve: &[Resolve]) -> Plan {
 
 /// Describes the environment CA (a CA certificate anywhere in the tree) that signed the
 /// first certificate of `chain`.
-pub fn signer(snap: &Snapshot) -> impl Fn(&[CertificateDer<'_>]) -> Option<String> + Sync + '_ {
+pub(crate) fn signer(
+    snap: &Snapshot,
+) -> impl Fn(&[CertificateDer<'_>]) -> Option<String> + Sync + '_ {
     move |chain: &[CertificateDer<'_>]| {
         let leaf = CertFacts::from_der(chain.first()?.as_ref()).ok()?;
         snap.pem.iter().find_map(|p| {
@@ -255,7 +257,7 @@ fn docker_config(snap: &Snapshot) -> Option<DockerConfig> {
 /// twice, and the live one carries what the server really presented. So at the same
 /// location a live finding replaces its static twin, except when the static one can be
 /// fixed by `--fix`, which then stays and the live one is dropped.
-pub fn merge(mut findings: Vec<Finding>, live: Vec<Finding>) -> Vec<Finding> {
+pub(crate) fn merge(mut findings: Vec<Finding>, live: Vec<Finding>) -> Vec<Finding> {
     for l in live {
         let is_twin = |f: &Finding| f.check.live_twin == Some(l.check) && f.location == l.location;
         if findings.iter().any(|f| is_twin(f) && f.fixable()) {

@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// Reads the tree at `root` (plus explicit inputs) into one snapshot per environment.
-pub fn load(root: &Path, inputs: &DoctorInputs) -> Vec<Snapshot> {
+pub(crate) fn load(root: &Path, inputs: &DoctorInputs) -> Vec<Snapshot> {
     let (mut found, unreadable) = if root.is_dir() {
         discover::discover(root)
     } else {
@@ -151,7 +151,7 @@ fn rel_path(root: &Path, p: &Path) -> PathBuf {
         .map_or_else(|_| p.to_path_buf(), Path::to_path_buf)
 }
 
-pub fn parse_toml(rel: PathBuf, text: String) -> TomlFile {
+pub(crate) fn parse_toml(rel: PathBuf, text: String) -> TomlFile {
     let doc = toml_edit::Document::parse(text.clone()).map_err(|e| ParseFailure {
         message: e.message().to_string(),
         range: e.span(),
@@ -177,7 +177,7 @@ fn parse_yaml<T: serde::de::DeserializeOwned + Default>(text: &str) -> Result<T,
     })
 }
 
-pub fn parse_pem(rel: PathBuf, text: String, bytes: Vec<u8>, mode: Option<u32>) -> PemFile {
+pub(crate) fn parse_pem(rel: PathBuf, text: String, bytes: Vec<u8>, mode: Option<u32>) -> PemFile {
     let mut certs = 0;
     let mut keys = 0;
     for (kind, _) in <(SectionKind, Vec<u8>)>::pem_slice_iter(&bytes).flatten() {
@@ -218,7 +218,7 @@ pub fn parse_pem(rel: PathBuf, text: String, bytes: Vec<u8>, mode: Option<u32>) 
     }
 }
 
-pub fn parse_env(rel: PathBuf, text: String) -> EnvFile {
+pub(crate) fn parse_env(rel: PathBuf, text: String) -> EnvFile {
     let vars = text
         .lines()
         .enumerate()

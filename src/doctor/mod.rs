@@ -3,19 +3,19 @@
 //!
 //! Only [`load`] does I/O; the checks are pure functions of the [`Snapshot`] and `now`.
 
-pub mod checks;
+pub(crate) mod checks;
 pub mod discover;
-pub mod envs;
+mod envs;
 pub mod fix;
-pub mod live;
+pub(crate) mod live;
 pub mod load;
 pub mod parsed;
 pub mod paths;
 pub mod refs;
-pub mod registry_tables;
+pub(crate) mod registry_tables;
 pub mod snapshot;
 pub mod source;
-pub mod view;
+pub(crate) mod view;
 mod volumes;
 
 use crate::diag::Finding;
@@ -26,7 +26,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
 
-pub use fix::{FileEdit, FixError};
+pub use fix::FixError;
 pub use snapshot::Snapshot;
 
 /// Explicit paths that replace discovery for one kind of file.
@@ -127,7 +127,7 @@ pub fn check(snapshot: &Snapshot, now: OffsetDateTime) -> Vec<Finding> {
 
 /// Runs the checks on every environment of a tree; findings are sorted, and a finding
 /// two environments share (a file both mount) is reported once.
-pub fn check_all(environments: &[Snapshot], now: OffsetDateTime) -> Vec<Finding> {
+pub(crate) fn check_all(environments: &[Snapshot], now: OffsetDateTime) -> Vec<Finding> {
     let mut findings: Vec<Finding> = environments
         .iter()
         .flat_map(|s| checks::run_all(&checks::Ctx::new(s, now)))

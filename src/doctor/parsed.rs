@@ -48,8 +48,6 @@ pub struct ServiceDoc {
     pub environment: Option<Spanned<EnvDoc>>,
     pub networks: Option<NetworksDoc>,
     pub hostname: Option<String>,
-    #[serde(default)]
-    pub privileged: bool,
 }
 
 #[derive(Debug, Deserialize, Clone)]
@@ -95,8 +93,6 @@ pub enum VolumeDoc {
         kind: Option<String>,
         source: Option<String>,
         target: String,
-        #[serde(default)]
-        read_only: bool,
     },
 }
 
@@ -140,7 +136,8 @@ impl EnvDoc {
 #[derive(Debug, Deserialize, Clone)]
 #[serde(untagged)]
 pub enum NetworksDoc {
-    List(Vec<String>),
+    /// Network names only; no aliases to read.
+    List(Vec<serde::de::IgnoredAny>),
     Map(BTreeMap<String, Option<NetAttach>>),
 }
 
@@ -173,8 +170,6 @@ pub struct RegHttp {
 pub struct RegTls {
     pub certificate: Option<Spanned<String>>,
     pub key: Option<Spanned<String>>,
-    #[serde(default)]
-    pub clientcas: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]
@@ -184,7 +179,6 @@ pub struct RegAuth {
 
 #[derive(Debug, Deserialize, Default, Clone)]
 pub struct RegHtpasswd {
-    pub realm: Option<String>,
     pub path: Option<Spanned<String>>,
 }
 
@@ -249,9 +243,6 @@ pub struct PemFile {
 impl PemFile {
     pub fn is_key(&self) -> bool {
         self.keys > 0
-    }
-    pub fn is_cert(&self) -> bool {
-        self.certs > 0
     }
 }
 

@@ -21,7 +21,7 @@ pub fn registry_host(reference: &str) -> String {
 
 /// Substitutes `$NAME`, `${NAME}` and `${NAME:-default}` from `args`; unknown names
 /// become empty, as BuildKit does.
-pub fn substitute(text: &str, args: &BTreeMap<String, String>) -> String {
+pub(crate) fn substitute(text: &str, args: &BTreeMap<String, String>) -> String {
     let mut out = String::new();
     let mut rest = text;
     while let Some(i) = rest.find('$') {
@@ -65,7 +65,10 @@ pub fn dockerfile_refs(text: &str) -> Vec<ImageRef> {
 
 /// `FROM` references with `--build-arg` values overriding the `ARG` defaults, as the
 /// build at hand will see them.
-pub fn dockerfile_refs_with(text: &str, build_args: &BTreeMap<String, String>) -> Vec<ImageRef> {
+pub(crate) fn dockerfile_refs_with(
+    text: &str,
+    build_args: &BTreeMap<String, String>,
+) -> Vec<ImageRef> {
     let mut args = BTreeMap::new();
     let mut stages: Vec<String> = Vec::new();
     let mut refs = Vec::new();

@@ -4,11 +4,11 @@
 use std::ops::Range;
 use toml_edit::Item;
 
-pub type Spanned = (String, Option<Range<usize>>);
+pub(crate) type Spanned = (String, Option<Range<usize>>);
 
 /// One `[registry."host"]` table.
 #[derive(Debug, Clone)]
-pub struct RegTable {
+pub(crate) struct RegTable {
     pub host: String,
     pub key_span: Option<Range<usize>>,
     pub http: Option<bool>,
@@ -23,7 +23,7 @@ pub struct RegTable {
 }
 
 impl RegTable {
-    pub fn trusts(&self) -> bool {
+    pub(crate) fn trusts(&self) -> bool {
         !self.ca.is_empty() || !self.tlsconfigdir.is_empty() || self.insecure == Some(true)
     }
 }
@@ -44,7 +44,7 @@ fn strings(item: Option<&Item>) -> Vec<Spanned> {
     })
 }
 
-pub fn reg_tables(doc: &toml_edit::Document<String>) -> Vec<RegTable> {
+pub(crate) fn reg_tables(doc: &toml_edit::Document<String>) -> Vec<RegTable> {
     let Some(reg) = doc.get("registry").and_then(Item::as_table) else {
         return Vec::new();
     };
@@ -79,6 +79,6 @@ pub fn reg_tables(doc: &toml_edit::Document<String>) -> Vec<RegTable> {
 }
 
 /// The registry table matching `host` exactly, in a config.
-pub fn table_for<'t>(tables: &'t [RegTable], host: &str) -> Option<&'t RegTable> {
+pub(crate) fn table_for<'t>(tables: &'t [RegTable], host: &str) -> Option<&'t RegTable> {
     tables.iter().find(|t| t.host == host)
 }

@@ -27,10 +27,10 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    pub fn pem_at(&self, rel: &Path) -> Option<&PemFile> {
+    pub(crate) fn pem_at(&self, rel: &Path) -> Option<&PemFile> {
         self.pem.iter().find(|p| p.src.path == rel)
     }
-    pub fn env_var(&self, key: &str) -> Option<(&EnvFile, &str, usize)> {
+    pub(crate) fn env_var(&self, key: &str) -> Option<(&EnvFile, &str, usize)> {
         self.env
             .iter()
             .find_map(|e| e.get(key).map(|(v, l)| (e, v, l)))
@@ -56,7 +56,7 @@ impl Snapshot {
     }
 
     /// True when the snapshot holds no file and no unreadable path.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.sources().next().is_none() && self.unreadable.is_empty()
     }
 }

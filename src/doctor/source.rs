@@ -2,7 +2,7 @@
 
 use crate::diag::{Location, Span};
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// One text file read by the loader, with its path relative to the environment root.
 #[derive(Debug, Clone)]
@@ -15,7 +15,7 @@ pub struct SourceFile {
 }
 
 impl SourceFile {
-    pub fn new(path: impl Into<PathBuf>, text: String, secret: bool) -> Self {
+    pub(crate) fn new(path: impl Into<PathBuf>, text: String, secret: bool) -> Self {
         let mut line_starts = vec![0];
         line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
         SourceFile {
@@ -26,12 +26,8 @@ impl SourceFile {
         }
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// 1-based (line, column) of a byte offset; columns count characters.
-    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+    pub(crate) fn line_col(&self, offset: usize) -> (usize, usize) {
         let offset = offset.min(self.text.len());
         let idx = match self.line_starts.binary_search(&offset) {
             Ok(i) => i,
@@ -46,7 +42,7 @@ impl SourceFile {
     }
 
     /// The text of a 1-based line, without its line break.
-    pub fn line_text(&self, line: usize) -> Option<&str> {
+    pub(crate) fn line_text(&self, line: usize) -> Option<&str> {
         let start = *self.line_starts.get(line.checked_sub(1)?)?;
         let end = self
             .line_starts
@@ -58,16 +54,16 @@ impl SourceFile {
     }
 
     /// Byte offset of the start of a 1-based line.
-    pub fn line_start(&self, line: usize) -> Option<usize> {
+    pub(crate) fn line_start(&self, line: usize) -> Option<usize> {
         self.line_starts.get(line.checked_sub(1)?).copied()
     }
 
-    pub fn line_count(&self) -> usize {
+    pub(crate) fn line_count(&self) -> usize {
         self.line_starts.len()
     }
 
     /// A location for a byte range.
-    pub fn loc(&self, range: Range<usize>) -> Location {
+    pub(crate) fn loc(&self, range: Range<usize>) -> Location {
         let (line, column) = self.line_col(range.start);
         let (end_line, end_column) = self.line_col(range.end.max(range.start));
         self.location(Span {
@@ -79,7 +75,7 @@ impl SourceFile {
     }
 
     /// A location for an optional byte range (whole file when `None`).
-    pub fn loc_opt(&self, range: Option<Range<usize>>) -> Location {
+    pub(crate) fn loc_opt(&self, range: Option<Range<usize>>) -> Location {
         match range {
             Some(r) => self.loc(r),
             None => self.file_loc(),
@@ -87,7 +83,7 @@ impl SourceFile {
     }
 
     /// A location for a 1-based line and column (a single point).
-    pub fn loc_line_col(&self, line: usize, column: usize) -> Location {
+    pub(crate) fn loc_line_col(&self, line: usize, column: usize) -> Location {
         let len = self.line_text(line).map_or(0, |t| {
             t.chars().count().saturating_sub(column.saturating_sub(1))
         });
@@ -100,14 +96,14 @@ impl SourceFile {
     }
 
     /// A location for the whole of a 1-based line.
-    pub fn loc_line(&self, line: usize) -> Location {
+    pub(crate) fn loc_line(&self, line: usize) -> Location {
         let indent = self
             .line_text(line)
             .map_or(0, |t| t.chars().take_while(|c| c.is_whitespace()).count());
         self.loc_line_col(line, indent + 1)
     }
 
-    pub fn file_loc(&self) -> Location {
+    pub(crate) fn file_loc(&self) -> Location {
         Location {
             path: self.path.clone(),
             span: None,
@@ -117,7 +113,7 @@ impl SourceFile {
 
     /// A location for `span`, with its line text unless the file holds secrets or the
     /// line looks like it carries one.
-    pub fn location(&self, span: Span) -> Location {
+    pub(crate) fn location(&self, span: Span) -> Location {
         let line_text = if self.secret {
             None
         } else {
@@ -134,7 +130,7 @@ impl SourceFile {
 }
 
 /// Whether a line (of `.env`, YAML, CI files) looks like it holds a secret value.
-pub fn looks_secret(line: &str) -> bool {
+pub(crate) fn looks_secret(line: &str) -> bool {
     let upper = line.to_ascii_uppercase();
     [
         "PASSWORD",

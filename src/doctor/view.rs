@@ -4,27 +4,27 @@
 use super::parsed::{ComposeFile, RegistryConfigFile};
 use super::snapshot::Snapshot;
 use super::source::SourceFile;
-pub use super::volumes::normalize;
-pub use super::volumes::{Mount, Port};
+pub(crate) use super::volumes::normalize;
+pub(crate) use super::volumes::{Mount, Port};
 use super::volumes::{mount, port};
 use crate::diag::Location;
 use std::path::{Path, PathBuf};
 
 /// The config path the rootful image reads.
-pub const ROOTFUL_CONFIG: &str = "/etc/buildkit/buildkitd.toml";
+pub(crate) const ROOTFUL_CONFIG: &str = "/etc/buildkit/buildkitd.toml";
 /// The config path the rootless image reads.
-pub const ROOTLESS_CONFIG: &str = "/home/user/.config/buildkit/buildkitd.toml";
+pub(crate) const ROOTLESS_CONFIG: &str = "/home/user/.config/buildkit/buildkitd.toml";
 const REGISTRY_CONFIG: &str = "/etc/docker/registry/config.yml";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ServiceKind {
+pub(crate) enum ServiceKind {
     Buildkit,
     Registry,
     Other,
 }
 
 #[derive(Debug, Clone)]
-pub struct ServiceView {
+pub(crate) struct ServiceView {
     pub name: String,
     pub kind: ServiceKind,
     pub image: Option<String>,
@@ -42,7 +42,7 @@ pub struct ServiceView {
 impl ServiceView {
     /// The host file (relative to the root) that appears at `container_path`, through
     /// file or directory bind mounts (the longest matching mount wins).
-    pub fn resolve(&self, container_path: &str) -> Option<(PathBuf, &Mount)> {
+    pub(crate) fn resolve(&self, container_path: &str) -> Option<(PathBuf, &Mount)> {
         let target = Path::new(container_path);
         self.mounts
             .iter()
@@ -56,7 +56,7 @@ impl ServiceView {
     }
 
     /// The buildkitd config path this service reads.
-    pub fn config_path(&self) -> String {
+    pub(crate) fn config_path(&self) -> String {
         let mut it = self.args.iter();
         while let Some(a) = it.next() {
             if a == "--config" {
@@ -79,23 +79,23 @@ impl ServiceView {
     }
 
     /// BuildKit version from the image tag (`moby/buildkit:v0.23.2-rootless`).
-    pub fn buildkit_version(&self) -> Option<(u32, u32, u32)> {
+    pub(crate) fn buildkit_version(&self) -> Option<(u32, u32, u32)> {
         crate::model::image_version(self.image.as_deref()?)
     }
 
-    pub fn env_var(&self, key: &str) -> Option<&str> {
+    pub(crate) fn env_var(&self, key: &str) -> Option<&str> {
         self.env
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
     }
 
-    pub fn bridge_network(&self) -> bool {
+    pub(crate) fn bridge_network(&self) -> bool {
         self.network_mode.as_deref() != Some("host")
     }
 
     /// Names that reach this service inside the compose network (without port).
-    pub fn network_names(&self) -> Vec<String> {
+    pub(crate) fn network_names(&self) -> Vec<String> {
         let mut v = vec![self.name.clone()];
         v.extend(self.aliases.iter().cloned());
         v
@@ -104,7 +104,7 @@ impl ServiceView {
 
 /// A registry service with its config and served TLS material (container paths).
 #[derive(Debug, Clone)]
-pub struct RegistryView {
+pub(crate) struct RegistryView {
     pub service: usize,
     /// Index into `Snapshot::registry_configs`.
     pub config: Option<usize>,
@@ -115,7 +115,7 @@ pub struct RegistryView {
 }
 
 #[derive(Debug, Default)]
-pub struct View {
+pub(crate) struct View {
     /// Index of the compose file in the snapshot.
     pub compose: Option<usize>,
     pub services: Vec<ServiceView>,
@@ -123,7 +123,7 @@ pub struct View {
 }
 
 impl View {
-    pub fn buildkit_services(&self) -> impl Iterator<Item = &ServiceView> {
+    pub(crate) fn buildkit_services(&self) -> impl Iterator<Item = &ServiceView> {
         self.services
             .iter()
             .filter(|s| s.kind == ServiceKind::Buildkit)
@@ -131,7 +131,7 @@ impl View {
 
     /// The registry reached by `host` (`name:port`) from inside the network, or from
     /// the host through a published port; `true` when reached from the host side.
-    pub fn registry_for(&self, host: &str) -> Option<(&RegistryView, bool)> {
+    pub(crate) fn registry_for(&self, host: &str) -> Option<(&RegistryView, bool)> {
         let (name, port) = crate::hostport::split(host);
         let port = port.and_then(|p| p.parse::<u16>().ok());
         self.registries.iter().find_map(|r| {
@@ -146,7 +146,7 @@ impl View {
         })
     }
 
-    pub fn service(&self, r: &RegistryView) -> Option<&ServiceView> {
+    pub(crate) fn service(&self, r: &RegistryView) -> Option<&ServiceView> {
         self.services.get(r.service)
     }
 }
@@ -237,7 +237,7 @@ fn merge_service(base: &mut ServiceView, over: ServiceView) {
 }
 
 /// Builds the view from the project's compose file, merged with its override file.
-pub fn build(snap: &Snapshot) -> View {
+pub(crate) fn build(snap: &Snapshot) -> View {
     let Some((idx, over)) = project_files(snap) else {
         return View::default();
     };
@@ -348,11 +348,7 @@ pub(super) fn services(file: &ComposeFile, idx: usize) -> Vec<ServiceView> {
             .iter()
             .filter_map(|v| mount(&base, &v.value, idx, v.referenced.line() as usize))
             .collect();
-        let ports = s
-            .ports
-            .iter()
-            .filter_map(|p| port(&p.value, p.referenced.line() as usize))
-            .collect();
+        let ports = s.ports.iter().filter_map(|p| port(&p.value)).collect();
         let mut aliases: Vec<String> = s.hostname.iter().cloned().collect();
         if let Some(super::parsed::NetworksDoc::Map(m)) = &s.networks {
             aliases.extend(m.values().flatten().flat_map(|a| a.aliases.clone()));
@@ -392,7 +388,7 @@ fn key_line(src: &SourceFile, name: &str, near: usize) -> usize {
 }
 
 /// A location on a line of the compose file.
-pub fn compose_loc(snap: &Snapshot, file: usize, line: usize) -> Option<Location> {
+pub(crate) fn compose_loc(snap: &Snapshot, file: usize, line: usize) -> Option<Location> {
     let file = snap.compose.get(file)?;
     Some(file.src.loc_line(line))
 }

@@ -5,7 +5,7 @@
 //! never fails: anything that goes wrong becomes a BK7xx [`Finding`] in its report.
 
 mod auth;
-pub mod checks;
+pub(crate) mod checks;
 mod http;
 mod net;
 mod registry;
@@ -42,7 +42,10 @@ impl std::fmt::Debug for Credential {
 
 /// A registry endpoint with the credential BuildKit would send for the exact `host`
 /// (and, when there is none, the keys that hold credentials for it under another form).
-pub fn registry_kind(config: Option<&crate::creds::DockerConfig>, host: &str) -> EndpointKind {
+pub(crate) fn registry_kind(
+    config: Option<&crate::creds::DockerConfig>,
+    host: &str,
+) -> EndpointKind {
     use crate::creds::Lookup;
     let (credential, near) = match config.map(|c| c.lookup(host)) {
         Some(Lookup::Found {
@@ -130,7 +133,7 @@ impl std::str::FromStr for Resolve {
 }
 
 /// Where to connect for `name`: its `--resolve` address, if one is given.
-pub fn connect_to(resolve: &[Resolve], name: &str) -> Option<String> {
+pub(crate) fn connect_to(resolve: &[Resolve], name: &str) -> Option<String> {
     resolve
         .iter()
         .find(|r| r.name == name)

@@ -20,7 +20,7 @@ pub(crate) struct Target {
 }
 
 impl Target {
-    pub fn new(name: &str, default_port: u16, connect_to: Option<String>) -> Self {
+    pub(super) fn new(name: &str, default_port: u16, connect_to: Option<String>) -> Self {
         let (host, port) = crate::hostport::host_and_port(name);
         let port = port.unwrap_or(default_port);
         let name = if host.contains(':') {
@@ -37,7 +37,7 @@ impl Target {
     }
 
     /// What `Host:` carries: Go sends the URL host, port only when the URL had one.
-    pub fn authority(&self, default_port: u16) -> String {
+    pub(super) fn authority(&self, default_port: u16) -> String {
         if self.port == default_port {
             if self.host.contains(':') {
                 format!("[{}]", self.host)

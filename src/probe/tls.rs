@@ -32,7 +32,7 @@ pub(crate) struct Trusted {
 }
 
 impl Trusted {
-    pub fn new(certs: &[CertificateDer<'static>], label: String) -> Self {
+    pub(crate) fn new(certs: &[CertificateDer<'static>], label: String) -> Self {
         let mut roots = RootCertStore::empty();
         // Unparsable roots are the doctor's business; here they simply do not count.
         let _ = roots.add_parsable_certificates(certs.iter().cloned());
@@ -45,7 +45,7 @@ impl Trusted {
     }
 
     /// Whether a trusted root has this subject (an RFC 4514 name from `pki`).
-    pub fn has_subject(&self, subject: &str) -> bool {
+    pub(crate) fn has_subject(&self, subject: &str) -> bool {
         self.subjects
             .get_or_init(|| {
                 self.certs

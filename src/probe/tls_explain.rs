@@ -25,7 +25,7 @@ pub(crate) struct Presented {
 }
 
 impl Presented {
-    pub fn of(cert: &CertificateDer<'_>) -> Option<Presented> {
+    pub(super) fn of(cert: &CertificateDer<'_>) -> Option<Presented> {
         let f = CertFacts::from_der(cert.as_ref()).ok()?;
         let sans = f.has_san_extension.then(|| {
             f.sans
@@ -45,7 +45,7 @@ impl Presented {
         })
     }
 
-    pub fn self_issued(&self) -> bool {
+    pub(super) fn self_issued(&self) -> bool {
         self.issuer == self.subject
     }
 }

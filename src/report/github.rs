@@ -9,7 +9,7 @@ use crate::diag::{Finding, Severity};
 use std::io::{self, Write};
 
 /// Escapes the message part of a workflow command: `%`, CR and LF.
-pub fn escape_data(s: &str) -> String {
+pub(crate) fn escape_data(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -23,7 +23,7 @@ pub fn escape_data(s: &str) -> String {
 }
 
 /// Escapes a property value: as [`escape_data`], plus `:` and `,`.
-pub fn escape_property(s: &str) -> String {
+pub(crate) fn escape_property(s: &str) -> String {
     escape_data(s).replace(':', "%3A").replace(',', "%2C")
 }
 
@@ -36,7 +36,7 @@ fn command(s: Severity) -> &'static str {
 }
 
 /// One workflow command line (without the newline).
-pub fn annotation(f: &Finding) -> String {
+pub(crate) fn annotation(f: &Finding) -> String {
     let mut props: Vec<(&str, String)> = Vec::new();
     if let Some(loc) = &f.location {
         props.push(("file", slash_path(&loc.path)));
@@ -70,7 +70,11 @@ pub fn annotation(f: &Finding) -> String {
 }
 
 /// Writes one annotation per finding, then the summary as a plain log line.
-pub fn render(findings: &[Finding], ctx: &RenderCtx<'_>, out: &mut dyn Write) -> io::Result<()> {
+pub(crate) fn render(
+    findings: &[Finding],
+    ctx: &RenderCtx<'_>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     for f in findings {
         writeln!(out, "{}", annotation(f))?;
     }

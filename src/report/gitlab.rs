@@ -55,7 +55,7 @@ fn issue(f: &Finding) -> Issue<'_> {
 }
 
 /// Writes the report, pretty-printed, with a trailing newline.
-pub fn render(findings: &[Finding], out: &mut dyn Write) -> io::Result<()> {
+pub(crate) fn render(findings: &[Finding], out: &mut dyn Write) -> io::Result<()> {
     let issues: Vec<Issue<'_>> = findings.iter().map(issue).collect();
     serde_json::to_writer_pretty(&mut *out, &issues)?;
     writeln!(out)

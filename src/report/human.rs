@@ -50,7 +50,11 @@ fn gutter_style() -> Style {
 }
 
 /// Writes every finding, then the summary line.
-pub fn render(findings: &[Finding], ctx: &RenderCtx<'_>, out: &mut dyn Write) -> io::Result<()> {
+pub(crate) fn render(
+    findings: &[Finding],
+    ctx: &RenderCtx<'_>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     let p = Paint { color: ctx.color };
     for f in findings {
         render_one(f, &p, out)?;

@@ -18,7 +18,7 @@ use serde::Serialize;
 use std::io::{self, Write};
 
 /// Version of the document layout.
-pub const SCHEMA_VERSION: u32 = 1;
+pub(crate) const SCHEMA_VERSION: u32 = 1;
 
 #[derive(Serialize)]
 struct Document<'a> {
@@ -85,7 +85,11 @@ fn convert(f: &Finding) -> JsonFinding<'_> {
 }
 
 /// Writes the document, pretty-printed, with a trailing newline.
-pub fn render(findings: &[Finding], ctx: &RenderCtx<'_>, out: &mut dyn Write) -> io::Result<()> {
+pub(crate) fn render(
+    findings: &[Finding],
+    ctx: &RenderCtx<'_>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     let doc = Document {
         version: SCHEMA_VERSION,
         tool: Tool {

@@ -6,12 +6,12 @@
 //! `-A/-W/-D` ([`levels`]), never on the format.
 
 pub mod explain;
-pub mod github;
-pub mod gitlab;
-pub mod human;
-pub mod json;
-pub mod levels;
-pub mod sarif;
+pub(crate) mod github;
+pub(crate) mod gitlab;
+pub(crate) mod human;
+pub(crate) mod json;
+pub(crate) mod levels;
+pub(crate) mod sarif;
 
 use crate::diag::{Finding, Severity};
 use std::fmt;
@@ -82,7 +82,7 @@ impl FromStr for Format {
 ///
 /// `env` looks up an environment variable (`|k| std::env::var(k).ok()` in main), so tests
 /// need not touch the process environment.
-pub fn default_format(env: &dyn Fn(&str) -> Option<String>) -> Format {
+pub(crate) fn default_format(env: &dyn Fn(&str) -> Option<String>) -> Format {
     match env("GITHUB_ACTIONS") {
         Some(v) if v == "true" => Format::Github,
         _ => Format::Human,
@@ -91,7 +91,7 @@ pub fn default_format(env: &dyn Fn(&str) -> Option<String>) -> Format {
 
 /// Whether stdout should get colour: a terminal, and `NO_COLOR`/`CLICOLOR*` allow it
 /// (anstream's rules, as cargo and clap use them).
-pub fn stdout_color() -> bool {
+pub(crate) fn stdout_color() -> bool {
     anstream::AutoStream::choice(&io::stdout()) != anstream::ColorChoice::Never
 }
 
@@ -146,14 +146,14 @@ pub fn report(
 
 /// Number of findings per severity.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Counts {
+pub(crate) struct Counts {
     pub errors: usize,
     pub warnings: usize,
     pub notes: usize,
 }
 
 impl Counts {
-    pub fn of(findings: &[Finding]) -> Self {
+    pub(crate) fn of(findings: &[Finding]) -> Self {
         let mut c = Counts::default();
         for f in findings {
             match f.severity {

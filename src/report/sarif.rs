@@ -185,7 +185,11 @@ fn location(f: &Finding) -> Vec<SarifLocation> {
 }
 
 /// Writes the SARIF log, pretty-printed, with a trailing newline.
-pub fn render(findings: &[Finding], ctx: &RenderCtx<'_>, out: &mut dyn Write) -> io::Result<()> {
+pub(crate) fn render(
+    findings: &[Finding],
+    ctx: &RenderCtx<'_>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     let mut checks: Vec<&'static Check> = findings.iter().map(|f| f.check).collect();
     checks.sort_unstable();
     checks.dedup();

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// The longest leaf validity clients accept (Apple's limit for private CAs).
-pub const MAX_LEAF_DAYS: u32 = 825;
+pub(super) const MAX_LEAF_DAYS: u32 = 825;
 
 /// Checks the spec and resolves it into the environment model.
 pub fn validate(spec: &Spec) -> Result<Environment> {

@@ -21,7 +21,7 @@ crate::diag::checks! {
     }
 }
 
-pub fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+pub(crate) fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     let version = ctx.buildkit_version();
     let supports = version.is_none_or(|v| v >= (0, 12, 0));
     for f in &ctx.snap.refs {

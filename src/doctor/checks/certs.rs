@@ -110,7 +110,7 @@ fn cert_loc(p: &PemFile, i: usize) -> Location {
     line.map_or_else(|| p.src.file_loc(), |l| p.src.loc_line(l))
 }
 
-pub fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+pub(crate) fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     let served_paths = served_certs(ctx);
     let all: Vec<(&PemFile, usize, &CertFacts)> = ctx
         .snap

@@ -45,7 +45,7 @@ crate::diag::checks! {
     }
 }
 
-pub fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+pub(crate) fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     yaml_errors(ctx, out);
     if ctx.view.compose.is_none() {
         return;

@@ -73,7 +73,7 @@ fn key_loc(c: &DockerConfigFile, path: &[&str]) -> Location {
 }
 
 /// The host a config.json key stands for (legacy `https://host:port/v1/` form included).
-pub fn key_host(key: &str) -> String {
+pub(crate) fn key_host(key: &str) -> String {
     if key == crate::creds::DOCKER_HUB_KEY {
         return "docker.io".to_string();
     }
@@ -89,7 +89,7 @@ fn decode(auth: &str) -> Option<(String, String)> {
     Some((u.to_string(), p.to_string()))
 }
 
-pub fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+pub(crate) fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     for h in &ctx.snap.htpasswd {
         for (user, hash, line) in &h.entries {
             if !(hash.starts_with("$2y$") || hash.starts_with("$2a$") || hash.starts_with("$2b$")) {

@@ -79,14 +79,14 @@ crate::diag::checks! {
 }
 
 /// The `[grpc.tls]` settings of a config.
-pub struct GrpcTls<'a> {
+pub(crate) struct GrpcTls<'a> {
     pub cert: Option<(&'a str, Option<std::ops::Range<usize>>)>,
     pub key: Option<(&'a str, Option<std::ops::Range<usize>>)>,
     pub ca: Option<(&'a str, Option<std::ops::Range<usize>>)>,
     pub table_span: Option<std::ops::Range<usize>>,
 }
 
-pub fn grpc_tls<'a>(doc: &'a toml_edit::Document<String>) -> GrpcTls<'a> {
+pub(crate) fn grpc_tls<'a>(doc: &'a toml_edit::Document<String>) -> GrpcTls<'a> {
     let tls = doc.get("grpc").and_then(|g| g.get("tls"));
     let get = |k: &str| {
         tls.and_then(|t| t.get(k))
@@ -101,7 +101,7 @@ pub fn grpc_tls<'a>(doc: &'a toml_edit::Document<String>) -> GrpcTls<'a> {
 }
 
 /// gRPC addresses: `--addr` flags replace the config's list.
-pub fn addresses(cfg: &ActiveConfig<'_>) -> Vec<(String, Option<std::ops::Range<usize>>)> {
+pub(crate) fn addresses(cfg: &ActiveConfig<'_>) -> Vec<(String, Option<std::ops::Range<usize>>)> {
     let flags: Vec<String> = cfg.service.map_or(Vec::new(), |s| {
         let mut v = Vec::new();
         let mut it = s.args.iter();
@@ -129,7 +129,7 @@ pub fn addresses(cfg: &ActiveConfig<'_>) -> Vec<(String, Option<std::ops::Range<
         .unwrap_or_default()
 }
 
-pub fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+pub(crate) fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     for cfg in ctx.active_configs() {
         let src = &cfg.file.src;
         let tls = grpc_tls(cfg.doc);

@@ -14,7 +14,7 @@ crate::diag::checks! {
     }
 }
 
-pub fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+pub(crate) fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     for u in &ctx.snap.unreadable {
         out.push(
             Finding::new(

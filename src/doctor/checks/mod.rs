@@ -2,16 +2,16 @@
 //! its codes and a pure `run` over the [`Ctx`] pushing findings. [`FAMILIES`] is the one
 //! list of them; [`crate::catalog`] collects their tables.
 
-pub mod builds;
-pub mod certs;
-pub mod compose;
-pub mod creds;
-pub mod grpc;
-pub mod meta;
-pub mod registry;
-pub mod registry_uses;
-pub mod toml;
-pub mod trust;
+pub(crate) mod builds;
+pub(crate) mod certs;
+pub(crate) mod compose;
+pub(crate) mod creds;
+pub(crate) mod grpc;
+pub(crate) mod meta;
+pub(crate) mod registry;
+pub(crate) mod registry_uses;
+pub(crate) mod toml;
+pub(crate) mod trust;
 
 use super::parsed::TomlFile;
 use super::snapshot::Snapshot;
@@ -20,13 +20,13 @@ use crate::diag::{Check, Finding};
 use time::OffsetDateTime;
 
 /// One family: the checks it declares and the function that runs them.
-pub struct Family {
+pub(crate) struct Family {
     pub checks: &'static [&'static Check],
     pub run: fn(&Ctx<'_>, &mut Vec<Finding>),
 }
 
 /// Every static family.
-pub static FAMILIES: &[Family] = &[
+pub(crate) static FAMILIES: &[Family] = &[
     Family {
         checks: toml::CHECKS,
         run: toml::run,
@@ -62,21 +62,21 @@ pub static FAMILIES: &[Family] = &[
 ];
 
 /// What every check sees: the snapshot, the container view and the clock.
-pub struct Ctx<'a> {
+pub(crate) struct Ctx<'a> {
     pub snap: &'a Snapshot,
     pub view: View,
     pub now: OffsetDateTime,
 }
 
 /// A buildkitd.toml together with the service that reads it (if any).
-pub struct ActiveConfig<'a> {
+pub(crate) struct ActiveConfig<'a> {
     pub file: &'a TomlFile,
     pub doc: &'a toml_edit::Document<String>,
     pub service: Option<&'a ServiceView>,
 }
 
 impl<'a> Ctx<'a> {
-    pub fn new(snap: &'a Snapshot, now: OffsetDateTime) -> Self {
+    pub(crate) fn new(snap: &'a Snapshot, now: OffsetDateTime) -> Self {
         Ctx {
             snap,
             view: super::view::build(snap),
@@ -86,7 +86,7 @@ impl<'a> Ctx<'a> {
 
     /// The buildkitd.toml files a daemon reads: those mounted at a buildkit service's
     /// config path, or every parseable one when the environment has no buildkit service.
-    pub fn active_configs(&self) -> Vec<ActiveConfig<'_>> {
+    pub(crate) fn active_configs(&self) -> Vec<ActiveConfig<'_>> {
         let mut out = Vec::new();
         let has_services = self.view.buildkit_services().next().is_some();
         for file in &self.snap.buildkitd {
@@ -115,7 +115,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// The BuildKit version of the first buildkit service, if its tag names one.
-    pub fn buildkit_version(&self) -> Option<(u32, u32, u32)> {
+    pub(crate) fn buildkit_version(&self) -> Option<(u32, u32, u32)> {
         self.view
             .buildkit_services()
             .find_map(ServiceView::buildkit_version)
@@ -123,7 +123,7 @@ impl<'a> Ctx<'a> {
 }
 
 /// Runs every family.
-pub fn run_all(ctx: &Ctx<'_>) -> Vec<Finding> {
+pub(crate) fn run_all(ctx: &Ctx<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
     for family in FAMILIES {
         (family.run)(ctx, &mut out);

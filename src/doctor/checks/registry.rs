@@ -123,7 +123,7 @@ crate::diag::checks! {
     }
 }
 
-pub fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+pub(crate) fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     for cfg in ctx.active_configs() {
         let tables = reg_tables(cfg.doc);
         let bridge = cfg.service.is_some_and(|s| s.bridge_network());

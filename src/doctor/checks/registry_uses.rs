@@ -7,15 +7,13 @@ use crate::doctor::refs::registry_host;
 
 /// Where the environment uses a registry host.
 #[derive(Debug, Clone)]
-pub struct RegistryUse {
+pub(crate) struct RegistryUse {
     pub host: String,
     pub location: Location,
-    /// `env`, `from`, `output`, `export-cache`, `import-cache`.
-    pub role: &'static str,
 }
 
 /// Registries used by the environment: `DOCKER_REGISTRY` and image references.
-pub fn usages(ctx: &Ctx<'_>) -> Vec<RegistryUse> {
+pub(crate) fn usages(ctx: &Ctx<'_>) -> Vec<RegistryUse> {
     let mut out = Vec::new();
     if let Some((env, v, line)) = ctx.snap.env_var("DOCKER_REGISTRY")
         && !v.is_empty()
@@ -23,7 +21,6 @@ pub fn usages(ctx: &Ctx<'_>) -> Vec<RegistryUse> {
         out.push(RegistryUse {
             host: v.split('/').next().unwrap_or(v).to_string(),
             location: env.src.loc_line(line),
-            role: "env",
         });
     }
     for f in &ctx.snap.refs {
@@ -31,7 +28,6 @@ pub fn usages(ctx: &Ctx<'_>) -> Vec<RegistryUse> {
             out.push(RegistryUse {
                 host: registry_host(&r.reference),
                 location: f.src.loc_line(r.line),
-                role: r.role,
             });
         }
     }

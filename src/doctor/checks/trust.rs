@@ -10,7 +10,7 @@ use crate::pki::CertFacts;
 use std::path::PathBuf;
 
 /// The certificates a registry serves, with the host file they come from.
-pub fn served<'a>(ctx: &'a Ctx<'_>, r: &RegistryView) -> Option<(PathBuf, &'a [CertFacts])> {
+pub(crate) fn served<'a>(ctx: &'a Ctx<'_>, r: &RegistryView) -> Option<(PathBuf, &'a [CertFacts])> {
     let svc = ctx.view.service(r)?;
     let (host, _) = svc.resolve(r.tls_cert.as_deref()?)?;
     let pem = ctx.snap.pem_at(&host)?;
@@ -18,7 +18,7 @@ pub fn served<'a>(ctx: &'a Ctx<'_>, r: &RegistryView) -> Option<(PathBuf, &'a [C
 }
 
 /// The host file a daemon-side path resolves to, through the service's mounts.
-pub fn host_file<'a>(
+pub(crate) fn host_file<'a>(
     ctx: &'a Ctx<'_>,
     svc: Option<&ServiceView>,
     path: &str,
@@ -28,7 +28,7 @@ pub fn host_file<'a>(
 }
 
 /// Whether `name` is covered by a certificate's SANs (one-label wildcards allowed).
-pub fn san_covers(cert: &CertFacts, name: &str) -> bool {
+pub(crate) fn san_covers(cert: &CertFacts, name: &str) -> bool {
     let name = strip_port(name)
         .trim_matches(|c| c == '[' || c == ']')
         .to_ascii_lowercase();
@@ -45,7 +45,7 @@ pub fn san_covers(cert: &CertFacts, name: &str) -> bool {
 }
 
 /// The names a certificate is valid for, for messages.
-pub fn san_list(cert: &CertFacts) -> String {
+pub(crate) fn san_list(cert: &CertFacts) -> String {
     let mut v: Vec<String> = cert.dns_sans.clone();
     v.extend(cert.ip_sans.iter().map(ToString::to_string));
     if v.is_empty() {
@@ -56,13 +56,17 @@ pub fn san_list(cert: &CertFacts) -> String {
 }
 
 /// Whether any certificate in `cas` signs `leaf` (or is `leaf`, for self-signed).
-pub fn trusted_by(leaf: &CertFacts, cas: &[&CertFacts]) -> bool {
+pub(crate) fn trusted_by(leaf: &CertFacts, cas: &[&CertFacts]) -> bool {
     cas.iter()
         .any(|ca| ca.der == leaf.der || crate::pki::signed_by(leaf, ca))
 }
 
 /// The CA certificates a table trusts, from its `ca` files inside the service.
-pub fn table_cas<'a>(ctx: &'a Ctx<'_>, cfg: &ActiveConfig<'_>, t: &RegTable) -> Vec<&'a CertFacts> {
+pub(crate) fn table_cas<'a>(
+    ctx: &'a Ctx<'_>,
+    cfg: &ActiveConfig<'_>,
+    t: &RegTable,
+) -> Vec<&'a CertFacts> {
     t.ca.iter()
         .filter_map(|(p, _)| host_file(ctx, cfg.service, p))
         .flat_map(|pem| pem.facts.iter())

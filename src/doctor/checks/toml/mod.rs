@@ -127,7 +127,7 @@ const REGISTRY: &[&str] = &[
 ];
 const KEYPAIR: &[&str] = &["key", "cert"];
 
-pub fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+pub(crate) fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     let v2 = ctx.buildkit_version().is_some_and(|v| v >= (0, 28, 0));
     for file in &ctx.snap.buildkitd {
         let header_hits = unquoted_headers(file, out);
