@@ -359,3 +359,29 @@ fn malformed_structured_flags_are_usage_errors() {
         assert!(out.is_empty(), "{args:?}: {out}");
     }
 }
+
+/// Source snippets redact the values of secret-named keys, whatever the file: before,
+/// only lines matching a few upper-case keywords were hidden, so buildkitd.toml's
+/// `auth = "..."` and `credentials = "..."` (unknown keys, BK004) were printed verbatim.
+#[test]
+fn snippets_redact_secret_values_by_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir(d.join("buildkit")).unwrap();
+    std::fs::write(
+        d.join("buildkit/buildkitd.toml"),
+        "[registry.\"registry:5000\"]\nauth = \"dXNlcjpodW50ZXIy\"\ncredentials = 'user:hunter2'\n",
+    )
+    .unwrap();
+    for format in ["human", "json", "sarif", "github", "gitlab"] {
+        let (code, out, err) = bkenv(d, &["doctor", "--format", format]);
+        assert_eq!(code, 0, "{format}: {out}{err}");
+        assert!(out.contains("BK004"), "{format}: {out}");
+        for secret in ["dXNlcjpodW50ZXIy", "hunter2"] {
+            assert!(!out.contains(secret), "{format} shows {secret}: {out}");
+        }
+    }
+    let (_, out, _) = bkenv(d, &["doctor"]);
+    assert!(out.contains("2 | auth = \"<redacted>\""), "{out}");
+    assert!(out.contains("3 | credentials = '<redacted>'"), "{out}");
+}
