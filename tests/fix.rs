@@ -88,22 +88,6 @@ fn fixable_findings_round_trip() {
 }
 
 #[test]
-fn only_checks_declared_fixable_carry_fixes() {
-    for check in catalog::static_checks() {
-        for kind in ["bad", "good"] {
-            let tmp = materialize(&fixtures().join("checks").join(check.code).join(kind));
-            for f in run(tmp.path()).findings {
-                assert!(
-                    f.fix.is_none() || f.check.fixable,
-                    "{} carries a fix but is not declared fixable",
-                    f.code()
-                );
-            }
-        }
-    }
-}
-
-#[test]
 fn unparseable_files_are_never_edited() {
     let tmp = materialize(&fixtures().join("checks/BK001/bad"));
     let report = run(tmp.path());
