@@ -191,3 +191,50 @@ pub fn apply(
     }
     Ok(changed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::doctor::discover::FileKind;
+    use crate::doctor::load::add_file;
+
+    fn finding(fix: Fix) -> Finding {
+        Finding::new(&crate::doctor::checks::meta::BK900, "m").fix(fix)
+    }
+
+    #[test]
+    fn overlapping_fixes_wait_and_unsafe_ones_are_not_applied() {
+        let mut snap = Snapshot::default();
+        let text = "[grpc]\naddress = \"tcp://0.0.0.0:1234\"\n";
+        add_file(
+            &mut snap,
+            "b.toml".into(),
+            FileKind::BuildkitdToml,
+            text.into(),
+            None,
+        );
+        let path = Path::new("b.toml");
+        let wrap = |with: &str| Fix::safe([Edit::replace(path, 17..37, with)]);
+        let mut unsafe_fix = Fix::safe([Edit::replace(path, 0..6, "[grpc] # x")]);
+        unsafe_fix.applicability = Applicability::Unsafe;
+        let findings = [
+            finding(wrap("[\"tcp://0.0.0.0:1234\"]")),
+            finding(wrap("[\"other\"]")),
+            finding(unsafe_fix),
+        ];
+        let plan = plan(std::slice::from_ref(&snap), &findings).unwrap();
+        assert_eq!(plan.deferred, 1);
+        assert_eq!(
+            plan.edits,
+            [FileEdit::Write {
+                path: path.into(),
+                new_contents: "[grpc]\naddress = [\"tcp://0.0.0.0:1234\"]\n".into(),
+            }]
+        );
+        let broken = [finding(Fix::safe([Edit::replace(path, 0..1, "")]))];
+        assert!(matches!(
+            super::plan(std::slice::from_ref(&snap), &broken),
+            Err(FixError::WouldBreak(_))
+        ));
+    }
+}
