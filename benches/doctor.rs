@@ -32,6 +32,7 @@ fn init(dir: &Path) {
         force: false,
         dry_run: false,
         now: now(),
+        uid: rustix::process::geteuid().as_raw(),
     };
     bkenv::init::run(&opts, &SystemRandom::new(), &|_| None, &mut Writer::new()).expect("init");
 }

@@ -157,6 +157,7 @@ fn options(dir: &Path, mtls: bool) -> InitOptions {
         force: false,
         dry_run: false,
         now: now(),
+        uid: rustix::process::geteuid().as_raw(),
     }
 }
 

@@ -4,7 +4,7 @@
 
 use crate::error::{Error, Result};
 use crate::model::{Environment, Role, layout};
-use crate::output::{self, Applied, PlannedFile, State, Writer};
+use crate::output::{self, Applied, Owner, PlannedFile, State, Writer};
 use crate::pki::{self, Ca, CaParams, IssuedCert, LeafParams, SanName, Usage};
 use crate::render::{self, Material};
 use crate::spec::{self, Overrides};
@@ -28,6 +28,9 @@ pub struct InitOptions {
     pub force: bool,
     pub dry_run: bool,
     pub now: OffsetDateTime,
+    /// The effective uid bkenv runs as (read by `commands`): root can hand a rootless
+    /// buildkitd's key to its container user, anyone else is told how.
+    pub uid: u32,
 }
 
 /// What happened, for the summary.
@@ -88,10 +91,11 @@ pub fn run(
     if !opts.dry_run {
         writer.ensure_dir(&dir.join(layout::CA_DIR), output::DIR_PRIVATE)?;
     }
-    let state = State {
+    let mut state = State {
         passwords: state_passwords,
         ..state
     };
+    hand_over_keys(&env, opts, &mut plan, &mut state, &mut notes);
     let applied = output::apply(dir, &plan, state, writer, opts.force, opts.dry_run)?;
     Ok(InitOutcome {
         env,
@@ -99,6 +103,62 @@ pub fn run(
         notes,
         passwords,
     })
+}
+
+/// A rootless buildkitd reads its TLS key as its container user (uid 1000), and a 0600
+/// key owned by anyone else stops it ("open /etc/buildkit/certs/server.key: permission
+/// denied"). As root bkenv creates the key owned by that user (still 0600: never
+/// readable by others); run as that uid it is theirs already; any other user is told
+/// the one command that fixes it. The decision is recorded in the state, so a later
+/// run knows the key is the container user's on purpose, and hands it back to root
+/// when the environment stops being rootless.
+fn hand_over_keys(
+    env: &Environment,
+    opts: &InitOptions,
+    plan: &mut [PlannedFile],
+    state: &mut State,
+    notes: &mut Vec<String>,
+) {
+    let key = format!("{}/server.key", layout::BUILDKIT_CERTS);
+    let Some(file) = plan.iter_mut().find(|f| f.path == key) else {
+        return;
+    };
+    match env.buildkitd.container_user() {
+        Some((uid, gid)) => {
+            let owner = Owner { uid, gid };
+            state.container_owned.insert(key.clone(), owner);
+            if opts.uid == 0 {
+                file.owner = Some(owner);
+            } else if opts.uid != uid {
+                notes.push(format!(
+                    "the rootless buildkitd reads {key} as uid {uid} inside its container, and bkenv runs as \
+                     uid {} so it cannot give the key to that user: buildkitd would stop with \"open {}/server.key: \
+                     permission denied\". Run `sudo chown {uid}:{gid} {}` (the key stays 0600, readable by uid {uid} only), \
+                     or run `bkenv init` as root or as uid {uid}",
+                    opts.uid,
+                    layout::BK_CERTS_IN,
+                    shell_quote(&opts.dir.join(&key).display().to_string()),
+                ));
+            }
+        }
+        None => {
+            if state.container_owned.remove(&key).is_some() && opts.uid == 0 {
+                file.owner = Some(Owner { uid: 0, gid: 0 });
+            }
+        }
+    }
+}
+
+/// `text` as one POSIX shell word, for commands printed to be pasted.
+fn shell_quote(text: &str) -> String {
+    let plain = text
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"/._-:+@%,=".contains(&b));
+    if plain && !text.is_empty() {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
 }
 
 /// The spec is the user's file: bkenv only creates it or applies flags to it.
@@ -113,6 +173,27 @@ fn read_optional(path: &Path) -> Result<Option<String>> {
         Ok(t) => Ok(Some(t)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::io("read", path, e)),
+    }
+}
+
+/// A leaf key; one bkenv may not read (a rootless buildkitd's key after `chown 1000`)
+/// is refused with who owns it, since reissuing would break the pair behind its back.
+fn read_key(path: &Path, uid: u32) -> Result<Option<Vec<u8>>> {
+    match fs::read(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            use std::os::unix::fs::MetadataExt;
+            let owner = fs::metadata(path).map(|m| m.uid()).ok();
+            Err(Error::Refused {
+                path: path.to_path_buf(),
+                message: format!(
+                    "bkenv runs as uid {uid} and cannot read this key{}. Run `bkenv init` as its owner or as root \
+                     (a rootless buildkitd's key belongs to uid {})",
+                    owner.map_or(String::new(), |o| format!(" (owned by uid {o})")),
+                    layout::ROOTLESS_UID
+                ),
+            })
+        }
+        _ => read_optional_bytes(path),
     }
 }
 
@@ -280,7 +361,7 @@ fn leaf(
         ),
     };
     let cert = read_optional_bytes(&dir.join(&cert_rel))?;
-    let key = read_optional_bytes(&dir.join(&key_rel))?;
+    let key = read_key(&dir.join(&key_rel), opts.uid)?;
     let status = pki::leaf_status(
         cert.as_deref(),
         key.as_deref(),

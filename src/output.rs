@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::{self, DirBuilder, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// File modes bkenv uses.
@@ -28,6 +28,13 @@ pub enum Policy {
     Merged,
 }
 
+/// Who a written file belongs to, when that is not the user running bkenv.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Owner {
+    pub uid: u32,
+    pub gid: u32,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedFile {
     /// Relative to the environment root, `/`-separated.
@@ -35,6 +42,9 @@ pub struct PlannedFile {
     pub contents: Vec<u8>,
     pub mode: u32,
     pub policy: Policy,
+    /// Hand the file to this user (bkenv runs as root): created owned by them from the
+    /// start, with `mode`. `None` leaves it to whoever runs bkenv.
+    pub owner: Option<Owner>,
 }
 
 impl PlannedFile {
@@ -44,6 +54,7 @@ impl PlannedFile {
             contents: contents.into(),
             mode: MODE_PUBLIC,
             policy: Policy::Generated,
+            owner: None,
         }
     }
 
@@ -84,6 +95,10 @@ pub struct State {
     /// Registry service or name → generated password.
     #[serde(default)]
     pub passwords: BTreeMap<String, String>,
+    /// Path → the container user bkenv decided the file belongs to (a rootless
+    /// buildkitd's key): owned by that uid on purpose, not by a stranger.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub container_owned: BTreeMap<String, Owner>,
 }
 
 impl State {
@@ -114,9 +129,16 @@ pub fn classify(root: &Path, state: &State, file: &PlannedFile, force: bool) -> 
         Err(e) => return Err(Error::io("read", path, e)),
     };
     if existing == file.contents {
-        let mode_ok = fs::metadata(&path)
-            .map(|m| m.permissions().mode() & 0o777 == file.mode)
-            .unwrap_or(false);
+        let meta = fs::metadata(&path).ok();
+        let mode_ok = meta
+            .as_ref()
+            .is_some_and(|m| m.permissions().mode() & 0o777 == file.mode);
+        let owner_ok = file
+            .owner
+            .is_none_or(|o| meta.as_ref().is_some_and(|m| m.uid() == o.uid));
+        if !owner_ok {
+            return Ok(Status::Updated);
+        }
         return Ok(if mode_ok || file.mode != MODE_PRIVATE {
             Status::Unchanged
         } else {
@@ -326,6 +348,7 @@ pub struct BatchFile<'a> {
     pub path: PathBuf,
     pub contents: &'a [u8],
     pub mode: u32,
+    pub owner: Option<Owner>,
 }
 
 /// A temp file written but not yet fsynced or renamed into place.
@@ -359,6 +382,11 @@ fn stage(f: &BatchFile<'_>, ensure_dir: impl FnOnce(&Path) -> Result<()>) -> Res
             .open(&tmp)?;
         if f.mode != MODE_PRIVATE {
             file.set_permissions(fs::Permissions::from_mode(f.mode))?;
+        }
+        // Handed over while still empty: the contents only ever exist in a file owned
+        // by their reader, with the private mode (chown keeps the permission bits).
+        if let Some(o) = f.owner {
+            std::os::unix::fs::fchown(&file, Some(o.uid), Some(o.gid))?;
         }
         file.write_all(f.contents)?;
         Ok(file)
@@ -427,6 +455,7 @@ pub fn apply(
                 path: root.join(&file.path),
                 contents: &file.contents,
                 mode: file.mode,
+                owner: file.owner,
             });
         }
         if status != Status::KeptEdited {
@@ -449,6 +478,7 @@ pub fn apply(
             path,
             contents: &json,
             mode: MODE_PRIVATE,
+            owner: None,
         });
         writer.write_batch(&to_write, last.as_ref())?;
     }
@@ -558,6 +588,7 @@ mod tests {
             path: dir.path().join(name),
             contents: b"x",
             mode,
+            owner: None,
         };
         let files = [
             file("pub/a.crt", MODE_PUBLIC),
@@ -594,6 +625,58 @@ mod tests {
         ] {
             let meta = fs::metadata(dir.path().join(name)).unwrap();
             assert_eq!(meta.permissions().mode() & 0o777, mode, "{name}");
+        }
+    }
+
+    /// A rootless buildkitd's key is handed to its container user: created owned by
+    /// them, still 0600, and a re-run that finds it owned by someone else hands it back.
+    #[test]
+    fn a_planned_owner_holds_the_file_from_creation_and_is_checked_on_rerun() {
+        let dir = tempfile::tempdir().unwrap();
+        let (me, my_gid) = (
+            rustix::process::geteuid().as_raw(),
+            rustix::process::getegid().as_raw(),
+        );
+        // Anyone may hand a file to themselves; root may hand it to anyone.
+        let owner = if me == 0 {
+            Owner {
+                uid: 1000,
+                gid: 1000,
+            }
+        } else {
+            Owner {
+                uid: me,
+                gid: my_gid,
+            }
+        };
+        let mut key = PlannedFile::private("certs/server.key", "secret");
+        key.owner = Some(owner);
+        let plan = [key];
+        let r = apply(
+            dir.path(),
+            &plan,
+            State::default(),
+            &mut Writer::new(),
+            false,
+            false,
+        )
+        .unwrap();
+        assert_eq!(r[0].status, Status::Created);
+        let meta = fs::metadata(dir.path().join("certs/server.key")).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (owner.uid, owner.gid));
+        assert_eq!(meta.permissions().mode() & 0o777, MODE_PRIVATE);
+        let state = State::load(dir.path()).unwrap();
+        assert_eq!(
+            classify(dir.path(), &state, &plan[0], false).unwrap(),
+            Status::Unchanged
+        );
+        if me == 0 {
+            std::os::unix::fs::chown(dir.path().join("certs/server.key"), Some(0), Some(0))
+                .unwrap();
+            assert_eq!(
+                classify(dir.path(), &state, &plan[0], false).unwrap(),
+                Status::Updated
+            );
         }
     }
 

@@ -24,6 +24,7 @@ pub fn run(args: InitArgs, out: &mut dyn Write) -> Result<ExitStatus> {
         force: args.force,
         dry_run: args.dry_run,
         now: time::OffsetDateTime::now_utc(),
+        uid: rustix::process::geteuid().as_raw(),
     };
     let rng = ring::rand::SystemRandom::new();
     let mut writer = output::Writer::new();

@@ -20,6 +20,7 @@ pub fn options(dir: &Path) -> InitOptions {
         force: false,
         dry_run: false,
         now: NOW,
+        uid: rustix::process::geteuid().as_raw(),
     }
 }
 
