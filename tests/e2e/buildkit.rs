@@ -23,7 +23,12 @@ pub fn bin(name: &str) -> Option<PathBuf> {
         );
         return Some(p);
     }
-    crate::support::tool(name)
+    crate::support::tool_or(
+        name,
+        &format!(
+            "put it on PATH or set {BIN_VAR} to its directory (CI: ../shared/buildkit/bin, see .ci/run)"
+        ),
+    )
 }
 
 /// Every tool the real-BuildKit tests need besides the registry suite's: the BuildKit
