@@ -192,7 +192,7 @@ impl Env {
         Some(String::from_utf8(bytes).expect("utf8"))
     }
 
-    /// The compose file's services with their addresses on the bridge (in file order,
+    /// The compose file's services with their addresses on the bridge (by name order,
     /// from 172.30.0.10), and the name → address map compose's DNS would give: each
     /// service name, and each registry name's host that is its service's (or, for an
     /// external registry, `EXTERNAL_IP`, where a test may start a stand-in).

@@ -15,7 +15,7 @@
 //!   (and each registry name's host) to its container's address, as compose's DNS does.
 //!   Clients therefore dial the exact names of the spec, and TLS checks those names.
 //! * **Containers** (`container`): each service gets its own network namespace with a
-//!   veth on the bridge (172.30.0.10 on, in compose file order) and its own mount
+//!   veth on the bridge (172.30.0.10 on, by service name) and its own mount
 //!   namespace, so `0.0.0.0` and `localhost` mean that container, as under Docker. A
 //!   container that stopped has no address: clients get "no route to host" where
 //!   Docker's DNS would say "no such host".
