@@ -20,6 +20,7 @@ pub fn options(dir: &Path) -> InitOptions {
         force: false,
         dry_run: false,
         now: NOW,
+        lock_wait: bkenv::lock::DEFAULT_WAIT,
     }
 }
 
