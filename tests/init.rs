@@ -162,10 +162,19 @@ fn generated_configs_parse_back_with_independent_parsers() {
     assert!(hash.starts_with("$2y$"), "the registry only accepts bcrypt");
     assert!(bcrypt::verify(password, hash).unwrap());
 
+    // Every value is single-quoted (see tests/injection.rs for the readers).
     let env: BTreeMap<&str, &str> = read(d, ".env")
         .leak()
         .lines()
         .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| {
+            (
+                k,
+                v.strip_prefix('\'')
+                    .and_then(|v| v.strip_suffix('\''))
+                    .unwrap(),
+            )
+        })
         .collect();
     assert_eq!(env["BUILDKIT_HOST"], "tcp://localhost:1234");
     assert_eq!(env["DOCKER_REGISTRY"], "registry:5000");
