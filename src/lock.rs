@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// Relative to the environment directory (inside `.bkenv/`, which is private and
@@ -86,7 +86,7 @@ impl EnvLock {
     }
 }
 
-fn busy(path: &PathBuf, file: &mut File, wait: Duration) -> Error {
+fn busy(path: &Path, file: &mut File, wait: Duration) -> Error {
     let mut holder = String::new();
     let _ = file.rewind();
     let _ = file.take(512).read_to_string(&mut holder);
@@ -97,7 +97,7 @@ fn busy(path: &PathBuf, file: &mut File, wait: Duration) -> Error {
         format!("another bkenv run ({holder})")
     };
     Error::Refused {
-        path: path.clone(),
+        path: path.to_path_buf(),
         message: format!(
             "{who} is writing this environment; waited {}s for it to finish. \
              Wait for it and retry (set BKENV_LOCK_WAIT=SECONDS to wait longer)",

@@ -172,7 +172,7 @@ fn classify_bytes(
     force: bool,
 ) -> Status {
     if existing == file.contents {
-        let mode_ok = fs::metadata(&path)
+        let mode_ok = fs::metadata(path)
             .map(|m| m.permissions().mode() & 0o777 == file.mode)
             .unwrap_or(false);
         return if mode_ok || file.mode != MODE_PRIVATE {
