@@ -53,6 +53,8 @@ pub fn run(
 ) -> Result<InitOutcome> {
     let dir = &opts.dir;
     let mut notes = Vec::new();
+    // A bad spec is refused before anything (even the lock) is written.
+    load_spec(dir, opts)?;
     // Held until the run ends: every read below sees no other run's half-written state.
     let _lock = if opts.dry_run {
         None
@@ -73,11 +75,7 @@ pub fn run(
             open.display()
         ));
     }
-    let spec_path = dir.join(spec::SPEC_FILE);
-    let original = read_optional(&spec_path)?;
-    let base = original.as_deref().unwrap_or(spec::DEFAULT_SPEC);
-    let spec_text = spec::apply_overrides(base, &spec_path, &opts.overrides)?;
-    let env = spec::validate(&spec::parse(&spec_text, &spec_path)?)?;
+    let (spec_text, env) = load_spec(dir, opts)?;
 
     let state = State::load(dir)?;
     let ca = load_or_create_ca(dir, &env, opts, rng, writer, &mut notes)?;
@@ -138,6 +136,16 @@ pub fn run(
         notes,
         passwords,
     })
+}
+
+/// The spec as it will be written (flags applied), and the environment it describes.
+fn load_spec(dir: &Path, opts: &InitOptions) -> Result<(String, Environment)> {
+    let spec_path = dir.join(spec::SPEC_FILE);
+    let original = read_optional(&spec_path)?;
+    let base = original.as_deref().unwrap_or(spec::DEFAULT_SPEC);
+    let spec_text = spec::apply_overrides(base, &spec_path, &opts.overrides)?;
+    let env = spec::validate(&spec::parse(&spec_text, &spec_path)?)?;
+    Ok((spec_text, env))
 }
 
 /// The spec is the user's file: bkenv only creates it or applies flags to it.

@@ -301,21 +301,6 @@ impl Writer {
         fs::rename(from, to).map_err(|e| Error::io("rename", from, e))
     }
 
-    /// Removes `path` (counted as a write, so failure injection covers it).
-    pub fn remove(&mut self, path: &Path) -> Result<()> {
-        if self.fail_after.is_some_and(|n| self.writes >= n) {
-            return Err(Error::Other(format!(
-                "injected failure before removing {}",
-                path.display()
-            )));
-        }
-        self.writes += 1;
-        match fs::remove_file(path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io("remove", path, e)),
-            _ => Ok(()),
-        }
-    }
-
     /// Writes a file the user named (`--output FILE`, an explicit `doctor --fix` input).
     /// A regular file is replaced atomically; a link to a regular file is replaced at
     /// its target, so the link stays a link; anything else (`/dev/null`, `/dev/stdout`,
@@ -364,15 +349,6 @@ impl Writer {
             & 0o777;
         fs::set_permissions(path, fs::Permissions::from_mode(current & mode))
             .map_err(|e| Error::io("change permissions of", path, e))
-    }
-
-    /// Copies `path` to `backup` (same mode), for `--new-ca`.
-    pub fn backup(&mut self, path: &Path, backup: &Path, mode: u32) -> Result<()> {
-        let bytes = fs::read(path).map_err(|e| Error::io("read", path, e))?;
-        if let Some(dir) = backup.parent() {
-            self.ensure_dir(dir, DIR_PRIVATE)?;
-        }
-        self.write(backup, &bytes, mode)
     }
 
     /// Writes several files, each as atomically and durably as [`Writer::write`], with the

@@ -194,7 +194,11 @@ fn new_ca_interrupted_at_every_write_is_all_or_nothing() {
         assert!(now >= phase, "{context}: went back to phase {now}");
         phase = now;
         if now == 1 {
-            assert_eq!(backed_up_keys(dir.path()), std::slice::from_ref(&old_key), "{context}");
+            assert_eq!(
+                backed_up_keys(dir.path()),
+                std::slice::from_ref(&old_key),
+                "{context}"
+            );
         }
         no_temp_files(dir.path());
         repair(dir.path(), &context);
