@@ -347,7 +347,9 @@ impl Leaves<'_> {
             };
             return Ok(IssuedCert {
                 // Certificates only: a key pasted into the 0644 file is dropped.
-                cert_pem: pki::certificates_pem(&cert).unwrap_or_else(|_| text(&cert)),
+                cert_pem: pki::read_certs(&cert)
+                    .map(|c| pki::certificates_to_pem(&c))
+                    .unwrap_or_else(|_| text(&cert)),
                 key_pem: text(&key),
             });
         };

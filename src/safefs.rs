@@ -28,8 +28,10 @@ pub enum ReadError {
 }
 
 impl ReadError {
+    /// The file does not exist (or a parent of it is not a directory).
     pub fn is_not_found(&self) -> bool {
-        matches!(self, ReadError::Io(e) if e.kind() == io::ErrorKind::NotFound)
+        matches!(self, ReadError::Io(e)
+            if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory))
     }
 }
 

@@ -24,7 +24,8 @@ pub use issue::{
 };
 pub use names::{NameConstraints, Permitted, SanName, default_permitted, permitted_by};
 pub use pem::{
-    KeyFormat, PrivateKeyInfo, certificates_pem, key_matches_cert, read_certs, read_private_key,
+    KeyFormat, PrivateKeyInfo, certificates_pem, certificates_to_pem, key_matches_cert, read_certs,
+    read_private_key,
 };
 pub use status::{EXPIRY_MARGIN_DAYS, ReissueReason, leaf_status};
 

@@ -61,6 +61,14 @@ pub fn certificates_pem(pem: &[u8]) -> Result<String, PkiError> {
     Ok(out)
 }
 
+/// `certs` as PEM CERTIFICATE blocks, from their DER.
+pub fn certificates_to_pem(certs: &[CertFacts]) -> String {
+    certs
+        .iter()
+        .map(|c| encode_pem("CERTIFICATE", &c.der))
+        .collect()
+}
+
 /// PEM with 64-character base64 lines (RFC 7468).
 pub(super) fn encode_pem(label: &str, der: &[u8]) -> String {
     use base64::Engine;
