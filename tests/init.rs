@@ -401,3 +401,36 @@ fn unwritable_target_is_a_clear_error() {
         "{err}"
     );
 }
+
+/// A leaf key the user supplied is theirs: when its certificate must be reissued, the
+/// new certificate is for that key, and the key file is left as it is.
+#[test]
+fn a_user_supplied_leaf_key_gets_a_certificate_for_itself() {
+    let (dir, _) = fresh(None);
+    let d = dir.path();
+    let theirs = bkenv::pki::generate_ca(
+        &bkenv::pki::CaParams {
+            common_name: "just for a key".into(),
+            key_type: bkenv::pki::KeyType::EcdsaP256,
+            not_before: NOW,
+            not_after: NOW + time::Duration::days(1),
+            name_constraints: None,
+        },
+        &ring::rand::SystemRandom::new(),
+    )
+    .unwrap()
+    .key_pem;
+    fs::write(d.join("buildkit/certs/server.key"), &theirs).unwrap();
+    let mut opts = options(d);
+    opts.now = NOW + time::Duration::days(340);
+    run_init(&opts).unwrap();
+    assert_eq!(
+        read(d, "buildkit/certs/server.key"),
+        theirs,
+        "the key is kept"
+    );
+    let cert = &read_certs(read(d, "buildkit/certs/server.crt").as_bytes()).unwrap()[0];
+    let key = bkenv::pki::read_private_key(theirs.as_bytes()).unwrap();
+    assert!(bkenv::pki::key_matches_cert(&key, cert), "a pair, always");
+    assert!(cert.not_after > NOW + time::Duration::days(600), "reissued");
+}
