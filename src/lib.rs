@@ -2,22 +2,28 @@
 //!
 //! See ARCHITECTURE.md for the code map and the invariants between modules.
 
+pub mod castore;
 pub mod catalog;
 pub mod cli;
 mod commands;
 pub mod creds;
 pub mod diag;
 pub mod doctor;
+pub mod dotenv;
 pub mod error;
 pub mod hostport;
+pub mod htpasswd;
 pub mod init;
+pub mod lock;
 pub mod model;
 pub mod output;
 pub mod pki;
 pub mod probe;
 pub mod render;
 pub mod report;
+pub mod safefs;
 pub mod spec;
+pub mod stamp;
 pub mod suggest;
 pub mod summary;
 pub mod tomlutil;

@@ -22,6 +22,25 @@ pub mod layout {
     pub const DOCKER_CONFIG: &str = "docker/config.json";
     pub const CERTS_D: &str = "certs.d";
     pub const STATE: &str = ".bkenv/state.json";
+    /// bkenv's private directory: state, lock, a CA switch in progress.
+    pub const STATE_DIR: &str = ".bkenv";
+
+    /// Every top-level name bkenv itself writes. A local registry's files go to a
+    /// directory named after its service, so no service may be named like one of
+    /// these: a registry called `buildkit` would share `buildkit/certs` with buildkitd,
+    /// and each would see the other's key.
+    pub const TOP_LEVEL: &[&str] = &[
+        CA_DIR,
+        "buildkit",
+        CLIENT_DIR,
+        DOCKER_CONFIG_DIR,
+        CERTS_D,
+        STATE_DIR,
+        COMPOSE,
+        DOTENV,
+        GITIGNORE,
+        "bkenv.toml",
+    ];
 
     /// Inside the buildkitd container.
     pub const BK_CERTS_IN: &str = "/etc/buildkit/certs";

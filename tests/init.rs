@@ -162,10 +162,19 @@ fn generated_configs_parse_back_with_independent_parsers() {
     assert!(hash.starts_with("$2y$"), "the registry only accepts bcrypt");
     assert!(bcrypt::verify(password, hash).unwrap());
 
+    // Every value is single-quoted (see tests/injection.rs for the readers).
     let env: BTreeMap<&str, &str> = read(d, ".env")
         .leak()
         .lines()
         .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| {
+            (
+                k,
+                v.strip_prefix('\'')
+                    .and_then(|v| v.strip_suffix('\''))
+                    .unwrap(),
+            )
+        })
         .collect();
     assert_eq!(env["BUILDKIT_HOST"], "tcp://localhost:1234");
     assert_eq!(env["DOCKER_REGISTRY"], "registry:5000");
@@ -260,7 +269,7 @@ fn edited_generated_files_are_kept_unless_forced() {
 #[test]
 fn rootless_key_is_handed_to_the_container_user_and_back() {
     use std::os::unix::fs::MetadataExt;
-    let me = rustix::process::geteuid().as_raw();
+    let me = bkenv::safefs::euid();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let key = d.join("buildkit/certs/server.key");
@@ -453,4 +462,37 @@ fn unwritable_target_is_a_clear_error() {
         err.contains("could not create directory") && err.contains("file/env"),
         "{err}"
     );
+}
+
+/// A leaf key the user supplied is theirs: when its certificate must be reissued, the
+/// new certificate is for that key, and the key file is left as it is.
+#[test]
+fn a_user_supplied_leaf_key_gets_a_certificate_for_itself() {
+    let (dir, _) = fresh(None);
+    let d = dir.path();
+    let theirs = bkenv::pki::generate_ca(
+        &bkenv::pki::CaParams {
+            common_name: "just for a key".into(),
+            key_type: bkenv::pki::KeyType::EcdsaP256,
+            not_before: NOW,
+            not_after: NOW + time::Duration::days(1),
+            name_constraints: None,
+        },
+        &ring::rand::SystemRandom::new(),
+    )
+    .unwrap()
+    .key_pem;
+    fs::write(d.join("buildkit/certs/server.key"), &theirs).unwrap();
+    let mut opts = options(d);
+    opts.now = NOW + time::Duration::days(340);
+    run_init(&opts).unwrap();
+    assert_eq!(
+        read(d, "buildkit/certs/server.key"),
+        theirs,
+        "the key is kept"
+    );
+    let cert = &read_certs(read(d, "buildkit/certs/server.crt").as_bytes()).unwrap()[0];
+    let key = bkenv::pki::read_private_key(theirs.as_bytes()).unwrap();
+    assert!(bkenv::pki::key_matches_cert(&key, cert), "a pair, always");
+    assert!(cert.not_after > NOW + time::Duration::days(600), "reissued");
 }

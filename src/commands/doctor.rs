@@ -15,6 +15,22 @@ use time::OffsetDateTime;
 pub fn run(args: DoctorArgs, out: &mut dyn Write) -> Result<ExitStatus> {
     let now = OffsetDateTime::now_utc();
     let probe = args.probe.then_some(&args.net);
+    // `--fix` writes: it holds the environment lock from its first read to its last write.
+    let _lock = if args.fix {
+        let holder = crate::lock::Holder {
+            command: "doctor --fix",
+            started: now,
+        };
+        let owner = crate::safefs::Owners::hand_over(&args.dir);
+        Some(crate::lock::EnvLock::acquire(
+            &args.dir,
+            &holder,
+            super::lock_wait(),
+            owner,
+        )?)
+    } else {
+        None
+    };
     let (mut findings, envs) = diagnose(&args.dir, &args.inputs, Vec::new(), probe, now)?;
     if args.fix {
         let fixable: Vec<Finding> = findings.iter().filter(|f| f.fixable).cloned().collect();
@@ -43,6 +59,8 @@ pub fn diagnose(
             dir.display()
         )));
     }
+    // A directory that cannot be listed is bkenv unable to run (exit 2), not a finding.
+    std::fs::read_dir(dir).map_err(|e| Error::io("read the directory", dir, e))?;
     let inputs = DoctorInputs {
         buildkitd_config: inputs.buildkitd_config.clone(),
         compose: inputs.compose.clone(),
@@ -84,7 +102,8 @@ pub fn diagnose(
 }
 
 fn apply_fixes(dir: &Path, edits: &[FileEdit], out: &mut dyn Write) -> Result<()> {
-    let mut writer = Writer::new();
+    // As root on a user's environment, fixed files stay the user's.
+    let mut writer = Writer::for_env(dir);
     for edit in edits {
         let path = dir.join(edit.path());
         match edit {
@@ -92,7 +111,9 @@ fn apply_fixes(dir: &Path, edits: &[FileEdit], out: &mut dyn Write) -> Result<()
                 // Keep the file's own mode: config.json stays 0600.
                 let mode = std::fs::metadata(&path)
                     .map_or(MODE_PUBLIC, |m| m.permissions().mode() & 0o777);
-                writer.write(&path, new_contents.as_bytes(), mode)?;
+                // An explicit input may be a link (`--docker-config` to a dotfiles
+                // repository): the file it points at is fixed and the link stays.
+                writer.write_through(&path, new_contents.as_bytes(), mode)?;
             }
             FileEdit::Chmod { mode, .. } => writer.restrict_mode(&path, *mode)?,
         }

@@ -50,6 +50,8 @@ pub struct DoctorReport {
 pub enum DoctorError {
     #[error("{0} does not exist or is not a directory")]
     NoRoot(PathBuf),
+    #[error("cannot read the directory {0}: {1}")]
+    Unreadable(PathBuf, #[source] std::io::Error),
 }
 
 /// Runs doctor on the environment at `root`.
@@ -60,6 +62,9 @@ pub fn run(
 ) -> Result<DoctorReport, DoctorError> {
     if !root.is_dir() {
         return Err(DoctorError::NoRoot(root.to_path_buf()));
+    }
+    if let Err(e) = std::fs::read_dir(root) {
+        return Err(DoctorError::Unreadable(root.to_path_buf(), e));
     }
     let environments = load::load(root, inputs);
     let findings = check_all(&environments, now);

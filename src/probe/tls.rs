@@ -1,6 +1,7 @@
 //! TLS dialling with a verifier that records what webpki thinks instead of aborting, so
 //! one handshake yields both the verdict and the facts (version, ALPN, presented chain).
 
+use super::net::Conn;
 use super::net::{self, Target};
 use super::{Ctx, ProbeReport, Role};
 use crate::diag::Finding;
@@ -10,7 +11,6 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, StreamOwned};
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
 
 pub(crate) use super::tls_explain::{classify_failure, classify_io, classify_verify};
@@ -42,7 +42,7 @@ impl Trusted {
 
 /// Records the bytes first received, to recognise an HTTP answer to a ClientHello.
 pub(crate) struct Recorder {
-    pub sock: TcpStream,
+    pub sock: Conn,
     pub head: Vec<u8>,
 }
 
@@ -173,7 +173,7 @@ pub(crate) struct Dial<'a> {
 }
 
 pub(crate) fn handshake(
-    sock: TcpStream,
+    sock: Conn,
     target: &Target,
     trusted: &Trusted,
     now: Option<UnixTime>,

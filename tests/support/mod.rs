@@ -20,7 +20,8 @@ pub fn options(dir: &Path) -> InitOptions {
         force: false,
         dry_run: false,
         now: NOW,
-        uid: rustix::process::geteuid().as_raw(),
+        uid: bkenv::safefs::euid(),
+        lock_wait: bkenv::lock::DEFAULT_WAIT,
     }
 }
 
