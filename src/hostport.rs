@@ -25,10 +25,16 @@ impl fmt::Display for Host {
 
 impl Host {
     /// BuildKit's `docker.MatchLocalhost`: `localhost`, `::1` and `127.0.0.0/8` default to
-    /// plain HTTP unless the registry table says `http = false`.
+    /// plain HTTP unless the registry table says `http = false`. Go's `net.IP.IsLoopback`
+    /// reads an IPv4-mapped IPv6 address (`::ffff:127.0.0.1`) as its IPv4 address
+    /// (`To4`), so that is loopback too.
     pub fn is_loopback(&self) -> bool {
         match self {
             Host::Dns(name) => name.eq_ignore_ascii_case("localhost"),
+            Host::Ip(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+                Some(v4) => v4.is_loopback(),
+                None => v6.is_loopback(),
+            },
             Host::Ip(ip) => ip.is_loopback(),
         }
     }
@@ -69,7 +75,7 @@ pub enum NameError {
     Path(String),
     #[error("`{0}`: an IPv6 address with a port needs brackets, e.g. `[{1}]:5000`")]
     UnbracketedIpv6(String, String),
-    #[error("`{0}`: port `{1}` is not a number from 1 to 65535")]
+    #[error("`{0}`: port `{1}` is not a number from 1 to 65535 (without leading zeros)")]
     Port(String, String),
     #[error("`{0}`: {1}")]
     Host(String, String),
@@ -131,7 +137,9 @@ impl HostPort {
 
 fn parse_port(raw: &str, p: &str) -> Result<u16, NameError> {
     match p.parse::<u16>() {
-        Ok(n) if n > 0 && p.bytes().all(|b| b.is_ascii_digit()) => Ok(n),
+        // `05000` is refused, not read as 5000: BuildKit keys registries by the exact
+        // string, so a rewritten name would silently stop matching.
+        Ok(n) if n > 0 && p.bytes().all(|b| b.is_ascii_digit()) && !p.starts_with('0') => Ok(n),
         _ => Err(NameError::Port(raw.into(), p.into())),
     }
 }
@@ -158,6 +166,21 @@ fn validate_dns_name(name: &str) -> Result<(), String> {
             "the host name is {} characters long; the limit is 253",
             name.len()
         ));
+    }
+    // Resolvers (inet_aton, WHATWG URLs) read a name whose last label is a number as an
+    // IPv4 address in shorthand: `127.1`, `0x7f.1`, `2130706433` all dial 127.0.0.1, while
+    // a certificate would carry them as DNS names no client matches.
+    if let Some(last) = name.rsplit('.').next() {
+        let hex = last
+            .strip_prefix("0x")
+            .or_else(|| last.strip_prefix("0X"))
+            .is_some_and(|h| h.chars().all(|c| c.is_ascii_hexdigit()));
+        if hex || (!last.is_empty() && last.chars().all(|c| c.is_ascii_digit())) {
+            return Err(format!(
+                "`{name}` ends in a number, so resolvers read it as an IPv4 address in a shorthand form; \
+                 write the address in dotted-quad form (e.g. 127.0.0.1), or use a host name"
+            ));
+        }
     }
     for label in name.split('.') {
         if label.is_empty() {
@@ -247,6 +270,19 @@ mod tests {
         assert_eq!(v6.to_string(), "[::1]:5005");
         assert_eq!(v6.host.san(), "::1");
         assert!(HostPort::parse("127.0.0.2:80").unwrap().host.is_loopback());
+        // Go's IsLoopback reads the IPv4-mapped form as IPv4 (MatchLocalhost agrees).
+        assert!(
+            HostPort::parse("[::ffff:127.0.0.1]:5000")
+                .unwrap()
+                .host
+                .is_loopback()
+        );
+        assert!(
+            !HostPort::parse("[::ffff:10.0.0.1]")
+                .unwrap()
+                .host
+                .is_loopback()
+        );
         assert!(HostPort::parse("LOCALHOST").unwrap().host.is_loopback());
         assert!(
             !HostPort::parse("host.docker.internal:5000")
@@ -267,6 +303,10 @@ mod tests {
             ("https://reg:5000", "scheme"),
             ("reg:5000/path", "path"),
             ("-bad", "starts or ends"),
+            ("reg:05000", "leading zeros"),
+            ("127.1:5000", "ends in a number"),
+            ("0x7f.1", "ends in a number"),
+            ("2130706433:5000", "ends in a number"),
         ];
         for (input, want) in cases {
             let err = HostPort::parse(input).unwrap_err().to_string();

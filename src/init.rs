@@ -3,14 +3,15 @@
 //! [`crate::output`], the only writer.
 
 use crate::error::{Error, Result};
+use crate::lock::{EnvLock, Holder};
 use crate::model::{Environment, Role, layout};
-use crate::output::{self, Applied, PlannedFile, State, Writer};
+use crate::output::{self, Applied, Owner, PlannedFile, State, Writer};
 use crate::pki::{self, Ca, CaParams, IssuedCert, LeafParams, SanName, Usage};
 use crate::render::{self, Material};
+use crate::safefs::Links;
 use crate::spec::{self, Overrides};
 use ring::rand::SecureRandom;
-use std::collections::BTreeMap;
-use std::fs;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use time::{Duration, OffsetDateTime};
 
@@ -28,6 +29,11 @@ pub struct InitOptions {
     pub force: bool,
     pub dry_run: bool,
     pub now: OffsetDateTime,
+    /// The effective uid bkenv runs as (read by `commands`): root can hand a rootless
+    /// buildkitd's key to its container user, anyone else is told how.
+    pub uid: u32,
+    /// How long to wait for another run holding the environment lock.
+    pub lock_wait: std::time::Duration,
 }
 
 /// What happened, for the summary.
@@ -49,34 +55,65 @@ pub fn run(
     writer: &mut Writer,
 ) -> Result<InitOutcome> {
     let dir = &opts.dir;
-    if !opts.dry_run {
+    let mut notes = Vec::new();
+    // A bad spec is refused before anything (even the lock) is written.
+    load_spec(dir, opts)?;
+    // Held until the run ends: every read below sees no other run's half-written state.
+    let _lock = if opts.dry_run {
+        None
+    } else {
         writer.ensure_dir(dir, 0o755)?;
-    }
-    let spec_path = dir.join(spec::SPEC_FILE);
-    let original = match fs::read_to_string(&spec_path) {
-        Ok(text) => Some(text),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(Error::io("read the spec", spec_path, e)),
+        let holder = Holder {
+            command: "init",
+            started: opts.now,
+        };
+        let lock = EnvLock::acquire(dir, &holder, opts.lock_wait, writer.owner)?;
+        notes.extend(crate::castore::recover(dir, writer)?);
+        Some(lock)
     };
-    let base = original.as_deref().unwrap_or(spec::DEFAULT_SPEC);
-    let spec_text = spec::apply_overrides(base, &spec_path, &opts.overrides)?;
-    let env = spec::validate(&spec::parse(&spec_text, &spec_path)?)?;
+    if let Some(open) = crate::safefs::writable_by_others(dir) {
+        notes.push(format!(
+            "warning: {} is writable by other users, who could plant or replace files of this environment \
+             (bkenv refuses a CA they planted, but not every file); use a directory only you can write to",
+            open.display()
+        ));
+    }
+    let (spec_text, env) = load_spec(dir, opts)?;
 
     let state = State::load(dir)?;
-    let mut notes = Vec::new();
     let ca = load_or_create_ca(dir, &env, opts, rng, writer, &mut notes)?;
     let mut state_passwords = state.passwords.clone();
     let passwords = passwords(&env, &mut state_passwords, env_var, rng)?;
+    let mut leaves = Leaves {
+        dir,
+        ca: &ca,
+        env: &env,
+        opts,
+        rng,
+        state: &state,
+        notes: &mut notes,
+        keep: BTreeSet::new(),
+    };
+    let buildkitd = leaves.issue(Leaf::Buildkitd)?;
+    let client = if env.buildkitd.mtls {
+        Some(leaves.issue(Leaf::Client)?)
+    } else {
+        None
+    };
+    let mut servers = BTreeMap::new();
+    for reg in &env.registries {
+        if let Some(local) = reg.local() {
+            let issued = leaves.issue(Leaf::Registry(reg, &local.service))?;
+            servers.insert(local.service.clone(), issued);
+        }
+    }
+    let keep = std::mem::take(&mut leaves.keep);
     let material = Material {
         ca_cert: ca.cert_pem.clone(),
         ca_key: ca.key_pem.clone(),
-        buildkitd: leaf(dir, &ca, &env, Leaf::Buildkitd, opts, rng, &mut notes)?,
-        client: if env.buildkitd.mtls {
-            Some(leaf(dir, &ca, &env, Leaf::Client, opts, rng, &mut notes)?)
-        } else {
-            None
-        },
-        servers: servers(dir, &ca, &env, opts, rng, &mut notes)?,
+        buildkitd,
+        client,
+        servers,
         external_cas: external_cas(dir, &env)?,
         htpasswd: htpasswd_files(dir, &env, &passwords)?,
         passwords: passwords.clone(),
@@ -84,14 +121,18 @@ pub fn run(
     let existing_bk = read_optional(&dir.join(layout::BUILDKITD_TOML))?;
     let mut plan = vec![spec_file(&spec_text)];
     plan.extend(render::plan(&env, &material, existing_bk.as_deref())?);
+    for file in plan.iter_mut().filter(|f| keep.contains(&f.path)) {
+        file.policy = output::Policy::Keep;
+    }
 
     if !opts.dry_run {
         writer.ensure_dir(&dir.join(layout::CA_DIR), output::DIR_PRIVATE)?;
     }
-    let state = State {
+    let mut state = State {
         passwords: state_passwords,
         ..state
     };
+    hand_over_keys(&env, opts, &mut plan, &mut state, &mut notes);
     let applied = output::apply(dir, &plan, state, writer, opts.force, opts.dry_run)?;
     Ok(InitOutcome {
         env,
@@ -101,6 +142,72 @@ pub fn run(
     })
 }
 
+/// A rootless buildkitd reads its TLS key as its container user (uid 1000), and a 0600
+/// key owned by anyone else stops it ("open /etc/buildkit/certs/server.key: permission
+/// denied"). As root bkenv creates the key owned by that user (still 0600: never
+/// readable by others); run as that uid it is theirs already; any other user is told
+/// the one command that fixes it. The decision is recorded in the state, so a later
+/// run knows the key is the container user's on purpose, and hands it back to root
+/// when the environment stops being rootless.
+fn hand_over_keys(
+    env: &Environment,
+    opts: &InitOptions,
+    plan: &mut [PlannedFile],
+    state: &mut State,
+    notes: &mut Vec<String>,
+) {
+    let key = format!("{}/server.key", layout::BUILDKIT_CERTS);
+    let Some(file) = plan.iter_mut().find(|f| f.path == key) else {
+        return;
+    };
+    match env.buildkitd.container_user() {
+        Some((uid, gid)) => {
+            let owner = Owner { uid, gid };
+            state.container_owned.insert(key.clone(), owner);
+            if opts.uid == 0 {
+                file.owner = Some(owner);
+            } else if opts.uid != uid {
+                notes.push(format!(
+                    "the rootless buildkitd reads {key} as uid {uid} inside its container, and bkenv runs as \
+                     uid {} so it cannot give the key to that user: buildkitd would stop with \"open {}/server.key: \
+                     permission denied\". Run `sudo chown {uid}:{gid} {}` (the key stays 0600, readable by uid {uid} only), \
+                     or run `bkenv init` as root or as uid {uid}",
+                    opts.uid,
+                    layout::BK_CERTS_IN,
+                    shell_quote(&opts.dir.join(&key).display().to_string()),
+                ));
+            }
+        }
+        None => {
+            if state.container_owned.remove(&key).is_some() && opts.uid == 0 {
+                file.owner = Some(Owner { uid: 0, gid: 0 });
+            }
+        }
+    }
+}
+
+/// `text` as one POSIX shell word, for commands printed to be pasted.
+fn shell_quote(text: &str) -> String {
+    let plain = text
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"/._-:+@%,=".contains(&b));
+    if plain && !text.is_empty() {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
+}
+
+/// The spec as it will be written (flags applied), and the environment it describes.
+fn load_spec(dir: &Path, opts: &InitOptions) -> Result<(String, Environment)> {
+    let spec_path = dir.join(spec::SPEC_FILE);
+    let original = read_optional(&spec_path)?;
+    let base = original.as_deref().unwrap_or(spec::DEFAULT_SPEC);
+    let spec_text = spec::apply_overrides(base, &spec_path, &opts.overrides)?;
+    let env = spec::validate(&spec::parse(&spec_text, &spec_path)?)?;
+    Ok((spec_text, env))
+}
+
 /// The spec is the user's file: bkenv only creates it or applies flags to it.
 fn spec_file(text: &str) -> PlannedFile {
     let mut f = PlannedFile::public(spec::SPEC_FILE, text);
@@ -108,20 +215,35 @@ fn spec_file(text: &str) -> PlannedFile {
     f
 }
 
+/// Every file init reads goes through the limits doctor uses: a FIFO or a device in
+/// place of a file is refused, never read.
 fn read_optional(path: &Path) -> Result<Option<String>> {
-    match fs::read_to_string(path) {
-        Ok(t) => Ok(Some(t)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io("read", path, e)),
+    Ok(read_optional_bytes(path)?.map(|b| String::from_utf8_lossy(&b).into_owned()))
+}
+
+/// A leaf key; one bkenv may not read (a rootless buildkitd's key after `chown 1000`)
+/// is refused with who owns it, since reissuing would break the pair behind its back.
+fn read_key(path: &Path, uid: u32) -> Result<Option<Vec<u8>>> {
+    match read_optional_bytes(path) {
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::PermissionDenied => {
+            use std::os::unix::fs::MetadataExt;
+            let owner = std::fs::symlink_metadata(path).map(|m| m.uid()).ok();
+            Err(Error::Refused {
+                path: path.to_path_buf(),
+                message: format!(
+                    "bkenv runs as uid {uid} and cannot read this key{}. Run `bkenv init` as its owner or as root \
+                     (a rootless buildkitd's key belongs to uid {})",
+                    owner.map_or(String::new(), |o| format!(" (owned by uid {o})")),
+                    layout::ROOTLESS_UID
+                ),
+            })
+        }
+        other => other,
     }
 }
 
 fn read_optional_bytes(path: &Path) -> Result<Option<Vec<u8>>> {
-    match fs::read(path) {
-        Ok(t) => Ok(Some(t)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io("read", path, e)),
-    }
+    output::read_file(path, Links::Follow)
 }
 
 /// Every name any certificate of this environment will carry.
@@ -152,8 +274,9 @@ fn load_or_create_ca(
 ) -> Result<Ca> {
     let cert_path = dir.join(layout::CA_CERT);
     let key_path = dir.join(layout::CA_KEY);
-    let cert = read_optional(&cert_path)?;
-    let key = read_optional(&key_path)?;
+    let files = crate::castore::read(dir)?;
+    notes.extend(files.warnings);
+    let (cert, key) = (files.cert, files.key);
     let params = CaParams {
         common_name: env.pki.ca_common_name.clone(),
         key_type: env.pki.key_type,
@@ -165,23 +288,19 @@ fn load_or_create_ca(
             .then(|| pki::default_permitted(&all_sans(env))),
     };
     let ca = match (cert, key) {
-        (Some(cert), Some(key)) if opts.new_ca => {
-            let stamp = opts.now.unix_timestamp();
-            let backup = dir.join(layout::CA_DIR).join(format!("backup-{stamp}"));
-            if !opts.dry_run {
-                writer.backup(&key_path, &backup.join("ca.key"), output::MODE_PRIVATE)?;
-                writer.backup(&cert_path, &backup.join("ca.crt"), output::MODE_PUBLIC)?;
-                // Two files cannot be swapped atomically. Dropping the old certificate
-                // first means an interruption leaves a lone key (re-derivable), never a
-                // key and certificate that do not belong together.
-                writer.remove(&cert_path)?;
+        (cert, key) if opts.new_ca && (cert.is_some() || key.is_some()) => {
+            let ca = pki::generate_ca(&params, rng)?;
+            if opts.dry_run {
+                notes
+                    .push("new CA generated; the old one would be kept in ca/backup-<time>".into());
+            } else {
+                // The old pair moves to a backup and the new one takes its place in one
+                // transaction (see castore): never a key without its certificate.
+                let backup = crate::castore::switch(dir, &ca, opts.now, writer)?;
+                let kept = backup.map_or_else(|| "nowhere".into(), |b| rel(dir, &b));
+                notes.push(format!("new CA generated; the old one is kept in {kept}"));
             }
-            drop((cert, key));
-            notes.push(format!(
-                "new CA generated; the old one is kept in {}",
-                rel(dir, &backup)
-            ));
-            pki::generate_ca(&params, rng)?
+            ca
         }
         (Some(cert), Some(key)) => {
             let ca = pki::load_ca(&cert, &key).map_err(|e| Error::Refused {
@@ -247,94 +366,134 @@ enum Leaf<'a> {
     Registry(&'a crate::model::Registry, &'a str),
 }
 
-fn leaf(
-    dir: &Path,
-    ca: &Ca,
-    env: &Environment,
-    which: Leaf<'_>,
-    opts: &InitOptions,
-    rng: &dyn SecureRandom,
-    notes: &mut Vec<String>,
-) -> Result<IssuedCert> {
-    let (cert_rel, key_rel, cn, sans, usage) = match which {
-        Leaf::Buildkitd => (
-            format!("{}/server.crt", layout::BUILDKIT_CERTS),
-            format!("{}/server.key", layout::BUILDKIT_CERTS),
-            env.buildkitd.service.clone(),
-            env.buildkitd.sans.iter().map(san).collect::<Vec<_>>(),
-            Usage::Server,
-        ),
-        Leaf::Client => (
-            format!("{}/client.crt", layout::CLIENT_DIR),
-            format!("{}/client.key", layout::CLIENT_DIR),
-            "buildctl".to_string(),
-            vec![],
-            Usage::Client,
-        ),
-        Leaf::Registry(reg, service) => (
-            format!("{service}/certs/registry.crt"),
-            format!("{service}/certs/registry.key"),
-            service.to_string(),
-            reg.sans().iter().map(san).collect(),
-            Usage::Server,
-        ),
-    };
-    let cert = read_optional_bytes(&dir.join(&cert_rel))?;
-    let key = read_optional_bytes(&dir.join(&key_rel))?;
-    let status = pki::leaf_status(
-        cert.as_deref(),
-        key.as_deref(),
-        &ca.facts,
-        &sans,
-        usage,
-        opts.now,
-    );
-    match (status, cert, key) {
-        (None, Some(cert), Some(key)) => Ok(IssuedCert {
-            cert_pem: String::from_utf8_lossy(&cert).into_owned(),
-            key_pem: String::from_utf8_lossy(&key).into_owned(),
-        }),
-        (reason, _, _) => {
-            if let Some(reason) = reason.filter(|r| *r != pki::ReissueReason::Missing) {
-                notes.push(format!("{cert_rel} reissued: {reason:?}"));
-            }
-            let params = LeafParams {
-                common_name: cn,
-                sans,
-                usage,
-                key_type: env.pki.key_type,
-                not_before: opts.now - Duration::minutes(5),
-                not_after: opts.now + Duration::days(i64::from(env.pki.leaf_validity_days)),
-            };
-            Ok(pki::issue_leaf(ca, &params, rng)?)
-        }
-    }
+/// Issues (or keeps) each leaf, treating a key and its certificate as one pair.
+struct Leaves<'a> {
+    dir: &'a Path,
+    ca: &'a Ca,
+    env: &'a Environment,
+    opts: &'a InitOptions,
+    rng: &'a dyn SecureRandom,
+    state: &'a State,
+    notes: &'a mut Vec<String>,
+    /// Files kept as the user made them (planned with [`output::Policy::Keep`]).
+    keep: BTreeSet<String>,
 }
 
-fn servers(
-    dir: &Path,
-    ca: &Ca,
-    env: &Environment,
-    opts: &InitOptions,
-    rng: &dyn SecureRandom,
-    notes: &mut Vec<String>,
-) -> Result<BTreeMap<String, IssuedCert>> {
-    let mut out = BTreeMap::new();
-    for reg in &env.registries {
-        if let Some(local) = reg.local() {
-            let issued = leaf(
-                dir,
-                ca,
-                env,
-                Leaf::Registry(reg, &local.service),
-                opts,
-                rng,
-                notes,
-            )?;
-            out.insert(local.service.clone(), issued);
+impl Leaves<'_> {
+    /// A leaf that still fits is kept. Otherwise it is reissued, and the pair stays a
+    /// pair whatever the user edited: a key the user supplied gets a certificate for
+    /// that key; a certificate the user supplied keeps its key; only a pair that is
+    /// bkenv's (written by it, or set out to be by an interrupted run) is replaced by a
+    /// new key and certificate.
+    fn issue(&mut self, which: Leaf<'_>) -> Result<IssuedCert> {
+        let env = self.env;
+        let (cert_rel, key_rel, cn, sans, usage) = match which {
+            Leaf::Buildkitd => (
+                format!("{}/server.crt", layout::BUILDKIT_CERTS),
+                format!("{}/server.key", layout::BUILDKIT_CERTS),
+                env.buildkitd.service.clone(),
+                env.buildkitd.sans.iter().map(san).collect::<Vec<_>>(),
+                Usage::Server,
+            ),
+            Leaf::Client => (
+                format!("{}/client.crt", layout::CLIENT_DIR),
+                format!("{}/client.key", layout::CLIENT_DIR),
+                "buildctl".to_string(),
+                vec![],
+                Usage::Client,
+            ),
+            Leaf::Registry(reg, service) => (
+                format!("{service}/certs/registry.crt"),
+                format!("{service}/certs/registry.key"),
+                service.to_string(),
+                reg.sans().iter().map(san).collect(),
+                Usage::Server,
+            ),
+        };
+        let cert = read_optional_bytes(&self.dir.join(&cert_rel))?;
+        let key = read_key(&self.dir.join(&key_rel), self.opts.uid)?;
+        let now = self.opts.now;
+        let status = pki::leaf_status(
+            cert.as_deref(),
+            key.as_deref(),
+            &self.ca.facts,
+            &sans,
+            usage,
+            now,
+        );
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        let Some(reason) = status else {
+            let (Some(cert), Some(key)) = (cert, key) else {
+                // leaf_status only keeps a pair that is whole.
+                return Err(Error::Refused {
+                    path: self.dir.join(&cert_rel),
+                    message: "was kept without its key; restore the key or remove both".into(),
+                });
+            };
+            return Ok(IssuedCert {
+                // Certificates only: a key pasted into the 0644 file is dropped.
+                cert_pem: pki::read_certs(&cert)
+                    .map(|c| pki::certificates_to_pem(&c))
+                    .unwrap_or_else(|_| text(&cert)),
+                key_pem: text(&key),
+            });
+        };
+        let force = self.opts.force;
+        let state = self.state;
+        let theirs = |rel: &str, bytes: &Option<Vec<u8>>| {
+            !force && bytes.as_ref().is_some_and(|b| !state.owns(rel, b))
+        };
+        let (cert_theirs, key_theirs) = (theirs(&cert_rel, &cert), theirs(&key_rel, &key));
+        let params = LeafParams {
+            common_name: cn,
+            sans,
+            usage,
+            key_type: env.pki.key_type,
+            not_before: now - Duration::minutes(5),
+            not_after: now + Duration::days(i64::from(env.pki.leaf_validity_days)),
+        };
+        if cert_theirs {
+            // The user's certificate: keep it, and its key, as they are.
+            let Some(key) = key else {
+                return Err(Error::Refused {
+                    path: self.dir.join(&key_rel),
+                    message: format!(
+                        "is missing, and {cert_rel} was edited since bkenv wrote it, so bkenv will not pair it with a new key. \
+                         Restore the key, or run `bkenv init --force` to issue a new pair"
+                    ),
+                });
+            };
+            self.notes.push(format!(
+                "{cert_rel} kept (edited by you; --force to reissue) although it needs reissuing: {reason:?}"
+            ));
+            self.keep.insert(cert_rel);
+            self.keep.insert(key_rel);
+            return Ok(IssuedCert {
+                cert_pem: cert.as_deref().map(text).unwrap_or_default(),
+                key_pem: text(&key),
+            });
+        }
+        if reason != pki::ReissueReason::Missing {
+            self.notes.push(format!("{cert_rel} reissued: {reason:?}"));
+        }
+        match key.filter(|_| key_theirs) {
+            Some(user_key) => {
+                // The user's key: a certificate for it, the key untouched.
+                let issued =
+                    pki::issue_leaf_for_key(self.ca, &params, &text(&user_key), self.rng)
+                        .map_err(|e| Error::Refused {
+                            path: self.dir.join(&key_rel),
+                            message: format!(
+                                "was edited since bkenv wrote it and cannot be used: {e}. Restore it, or run \
+                                 `bkenv init --force` to replace it with a new key"
+                            ),
+                        })?;
+                self.keep.insert(key_rel);
+                Ok(issued)
+            }
+            None => Ok(pki::issue_leaf(self.ca, &params, self.rng)?),
         }
     }
-    Ok(out)
 }
 
 fn external_cas(dir: &Path, env: &Environment) -> Result<BTreeMap<usize, String>> {
@@ -347,11 +506,17 @@ fn external_cas(dir: &Path, env: &Environment) -> Result<BTreeMap<usize, String>
             continue;
         };
         let path = dir.join(file);
-        let text = fs::read_to_string(&path)
-            .map_err(|e| Error::io("read the registry CA file", &path, e))?;
-        pki::read_certs(text.as_bytes()).map_err(|e| Error::Refused {
+        let bytes = read_optional_bytes(&path)?.ok_or_else(|| {
+            Error::io(
+                "read the registry CA file",
+                &path,
+                std::io::ErrorKind::NotFound.into(),
+            )
+        })?;
+        // Only the certificates reach the trust files bkenv writes (0644).
+        let text = pki::certificates_pem(&bytes).map_err(|e| Error::Refused {
             path: path.clone(),
-            message: format!("not a usable CA certificate: {e}"),
+            message: format!("not a usable CA certificate file: {e}"),
         })?;
         out.insert(i, text);
     }
@@ -402,6 +567,14 @@ fn passwords(
                 None => generate_password(rng)?,
             },
         };
+        // The password reaches `.env`, htpasswd and config.json: refuse what `.env` could
+        // not carry safely (a generated password always can).
+        crate::dotenv::check_value(&password).map_err(|why| {
+            Error::invalid(
+                format!("registry `{key}` auth.password_env"),
+                format!("the password {why}"),
+            )
+        })?;
         if auth.password_env.is_none() {
             stored.insert(key, password.clone());
         }
@@ -427,9 +600,11 @@ fn htpasswd_files(
         let keep = existing.as_deref().filter(|text| {
             text.lines().any(|l| {
                 l.split_once(':').is_some_and(|(u, h)| {
+                    // A cost above the cap is not verified (it could take days): the entry
+                    // is then rewritten like any other that does not verify.
                     u == auth.username
                         && h.starts_with("$2y$")
-                        && bcrypt::verify(password, h).unwrap_or(false)
+                        && crate::htpasswd::verify(password, h) == crate::htpasswd::Verify::Match
                 })
             })
         });

@@ -20,22 +20,28 @@
     )
 )]
 
+pub mod castore;
 pub mod catalog;
 pub mod cli;
 mod commands;
 pub mod creds;
 pub mod diag;
 pub mod doctor;
+pub mod dotenv;
 pub mod error;
 pub mod hostport;
+pub mod htpasswd;
 pub mod init;
+pub mod lock;
 pub mod model;
 pub mod output;
 pub mod pki;
 pub mod probe;
 pub mod render;
 pub mod report;
+pub mod safefs;
 pub mod spec;
+pub mod stamp;
 mod suggest;
 mod summary;
 mod tomlutil;

@@ -7,11 +7,12 @@
 //! bkenv last wrote to each path.
 
 use crate::error::{Error, Result};
+use crate::safefs::Links;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::{self, DirBuilder, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// File modes bkenv uses.
@@ -26,6 +27,17 @@ pub enum Policy {
     Generated,
     /// Already merged with the file on disk (buildkitd.toml): always safe to write.
     Merged,
+    /// The planned contents are what is on disk, kept because the user made it (a key
+    /// they supplied, whose certificate bkenv reissues for it): never written, and
+    /// never recorded as bkenv's.
+    Keep,
+}
+
+/// Who a written file belongs to, when that is not the user running bkenv.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Owner {
+    pub uid: u32,
+    pub gid: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +47,9 @@ pub struct PlannedFile {
     pub contents: Vec<u8>,
     pub mode: u32,
     pub policy: Policy,
+    /// Hand the file to this user (bkenv runs as root): created owned by them from the
+    /// start, with `mode`. `None` leaves it to whoever runs bkenv.
+    pub owner: Option<Owner>,
 }
 
 impl PlannedFile {
@@ -44,6 +59,7 @@ impl PlannedFile {
             contents: contents.into(),
             mode: MODE_PUBLIC,
             policy: Policy::Generated,
+            owner: None,
         }
     }
 
@@ -84,20 +100,48 @@ pub struct State {
     /// Registry service or name → generated password.
     #[serde(default)]
     pub passwords: BTreeMap<String, String>,
+    /// Path → the container user bkenv decided the file belongs to (a rootless
+    /// buildkitd's key): owned by that uid on purpose, not by a stranger.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub container_owned: BTreeMap<String, Owner>,
+    /// Path → SHA-256 of the contents a run found on disk, recognised as bkenv's, and
+    /// set out to replace. The manifest is committed before any file it describes
+    /// (see [`apply`]), so a run interrupted before the replacement leaves the old
+    /// contents recognisable as bkenv's here, and the next run replaces them instead of
+    /// keeping them as a user edit.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub previous: BTreeMap<String, String>,
 }
 
 impl State {
     pub fn load(root: &Path) -> Result<State> {
         let path = root.join(crate::model::layout::STATE);
-        match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| Error::Refused {
+        match read_file(&path, Links::Refuse)? {
+            Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| Error::Refused {
                 path,
                 message: format!("corrupt state file ({e}); delete it to start over (user edits will then be kept, not overwritten)"),
             }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
-            Err(e) => Err(Error::io("read", path, e)),
+            None => Ok(State::default()),
         }
     }
+
+    /// Whether `bytes` at `path` are something bkenv wrote (or set out to write over).
+    pub fn owns(&self, path: &str, bytes: &[u8]) -> bool {
+        let hash = sha256_hex(bytes);
+        self.files.get(path) == Some(&hash) || self.previous.get(path) == Some(&hash)
+    }
+}
+
+/// Reads a file bkenv is about to classify or reuse, with the limits doctor uses
+/// ([`crate::safefs::read_bounded`]); a missing file is `None`.
+pub fn read_file(path: &Path, links: Links) -> Result<Option<Vec<u8>>> {
+    crate::safefs::read_optional(path, links).map_err(|e| match e {
+        crate::safefs::ReadError::Io(e) => Error::io("read", path, e),
+        other => Error::Refused {
+            path: path.to_path_buf(),
+            message: format!("{other}; bkenv reads only regular files here"),
+        },
+    })
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -107,28 +151,63 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// Decides, without writing, what applying `file` would do.
 pub fn classify(root: &Path, state: &State, file: &PlannedFile, force: bool) -> Result<Status> {
+    Ok(classify_existing(root, state, file, force)?.0)
+}
+
+/// [`classify`], plus what is on disk when it is bkenv's and about to be replaced.
+fn classify_existing(
+    root: &Path,
+    state: &State,
+    file: &PlannedFile,
+    force: bool,
+) -> Result<(Status, Option<Vec<u8>>)> {
     let path = root.join(&file.path);
-    let existing = match fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Status::Created),
-        Err(e) => return Err(Error::io("read", path, e)),
+    let Some(existing) = read_file(&path, Links::Follow)? else {
+        return Ok((Status::Created, None));
     };
+    let ours = state.owns(&file.path, &existing);
+    if file.policy == Policy::Keep {
+        let status = if ours && existing == file.contents {
+            Status::Unchanged
+        } else {
+            Status::KeptEdited
+        };
+        return Ok((status, None));
+    }
+    let status = classify_bytes(&path, &existing, file, ours, force);
+    let replaced = (status == Status::Updated).then_some(existing);
+    Ok((status, replaced))
+}
+
+fn classify_bytes(
+    path: &Path,
+    existing: &[u8],
+    file: &PlannedFile,
+    ours: bool,
+    force: bool,
+) -> Status {
     if existing == file.contents {
-        let mode_ok = fs::metadata(&path)
-            .map(|m| m.permissions().mode() & 0o777 == file.mode)
-            .unwrap_or(false);
-        return Ok(if mode_ok || file.mode != MODE_PRIVATE {
+        let meta = fs::metadata(path).ok();
+        let mode_ok = meta
+            .as_ref()
+            .is_some_and(|m| m.permissions().mode() & 0o777 == file.mode);
+        let owner_ok = file
+            .owner
+            .is_none_or(|o| meta.as_ref().is_some_and(|m| m.uid() == o.uid));
+        if !owner_ok {
+            return Status::Updated;
+        }
+        return if mode_ok || file.mode != MODE_PRIVATE {
             Status::Unchanged
         } else {
             Status::Updated
-        });
+        };
     }
-    let ours = state.files.get(&file.path) == Some(&sha256_hex(&existing));
-    Ok(match file.policy {
+    match file.policy {
         Policy::Merged => Status::Updated,
         Policy::Generated if ours || force => Status::Updated,
-        Policy::Generated => Status::KeptEdited,
-    })
+        Policy::Generated | Policy::Keep => Status::KeptEdited,
+    }
 }
 
 /// Writes files atomically. A failure point can be injected (`fail_after` writes) so
@@ -137,6 +216,10 @@ pub fn classify(root: &Path, state: &State, file: &PlannedFile, force: bool) -> 
 pub struct Writer {
     pub fail_after: Option<usize>,
     writes: usize,
+    /// `(uid, gid)` every file and directory written is given: set when root works on
+    /// an environment directory owned by another user ([`crate::safefs::Owners::hand_over`]),
+    /// so `sudo bkenv ...` never leaves files the owner cannot read or replace.
+    pub owner: Option<(u32, u32)>,
 }
 
 impl Writer {
@@ -144,16 +227,45 @@ impl Writer {
         Writer::default()
     }
 
+    /// A writer for the environment at `dir`, handing files over as described on
+    /// [`Writer::owner`].
+    pub fn for_env(dir: &Path) -> Self {
+        Writer {
+            owner: crate::safefs::Owners::hand_over(dir),
+            ..Writer::default()
+        }
+    }
+
     /// Creates `dir` (and parents) with `mode` for the directories it creates.
     pub fn ensure_dir(&self, dir: &Path, mode: u32) -> Result<()> {
         if dir.is_dir() {
             return Ok(());
         }
+        let mut missing = Vec::new();
+        let mut cur = Some(dir);
+        while let Some(d) = cur.filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+            missing.push(d.to_path_buf());
+            cur = d.parent();
+        }
         DirBuilder::new()
             .recursive(true)
             .mode(mode)
             .create(dir)
-            .map_err(|e| Error::io("create directory", dir, e))
+            .map_err(|e| Error::io("create directory", dir, e))?;
+        if let Some((uid, gid)) = self.owner {
+            for d in missing {
+                let _ = std::os::unix::fs::lchown(&d, Some(uid), Some(gid));
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives a freshly created temp file its owner (see [`Writer::owner`]).
+    fn hand_over(&self, file: &fs::File) -> std::io::Result<()> {
+        match self.owner {
+            Some((uid, gid)) => std::os::unix::fs::fchown(file, Some(uid), Some(gid)),
+            None => Ok(()),
+        }
     }
 
     /// Atomically replaces `path` with `contents`, created with `mode` from the start.
@@ -183,6 +295,7 @@ impl Writer {
             if mode != MODE_PRIVATE {
                 f.set_permissions(fs::Permissions::from_mode(mode))?;
             }
+            self.hand_over(&f)?;
             f.write_all(contents)?;
             f.sync_all()?;
             fs::rename(&tmp, path)?;
@@ -197,40 +310,67 @@ impl Writer {
         })
     }
 
-    /// Removes `path` (counted as a write, so failure injection covers it).
-    pub fn remove(&mut self, path: &Path) -> Result<()> {
+    /// Renames `from` to `to` (a file or a directory; counted as a write, so failure
+    /// injection covers it).
+    pub fn rename(&mut self, from: &Path, to: &Path) -> Result<()> {
         if self.fail_after.is_some_and(|n| self.writes >= n) {
             return Err(Error::InjectedFailure {
-                action: "removing",
-                path: path.to_path_buf(),
+                action: "renaming",
+                path: from.to_path_buf(),
             });
         }
         self.writes += 1;
-        match fs::remove_file(path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io("remove", path, e)),
-            _ => Ok(()),
+        fs::rename(from, to).map_err(|e| Error::io("rename", from, e))
+    }
+
+    /// Writes a file the user named (`--output FILE`, an explicit `doctor --fix` input).
+    /// A regular file is replaced atomically; a link to a regular file is replaced at
+    /// its target, so the link stays a link; anything else (`/dev/null`, `/dev/stdout`,
+    /// a pipe, a terminal, or a link through `/proc` or `/dev` to one of those) is
+    /// written in place and never replaced.
+    pub fn write_through(&mut self, path: &Path, contents: &[u8], mode: u32) -> Result<()> {
+        let link = fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+        match fs::metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !link => {
+                self.write(path, contents, mode)
+            }
+            Err(e) => Err(Error::io("write", path, e)),
+            Ok(m) if m.is_dir() => Err(Error::io(
+                "write",
+                path,
+                std::io::Error::other("it is a directory"),
+            )),
+            Ok(m) if m.is_file() && !link => self.write(path, contents, mode),
+            Ok(m) if m.is_file() => {
+                let target = fs::canonicalize(path).map_err(|e| Error::io("resolve", path, e))?;
+                if target.starts_with("/proc") || target.starts_with("/dev") {
+                    write_in_place(path, contents)
+                } else {
+                    self.write(&target, contents, m.permissions().mode() & 0o777)
+                }
+            }
+            Ok(_) => write_in_place(path, contents),
         }
     }
 
     /// Narrows the permission bits of an existing file (`doctor --fix` on a key readable
     /// by others). Only ever removes access, so no moment exposes more than before.
     pub fn restrict_mode(&mut self, path: &Path, mode: u32) -> Result<()> {
-        let current = fs::metadata(path)
+        // chmod follows links: never narrow (or touch) a file a link points at.
+        let current = fs::symlink_metadata(path)
+            .and_then(|m| {
+                if m.file_type().is_symlink() {
+                    Err(std::io::Error::other("it is a symbolic link"))
+                } else {
+                    Ok(m)
+                }
+            })
             .map_err(|e| Error::io("read", path, e))?
             .permissions()
             .mode()
             & 0o777;
         fs::set_permissions(path, fs::Permissions::from_mode(current & mode))
             .map_err(|e| Error::io("change permissions of", path, e))
-    }
-
-    /// Copies `path` to `backup` (same mode), for `--new-ca`.
-    pub fn backup(&mut self, path: &Path, backup: &Path, mode: u32) -> Result<()> {
-        let bytes = fs::read(path).map_err(|e| Error::io("read", path, e))?;
-        if let Some(dir) = backup.parent() {
-            self.ensure_dir(dir, DIR_PRIVATE)?;
-        }
-        self.write(backup, &bytes, mode)
     }
 
     /// Writes several files, each as atomically and durably as [`Writer::write`], with the
@@ -240,27 +380,27 @@ impl Writer {
     /// of two sequential fsyncs per file: on ext4 that is most of `init`'s time (see
     /// bench/README.md).
     ///
-    /// Private files are committed (renamed, directories synced) before public ones, so a
-    /// key is durable before any certificate that needs it is visible; `last` (the state
-    /// manifest) is committed after both, so it never vouches for a file not yet on disk.
-    /// Within each group the order is the slice's; each rename counts as one write for
-    /// failure injection. On any error no temp file is left behind.
+    /// `journal` (the state manifest) is committed first, so whatever the run is
+    /// interrupted by, the next run recognises every file this one wrote, or set out to
+    /// replace, as bkenv's ([`State::previous`]). Private files are committed (renamed,
+    /// directories synced) before public ones, so a key is durable before any
+    /// certificate that needs it is visible. Within each group the order is the slice's;
+    /// each rename counts as one write for failure injection. On any error no temp file
+    /// is left behind.
     pub fn write_batch(
         &mut self,
         files: &[BatchFile<'_>],
-        last: Option<&BatchFile<'_>>,
+        journal: Option<&BatchFile<'_>>,
     ) -> Result<()> {
-        let files: Vec<&BatchFile<'_>> = files.iter().chain(last).collect();
+        let files: Vec<&BatchFile<'_>> = journal.into_iter().chain(files).collect();
         let groups: Vec<u8> = files
             .iter()
             .enumerate()
-            .map(
-                |(i, f)| match (last.is_some() && i + 1 == files.len(), f.mode) {
-                    (true, _) => 2,
-                    (false, MODE_PRIVATE) => 0,
-                    (false, _) => 1,
-                },
-            )
+            .map(|(i, f)| match (journal.is_some() && i == 0, f.mode) {
+                (true, _) => 0,
+                (false, MODE_PRIVATE) => 1,
+                (false, _) => 2,
+            })
             .collect();
         let mut staged: Vec<Option<Staged>> = Vec::with_capacity(files.len());
         let result = self.write_batch_staged(&files, &groups, &mut staged);
@@ -278,7 +418,17 @@ impl Writer {
     ) -> Result<()> {
         for f in files {
             let s = stage(f, |dir| self.ensure_dir(dir, 0o755))?;
+            // Pushed before handing over, so a failure still removes the temp file.
             staged.push(Some(s));
+            // A file with its own owner (a container user's key) keeps it.
+            if let Some(s) = staged
+                .last()
+                .and_then(Option::as_ref)
+                .filter(|_| f.owner.is_none())
+            {
+                self.hand_over(&s.file)
+                    .map_err(|e| Error::io("change the owner of", f.path.clone(), e))?;
+            }
         }
         let handles: Vec<&fs::File> = staged.iter().flatten().map(|s| &s.file).collect();
         for (result, f) in sync_concurrently(&handles).into_iter().zip(files) {
@@ -320,12 +470,57 @@ impl Writer {
     }
 }
 
+/// Writes to a device, pipe or terminal as a shell redirection would: no create, no
+/// rename. A FIFO is opened without blocking (no reader is an error, not a hang), then
+/// written with ordinary blocking writes.
+fn write_in_place(path: &Path, contents: &[u8]) -> Result<()> {
+    let io = |e| Error::io("write", path, e);
+    let mut f = OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(io)?;
+    // SAFETY: fcntl on a descriptor we own; clears O_NONBLOCK so write_all blocks.
+    let ok = unsafe {
+        use std::os::fd::AsRawFd;
+        let fd = f.as_raw_fd();
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        flags >= 0 && libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) >= 0
+    };
+    if !ok {
+        return Err(io(std::io::Error::last_os_error()));
+    }
+    f.write_all(contents).and_then(|()| f.flush()).map_err(io)
+}
+
+/// Creates bkenv's private directory `dir` (0700) or checks the existing one: a
+/// symbolic link there is refused, since bkenv keeps passwords and its lock in it.
+pub fn ensure_private_dir(dir: &Path, owner: Option<(u32, u32)>) -> Result<()> {
+    match fs::symlink_metadata(dir) {
+        Ok(m) if m.file_type().is_symlink() => Err(Error::Refused {
+            path: dir.to_path_buf(),
+            message: "is a symbolic link; bkenv keeps passwords and state there and does not follow links. Remove the link".into(),
+        }),
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(Error::Refused {
+            path: dir.to_path_buf(),
+            message: "is not a directory; remove it".into(),
+        }),
+        Err(_) => Writer {
+            owner,
+            ..Writer::default()
+        }
+        .ensure_dir(dir, DIR_PRIVATE),
+    }
+}
+
 /// One file for [`Writer::write_batch`].
 #[derive(Debug, Clone)]
 pub struct BatchFile<'a> {
     pub path: PathBuf,
     pub contents: &'a [u8],
     pub mode: u32,
+    pub owner: Option<Owner>,
 }
 
 /// A temp file written but not yet fsynced or renamed into place.
@@ -359,6 +554,11 @@ fn stage(f: &BatchFile<'_>, ensure_dir: impl FnOnce(&Path) -> Result<()>) -> Res
             .open(&tmp)?;
         if f.mode != MODE_PRIVATE {
             file.set_permissions(fs::Permissions::from_mode(f.mode))?;
+        }
+        // Handed over while still empty: the contents only ever exist in a file owned
+        // by their reader, with the private mode (chown keeps the permission bits).
+        if let Some(o) = f.owner {
+            std::os::unix::fs::fchown(&file, Some(o.uid), Some(o.gid))?;
         }
         file.write_all(f.contents)?;
         Ok(file)
@@ -406,10 +606,11 @@ pub struct Applied {
     pub status: Status,
 }
 
-/// Applies a plan, then saves the state manifest. With `dry_run` nothing is written and
-/// the statuses say what would happen. Files are committed with [`Writer::write_batch`]:
-/// private files (keys, secrets) before public ones, so a key is durable before the
-/// certificate that needs it appears.
+/// Applies a plan with its state manifest. With `dry_run` nothing is written and the
+/// statuses say what would happen. Files are committed with [`Writer::write_batch`]: the
+/// manifest first (the run's intent: a file it writes is bkenv's even if the run stops
+/// halfway), then private files (keys, secrets) before public ones, so a key is durable
+/// before the certificate that needs it appears.
 pub fn apply(
     root: &Path,
     plan: &[PlannedFile],
@@ -420,16 +621,21 @@ pub fn apply(
 ) -> Result<Vec<Applied>> {
     let mut out = Vec::with_capacity(plan.len());
     let mut to_write = Vec::new();
+    let mut previous = BTreeMap::new();
     for file in plan {
-        let status = classify(root, &state, file, force)?;
+        let (status, replaced) = classify_existing(root, &state, file, force)?;
+        if let Some(old) = replaced {
+            previous.insert(file.path.clone(), sha256_hex(&old));
+        }
         if !dry_run && matches!(status, Status::Created | Status::Updated) {
             to_write.push(BatchFile {
                 path: root.join(&file.path),
                 contents: &file.contents,
                 mode: file.mode,
+                owner: file.owner,
             });
         }
-        if status != Status::KeptEdited {
+        if status != Status::KeptEdited && file.policy != Policy::Keep {
             state
                 .files
                 .insert(file.path.clone(), sha256_hex(&file.contents));
@@ -440,17 +646,23 @@ pub fn apply(
         });
     }
     if !dry_run {
-        let (path, json) = state_json(root, &state)?;
-        let changed = fs::read(&path).ok().as_deref() != Some(json.as_slice());
-        if let Some(dir) = path.parent().filter(|_| changed) {
-            writer.ensure_dir(dir, DIR_PRIVATE)?;
+        // A run that replaces nothing keeps the old entries: they may describe files an
+        // earlier, interrupted run left behind.
+        if !previous.is_empty() {
+            state.previous = previous;
         }
-        let last = changed.then(|| BatchFile {
+        let (path, json) = state_json(root, &state)?;
+        let changed = read_file(&path, Links::Refuse)?.as_deref() != Some(json.as_slice());
+        if let Some(dir) = path.parent().filter(|_| changed) {
+            ensure_private_dir(dir, writer.owner)?;
+        }
+        let journal = changed.then(|| BatchFile {
             path,
             contents: &json,
             mode: MODE_PRIVATE,
+            owner: None,
         });
-        writer.write_batch(&to_write, last.as_ref())?;
+        writer.write_batch(&to_write, journal.as_ref())?;
     }
     Ok(out)
 }
@@ -541,12 +753,13 @@ mod tests {
     }
 
     #[test]
-    fn batch_commits_private_files_first_and_the_last_file_last() {
+    fn batch_commits_the_journal_first_then_private_files() {
         let dir = tempfile::tempdir().unwrap();
         let file = |name: &str, mode| BatchFile {
             path: dir.path().join(name),
             contents: b"x",
             mode,
+            owner: None,
         };
         let files = [
             file("pub/a.crt", MODE_PUBLIC),
@@ -555,16 +768,16 @@ mod tests {
         ];
         let last = file("state.json", MODE_PRIVATE);
         let exists = |name: &str| dir.path().join(name).exists();
-        for after in 0..4 {
+        for after in 0..5 {
             let mut w = Writer {
                 fail_after: Some(after),
-                writes: 0,
+                ..Writer::default()
             };
-            assert!(w.write_batch(&files, Some(&last)).is_err());
-            assert_eq!(exists("priv/a.key"), after >= 1, "after {after}");
-            assert_eq!(exists("pub/a.crt"), after >= 2, "after {after}");
-            assert_eq!(exists("pub/b.crt"), after >= 3, "after {after}");
-            assert!(!exists("state.json"));
+            assert!(w.write_batch(&files, Some(&last)).is_err() || after == 4);
+            assert_eq!(exists("state.json"), after >= 1, "after {after}");
+            assert_eq!(exists("priv/a.key"), after >= 2, "after {after}");
+            assert_eq!(exists("pub/a.crt"), after >= 3, "after {after}");
+            assert_eq!(exists("pub/b.crt"), after >= 4, "after {after}");
             for d in ["pub", "priv"] {
                 for e in fs::read_dir(dir.path().join(d)).unwrap() {
                     let name = e.unwrap().file_name();
@@ -586,6 +799,59 @@ mod tests {
         }
     }
 
+    /// A rootless buildkitd's key is handed to its container user: created owned by
+    /// them, still 0600, and a re-run that finds it owned by someone else hands it back.
+    #[test]
+    fn a_planned_owner_holds_the_file_from_creation_and_is_checked_on_rerun() {
+        let dir = tempfile::tempdir().unwrap();
+        let (me, my_gid) = (
+            crate::safefs::euid(),
+            // SAFETY: getegid has no preconditions and cannot fail.
+            unsafe { libc::getegid() },
+        );
+        // Anyone may hand a file to themselves; root may hand it to anyone.
+        let owner = if me == 0 {
+            Owner {
+                uid: 1000,
+                gid: 1000,
+            }
+        } else {
+            Owner {
+                uid: me,
+                gid: my_gid,
+            }
+        };
+        let mut key = PlannedFile::private("certs/server.key", "secret");
+        key.owner = Some(owner);
+        let plan = [key];
+        let r = apply(
+            dir.path(),
+            &plan,
+            State::default(),
+            &mut Writer::new(),
+            false,
+            false,
+        )
+        .unwrap();
+        assert_eq!(r[0].status, Status::Created);
+        let meta = fs::metadata(dir.path().join("certs/server.key")).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (owner.uid, owner.gid));
+        assert_eq!(meta.permissions().mode() & 0o777, MODE_PRIVATE);
+        let state = State::load(dir.path()).unwrap();
+        assert_eq!(
+            classify(dir.path(), &state, &plan[0], false).unwrap(),
+            Status::Unchanged
+        );
+        if me == 0 {
+            std::os::unix::fs::chown(dir.path().join("certs/server.key"), Some(0), Some(0))
+                .unwrap();
+            assert_eq!(
+                classify(dir.path(), &state, &plan[0], false).unwrap(),
+                Status::Updated
+            );
+        }
+    }
+
     #[test]
     fn injected_failure_leaves_the_old_file_whole() {
         let dir = tempfile::tempdir().unwrap();
@@ -594,7 +860,7 @@ mod tests {
         w.write(&path, b"old", MODE_PRIVATE).unwrap();
         let mut failing = Writer {
             fail_after: Some(0),
-            writes: 0,
+            ..Writer::default()
         };
         assert!(failing.write(&path, b"new", MODE_PRIVATE).is_err());
         assert_eq!(fs::read(&path).unwrap(), b"old");

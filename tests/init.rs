@@ -162,10 +162,19 @@ fn generated_configs_parse_back_with_independent_parsers() {
     assert!(hash.starts_with("$2y$"), "the registry only accepts bcrypt");
     assert!(bcrypt::verify(password, hash).unwrap());
 
+    // Every value is single-quoted (see tests/injection.rs for the readers).
     let env: BTreeMap<&str, &str> = read(d, ".env")
         .leak()
         .lines()
         .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| {
+            (
+                k,
+                v.strip_prefix('\'')
+                    .and_then(|v| v.strip_suffix('\''))
+                    .unwrap(),
+            )
+        })
         .collect();
     assert_eq!(env["BUILDKIT_HOST"], "tcp://localhost:1234");
     assert_eq!(env["DOCKER_REGISTRY"], "registry:5000");
@@ -251,6 +260,68 @@ fn edited_generated_files_are_kept_unless_forced() {
     opts.force = true;
     run_init(&opts).unwrap();
     assert!(read(d, "docker-compose.yml").contains("moby/buildkit:v0.23.2-rootless"));
+}
+
+/// The rootless daemon reads its key as uid 1000. Run as root, init creates the key
+/// owned by that user (still 0600), records the decision, leaves it alone on a re-run,
+/// and takes it back when the environment is rootful again; as uid 1000 the key is
+/// theirs already; as anyone else init names the command that fixes it.
+#[test]
+fn rootless_key_is_handed_to_the_container_user_and_back() {
+    use std::os::unix::fs::MetadataExt;
+    let me = bkenv::safefs::euid();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let key = d.join("buildkit/certs/server.key");
+    let mut opts = options(d);
+    opts.overrides.rootless = Some(true);
+    let out = run_init(&opts).unwrap();
+    let meta = fs::metadata(&key).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    assert_eq!(meta.uid(), if me == 0 { 1000 } else { me });
+    if me == 0 || me == 1000 {
+        assert!(
+            out.notes.iter().all(|n| !n.contains("chown")),
+            "{:?}",
+            out.notes
+        );
+    }
+    let state = read(d, ".bkenv/state.json");
+    assert!(state.contains("\"container_owned\""), "{state}");
+    let again = run_init(&opts).unwrap();
+    let status = |o: &bkenv::init::InitOutcome| {
+        o.applied
+            .iter()
+            .find(|a| a.path == Path::new("buildkit/certs/server.key"))
+            .unwrap()
+            .status
+    };
+    assert_eq!(status(&again), bkenv::output::Status::Unchanged);
+    if me == 0 {
+        opts.overrides.rootless = Some(false);
+        let back = run_init(&opts).unwrap();
+        assert_eq!(status(&back), bkenv::output::Status::Updated);
+        assert_eq!(fs::metadata(&key).unwrap().uid(), 0);
+        assert!(!read(d, ".bkenv/state.json").contains("container_owned"));
+    }
+
+    // A user who is neither root nor uid 1000 (the uid is what init is told it runs as).
+    let other = tempfile::tempdir().unwrap();
+    let mut opts = options(other.path());
+    opts.overrides.rootless = Some(true);
+    opts.uid = 4242;
+    let out = run_init(&opts).unwrap();
+    let fix = format!(
+        "Run `sudo chown 1000:1000 {}`",
+        other.path().join("buildkit/certs/server.key").display()
+    );
+    assert!(
+        out.notes
+            .iter()
+            .any(|n| n.contains(&fix) && n.contains("uid 4242")),
+        "{:?}",
+        out.notes
+    );
 }
 
 #[test]
@@ -391,4 +462,37 @@ fn unwritable_target_is_a_clear_error() {
         err.contains("could not create directory") && err.contains("file/env"),
         "{err}"
     );
+}
+
+/// A leaf key the user supplied is theirs: when its certificate must be reissued, the
+/// new certificate is for that key, and the key file is left as it is.
+#[test]
+fn a_user_supplied_leaf_key_gets_a_certificate_for_itself() {
+    let (dir, _) = fresh(None);
+    let d = dir.path();
+    let theirs = bkenv::pki::generate_ca(
+        &bkenv::pki::CaParams {
+            common_name: "just for a key".into(),
+            key_type: bkenv::pki::KeyType::EcdsaP256,
+            not_before: NOW,
+            not_after: NOW + time::Duration::days(1),
+            name_constraints: None,
+        },
+        &ring::rand::SystemRandom::new(),
+    )
+    .unwrap()
+    .key_pem;
+    fs::write(d.join("buildkit/certs/server.key"), &theirs).unwrap();
+    let mut opts = options(d);
+    opts.now = NOW + time::Duration::days(340);
+    run_init(&opts).unwrap();
+    assert_eq!(
+        read(d, "buildkit/certs/server.key"),
+        theirs,
+        "the key is kept"
+    );
+    let cert = &read_certs(read(d, "buildkit/certs/server.crt").as_bytes()).unwrap()[0];
+    let key = bkenv::pki::read_private_key(theirs.as_bytes()).unwrap();
+    assert!(bkenv::pki::key_matches_cert(&key, cert), "a pair, always");
+    assert!(cert.not_after > NOW + time::Duration::days(600), "reissued");
 }

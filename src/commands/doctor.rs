@@ -12,6 +12,22 @@ pub(crate) fn run(args: DoctorArgs, out: &mut dyn Write) -> Result<ExitStatus> {
     let now = OffsetDateTime::now_utc();
     let inputs = inputs(&args.inputs);
     let probing = args.probe.then(|| args.net.probing());
+    // `--fix` writes: it holds the environment lock from its first read to its last write.
+    let _lock = if args.fix {
+        let holder = crate::lock::Holder {
+            command: "doctor --fix",
+            started: now,
+        };
+        let owner = crate::safefs::Owners::hand_over(&args.dir);
+        Some(crate::lock::EnvLock::acquire(
+            &args.dir,
+            &holder,
+            super::lock_wait(),
+            owner,
+        )?)
+    } else {
+        None
+    };
     let diagnose = || doctor::diagnose(&args.dir, &inputs, &[], probing.as_ref(), now);
     let mut findings = diagnose()?.findings;
     if args.fix {
@@ -22,7 +38,8 @@ pub(crate) fn run(args: DoctorArgs, out: &mut dyn Write) -> Result<ExitStatus> {
             &inputs,
             now,
             &|f| overrides.apply(f),
-            &mut Writer::new(),
+            // As root on a user's environment, fixed files stay the user's.
+            &mut Writer::for_env(&args.dir),
         )?;
         for path in &changed {
             super::emit(out, &format!("fixed: {}\n", path.display()))?;

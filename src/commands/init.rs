@@ -24,9 +24,11 @@ pub(crate) fn run(args: InitArgs, out: &mut dyn Write) -> Result<ExitStatus> {
         force: args.force,
         dry_run: args.dry_run,
         now: time::OffsetDateTime::now_utc(),
+        uid: crate::safefs::euid(),
+        lock_wait: super::lock_wait(),
     };
     let rng = ring::rand::SystemRandom::new();
-    let mut writer = output::Writer::new();
+    let mut writer = output::Writer::for_env(&args.dir);
     // Crash-safety tests make the N+1th write fail; see ARCHITECTURE.md.
     writer.fail_after = std::env::var("BKENV_FAIL_AFTER_WRITES")
         .ok()

@@ -11,6 +11,19 @@ pub(crate) mod probe;
 use crate::error::Error;
 use std::io::Write;
 
+/// How long a writing command waits for another holding the environment lock:
+/// `BKENV_LOCK_WAIT` seconds, else [`crate::lock::DEFAULT_WAIT`].
+pub(crate) fn lock_wait() -> std::time::Duration {
+    std::env::var("BKENV_LOCK_WAIT")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0 && *s < 86_400.0)
+        .map_or(
+            crate::lock::DEFAULT_WAIT,
+            std::time::Duration::from_secs_f64,
+        )
+}
+
 /// Writes to stdout, mapping a failure (including a closed pipe) to an error `main` handles.
 pub(crate) fn emit(out: &mut dyn Write, text: &str) -> Result<(), Error> {
     out.write_all(text.as_bytes())
@@ -51,7 +64,8 @@ pub(crate) fn emit_findings(
         Some(path) => {
             let mut buf = Vec::new();
             report::render(format, &findings, &ctx, &mut buf).map_err(io)?;
-            crate::output::Writer::new().write(path, &buf, crate::output::MODE_PUBLIC)?;
+            // `/dev/stdout`, `/dev/null` or a pipe is written to, never replaced.
+            crate::output::Writer::new().write_through(path, &buf, crate::output::MODE_PUBLIC)?;
             let line = format!(
                 "{} (report: {})\n",
                 report::summary_line(command, &findings),

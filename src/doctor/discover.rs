@@ -1,6 +1,5 @@
 //! Discovery: walk the environment and classify the files doctor understands.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use walkdir::WalkDir;
 
@@ -177,60 +176,19 @@ pub fn classify(
     Ok(None)
 }
 
-/// The largest file doctor reads. Config files, certificates and keys are kilobytes;
-/// anything bigger is reported (BK900) rather than read into memory.
-pub const MAX_FILE_BYTES: u64 = 4 << 20;
+/// The largest file doctor reads (shared with init: [`crate::safefs`]). Config files,
+/// certificates and keys are kilobytes; anything bigger is reported (BK900).
+pub const MAX_FILE_BYTES: u64 = crate::safefs::MAX_FILE_BYTES;
 
-/// Reads a regular file of at most [`MAX_FILE_BYTES`]; directories, FIFOs, sockets and
-/// devices are refused before they are opened (opening a FIFO blocks until a writer
-/// comes). The error is a reason for BK900.
+/// Reads a regular file of at most [`MAX_FILE_BYTES`]; FIFOs, sockets and devices are
+/// refused without blocking. The error is a reason for BK900.
 pub fn read_bounded(path: &Path) -> Result<Vec<u8>, String> {
-    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
-    if !meta.is_file() {
-        return Err(not_regular(&meta.file_type()).to_string());
-    }
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(too_large(meta.len()));
-    }
-    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-    // The file may grow between the size check and the read: never read past the cap.
-    file.take(MAX_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| e.to_string())?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(too_large(bytes.len() as u64));
-    }
-    Ok(bytes)
-}
-
-fn too_large(len: u64) -> String {
-    format!(
-        "{len} bytes is too large to be a config file (doctor reads at most {} MiB)",
-        MAX_FILE_BYTES >> 20
-    )
+    crate::safefs::read_bounded(path, crate::safefs::Links::Follow).map_err(|e| e.to_string())
 }
 
 /// Why a path that is not a regular file was not read.
 pub(crate) fn not_regular(ft: &std::fs::FileType) -> &'static str {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        if ft.is_fifo() {
-            return "a FIFO (named pipe), not a regular file";
-        }
-        if ft.is_socket() {
-            return "a socket, not a regular file";
-        }
-        if ft.is_block_device() || ft.is_char_device() {
-            return "a device, not a regular file";
-        }
-    }
-    if ft.is_dir() {
-        "a directory, not a regular file"
-    } else {
-        "not a regular file"
-    }
+    crate::safefs::not_regular(ft)
 }
 
 #[cfg(test)]

@@ -177,7 +177,9 @@ pub fn apply(
                     let mode = std::fs::metadata(&path).map_or(crate::output::MODE_PUBLIC, |m| {
                         m.permissions().mode() & 0o777
                     });
-                    writer.write(&path, new_contents.as_bytes(), mode)?;
+                    // An explicit input may be a link (`--docker-config` to a dotfiles
+                    // repository): the file it points at is fixed and the link stays.
+                    writer.write_through(&path, new_contents.as_bytes(), mode)?;
                 }
                 FileEdit::Chmod { mode, .. } => writer.restrict_mode(&path, *mode)?,
             }

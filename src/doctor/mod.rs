@@ -55,6 +55,8 @@ pub struct DoctorReport {
 pub enum DoctorError {
     #[error("{} is not a directory", .0.display())]
     NoRoot(PathBuf),
+    #[error("cannot read the directory {0}: {1}")]
+    Unreadable(PathBuf, #[source] std::io::Error),
 }
 
 /// How `--probe` reaches the endpoints an environment names.
@@ -89,6 +91,9 @@ pub fn diagnose(
 ) -> Result<DoctorReport, DoctorError> {
     if !root.is_dir() {
         return Err(DoctorError::NoRoot(root.to_path_buf()));
+    }
+    if let Err(e) = std::fs::read_dir(root) {
+        return Err(DoctorError::Unreadable(root.to_path_buf(), e));
     }
     let mut environments = load::load(root, inputs);
     for env in &mut environments {

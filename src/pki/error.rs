@@ -28,6 +28,13 @@ pub enum PkiError {
     NotAPrivateKey { found: String },
 
     #[error(
+        "the file holds a private key next to the certificate(s). bkenv copies certificates into \
+         files every client reads (mode 0644), so it refuses to touch this one: move the key into \
+         its own 0600 file, and treat it as exposed if this file was ever shared"
+    )]
+    KeyInCertificateFile,
+
+    #[error(
         "the private key is encrypted; bkenv needs an unencrypted PKCS#8 key \
          (openssl pkcs8 -topk8 -nocrypt -in KEY -out KEY.unencrypted)"
     )]

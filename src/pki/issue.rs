@@ -160,7 +160,8 @@ pub fn load_ca(cert_pem: &str, key_pem: &str) -> Result<Ca, PkiError> {
     }
     let issuer = rcgen::Issuer::from_ca_cert_der(&CertificateDer::from(facts.der.as_slice()), key)?;
     Ok(Ca {
-        cert_pem: cert_pem.to_string(),
+        // Re-encoded: the copies bkenv hands to clients never carry anything else.
+        cert_pem: super::pem::certificates_pem(cert_pem.as_bytes())?,
         key_pem: key_pem.to_string(),
         facts,
         issuer,
@@ -170,6 +171,28 @@ pub fn load_ca(cert_pem: &str, key_pem: &str) -> Result<Ca, PkiError> {
 /// Issues a server or client certificate. Names outside the CA's name constraints are
 /// refused here rather than producing a certificate every client would reject.
 pub fn issue_leaf(ca: &Ca, p: &LeafParams, rng: &dyn SecureRandom) -> Result<IssuedCert, PkiError> {
+    check_leaf(ca, p)?;
+    sign_leaf(ca, p, rng)
+}
+
+/// [`issue_leaf`] for a key the user supplied (kept as it is, so key and certificate
+/// always match). The returned `key_pem` is `key_pem` unchanged.
+pub fn issue_leaf_for_key(
+    ca: &Ca,
+    p: &LeafParams,
+    key_pem: &str,
+    rng: &dyn SecureRandom,
+) -> Result<IssuedCert, PkiError> {
+    check_leaf(ca, p)?;
+    let (key, _) = load_key_pair(key_pem.as_bytes())?;
+    let cert_pem = sign_leaf_with(ca, p, &key, rng)?;
+    Ok(IssuedCert {
+        cert_pem,
+        key_pem: key_pem.to_string(),
+    })
+}
+
+fn check_leaf(ca: &Ca, p: &LeafParams) -> Result<(), PkiError> {
     check_window(p.not_before, p.not_after)?;
     let days = (p.not_after - p.not_before).whole_days();
     if p.not_after - p.not_before > Duration::days(MAX_LEAF_VALIDITY_DAYS) {
@@ -201,7 +224,7 @@ pub fn issue_leaf(ca: &Ca, p: &LeafParams, rng: &dyn SecureRandom) -> Result<Iss
             constraints: nc.permitted.to_string(),
         });
     }
-    sign_leaf(ca, p, rng)
+    Ok(())
 }
 
 /// Issuance without policy checks, so tests can build certificates clients must reject.
@@ -211,6 +234,19 @@ pub(super) fn sign_leaf(
     rng: &dyn SecureRandom,
 ) -> Result<IssuedCert, PkiError> {
     let key = keys::generate(p.key_type, rng)?;
+    let cert_pem = sign_leaf_with(ca, p, &key, rng)?;
+    Ok(IssuedCert {
+        cert_pem,
+        key_pem: key.serialize_pem(),
+    })
+}
+
+fn sign_leaf_with(
+    ca: &Ca,
+    p: &LeafParams,
+    key: &rcgen::KeyPair,
+    rng: &dyn SecureRandom,
+) -> Result<String, PkiError> {
     let mut cp = CertificateParams::default();
     cp.not_before = p.not_before;
     cp.not_after = p.not_after;
@@ -236,11 +272,8 @@ pub(super) fn sign_leaf(
         Usage::Client => ExtendedKeyUsagePurpose::ClientAuth,
     }];
     cp.use_authority_key_identifier_extension = true;
-    let cert = cp.signed_by(&key, &ca.issuer)?;
-    Ok(IssuedCert {
-        cert_pem: cert.pem(),
-        key_pem: key.serialize_pem(),
-    })
+    let cert = cp.signed_by(key, &ca.issuer)?;
+    Ok(cert.pem())
 }
 
 fn check_window(not_before: OffsetDateTime, not_after: OffsetDateTime) -> Result<(), PkiError> {

@@ -20,10 +20,13 @@ pub use inspect::{
 };
 pub use issue::{
     Ca, CaParams, IssuedCert, LeafParams, MAX_LEAF_VALIDITY_DAYS, generate_ca,
-    generate_ca_with_key, issue_leaf, load_ca,
+    generate_ca_with_key, issue_leaf, issue_leaf_for_key, load_ca,
 };
 pub use names::{NameConstraints, Permitted, SanName, default_permitted, permitted_by};
-pub use pem::{KeyFormat, PrivateKeyInfo, key_matches_cert, read_certs, read_private_key};
+pub use pem::{
+    KeyFormat, PrivateKeyInfo, certificates_pem, certificates_to_pem, key_matches_cert, read_certs,
+    read_private_key,
+};
 pub use status::{EXPIRY_MARGIN_DAYS, ReissueReason, leaf_status};
 
 use serde::{Deserialize, Serialize};

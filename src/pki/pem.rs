@@ -44,6 +44,44 @@ pub fn read_certs(pem: &[u8]) -> Result<Vec<CertFacts>, PkiError> {
     Ok(certs)
 }
 
+/// The CERTIFICATE blocks of `pem`, re-encoded from their DER: what bkenv copies into
+/// trust files (0644, handed to every client). Anything else in the file (comments,
+/// other blocks) is dropped, and a private key in it is refused rather than copied.
+pub fn certificates_pem(pem: &[u8]) -> Result<String, PkiError> {
+    if labels(pem).iter().any(|l| l.contains("PRIVATE KEY")) {
+        return Err(PkiError::KeyInCertificateFile);
+    }
+    read_certs(pem)?;
+    let mut out = String::new();
+    for (kind, der) in sections(pem, "CERTIFICATE")? {
+        if kind == SectionKind::Certificate {
+            out.push_str(&encode_pem("CERTIFICATE", &der));
+        }
+    }
+    Ok(out)
+}
+
+/// `certs` as PEM CERTIFICATE blocks, from their DER.
+pub fn certificates_to_pem(certs: &[CertFacts]) -> String {
+    certs
+        .iter()
+        .map(|c| encode_pem("CERTIFICATE", &c.der))
+        .collect()
+}
+
+/// PEM with 64-character base64 lines (RFC 7468).
+pub(super) fn encode_pem(label: &str, der: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        out.push_str(&String::from_utf8_lossy(chunk));
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
+}
+
 /// The first private key in `pem`, reduced to its public half.
 pub fn read_private_key(pem: &[u8]) -> Result<PrivateKeyInfo, PkiError> {
     let (key, format) = load_key_pair(pem)?;
@@ -192,6 +230,32 @@ mod tests {
         assert_eq!(der_tlv(0x04, &[0; 3])[..2], [0x04, 3]);
         assert_eq!(der_tlv(0x04, &[0; 200])[..3], [0x04, 0x81, 200]);
         assert_eq!(der_tlv(0x04, &[0; 300])[..4], [0x04, 0x82, 0x01, 0x2c]);
+    }
+
+    #[test]
+    fn trust_files_get_certificates_only() {
+        let ca = super::super::generate_ca(
+            &super::super::CaParams {
+                common_name: "t".into(),
+                key_type: super::super::KeyType::EcdsaP256,
+                not_before: time::macros::datetime!(2026-01-01 0:00 UTC),
+                not_after: time::macros::datetime!(2027-01-01 0:00 UTC),
+                name_constraints: None,
+            },
+            &ring::rand::SystemRandom::new(),
+        )
+        .unwrap();
+        let noisy = format!("comment\n{}trailer\n{}", ca.cert_pem, ca.cert_pem);
+        let clean = certificates_pem(noisy.as_bytes()).unwrap();
+        assert_eq!(
+            clean,
+            format!("{}{}", ca.cert_pem, ca.cert_pem).replace("\r", "")
+        );
+        let with_key = format!("{}{}", ca.cert_pem, ca.key_pem);
+        assert!(matches!(
+            certificates_pem(with_key.as_bytes()),
+            Err(PkiError::KeyInCertificateFile)
+        ));
     }
 
     #[test]

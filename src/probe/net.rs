@@ -3,10 +3,62 @@
 use super::Peer;
 use super::checks::{BK701, BK702};
 use crate::diag::Finding;
-use std::io;
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// A connection whose whole exchange (TLS handshake, request and response) must finish
+/// before a deadline. A per-read timeout alone is not a bound: a server that trickles
+/// one byte per second satisfies every read forever. So each read and write may wait
+/// only for the time left, and once the deadline has passed every call fails as a
+/// timeout. The HTTP and TLS layers above need no timing of their own.
+#[derive(Debug)]
+pub(crate) struct Conn {
+    sock: TcpStream,
+    deadline: Instant,
+}
+
+impl Conn {
+    pub(super) fn new(sock: TcpStream, budget: Duration) -> Self {
+        Conn {
+            sock,
+            deadline: Instant::now() + budget,
+        }
+    }
+
+    /// The time left, set as the socket's timeout for the next call.
+    fn arm(
+        &self,
+        set: impl FnOnce(&TcpStream, Option<Duration>) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the exchange did not finish within the timeout",
+            ));
+        }
+        set(&self.sock, Some(left))
+    }
+}
+
+impl Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.arm(TcpStream::set_read_timeout)?;
+        self.sock.read(buf)
+    }
+}
+
+impl Write for Conn {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.arm(TcpStream::set_write_timeout)?;
+        self.sock.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.sock.flush()
+    }
+}
 
 /// A `host:port` as dialled, plus where the socket really goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,12 +132,13 @@ fn dial_help(peer: Peer<'_>, target: &Target) -> String {
     }
 }
 
-/// Connects within `timeout` per address; read and write timeouts are set on success.
+/// Connects within `timeout` per address; the connection's whole exchange is then
+/// bounded by `timeout` too ([`Conn`]).
 pub(crate) fn connect(
     target: &Target,
     peer: Peer<'_>,
     timeout: Duration,
-) -> Result<(TcpStream, SocketAddr), Box<Finding>> {
+) -> Result<(Conn, SocketAddr), Box<Finding>> {
     let dial = target
         .connect_to
         .clone()
@@ -98,16 +151,7 @@ pub(crate) fn connect(
     let mut last = None;
     for addr in &addrs {
         match TcpStream::connect_timeout(addr, timeout) {
-            Ok(sock) => {
-                let timeouts = sock
-                    .set_read_timeout(Some(timeout))
-                    .and_then(|()| sock.set_write_timeout(Some(timeout)));
-                if let Err(e) = timeouts {
-                    last = Some((*addr, e));
-                    continue;
-                }
-                return Ok((sock, *addr));
-            }
+            Ok(sock) => return Ok((Conn::new(sock, timeout), *addr)),
             Err(e) => last = Some((*addr, e)),
         }
     }
@@ -217,6 +261,30 @@ mod tests {
         assert_eq!(e.kind(), io::ErrorKind::TimedOut);
         let literal = resolve("127.0.0.1:5000", Duration::from_millis(1), hang).unwrap();
         assert_eq!(literal, ["127.0.0.1:5000".parse().unwrap()]);
+    }
+
+    #[test]
+    fn a_trickling_peer_cannot_outlast_the_deadline() {
+        use std::net::TcpListener;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            // One byte every 20 ms, for far longer than the deadline.
+            for _ in 0..2000 {
+                if s.write_all(b"x").is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        let t = Target::new(&addr.to_string(), 443, None);
+        let (mut conn, _) = connect(&t, Peer::Registry, Duration::from_millis(300)).unwrap();
+        let mut got = Vec::new();
+        let e = conn.read_to_end(&mut got).unwrap_err();
+        assert!(is_timeout(&e), "{e}");
+        // Each byte arrived well within a per-read timeout; only the deadline ended it.
+        assert!(!got.is_empty() && got.len() < 2000, "{}", got.len());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! one handshake yields both the verdict and the facts (version, ALPN, presented chain).
 
 use super::checks::BK715;
+use super::net::Conn;
 use super::net::{self, Target};
 use super::tls_explain::{
     HandshakeFailure, Presented, classify_failure, classify_io, classify_verify, tls_error,
@@ -15,7 +16,6 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, StreamOwned};
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
 use std::sync::{Arc, Mutex, OnceLock};
 
 pub(crate) fn provider() -> Arc<CryptoProvider> {
@@ -61,7 +61,7 @@ impl Trusted {
 
 /// Records the bytes first received, to recognise an HTTP answer to a ClientHello.
 pub(crate) struct Recorder {
-    pub sock: TcpStream,
+    pub sock: Conn,
     pub head: Vec<u8>,
 }
 
@@ -182,7 +182,7 @@ pub(crate) struct Dial<'a> {
 }
 
 pub(crate) fn handshake(
-    sock: TcpStream,
+    sock: Conn,
     target: &Target,
     trusted: &Trusted,
     now: Option<UnixTime>,

@@ -4,7 +4,8 @@
 pub mod buildkitd;
 mod files;
 
-pub use files::{compose, config_json, dotenv, htpasswd_line, primary_registry, registry_config};
+pub use crate::htpasswd::line as htpasswd_line;
+pub use files::{compose, config_json, dotenv, primary_registry, registry_config, yaml_quote};
 
 use crate::error::Result;
 use crate::model::{Environment, Role, layout};
@@ -130,7 +131,7 @@ pub fn plan(
     files.push(PlannedFile::public(layout::COMPOSE, compose(env)?));
     files.push(PlannedFile::private(
         layout::DOTENV,
-        dotenv(env, &m.passwords),
+        dotenv(env, &m.passwords)?,
     ));
     files.push(PlannedFile::public(layout::GITIGNORE, GITIGNORE));
     Ok(files)

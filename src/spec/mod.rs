@@ -4,6 +4,7 @@
 //! Parsing is strict (unknown keys are errors with a suggestion) because the whole point
 //! of bkenv is that nothing is silently ignored, unlike `buildkitd.toml`.
 
+mod grammar;
 mod load;
 mod validate;
 

@@ -1,21 +1,39 @@
 //! Spec → model: every bad input becomes one error naming the field and the fix.
 
-use super::{MirrorSpec, RegistrySpec, Spec};
+use super::{MirrorSpec, RegistrySpec, Spec, grammar};
 use crate::error::{Error, Result};
 use crate::hostport::{Host, HostPort, parse_host};
 use crate::model::{
     Auth, Buildkitd, Environment, LocalService, Pki, Publish, Reach, Registry, RegistryName, Role,
-    push_unique,
+    layout, push_unique,
 };
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// The longest leaf validity clients accept (Apple's limit for private CAs).
 pub(super) const MAX_LEAF_DAYS: u32 = 825;
+/// A CA valid for a century outlives any development environment; longer validities
+/// only approach the end of what X.509 dates and the clock types can express.
+pub(super) const MAX_CA_DAYS: u32 = 36_500;
+/// Limits on the size of a spec. Every registry name gets a `certs.d/<name>/` copy of
+/// the CA and a SAN, and every name is a `config.json` entry: a few dozen names is a
+/// large environment, thousands only cost time and disk (10,000 names took 18 s and
+/// 2.3 GB before these limits).
+pub(super) const MAX_REGISTRIES: usize = 16;
+pub(super) const MAX_NAMES: usize = 32;
 
 /// Checks the spec and resolves it into the environment model.
 pub fn validate(spec: &Spec) -> Result<Environment> {
     let pki = validate_pki(spec)?;
+    if spec.registries.len() > MAX_REGISTRIES {
+        return Err(Error::invalid(
+            "registry",
+            format!(
+                "{} registries; bkenv supports at most {MAX_REGISTRIES} per environment",
+                spec.registries.len()
+            ),
+        ));
+    }
     let mut services: Vec<String> = vec![spec.buildkitd.service.clone()];
     services.extend(spec.registries.iter().filter_map(|r| r.service.clone()));
     services.extend(spec.mirror.iter().map(|m| m.service.clone()));
@@ -50,6 +68,15 @@ fn validate_pki(spec: &Spec) -> Result<Pki> {
             ),
         ));
     }
+    if p.ca_validity_days > MAX_CA_DAYS {
+        return Err(Error::invalid(
+            "pki.ca_validity_days",
+            format!(
+                "{} days is more than {MAX_CA_DAYS} (100 years); use 3650",
+                p.ca_validity_days
+            ),
+        ));
+    }
     if p.ca_validity_days < p.leaf_validity_days {
         return Err(Error::invalid(
             "pki.ca_validity_days",
@@ -71,7 +98,16 @@ fn validate_pki(spec: &Spec) -> Result<Pki> {
 fn check_service_names(services: &[String]) -> Result<()> {
     let mut seen = BTreeMap::new();
     for s in services {
-        parse_host(s, s).map_err(|e| Error::invalid("service", e.to_string()))?;
+        grammar::service_name(s).map_err(|e| Error::invalid("service", e))?;
+        if crate::model::layout::TOP_LEVEL.contains(&s.as_str()) {
+            return Err(Error::invalid(
+                "service",
+                format!(
+                    "`{s}` is the name of a directory or file bkenv writes for itself; a registry named `{s}` would \
+                     share it (and its keys) with another service. Choose another service name"
+                ),
+            ));
+        }
         if seen.insert(s.as_str(), ()).is_some() {
             return Err(Error::invalid(
                 "service",
@@ -91,18 +127,12 @@ fn validate_buildkitd(spec: &Spec) -> Result<Buildkitd> {
         ));
     }
     for addr in &b.listen {
-        let ok = ["unix://", "tcp://", "fd://"]
-            .iter()
-            .any(|s| addr.starts_with(s));
-        if !ok {
-            return Err(Error::invalid(
-                "buildkitd.listen",
-                format!(
-                    "`{addr}` has no scheme; buildkitd fails with \"address {addr} does not contain proto\". Write `tcp://{addr}` or `unix://{addr}`"
-                ),
-            ));
-        }
+        grammar::listen_address(addr).map_err(|e| Error::invalid("buildkitd.listen", e))?;
     }
+    if b.rootless {
+        check_rootless_sockets(&b.listen)?;
+    }
+    check_count("buildkitd.names", b.names.len())?;
     let dialled = b.host.strip_prefix("tcp://").ok_or_else(|| {
         Error::invalid(
             "buildkitd.host",
@@ -134,6 +164,7 @@ fn validate_buildkitd(spec: &Spec) -> Result<Buildkitd> {
     if b.rootless && !image.ends_with("-rootless") {
         image.push_str("-rootless");
     }
+    check_image("buildkitd.image", &image)?;
     Ok(Buildkitd {
         service: b.service.clone(),
         version: crate::model::image_version(&image),
@@ -147,6 +178,35 @@ fn validate_buildkitd(spec: &Spec) -> Result<Buildkitd> {
     })
 }
 
+/// The rootless image runs buildkitd as uid 1000, which can create a socket only where
+/// that user may write; anywhere else the daemon stops at startup.
+fn check_rootless_sockets(listen: &[String]) -> Result<()> {
+    for addr in listen {
+        let Some(path) = addr.strip_prefix("unix://") else {
+            continue;
+        };
+        if layout::ROOTLESS_WRITABLE
+            .iter()
+            .any(|d| path.starts_with(d))
+        {
+            continue;
+        }
+        let parent = path.rsplit_once('/').map_or("/", |(p, _)| p);
+        return Err(Error::invalid(
+            "buildkitd.listen",
+            format!(
+                "`{addr}`: the rootless image runs buildkitd as uid {}, which cannot create files under {} \
+                 (buildkitd stops with \"mkdir {parent}: permission denied\" or \"failed to create unix socket on {path}: permission denied\"). \
+                 Use `{}`, the socket under its runtime directory",
+                layout::ROOTLESS_UID,
+                if parent.is_empty() { "/" } else { parent },
+                layout::BK_SOCKET_ROOTLESS
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn parse_names(field: &str, names: &[String], services: &[String]) -> Result<Vec<RegistryName>> {
     if names.is_empty() {
         return Err(Error::invalid(
@@ -154,6 +214,7 @@ fn parse_names(field: &str, names: &[String], services: &[String]) -> Result<Vec
             "give at least one host:port clients use for this registry",
         ));
     }
+    check_count(field, names.len())?;
     let mut out: Vec<RegistryName> = Vec::new();
     for n in names {
         let name = HostPort::parse(n).map_err(|e| Error::invalid(field, e.to_string()))?;
@@ -186,13 +247,8 @@ fn validate_registry(field: &str, r: &RegistrySpec, services: &[String]) -> Resu
         username: a.username.clone(),
         password_env: a.password_env.clone(),
     });
-    if let Some(a) = &auth
-        && (a.username.is_empty() || a.username.contains(':'))
-    {
-        return Err(Error::invalid(
-            format!("{field}.auth.username"),
-            "must be non-empty and contain no `:`",
-        ));
+    if let Some(a) = &auth {
+        crate::htpasswd::check_username(&format!("{field}.auth.username"), &a.username)?;
     }
     let role = match &r.service {
         Some(service) => {
@@ -202,9 +258,11 @@ fn validate_registry(field: &str, r: &RegistrySpec, services: &[String]) -> Resu
                     "only external registries (no `service`) take a ca_file; bkenv issues the certificate of a local one",
                 ));
             }
+            let image = r.image.clone().unwrap_or_else(|| "registry:2.8.3".into());
+            check_image(&format!("{field}.image"), &image)?;
             let local = LocalService {
                 service: service.clone(),
-                image: r.image.clone().unwrap_or_else(|| "registry:2.8.3".into()),
+                image,
                 port: r.port.unwrap_or(5000),
                 publish: parse_publish(&format!("{field}.publish"), &r.publish)?,
             };
@@ -227,6 +285,8 @@ fn validate_registry(field: &str, r: &RegistrySpec, services: &[String]) -> Resu
 }
 
 fn validate_mirror(m: &MirrorSpec, services: &[String]) -> Result<Registry> {
+    check_image("mirror.image", &m.image)?;
+    grammar::upstream_url(&m.upstream).map_err(|e| Error::invalid("mirror.upstream", e))?;
     let service = LocalService {
         service: m.service.clone(),
         image: m.image.clone(),
@@ -298,7 +358,14 @@ fn parse_publish(field: &str, specs: &[String]) -> Result<Vec<Publish>> {
                 Some((ip, port)) => (Some(ip.to_string()), port),
                 None => (None, rest),
             };
-            let port = |p: &str| p.parse::<u16>().ok().filter(|n| *n > 0);
+            let port = |p: &str| {
+                p.parse::<u16>()
+                    .ok()
+                    .filter(|n| *n > 0 && !p.starts_with('0'))
+            };
+            if let Some(ip) = host_ip.as_deref().filter(|ip| !ip.is_empty()) {
+                grammar::publish_ip(ip).map_err(|e| Error::invalid(field, e))?;
+            }
             Ok(Publish {
                 host_ip,
                 host_port: port(host_port).ok_or_else(bad)?,
@@ -306,6 +373,21 @@ fn parse_publish(field: &str, specs: &[String]) -> Result<Vec<Publish>> {
             })
         })
         .collect()
+}
+
+fn check_image(field: &str, image: &str) -> Result<()> {
+    grammar::image_reference(image)
+        .map_err(|why| Error::invalid(field, format!("`{}` {why}", image.escape_debug())))
+}
+
+fn check_count(field: &str, n: usize) -> Result<()> {
+    if n > MAX_NAMES {
+        return Err(Error::invalid(
+            field,
+            format!("{n} names; bkenv supports at most {MAX_NAMES} per service"),
+        ));
+    }
+    Ok(())
 }
 
 fn check_unique_names(registries: &[Registry]) -> Result<()> {
@@ -442,11 +524,42 @@ mod tests {
 
     #[test]
     fn rootless_uses_the_rootless_image_and_its_config_path() {
-        let e = env(&DEFAULT_SPEC.replace("rootless = false", "rootless = true")).unwrap();
+        let text = DEFAULT_SPEC
+            .replace("rootless = false", "rootless = true")
+            .replace(layout::BK_SOCKET_ROOTFUL, layout::BK_SOCKET_ROOTLESS);
+        let e = env(&text).unwrap();
+        assert_eq!(e.buildkitd.container_user(), Some((1000, 1000)));
         assert_eq!(e.buildkitd.image, "moby/buildkit:v0.23.2-rootless");
         assert_eq!(
             e.buildkitd.config_path_in_container(),
             crate::model::layout::BK_CONFIG_ROOTLESS
         );
+    }
+
+    /// uid 1000 cannot create `/run/buildkit`; the real rootless daemon stops with
+    /// "mkdir /run/buildkit: permission denied" (seen in tests/e2e's fault table).
+    #[test]
+    fn rootless_socket_outside_the_users_directories_is_refused_with_the_fix() {
+        let rootless = DEFAULT_SPEC.replace("rootless = false", "rootless = true");
+        let err = env(&rootless).unwrap_err().to_string();
+        assert!(
+            err.contains("buildkitd.listen")
+                && err.contains("mkdir /run/buildkit: permission denied")
+                && err.contains(layout::BK_SOCKET_ROOTLESS),
+            "{err}"
+        );
+        for ok in [
+            layout::BK_SOCKET_ROOTLESS,
+            "unix:///home/user/buildkitd.sock",
+            "unix:///tmp/bk.sock",
+        ] {
+            let text = rootless.replace(layout::BK_SOCKET_ROOTFUL, ok);
+            assert!(env(&text).is_ok(), "{ok}");
+        }
+        // `/run/user/10000/` is not the runtime directory of uid 1000.
+        let text = rootless.replace(layout::BK_SOCKET_ROOTFUL, "unix:///run/user/10000/b.sock");
+        assert!(env(&text).is_err());
+        // A rootful daemon may create its socket anywhere.
+        assert!(env(DEFAULT_SPEC).is_ok());
     }
 }
