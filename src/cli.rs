@@ -224,7 +224,7 @@ pub struct InitArgs {
     pub rootless: bool,
     /// Key type for the CA and certificates: ecdsa-p256, ecdsa-p384 or ed25519. Saved to bkenv.toml.
     #[arg(long, value_name = "TYPE")]
-    pub key_type: Option<String>,
+    pub key_type: Option<crate::pki::KeyType>,
     /// Generate a new CA, keeping the old one in ca/backup-<time>/. Every client must trust the new CA.
     #[arg(long)]
     pub new_ca: bool,

@@ -21,10 +21,10 @@ pub enum Error {
         source: std::io::Error,
     },
 
-    #[error("{0}")]
+    #[error(transparent)]
     Pki(#[from] crate::pki::PkiError),
 
-    #[error("{0}")]
+    #[error(transparent)]
     Fix(#[from] crate::doctor::FixError),
 
     #[error("{path}: {message}")]
@@ -98,5 +98,62 @@ impl Error {
             field: field.into(),
             message: message.into(),
         }
+    }
+}
+
+/// What `main` prints for a failure: the error, then each cause that adds something.
+/// A cause whose text the lines above already say (a message that embeds its source,
+/// as `could not read X: Permission denied` does) is not repeated, so each fact is
+/// said once.
+pub fn render(err: &dyn std::error::Error) -> String {
+    let mut out = format!("error: {err}\n");
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !text.is_empty() && !out.contains(&text) {
+            out.push_str(&format!("  caused by: {text}\n"));
+        }
+        source = cause.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_fact_is_said_once() {
+        let rsa = Error::from(crate::pki::PkiError::RsaUnsupported);
+        let text = render(&rsa);
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(
+            text.starts_with("error: RSA key generation is unsupported"),
+            "{text}"
+        );
+        let io = Error::io(
+            "read",
+            "/x/bkenv.toml",
+            std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        );
+        let text = render(&io);
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(
+            text.contains("could not read /x/bkenv.toml: permission denied"),
+            "{text}"
+        );
+    }
+
+    /// A cause that adds something is still shown.
+    #[test]
+    fn a_cause_with_news_is_kept() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("could not start")]
+        struct Outer(#[source] std::io::Error);
+        let e = Outer(std::io::Error::other("disk full"));
+        assert_eq!(
+            render(&e),
+            "error: could not start\n  caused by: disk full\n"
+        );
     }
 }

@@ -56,8 +56,10 @@ pub fn run(
 ) -> Result<InitOutcome> {
     let dir = &opts.dir;
     let mut notes = Vec::new();
-    // A bad spec is refused before anything (even the lock) is written.
+    // A bad spec, or a project directory that is not an environment, is refused before
+    // anything (even the lock) is written.
     load_spec(dir, opts)?;
+    refuse_project_dir(dir, opts.force)?;
     // Held until the run ends: every read below sees no other run's half-written state.
     let _lock = if opts.dry_run {
         None
@@ -125,21 +127,81 @@ pub fn run(
         file.policy = output::Policy::Keep;
     }
 
-    if !opts.dry_run {
-        writer.ensure_dir(&dir.join(layout::CA_DIR), output::DIR_PRIVATE)?;
-    }
     let mut state = State {
         passwords: state_passwords,
         ..state
     };
     hand_over_keys(&env, opts, &mut plan, &mut state, &mut notes);
-    let applied = output::apply(dir, &plan, state, writer, opts.force, opts.dry_run)?;
+    let classified = output::Classified::new(dir, &plan, state, opts.force)?;
+    if !classified.not_ours().is_empty() {
+        return Err(not_ours(dir, classified.not_ours()));
+    }
+    if !opts.dry_run {
+        writer.ensure_dir(&dir.join(layout::CA_DIR), output::DIR_PRIVATE)?;
+    }
+    let applied = classified.commit(writer, opts.dry_run)?;
     Ok(InitOutcome {
         env,
         applied,
         notes,
         passwords,
     })
+}
+
+/// Files an environment always has, and a project directory often has too.
+const PROJECT_FILES: &[&str] = &[
+    layout::COMPOSE,
+    layout::DOTENV,
+    layout::GITIGNORE,
+    layout::DOCKER_CONFIG,
+];
+
+/// A directory where bkenv never wrote (no `.bkenv/`, no `ca/`) holding a compose file,
+/// `.env` or `.gitignore` of its own is someone's project: refused before the lock
+/// creates `.bkenv/` in it. [`output::Classified::not_ours`] checks every planned file
+/// under the lock; this only spares the project that directory.
+fn refuse_project_dir(dir: &Path, force: bool) -> Result<()> {
+    let never_written = [layout::STATE_DIR, layout::CA_DIR]
+        .iter()
+        .all(|d| std::fs::symlink_metadata(dir.join(d)).is_err());
+    if force || !never_written {
+        return Ok(());
+    }
+    let found: Vec<String> = PROJECT_FILES
+        .iter()
+        .filter(|f| std::fs::symlink_metadata(dir.join(f)).is_ok())
+        .map(|f| f.to_string())
+        .collect();
+    if found.is_empty() {
+        Ok(())
+    } else {
+        Err(not_ours(dir, &found))
+    }
+}
+
+/// bkenv would replace files it never wrote: refused, nothing written, with the ways
+/// out. Not "kept": an environment without its own compose file or `.env` cannot work,
+/// and a run that leaves one half made should not look like success.
+fn not_ours(dir: &Path, files: &[String]) -> Error {
+    let list = match files {
+        [one] => format!("{one} exists and was"),
+        [many @ .., last] => format!("{} and {last} exist and were", many.join(", ")),
+        [] => String::new(),
+    };
+    Error::Refused {
+        // `.` would read poorly in "error: .: ..."
+        path: std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf()),
+        message: format!(
+            "{list} not written by bkenv; init would replace them, so it stopped and wrote nothing. \
+             An environment directory holds the CA key ({}), passwords (.env) and its own compose file, so it \
+             should not be your project's directory (nor inside a build context). Either:\n  \
+             - run `bkenv init` on a new directory outside your project (e.g. `bkenv init ~/bkenv/demo`), and build \
+             your project from its own directory;\n  \
+             - or merge: generate the environment in another directory and copy what you need into these files;\n  \
+             - or run `bkenv init --force` to replace them with bkenv's (your versions are lost)",
+            layout::CA_KEY
+        ),
+    }
 }
 
 /// A rootless buildkitd reads its TLS key as its container user (uid 1000), and a 0600
@@ -174,7 +236,7 @@ fn hand_over_keys(
                      or run `bkenv init` as root or as uid {uid}",
                     opts.uid,
                     layout::BK_CERTS_IN,
-                    shell_quote(&opts.dir.join(&key).display().to_string()),
+                    crate::shell::quote(&opts.dir.join(&key).display().to_string()),
                 ));
             }
         }
@@ -183,18 +245,6 @@ fn hand_over_keys(
                 file.owner = Some(Owner { uid: 0, gid: 0 });
             }
         }
-    }
-}
-
-/// `text` as one POSIX shell word, for commands printed to be pasted.
-fn shell_quote(text: &str) -> String {
-    let plain = text
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"/._-:+@%,=".contains(&b));
-    if plain && !text.is_empty() {
-        text.to_string()
-    } else {
-        format!("'{}'", text.replace('\'', r"'\''"))
     }
 }
 
@@ -336,7 +386,27 @@ fn load_or_create_ca(
         }
     };
     check_constraints(&ca, env)?;
+    if let Some(note) = ca_key_type_note(&ca, env.pki.key_type, opts.new_ca) {
+        notes.push(note);
+    }
     Ok(ca)
+}
+
+/// A kept CA whose key is not of the spec's type is never replaced behind the user's
+/// back: say so, and what replaces it (`--new-ca`), so a changed `pki.key_type` is never
+/// silently half applied.
+fn ca_key_type_note(ca: &Ca, wanted: pki::KeyType, new_ca: bool) -> Option<String> {
+    let found = &ca.facts.public_key;
+    (!new_ca && !wanted.matches(found)).then(|| {
+        format!(
+            "warning: the CA key ({}) is {found}, but pki.key_type is {wanted}. The CA is kept (bkenv never replaces \
+             a CA behind your back), and certificates bkenv issues get {wanted} keys signed by it. For an {wanted} CA \
+             run `bkenv init --new-ca` (the old CA is kept in ca/backup-<time>/; every client must then trust the \
+             new {})",
+            layout::CA_KEY,
+            layout::CA_CERT
+        )
+    })
 }
 
 fn check_constraints(ca: &Ca, env: &Environment) -> Result<()> {
@@ -413,6 +483,15 @@ impl Leaves<'_> {
         let cert = read_optional_bytes(&self.dir.join(&cert_rel))?;
         let key = read_key(&self.dir.join(&key_rel), self.opts.uid)?;
         let now = self.opts.now;
+        let force = self.opts.force;
+        let state = self.state;
+        let theirs = |rel: &str, bytes: &Option<Vec<u8>>| {
+            !force && bytes.as_ref().is_some_and(|b| !state.owns(rel, b))
+        };
+        let (cert_theirs, key_theirs) = (theirs(&cert_rel, &cert), theirs(&key_rel, &key));
+        let wrong_type = cert
+            .as_deref()
+            .and_then(|c| pki::key_type_status(c, env.pki.key_type));
         let status = pki::leaf_status(
             cert.as_deref(),
             key.as_deref(),
@@ -421,6 +500,19 @@ impl Leaves<'_> {
             usage,
             now,
         );
+        // A key the user supplied is theirs whatever its type: it gets a certificate when
+        // one is needed, never a replacement (`--force` replaces it).
+        let wrong_type = match wrong_type {
+            Some(pki::ReissueReason::KeyType { found, wanted }) if key_theirs && !cert_theirs => {
+                self.notes.push(format!(
+                    "{key_rel} kept: it is your key (not written by bkenv), a {found} key while pki.key_type is \
+                     {wanted}. Replace it with an {wanted} key, or run `bkenv init --force` to have bkenv generate one"
+                ));
+                None
+            }
+            other => other,
+        };
+        let status = status.or(wrong_type);
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         let Some(reason) = status else {
             let (Some(cert), Some(key)) = (cert, key) else {
@@ -438,12 +530,6 @@ impl Leaves<'_> {
                 key_pem: text(&key),
             });
         };
-        let force = self.opts.force;
-        let state = self.state;
-        let theirs = |rel: &str, bytes: &Option<Vec<u8>>| {
-            !force && bytes.as_ref().is_some_and(|b| !state.owns(rel, b))
-        };
-        let (cert_theirs, key_theirs) = (theirs(&cert_rel, &cert), theirs(&key_rel, &key));
         let params = LeafParams {
             common_name: cn,
             sans,
@@ -464,7 +550,7 @@ impl Leaves<'_> {
                 });
             };
             self.notes.push(format!(
-                "{cert_rel} kept (edited by you; --force to reissue) although it needs reissuing: {reason:?}"
+                "{cert_rel} kept (edited by you; --force to reissue) although it needs reissuing: {reason}"
             ));
             self.keep.insert(cert_rel);
             self.keep.insert(key_rel);
@@ -474,7 +560,7 @@ impl Leaves<'_> {
             });
         }
         if reason != pki::ReissueReason::Missing {
-            self.notes.push(format!("{cert_rel} reissued: {reason:?}"));
+            self.notes.push(format!("{cert_rel} reissued: {reason}"));
         }
         match key.filter(|_| key_theirs) {
             Some(user_key) => {

@@ -5,7 +5,7 @@
 // The library's surface is what `main`, `tests/`, `benches/` and `fuzz/` use: running a
 // command (`run`, `cli`), the doctor pipeline and its data (`doctor`, `diag`, `catalog`),
 // probes (`probe`), reports (`report`), and init's building blocks (`init`, `spec`,
-// `model`, `pki`, `render`, `output`, `creds`, `hostport`). Everything else is
+// `model`, `pki`, `render`, `output`, `creds`, `hostport`, and `summary`, what it prints). Everything else is
 // `pub(crate)`, so rustc sees dead code; `unreachable_pub` keeps it that way.
 #![warn(unreachable_pub)]
 // Failures are `Error`s and problems are findings; nothing in the library may panic.
@@ -40,11 +40,13 @@ pub mod probe;
 pub mod render;
 pub mod report;
 pub mod safefs;
+mod shell;
 pub mod spec;
 pub mod stamp;
 mod suggest;
-mod summary;
+pub mod summary;
 mod tomlutil;
+mod tools;
 
 pub use report::levels::ExitStatus;
 

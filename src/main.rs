@@ -18,13 +18,9 @@ fn main() -> ExitCode {
         }
         Err(err) => {
             let _ = out.flush();
-            let mut stderr = std::io::stderr().lock();
-            let _ = writeln!(stderr, "error: {err}");
-            let mut source = std::error::Error::source(&err);
-            while let Some(cause) = source {
-                let _ = writeln!(stderr, "  caused by: {cause}");
-                source = cause.source();
-            }
+            let _ = std::io::stderr()
+                .lock()
+                .write_all(bkenv::error::render(&err).as_bytes());
             bkenv::ExitStatus::Failure.into()
         }
     }

@@ -24,6 +24,9 @@ pub mod layout {
     pub const STATE: &str = ".bkenv/state.json";
     /// bkenv's private directory: state, lock, a CA switch in progress.
     pub const STATE_DIR: &str = ".bkenv";
+    /// The smoke-test build context `init` prints a build of: a Dockerfile and one file,
+    /// so the build cannot send the environment's keys or `.env` to the daemon.
+    pub const HELLO_DIR: &str = "hello";
 
     /// Every top-level name bkenv itself writes. A local registry's files go to a
     /// directory named after its service, so no service may be named like one of
@@ -39,6 +42,7 @@ pub mod layout {
         COMPOSE,
         DOTENV,
         GITIGNORE,
+        HELLO_DIR,
         "bkenv.toml",
     ];
 

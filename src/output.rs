@@ -6,6 +6,8 @@
 //! Edits are detected with a manifest (`.bkenv/state.json`) holding the SHA-256 of what
 //! bkenv last wrote to each path.
 
+mod fsync;
+
 use crate::error::{Error, Result};
 use crate::safefs::Links;
 use serde::{Deserialize, Serialize};
@@ -119,10 +121,18 @@ impl State {
         match read_file(&path, Links::Refuse)? {
             Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| Error::Refused {
                 path,
-                message: format!("corrupt state file ({e}); delete it to start over (user edits will then be kept, not overwritten)"),
+                message: format!(
+                    "corrupt state file ({e}); delete it to start over. bkenv then generates new passwords, and a \
+                     file it would change is not known as its own: init lists those and stops (`--force` replaces them)"
+                ),
             }),
             None => Ok(State::default()),
         }
+    }
+
+    /// Whether bkenv wrote `path` (or set out to replace it) at some point.
+    pub fn records(&self, path: &str) -> bool {
+        self.files.contains_key(path) || self.previous.contains_key(path)
     }
 
     /// Whether `bytes` at `path` are something bkenv wrote (or set out to write over).
@@ -374,11 +384,11 @@ impl Writer {
     }
 
     /// Writes several files, each as atomically and durably as [`Writer::write`], with the
-    /// fsyncs batched: every temp file is written, then all are fsynced concurrently (the
-    /// filesystem journal commits concurrent fsyncs together), then renamed into place,
-    /// then their directories are fsynced. One journal commit per phase instead
-    /// of two sequential fsyncs per file: on ext4 that is most of `init`'s time (see
-    /// bench/README.md).
+    /// fsyncs batched ([`fsync::sync_all`]): every temp file is written, then all are
+    /// fsynced together (the filesystem journal commits concurrent fsyncs as one), then
+    /// renamed into place, then their directories are fsynced together. One journal
+    /// commit per phase instead of two sequential fsyncs per file: on ext4 that is most
+    /// of `init`'s time (see bench/README.md).
     ///
     /// `journal` (the state manifest) is committed first, so whatever the run is
     /// interrupted by, the next run recognises every file this one wrote, or set out to
@@ -431,7 +441,7 @@ impl Writer {
             }
         }
         let handles: Vec<&fs::File> = staged.iter().flatten().map(|s| &s.file).collect();
-        for (result, f) in sync_concurrently(&handles).into_iter().zip(files) {
+        for (result, f) in fsync::sync_all(&handles).into_iter().zip(files) {
             result.map_err(|e| Error::io("write", f.path.clone(), e))?;
         }
         for group in 0..=2 {
@@ -457,14 +467,11 @@ impl Writer {
                     dirs.push(dir);
                 }
             }
-            // As in `write`, a directory that cannot be synced is not an error. No threads
-            // here: the first directory fsync commits the journal transaction holding every
-            // rename so far, and the others then find nothing left to commit.
-            for dir in dirs {
-                if let Ok(d) = fs::File::open(dir) {
-                    let _ = d.sync_all();
-                }
-            }
+            // As in `write`, a directory that cannot be synced is not an error. Each
+            // still costs a disk cache flush, so they go together, like the files.
+            let handles: Vec<fs::File> =
+                dirs.iter().filter_map(|d| fs::File::open(d).ok()).collect();
+            let _ = fsync::sync_all(&handles.iter().collect::<Vec<_>>());
         }
         Ok(())
     }
@@ -572,33 +579,6 @@ fn stage(f: &BatchFile<'_>, ensure_dir: impl FnOnce(&Path) -> Result<()>) -> Res
     }
 }
 
-/// fsyncs every file, each on its own thread so the journal can commit them together.
-/// Falls back to syncing inline when a thread cannot be started.
-fn sync_concurrently(files: &[&fs::File]) -> Vec<std::io::Result<()>> {
-    if files.len() <= 1 {
-        return files.iter().map(|f| f.sync_all()).collect();
-    }
-    std::thread::scope(|scope| {
-        let pending: Vec<_> = files
-            .iter()
-            .map(|f| {
-                std::thread::Builder::new()
-                    .spawn_scoped(scope, move || f.sync_all())
-                    .map_err(|_| f)
-            })
-            .collect();
-        pending
-            .into_iter()
-            .map(|p| match p {
-                Ok(handle) => handle
-                    .join()
-                    .unwrap_or_else(|_| Err(std::io::Error::other("fsync thread panicked"))),
-                Err(f) => f.sync_all(),
-            })
-            .collect()
-    })
-}
-
 /// The outcome for one planned file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Applied {
@@ -606,52 +586,114 @@ pub struct Applied {
     pub status: Status,
 }
 
-/// Applies a plan with its state manifest. With `dry_run` nothing is written and the
-/// statuses say what would happen. Files are committed with [`Writer::write_batch`]: the
-/// manifest first (the run's intent: a file it writes is bkenv's even if the run stops
-/// halfway), then private files (keys, secrets) before public ones, so a key is durable
-/// before the certificate that needs it appears.
+/// Applies a plan with its state manifest: [`Classified::new`], then
+/// [`Classified::commit`]. With `dry_run` nothing is written and the statuses say what
+/// would happen.
 pub fn apply(
     root: &Path,
     plan: &[PlannedFile],
-    mut state: State,
+    state: State,
     writer: &mut Writer,
     force: bool,
     dry_run: bool,
 ) -> Result<Vec<Applied>> {
-    let mut out = Vec::with_capacity(plan.len());
-    let mut to_write = Vec::new();
-    let mut previous = BTreeMap::new();
-    for file in plan {
-        let (status, replaced) = classify_existing(root, &state, file, force)?;
-        if let Some(old) = replaced {
-            previous.insert(file.path.clone(), sha256_hex(&old));
+    Classified::new(root, plan, state, force)?.commit(writer, dry_run)
+}
+
+/// A plan whose files have been compared with the disk, nothing written yet.
+#[derive(Debug)]
+pub struct Classified<'a> {
+    root: &'a Path,
+    plan: &'a [PlannedFile],
+    statuses: Vec<Status>,
+    state: State,
+    /// Planned files that exist, differ, and that bkenv has no record of writing.
+    not_ours: Vec<String>,
+}
+
+impl<'a> Classified<'a> {
+    /// Reads what is on disk for each planned file and decides what applying it does,
+    /// without writing. The new manifest records the planned contents, and in
+    /// [`State::previous`] what a replaced file held.
+    pub fn new(
+        root: &'a Path,
+        plan: &'a [PlannedFile],
+        mut state: State,
+        force: bool,
+    ) -> Result<Classified<'a>> {
+        let mut statuses = Vec::with_capacity(plan.len());
+        let mut previous = BTreeMap::new();
+        let mut not_ours = Vec::new();
+        for file in plan {
+            let (status, replaced) = classify_existing(root, &state, file, force)?;
+            if let Some(old) = replaced {
+                previous.insert(file.path.clone(), sha256_hex(&old));
+            }
+            if status == Status::KeptEdited
+                && file.policy == Policy::Generated
+                && !state.records(&file.path)
+            {
+                not_ours.push(file.path.clone());
+            }
+            if status != Status::KeptEdited && file.policy != Policy::Keep {
+                state
+                    .files
+                    .insert(file.path.clone(), sha256_hex(&file.contents));
+            }
+            statuses.push(status);
         }
-        if !dry_run && matches!(status, Status::Created | Status::Updated) {
-            to_write.push(BatchFile {
-                path: root.join(&file.path),
-                contents: &file.contents,
-                mode: file.mode,
-                owner: file.owner,
-            });
-        }
-        if status != Status::KeptEdited && file.policy != Policy::Keep {
-            state
-                .files
-                .insert(file.path.clone(), sha256_hex(&file.contents));
-        }
-        out.push(Applied {
-            path: PathBuf::from(&file.path),
-            status,
-        });
-    }
-    if !dry_run {
         // A run that replaces nothing keeps the old entries: they may describe files an
         // earlier, interrupted run left behind.
         if !previous.is_empty() {
             state.previous = previous;
         }
-        let (path, json) = state_json(root, &state)?;
+        Ok(Classified {
+            root,
+            plan,
+            statuses,
+            state,
+            not_ours,
+        })
+    }
+
+    /// Files bkenv would replace but never wrote (no record in the state): a
+    /// hand-written `docker-compose.yml` or `.env`, not an edit of bkenv's. `--force`
+    /// empties this list.
+    pub fn not_ours(&self) -> &[String] {
+        &self.not_ours
+    }
+
+    /// Writes the files that are new or bkenv's to replace, with [`Writer::write_batch`]:
+    /// the manifest first (the run's intent: a file it writes is bkenv's even if the run
+    /// stops halfway), then private files (keys, secrets) before public ones, so a key is
+    /// durable before the certificate that needs it appears. Nothing is rewritten that
+    /// is already as planned (`Unchanged`), the manifest included.
+    pub fn commit(self, writer: &mut Writer, dry_run: bool) -> Result<Vec<Applied>> {
+        let out = self
+            .plan
+            .iter()
+            .zip(&self.statuses)
+            .map(|(f, s)| Applied {
+                path: PathBuf::from(&f.path),
+                status: *s,
+            })
+            .collect();
+        if dry_run {
+            return Ok(out);
+        }
+        let to_write: Vec<BatchFile<'_>> = self
+            .plan
+            .iter()
+            .zip(&self.statuses)
+            .filter(|(_, s)| matches!(s, Status::Created | Status::Updated))
+            .map(|(file, _)| BatchFile {
+                path: self.root.join(&file.path),
+                contents: &file.contents,
+                mode: file.mode,
+                owner: file.owner,
+            })
+            .collect();
+        let (path, json) = state_json(self.root, &self.state)?;
         let changed = read_file(&path, Links::Refuse)?.as_deref() != Some(json.as_slice());
         if let Some(dir) = path.parent().filter(|_| changed) {
             ensure_private_dir(dir, writer.owner)?;
@@ -663,8 +705,8 @@ pub fn apply(
             owner: None,
         });
         writer.write_batch(&to_write, journal.as_ref())?;
+        Ok(out)
     }
-    Ok(out)
 }
 
 fn state_json(root: &Path, state: &State) -> Result<(PathBuf, Vec<u8>)> {

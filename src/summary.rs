@@ -1,17 +1,56 @@
 //! What `init` tells the user: what happened to each file, and the exact commands to
-//! start and use the environment.
+//! start and use the environment, spelled for this machine (see [`Tools`]).
 
 use crate::init::InitOutcome;
 use crate::model::{Environment, layout};
 use crate::output::Status;
 use crate::render::primary_registry;
+use crate::shell::quote;
 use std::fmt::Write;
 
-pub(crate) fn init_summary(
+/// How the printed commands are spelled on this machine. `commands` reads it from the
+/// process (see [`crate::tools`]); tests pass it in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tools {
+    /// The command that runs this bkenv: `bkenv` when that is the one on `PATH`, else
+    /// the absolute path of the running binary (`cargo run`, `target/release/bkenv`),
+    /// so the printed commands work after `cd`.
+    pub bkenv: String,
+    pub compose: Compose,
+}
+
+/// Which Compose this machine has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compose {
+    /// The Compose v2 plugin of the docker CLI: `docker compose`.
+    Plugin,
+    /// A `docker-compose` program on `PATH` (Compose v1, or v2 installed standalone).
+    Standalone,
+    /// Neither was found: both spellings are printed.
+    Unknown,
+}
+
+impl Compose {
+    /// The command that starts the environment's services.
+    pub fn up(self) -> &'static str {
+        match self {
+            Compose::Plugin => "docker compose up -d",
+            Compose::Standalone => "docker-compose up -d",
+            Compose::Unknown => "docker compose up -d   # Compose v1: docker-compose up -d",
+        }
+    }
+}
+
+/// The placeholder for the user's project in the printed build command: bkenv cannot
+/// know it, and the environment directory must never be the build context.
+pub const PROJECT_PLACEHOLDER: &str = "/path/to/your/project";
+
+pub fn init_summary(
     outcome: &InitOutcome,
     dir: &str,
     dry_run: bool,
     show_password: bool,
+    tools: &Tools,
 ) -> String {
     let mut s = String::new();
     let verb = if dry_run {
@@ -56,18 +95,21 @@ pub(crate) fn init_summary(
         }
     }
     if !dry_run {
-        s.push_str(&next_steps(&outcome.env, dir));
+        s.push_str(&next_steps(&outcome.env, dir, tools));
     }
     s
 }
 
-/// The commands to start the environment and build, push and cache through it.
-pub(crate) fn next_steps(env: &Environment, dir: &str) -> String {
+/// The commands to start the environment, check it with a build that cannot leak
+/// (`hello/` holds only a Dockerfile and one file), then build, push and cache the
+/// user's project through it. Each line runs as printed, in order, in a POSIX shell;
+/// only [`PROJECT_PLACEHOLDER`] is the user's to fill in.
+pub fn next_steps(env: &Environment, dir: &str, tools: &Tools) -> String {
     let mut s = String::from("\nNext steps:\n");
     if dir != "." {
-        let _ = writeln!(s, "  cd {dir}");
+        let _ = writeln!(s, "  cd {}", quote(dir));
     }
-    s.push_str("  docker compose up -d\n");
+    let _ = writeln!(s, "  {}", tools.compose.up());
     s.push_str("  set -a; . ./.env; set +a\n");
     let bk = &env.buildkitd;
     let mut tls = format!("--tlscacert {}/ca.crt", layout::CLIENT_DIR);
@@ -78,24 +120,48 @@ pub(crate) fn next_steps(env: &Environment, dir: &str) -> String {
             layout::CLIENT_DIR
         );
     }
-    let Some(reg) = primary_registry(env).and_then(|(_, r)| r.primary_name()) else {
-        return s;
-    };
-    let _ = writeln!(s, "  buildctl --addr \"$BUILDKIT_HOST\" {tls} build \\");
-    s.push_str("    --frontend dockerfile.v0 --local context=. --local dockerfile=. \\\n");
-    let _ = write!(s, "    --output type=image,name={reg}/app:dev,push=true");
-    if bk.supports_image_manifest_cache() {
-        let _ = write!(
+    let buildctl = format!("  buildctl --addr \"$BUILDKIT_HOST\" {tls} build \\\n");
+    if let Some(reg) = primary_registry(env).and_then(|(_, r)| r.primary_name()) {
+        let hello = layout::HELLO_DIR;
+        let _ = writeln!(
             s,
-            " \\\n    --export-cache type=registry,ref={reg}/app:buildcache,mode=max,image-manifest=true,oci-mediatypes=true \\\n    --import-cache type=registry,ref={reg}/app:buildcache"
+            "  # smoke test: build {hello}/ (a Dockerfile and one file bkenv wrote) and push it"
         );
-    } else {
-        let _ = write!(
+        s.push_str(&buildctl);
+        let _ = writeln!(
             s,
-            " \\\n    --export-cache type=registry,ref={reg}/app:buildcache,mode=max"
+            "    --frontend dockerfile.v0 --local context={hello} --local dockerfile={hello} \\"
         );
+        let _ = writeln!(s, "    --output type=image,name={reg}/hello:dev,push=true");
+        let _ = writeln!(
+            s,
+            "  # your project: the directory with its Dockerfile, never this one ({} and .env are here)",
+            layout::CA_KEY
+        );
+        s.push_str(&buildctl);
+        let p = PROJECT_PLACEHOLDER;
+        let _ = writeln!(
+            s,
+            "    --frontend dockerfile.v0 --local context={p} --local dockerfile={p} \\"
+        );
+        let _ = write!(s, "    --output type=image,name={reg}/app:dev,push=true");
+        if bk.supports_image_manifest_cache() {
+            let _ = write!(
+                s,
+                " \\\n    --export-cache type=registry,ref={reg}/app:buildcache,mode=max,image-manifest=true,oci-mediatypes=true \\\n    --import-cache type=registry,ref={reg}/app:buildcache"
+            );
+        } else {
+            let _ = write!(
+                s,
+                " \\\n    --export-cache type=registry,ref={reg}/app:buildcache,mode=max \\\n    --import-cache type=registry,ref={reg}/app:buildcache"
+            );
+        }
+        s.push('\n');
     }
-    s.push('\n');
-    s.push_str("  bkenv doctor --probe   # check the running environment\n");
+    let _ = writeln!(
+        s,
+        "  {} doctor --probe   # check the running environment",
+        tools.bkenv
+    );
     s
 }

@@ -496,3 +496,251 @@ fn a_user_supplied_leaf_key_gets_a_certificate_for_itself() {
     assert!(bkenv::pki::key_matches_cert(&key, cert), "a pair, always");
     assert!(cert.not_after > NOW + time::Duration::days(600), "reissued");
 }
+
+/// The key type of every certificate of the environment at `d`, by file.
+fn key_types(d: &Path) -> Vec<(&'static str, String)> {
+    [
+        "ca/ca.crt",
+        "buildkit/certs/server.crt",
+        "registry/certs/registry.crt",
+        "client/client.crt",
+    ]
+    .into_iter()
+    .filter(|f| d.join(f).exists())
+    .map(|f| {
+        let cert = &read_certs(read(d, f).as_bytes()).unwrap()[0];
+        (f, cert.public_key.to_string())
+    })
+    .collect()
+}
+
+/// Notes say things in words: no enum variant name (`NamesChanged`, `NotSignedByCa`)
+/// reaches the user.
+fn assert_in_words(notes: &[String]) {
+    for n in notes {
+        let camel = n.split(|c: char| !c.is_ascii_alphanumeric()).any(|w| {
+            w.len() > 3
+                && w.starts_with(|c: char| c.is_ascii_uppercase())
+                && w.chars().skip(1).any(|c| c.is_ascii_uppercase())
+                && w.chars().any(|c| c.is_ascii_lowercase())
+        });
+        assert!(!camel, "an internal name in: {n}");
+    }
+}
+
+/// Changing `pki.key_type` on an existing environment reissues bkenv's leaves with the
+/// new type (each pair written together), keeps the CA and says what replaces it
+/// (`--new-ca`), which then gives every certificate the new type.
+#[test]
+fn a_changed_key_type_reissues_the_leaves_and_names_what_the_ca_needs() {
+    let (dir, _) = fresh(None);
+    let d = dir.path();
+    let ca = read(d, "ca/ca.crt");
+    let mut opts = options(d);
+    opts.overrides.mtls = Some(true);
+    run_init(&opts).unwrap();
+    assert!(
+        key_types(d).iter().all(|(_, t)| t == "ECDSA P-256"),
+        "{:?}",
+        key_types(d)
+    );
+    opts.overrides.key_type = Some(bkenv::pki::KeyType::EcdsaP384);
+    let out = run_init(&opts).unwrap();
+    assert_eq!(
+        read(d, "ca/ca.crt"),
+        ca,
+        "the CA is never replaced behind your back"
+    );
+    for (f, t) in key_types(d) {
+        let want = if f == "ca/ca.crt" {
+            "ECDSA P-256"
+        } else {
+            "ECDSA P-384"
+        };
+        assert_eq!(t, want, "{f}");
+    }
+    for (crt, key) in [
+        ("buildkit/certs/server.crt", "buildkit/certs/server.key"),
+        ("registry/certs/registry.crt", "registry/certs/registry.key"),
+        ("client/client.crt", "client/client.key"),
+    ] {
+        let cert = &read_certs(read(d, crt).as_bytes()).unwrap()[0];
+        let key = bkenv::pki::read_private_key(read(d, key).as_bytes()).unwrap();
+        assert!(
+            bkenv::pki::key_matches_cert(&key, cert),
+            "{crt} and its key are a pair"
+        );
+        let status = |p: &str| {
+            out.applied
+                .iter()
+                .find(|a| a.path == Path::new(p))
+                .unwrap()
+                .status
+        };
+        assert_eq!(status(crt), bkenv::output::Status::Updated, "{crt}");
+    }
+    assert!(
+        out.notes.iter().any(|n| n.contains("registry/certs/registry.crt reissued: its key is ECDSA P-256, and pki.key_type is ecdsa-p384")),
+        "{:?}",
+        out.notes
+    );
+    let ca_note = out
+        .notes
+        .iter()
+        .find(|n| n.contains("CA key"))
+        .expect("a note on the CA");
+    assert!(
+        ca_note.contains("ECDSA P-256") && ca_note.contains("--new-ca"),
+        "{ca_note}"
+    );
+    assert_in_words(&out.notes);
+    // A re-run changes nothing more, and keeps saying what the CA needs.
+    let again = run_init(&opts).unwrap();
+    assert!(
+        again
+            .applied
+            .iter()
+            .all(|a| a.status == bkenv::output::Status::Unchanged),
+        "{:?}",
+        again.applied
+    );
+    assert!(again.notes.iter().any(|n| n.contains("--new-ca")));
+    // `--new-ca` gives the CA the new type too.
+    opts.new_ca = true;
+    let out = run_init(&opts).unwrap();
+    assert!(
+        key_types(d).iter().all(|(_, t)| t == "ECDSA P-384"),
+        "{:?}",
+        key_types(d)
+    );
+    assert!(
+        out.notes.iter().all(|n| !n.contains("pki.key_type")),
+        "{:?}",
+        out.notes
+    );
+}
+
+/// A key the user supplied stays theirs when the key type changes: kept, with a note
+/// saying how to get one of the new type.
+#[test]
+fn a_changed_key_type_keeps_a_user_supplied_key() {
+    let (dir, _) = fresh(None);
+    let d = dir.path();
+    let theirs = bkenv::pki::generate_ca(
+        &bkenv::pki::CaParams {
+            common_name: "just for a key".into(),
+            key_type: bkenv::pki::KeyType::EcdsaP256,
+            not_before: NOW,
+            not_after: NOW + time::Duration::days(1),
+            name_constraints: None,
+        },
+        &ring::rand::SystemRandom::new(),
+    )
+    .unwrap()
+    .key_pem;
+    fs::write(d.join("buildkit/certs/server.key"), &theirs).unwrap();
+    let mut opts = options(d);
+    run_init(&opts).unwrap();
+    opts.overrides.key_type = Some(bkenv::pki::KeyType::Ed25519);
+    let out = run_init(&opts).unwrap();
+    assert_eq!(
+        read(d, "buildkit/certs/server.key"),
+        theirs,
+        "the user's key is kept"
+    );
+    let note = out
+        .notes
+        .iter()
+        .find(|n| n.starts_with("buildkit/certs/server.key kept"))
+        .unwrap_or_else(|| panic!("{:?}", out.notes));
+    assert!(
+        note.contains("ECDSA P-256") && note.contains("ed25519") && note.contains("--force"),
+        "{note}"
+    );
+    let types = key_types(d);
+    assert!(
+        types.contains(&("registry/certs/registry.crt", "Ed25519".into())),
+        "{types:?}"
+    );
+    assert!(
+        types.contains(&("buildkit/certs/server.crt", "ECDSA P-256".into())),
+        "{types:?}"
+    );
+    let cert = &read_certs(read(d, "buildkit/certs/server.crt").as_bytes()).unwrap()[0];
+    let key = bkenv::pki::read_private_key(theirs.as_bytes()).unwrap();
+    assert!(bkenv::pki::key_matches_cert(&key, cert));
+    // `--force` replaces it with a key of the new type.
+    opts.force = true;
+    run_init(&opts).unwrap();
+    assert!(key_types(d).contains(&("buildkit/certs/server.crt", "Ed25519".into())));
+}
+
+/// Reissue reasons are said in words.
+#[test]
+fn reissue_notes_are_in_words() {
+    let (dir, _) = fresh(None);
+    let d = dir.path();
+    let mut opts = options(d);
+    opts.overrides.registry_names = vec!["registry:5000".into()];
+    let out = run_init(&opts).unwrap();
+    assert!(
+        out.notes.iter().any(
+            |n| n == "registry/certs/registry.crt reissued: its names differ from bkenv.toml's"
+        ),
+        "{:?}",
+        out.notes
+    );
+    assert_in_words(&out.notes);
+}
+
+/// A directory with a hand-written compose file and `.env` is someone's project:
+/// refused with the ways out, nothing written (not even `.bkenv/`); `--force` replaces.
+#[test]
+fn files_bkenv_never_wrote_are_refused_not_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    fs::write(
+        d.join("docker-compose.yml"),
+        "services:\n  app:\n    image: nginx\n",
+    )
+    .unwrap();
+    fs::write(d.join(".env"), "FOO=bar\n").unwrap();
+    let err = run_init(&options(d)).unwrap_err().to_string();
+    assert!(
+        err.contains("docker-compose.yml and .env exist and were not written by bkenv"),
+        "{err}"
+    );
+    for way in ["another directory", "--force", "outside your project"] {
+        assert!(err.contains(way), "{way}: {err}");
+    }
+    let mut left: Vec<_> = fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, [".env", "docker-compose.yml"], "nothing written");
+    let mut dry = options(d);
+    dry.dry_run = true;
+    assert!(run_init(&dry).is_err(), "a dry run says the same");
+    let mut forced = options(d);
+    forced.force = true;
+    run_init(&forced).unwrap();
+    assert!(read(d, "docker-compose.yml").contains("moby/buildkit"));
+
+    // In an environment, a file bkenv has no record of is not an edit of bkenv's either.
+    let (env, _) = fresh(None);
+    let e = env.path();
+    let mut state: serde_json::Value = serde_json::from_str(&read(e, ".bkenv/state.json")).unwrap();
+    state["files"]
+        .as_object_mut()
+        .unwrap()
+        .remove("docker-compose.yml");
+    fs::write(e.join(".bkenv/state.json"), state.to_string()).unwrap();
+    fs::write(e.join("docker-compose.yml"), "services: {}\n").unwrap();
+    let err = run_init(&options(e)).unwrap_err().to_string();
+    assert!(
+        err.contains("docker-compose.yml exists and was not written by bkenv"),
+        "{err}"
+    );
+    assert_eq!(read(e, "docker-compose.yml"), "services: {}\n");
+}

@@ -53,6 +53,45 @@ fn default_environment_rootless_files() {
     insta::assert_snapshot!(out);
 }
 
+/// What `init` prints, for the default spec and with mutual TLS, spelled for a machine
+/// with Compose v1 and bkenv run from a build directory (`cargo run`), and for one with
+/// the Compose plugin and bkenv on `PATH`; and the smoke test's Dockerfile.
+#[test]
+fn init_summary_and_next_steps() {
+    use bkenv::summary::{Compose, Tools, init_summary};
+    let cargo_run = Tools {
+        bkenv: "/src/bkenv/target/debug/bkenv".into(),
+        compose: Compose::Standalone,
+    };
+    let installed = Tools {
+        bkenv: "bkenv".into(),
+        compose: Compose::Plugin,
+    };
+    let unknown = Tools {
+        bkenv: "bkenv".into(),
+        compose: Compose::Unknown,
+    };
+    let mut out = String::new();
+    let (_, outcome) = fresh(None);
+    out.push_str(&format!(
+        "$ bkenv init 'my env'   # Compose v1, cargo run\n{}\n",
+        init_summary(&outcome, "my env", false, false, &cargo_run)
+    ));
+    let mtls = bkenv::spec::DEFAULT_SPEC.replace("mtls = false", "mtls = true");
+    let (dir, outcome) = fresh(Some(&mtls));
+    out.push_str(&format!(
+        "$ bkenv init demo   # mutual TLS, Compose plugin, installed\n{}\n",
+        init_summary(&outcome, "demo", false, false, &installed)
+    ));
+    out.push_str(&format!(
+        "$ bkenv init   # no Compose found\n{}\n",
+        bkenv::summary::next_steps(&outcome.env, ".", &unknown)
+    ));
+    let dockerfile = fs::read_to_string(dir.path().join("hello/Dockerfile")).unwrap();
+    out.push_str(&format!("==> hello/Dockerfile <==\n{dockerfile}"));
+    insta::assert_snapshot!(out);
+}
+
 #[test]
 fn example_environments() {
     for example in ["minimal", "mtls", "mirror", "external-registry", "rootless"] {
@@ -109,6 +148,10 @@ fn bad_input_errors_name_the_field_and_exit_2() {
             "names = [\"registry:5000\", \"localhost:5005\"]",
             "nmes = [\"registry:5000\"]",
         ),
+        // Refused as on a fresh directory, and never listed as a valid choice.
+        ("key_type = \"ecdsa-p256\"", "key_type = \"rsa\""),
+        ("key_type = \"ecdsa-p256\"", "key_type = \"dsa\""),
+        ("publish = [\"127.0.0.1:5005:5000\"]", "publish = []"),
     ];
     let mut out = String::new();
     for (from, to) in cases {
@@ -133,6 +176,17 @@ fn bad_input_errors_name_the_field_and_exit_2() {
         let err = String::from_utf8(o.stderr)
             .unwrap()
             .replace(&dir.path().display().to_string(), "[DIR]");
+        // Each fact once: no line repeats another (the chain printer and error types).
+        let lines: Vec<&str> = err
+            .lines()
+            .filter(|l| !l.trim().is_empty() && l.trim() != "|")
+            .collect();
+        let mut unique = lines.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), lines.len(), "a line said twice:\n{err}");
+        assert!(!err.contains("caused by"), "{err}");
+        assert!(!err.contains("rsa2048") && !err.contains("`rsa`"), "{err}");
         out.push_str(&format!("$ {to}\n{err}\n"));
     }
     insta::assert_snapshot!(out);

@@ -37,7 +37,13 @@ pub(crate) fn run(args: InitArgs, out: &mut dyn Write) -> Result<ExitStatus> {
     let dir = args.dir.display().to_string();
     super::emit(
         out,
-        &summary::init_summary(&outcome, &dir, args.dry_run, args.show_password),
+        &summary::init_summary(
+            &outcome,
+            &dir,
+            args.dry_run,
+            args.show_password,
+            &crate::tools::from_process(),
+        ),
     )?;
     Ok(ExitStatus::Clean)
 }

@@ -78,6 +78,20 @@ pub enum PublicKeyKind {
     },
 }
 
+/// In words, for messages: "ECDSA P-256", "RSA 2048".
+impl std::fmt::Display for PublicKeyKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PublicKeyKind::Rsa { bits } => write!(f, "RSA {bits}"),
+            PublicKeyKind::EcP256 => f.write_str("ECDSA P-256"),
+            PublicKeyKind::EcP384 => f.write_str("ECDSA P-384"),
+            PublicKeyKind::EcOther { bits } => write!(f, "ECDSA on a {bits}-bit curve"),
+            PublicKeyKind::Ed25519 => f.write_str("Ed25519"),
+            PublicKeyKind::Other { algorithm } => write!(f, "{algorithm}"),
+        }
+    }
+}
+
 impl CertFacts {
     pub fn uses_sha1(&self) -> bool {
         self.signature_algorithm

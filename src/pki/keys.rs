@@ -23,7 +23,6 @@ pub(super) fn generate(
             &rcgen::PKCS_ECDSA_P384_SHA384,
         ),
         KeyType::Ed25519 => (Ed25519KeyPair::generate_pkcs8(rng), &rcgen::PKCS_ED25519),
-        KeyType::Rsa2048 => return Err(PkiError::RsaUnsupported),
     };
     let doc = doc.map_err(|_| PkiError::Random)?;
     let der = PrivatePkcs8KeyDer::from(doc.as_ref());

@@ -27,27 +27,26 @@ pub use pem::{
     KeyFormat, PrivateKeyInfo, certificates_pem, certificates_to_pem, key_matches_cert, read_certs,
     read_private_key,
 };
-pub use status::{EXPIRY_MARGIN_DAYS, ReissueReason, leaf_status};
+pub use status::{EXPIRY_MARGIN_DAYS, ReissueReason, key_type_status, leaf_status};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
-/// Key algorithm for a generated CA or leaf.
+/// Key algorithm for a generated CA or leaf: only what bkenv can generate.
 ///
-/// RSA is accepted in a spec only so it can be refused with a clear message: the ring
-/// backend cannot generate RSA keys (it can sign with an existing one, so an RSA CA loaded
-/// from disk still works). ECDSA P-256 is understood by every client BuildKit talks to.
+/// RSA is not one of them: the ring backend cannot generate RSA keys (it can sign with an
+/// existing one, so an RSA CA loaded from disk still works). Parsing `rsa` gives
+/// [`PkiError::RsaUnsupported`], so a spec or flag asking for it is refused with that
+/// reason instead of an "unknown variant" that lists it. ECDSA P-256 is understood by
+/// every client BuildKit talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[serde(rename_all = "kebab-case", try_from = "String")]
 pub enum KeyType {
     #[default]
     EcdsaP256,
     EcdsaP384,
     Ed25519,
-    /// Never generated; see [`PkiError::RsaUnsupported`].
-    #[serde(alias = "rsa")]
-    Rsa2048,
 }
 
 impl KeyType {
@@ -56,8 +55,17 @@ impl KeyType {
             KeyType::EcdsaP256 => "ecdsa-p256",
             KeyType::EcdsaP384 => "ecdsa-p384",
             KeyType::Ed25519 => "ed25519",
-            KeyType::Rsa2048 => "rsa-2048",
         }
+    }
+
+    /// Whether a certificate's public key is of this type.
+    pub fn matches(self, key: &PublicKeyKind) -> bool {
+        matches!(
+            (self, key),
+            (KeyType::EcdsaP256, PublicKeyKind::EcP256)
+                | (KeyType::EcdsaP384, PublicKeyKind::EcP384)
+                | (KeyType::Ed25519, PublicKeyKind::Ed25519)
+        )
     }
 }
 
@@ -75,9 +83,17 @@ impl FromStr for KeyType {
             "ecdsa-p256" => Ok(KeyType::EcdsaP256),
             "ecdsa-p384" => Ok(KeyType::EcdsaP384),
             "ed25519" => Ok(KeyType::Ed25519),
-            "rsa" | "rsa-2048" => Ok(KeyType::Rsa2048),
+            rsa if rsa.to_ascii_lowercase().starts_with("rsa") => Err(PkiError::RsaUnsupported),
             other => Err(PkiError::UnknownKeyType(other.to_string())),
         }
+    }
+}
+
+impl TryFrom<String> for KeyType {
+    type Error = PkiError;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
     }
 }
 

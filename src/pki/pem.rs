@@ -18,6 +18,17 @@ pub enum KeyFormat {
     Pkcs1,
 }
 
+/// The PEM label, as a user sees it in the file.
+impl std::fmt::Display for KeyFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            KeyFormat::Pkcs8 => "PKCS#8 (\"PRIVATE KEY\")",
+            KeyFormat::Sec1 => "SEC1 (\"EC PRIVATE KEY\")",
+            KeyFormat::Pkcs1 => "PKCS#1 (\"RSA PRIVATE KEY\")",
+        })
+    }
+}
+
 /// The public half of a private key, for matching against certificates. Holds no secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PrivateKeyInfo {
@@ -129,7 +140,7 @@ pub(super) fn load_key_pair(pem: &[u8]) -> Result<(rcgen::KeyPair, KeyFormat), P
         .map(|key| (key, format))
         .ok_or_else(|| PkiError::UnsupportedKey {
             detail: format!(
-                "a {format:?} key that is not ECDSA P-256/P-384, Ed25519 or RSA, or is malformed; \
+                "a {format} key that is not ECDSA P-256/P-384, Ed25519 or RSA, or is malformed; \
                  generate an ECDSA P-256 key (openssl genpkey -algorithm EC \
                  -pkeyopt ec_paramgen_curve:P-256)"
             ),

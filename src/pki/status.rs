@@ -1,9 +1,9 @@
 //! Deciding whether an existing leaf can be kept or must be reissued.
 
-use super::Usage;
-use super::inspect::{CertFacts, signed_by};
+use super::inspect::{CertFacts, PublicKeyKind, signed_by};
 use super::names::SanName;
 use super::pem::{key_matches_cert, read_certs, read_private_key};
+use super::{KeyType, Usage};
 use std::collections::BTreeSet;
 use time::OffsetDateTime;
 
@@ -27,6 +27,36 @@ pub enum ReissueReason {
     NamesChanged,
     /// Expires within [`EXPIRY_MARGIN_DAYS`]; negative once expired.
     ExpiresSoon { days: i64 },
+    /// The key is not of the spec's key type (`pki.key_type` changed).
+    KeyType {
+        found: PublicKeyKind,
+        wanted: KeyType,
+    },
+}
+
+/// Why, in words that follow "reissued: " or "needs reissuing: ".
+impl std::fmt::Display for ReissueReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReissueReason::Missing => f.write_str("the certificate or its key is missing"),
+            ReissueReason::Unparseable => {
+                f.write_str("the certificate or its key cannot be read as PEM")
+            }
+            ReissueReason::NotSignedByCa => f.write_str("it is not signed by the current CA"),
+            ReissueReason::KeyMismatch => f.write_str("its key file holds another key"),
+            ReissueReason::WrongUsage => {
+                f.write_str("its key usage does not allow this use (or it is a CA certificate)")
+            }
+            ReissueReason::NamesChanged => f.write_str("its names differ from bkenv.toml's"),
+            ReissueReason::ExpiresSoon { days } if *days < 0 => {
+                write!(f, "it expired {} day(s) ago", -days)
+            }
+            ReissueReason::ExpiresSoon { days } => write!(f, "it expires in {days} day(s)"),
+            ReissueReason::KeyType { found, wanted } => {
+                write!(f, "its key is {found}, and pki.key_type is {wanted}")
+            }
+        }
+    }
 }
 
 /// `None` when the leaf in `cert_pem`/`key_pem` still fits the spec at `now`.
@@ -68,6 +98,17 @@ pub fn leaf_status(
         return Some(ReissueReason::ExpiresSoon { days });
     }
     None
+}
+
+/// `Some(KeyType)` when the certificate in `cert_pem` holds a key of another type than
+/// `wanted` (a spec whose `pki.key_type` changed); `None` when it matches or cannot be
+/// read ([`leaf_status`] reports that).
+pub fn key_type_status(cert_pem: &[u8], wanted: KeyType) -> Option<ReissueReason> {
+    let cert = read_certs(cert_pem).ok()?.into_iter().next()?;
+    (!wanted.matches(&cert.public_key)).then(|| ReissueReason::KeyType {
+        found: cert.public_key,
+        wanted,
+    })
 }
 
 fn san_set(cert: &CertFacts) -> BTreeSet<SanName> {

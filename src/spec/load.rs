@@ -22,7 +22,7 @@ pub struct Overrides {
     pub registry_names: Vec<String>,
     pub mtls: Option<bool>,
     pub rootless: Option<bool>,
-    pub key_type: Option<String>,
+    pub key_type: Option<crate::pki::KeyType>,
     pub buildkit_image: Option<String>,
 }
 

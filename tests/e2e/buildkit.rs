@@ -59,7 +59,7 @@ pub fn dotenv(env: &Env) -> BTreeMap<String, String> {
     let (ok, out) = run_for(
         Command::new("env")
             .args(["-i", "sh", "-c", "set -a; . ./.env; set +a; env -0"])
-            .current_dir(env.dir.path()),
+            .current_dir(env.root()),
         WAIT,
     );
     assert!(ok, "sourcing .env: {out}");

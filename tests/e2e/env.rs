@@ -25,7 +25,10 @@ pub struct Reg {
 }
 
 pub struct Env {
-    pub dir: tempfile::TempDir,
+    /// Holds the environment (or the directory it was created in) until the test ends.
+    _dir: tempfile::TempDir,
+    /// The environment directory.
+    root: PathBuf,
     /// Local registries and the mirror.
     pub regs: Vec<Reg>,
     /// Every `host:port` of the spec's external registries.
@@ -124,7 +127,13 @@ impl Env {
     }
 
     fn from_dir(dir: tempfile::TempDir) -> Env {
-        let text = fs::read_to_string(dir.path().join("bkenv.toml")).expect("spec");
+        let root = dir.path().to_path_buf();
+        Env::adopt(dir, root)
+    }
+
+    /// The environment at `root`, inside `dir` (which is removed when the test ends).
+    pub fn adopt(dir: tempfile::TempDir, root: PathBuf) -> Env {
+        let text = fs::read_to_string(root.join("bkenv.toml")).expect("spec");
         let doc: toml_edit::DocumentMut = text.parse().expect("spec parses");
         let mut regs = Vec::new();
         let mut external = Vec::new();
@@ -141,7 +150,8 @@ impl Env {
             regs.extend(local_reg(m, true));
         }
         Env {
-            dir,
+            _dir: dir,
+            root,
             regs,
             external,
         }
@@ -153,7 +163,7 @@ impl Env {
         let (ok, out) = run_for(
             Command::new("cp")
                 .arg("-a")
-                .arg(self.dir.path().join("."))
+                .arg(self.root().join("."))
                 .arg(dir.path()),
             WAIT,
         );
@@ -161,8 +171,13 @@ impl Env {
         Env::from_dir(dir)
     }
 
+    /// The environment directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     pub fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
+        self.root.join(rel)
     }
 
     pub fn read(&self, rel: &str) -> String {
@@ -197,7 +212,7 @@ impl Env {
     /// service name, and each registry name's host that is its service's (or, for an
     /// external registry, `EXTERNAL_IP`, where a test may start a stand-in).
     pub fn addresses(&self) -> (Compose, BTreeMap<String, Ipv4Addr>, Vec<(String, Ipv4Addr)>) {
-        let compose = Compose::load(self.dir.path());
+        let compose = Compose::load(self.root());
         let ips: BTreeMap<String, Ipv4Addr> = compose
             .services
             .keys()
@@ -237,7 +252,7 @@ impl Env {
                 .arg("-f")
                 .arg(self.path("docker-compose.yml"))
                 .args(["config", "-q"])
-                .current_dir(self.dir.path()),
+                .current_dir(self.root()),
             WAIT,
         )
     }
@@ -363,7 +378,7 @@ impl Up {
                 .map(|s| s.1.as_path()),
             volumes: Some(self.volumes.path()),
         };
-        container::start(&self.net, env.dir.path(), name, svc, self.ips[name], &extra)
+        container::start(&self.net, env.root(), name, svc, self.ips[name], &extra)
     }
 
     /// Starts the compose file's BuildKit service (by its image), as `start` does.

@@ -644,7 +644,7 @@ fn doctor_codes(env: &Env, up: &Up, live: bool) -> Vec<String> {
     if live {
         cmd.arg("--probe");
     }
-    cmd.arg(env.dir.path()).env("NO_COLOR", "1");
+    cmd.arg(env.root()).env("NO_COLOR", "1");
     let (_, json, err) = run_split(&mut cmd, crate::env::CLIENT_TIMEOUT);
     assert!(!json.is_empty(), "bkenv doctor: {err}");
     findings(&json).into_iter().map(|f| f.code).collect()

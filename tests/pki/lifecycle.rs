@@ -63,18 +63,24 @@ fn load_ca_names_what_is_wrong() {
 #[test]
 fn policy_errors() {
     let rng = SystemRandom::new();
-    let params = CaParams {
-        common_name: "x".into(),
-        key_type: KeyType::Rsa2048,
-        not_before: now(),
-        not_after: now() + Duration::days(1),
-        name_constraints: None,
-    };
-    let err = generate_ca(&params, &rng).unwrap_err();
-    assert!(matches!(err, PkiError::RsaUnsupported));
-    assert!(err.to_string().contains("ecdsa-p256"), "{err}");
-    let parsed: KeyType = serde_json::from_str("\"rsa\"").unwrap();
-    assert_eq!(parsed, KeyType::Rsa2048);
+    // RSA cannot be generated, so it is not a key type: asking for it says why.
+    for rsa in ["rsa", "rsa2048", "rsa-2048", "RSA"] {
+        let err = rsa.parse::<KeyType>().unwrap_err();
+        assert!(matches!(err, PkiError::RsaUnsupported), "{rsa}: {err}");
+        assert!(err.to_string().contains("ecdsa-p256"), "{err}");
+        let err = serde_json::from_str::<KeyType>(&format!("\"{rsa}\"")).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("RSA key generation is unsupported"),
+            "{err}"
+        );
+    }
+    let err = serde_json::from_str::<KeyType>("\"dsa\"").unwrap_err();
+    assert!(
+        err.to_string().contains("unknown key type \"dsa\""),
+        "{err}"
+    );
+    assert!(!err.to_string().contains("rsa"), "{err}");
     let parsed: KeyType = serde_json::from_str("\"ecdsa-p384\"").unwrap();
     assert_eq!(parsed, KeyType::EcdsaP384);
     assert_eq!(KeyType::default(), KeyType::EcdsaP256);
