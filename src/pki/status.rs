@@ -105,7 +105,7 @@ pub fn leaf_status(
 /// read ([`leaf_status`] reports that).
 pub fn key_type_status(cert_pem: &[u8], wanted: KeyType) -> Option<ReissueReason> {
     let cert = read_certs(cert_pem).ok()?.into_iter().next()?;
-    (!wanted.matches(&cert.public_key)).then(|| ReissueReason::KeyType {
+    (!wanted.matches(&cert.public_key)).then_some(ReissueReason::KeyType {
         found: cert.public_key,
         wanted,
     })

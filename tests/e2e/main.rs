@@ -13,6 +13,7 @@ mod env;
 mod faults;
 mod good;
 mod oci;
+mod quickstart;
 mod sandbox;
 
 /// Every tool the suite drives; `false` (after a loud message, or a failure under CI)

@@ -66,7 +66,10 @@ fn readme_quick_start_builds_and_pushes_as_printed() {
     );
     assert!(ok, "{init}: {out}");
     let printed = printed_steps(&out);
-    assert!(printed.contains(&"bkenv doctor --probe   # check the running environment".to_string()), "bkenv on PATH is printed as `bkenv`:\n{out}");
+    assert!(
+        printed.contains(&"bkenv doctor --probe   # check the running environment".to_string()),
+        "bkenv on PATH is printed as `bkenv`:\n{out}"
+    );
 
     // The README shows what init prints (the compose line depends on the machine), then
     // one more host-side check.
@@ -108,10 +111,11 @@ fn readme_quick_start_builds_and_pushes_as_printed() {
             }
         })
         .collect();
-    let script = format!("set -ex\n{}\n", script.join("\n"));
+    // Entering the sandbox's mount namespace resets the working directory to `/`: the
+    // user's shell is in the directory where they ran `bkenv init`.
+    let script = format!("cd '{}'\nset -ex\n{}\n", home.display(), script.join("\n"));
     let mut sh = up.client("sh");
     sh.args(["-c", &script])
-        .current_dir(&home)
         .env("PATH", &path)
         .env("NO_COLOR", "1");
     let (ok, out) = run_for(&mut sh, CLIENT_TIMEOUT * 3);
@@ -119,6 +123,8 @@ fn readme_quick_start_builds_and_pushes_as_printed() {
     // skopeo (the README's last line) found the smoke test's image; the project's image
     // and its cache are in the registry too.
     assert!(out.contains("\"Digest\": \"sha256:"), "{out}");
+    // `bkenv doctor --probe` checked the running environment and found it sound.
+    assert!(out.contains("doctor: no problems found"), "{out}");
     for tag in ["app:dev", "app:buildcache"] {
         let (ok, raw) = up.inspect_raw_ref(&env, "localhost:5005", tag);
         assert!(ok, "{tag}: {raw}");
