@@ -1,6 +1,6 @@
 //! Which programs this machine has, so the commands `init` prints work as written: the
 //! bkenv that is running (on `PATH` or not) and which Compose exists. Lookups are
-//! injected ([`Lookups`]): `commands` passes the process's, tests pass their own.
+//! injected ([`Lookups`]): `commands::init` passes the process's, tests pass their own.
 
 use crate::summary::{Compose, Tools};
 use std::ffi::OsString;
@@ -76,25 +76,6 @@ fn compose(l: &Lookups<'_>) -> Compose {
     } else {
         Compose::Unknown
     }
-}
-
-/// The process's own lookups.
-pub(crate) fn from_process() -> Tools {
-    use std::os::unix::fs::PermissionsExt;
-    let executable = |p: &Path| {
-        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    };
-    let canonical = |p: &Path| std::fs::canonicalize(p).ok();
-    let var = |k: &str| std::env::var_os(k);
-    let running = std::env::current_exe().ok();
-    detect(
-        running.as_deref(),
-        &Lookups {
-            var: &var,
-            executable: &executable,
-            canonical: &canonical,
-        },
-    )
 }
 
 #[cfg(test)]
