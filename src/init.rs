@@ -15,9 +15,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use time::{Duration, OffsetDateTime};
 
-/// Cost for passwords bkenv generates: ~138 bits of entropy make brute force hopeless at
-/// any cost, and the registry re-verifies bcrypt on every request (see bench/README.md).
-pub const GENERATED_PASSWORD_COST: u32 = 5;
+/// Cost for passwords bkenv generates: bcrypt's minimum. ~138 bits of entropy make brute
+/// force hopeless at any cost (cost adds at most 12 bits), while the registry re-verifies
+/// bcrypt on every request and the hash is most of `init`'s CPU (see bench/README.md).
+pub const GENERATED_PASSWORD_COST: u32 = 4;
 /// Cost for passwords a person chose (`password_env`): those deserve slow hashing.
 pub const CHOSEN_PASSWORD_COST: u32 = 10;
 

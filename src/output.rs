@@ -295,12 +295,7 @@ impl Writer {
             .unwrap_or_default();
         let tmp = dir.join(format!(".{name}.bkenv-tmp-{}", std::process::id()));
         let result = (|| {
-            let _ = fs::remove_file(&tmp);
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(mode)
-                .open(&tmp)?;
+            let mut f = create_temp(&tmp, mode)?;
             // The umask may have narrowed `mode`; widen it back for public files only.
             if mode != MODE_PRIVATE {
                 f.set_permissions(fs::Permissions::from_mode(mode))?;
@@ -384,7 +379,7 @@ impl Writer {
     }
 
     /// Writes several files, each as atomically and durably as [`Writer::write`], with the
-    /// fsyncs batched ([`fsync::sync_all`]): every temp file is written, then all are
+    /// fsyncs batched ([`fsync::Syncer`]): every temp file is written, then all are
     /// fsynced together (the filesystem journal commits concurrent fsyncs as one), then
     /// renamed into place, then their directories are fsynced together. One journal
     /// commit per phase instead of two sequential fsyncs per file: on ext4 that is most
@@ -441,7 +436,8 @@ impl Writer {
             }
         }
         let handles: Vec<&fs::File> = staged.iter().flatten().map(|s| &s.file).collect();
-        for (result, f) in fsync::sync_all(&handles).into_iter().zip(files) {
+        let syncer = fsync::Syncer::new(handles.len());
+        for (result, f) in syncer.sync_all(&handles).into_iter().zip(files) {
             result.map_err(|e| Error::io("write", f.path.clone(), e))?;
         }
         for group in 0..=2 {
@@ -471,7 +467,7 @@ impl Writer {
             // still costs a disk cache flush, so they go together, like the files.
             let handles: Vec<fs::File> =
                 dirs.iter().filter_map(|d| fs::File::open(d).ok()).collect();
-            let _ = fsync::sync_all(&handles.iter().collect::<Vec<_>>());
+            let _ = syncer.sync_all(&handles.iter().collect::<Vec<_>>());
         }
         Ok(())
     }
@@ -530,6 +526,26 @@ pub struct BatchFile<'a> {
     pub owner: Option<Owner>,
 }
 
+/// Creates the temp file `tmp` (never through a link: `create_new`). A temp file of the
+/// same name is a leftover of a run with this pid that was killed: it is removed and the
+/// create retried once, which spares every other write an `unlink`.
+fn create_temp(tmp: &Path, mode: u32) -> std::io::Result<fs::File> {
+    let open = || {
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(tmp)
+    };
+    match open() {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            fs::remove_file(tmp)?;
+            open()
+        }
+        other => other,
+    }
+}
+
 /// A temp file written but not yet fsynced or renamed into place.
 struct Staged {
     tmp: PathBuf,
@@ -553,12 +569,7 @@ fn stage(f: &BatchFile<'_>, ensure_dir: impl FnOnce(&Path) -> Result<()>) -> Res
     let (tmp, dir) = temp_path(&f.path);
     ensure_dir(dir)?;
     let result = (|| {
-        let _ = fs::remove_file(&tmp);
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(f.mode)
-            .open(&tmp)?;
+        let mut file = create_temp(&tmp, f.mode)?;
         if f.mode != MODE_PRIVATE {
             file.set_permissions(fs::Permissions::from_mode(f.mode))?;
         }
@@ -718,6 +729,27 @@ fn state_json(root: &Path, state: &State) -> Result<(PathBuf, Vec<u8>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A killed run's temp file (or a link planted under its name) is replaced, never
+    /// written through; the link's target is untouched.
+    #[test]
+    fn a_leftover_temp_file_is_replaced_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("target");
+        fs::write(&target, "theirs").unwrap();
+        let (tmp, _) = temp_path(&dir.path().join("ca.key"));
+        std::os::unix::fs::symlink(&target, &tmp).unwrap();
+        let mut f = create_temp(&tmp, MODE_PRIVATE).unwrap();
+        f.write_all(b"key").unwrap();
+        assert_eq!(fs::read_to_string(&target).unwrap(), "theirs");
+        let meta = fs::symlink_metadata(&tmp).unwrap();
+        assert!(meta.is_file());
+        assert_eq!(meta.permissions().mode() & 0o777, MODE_PRIVATE);
+        drop(f);
+        fs::write(&tmp, "stale").unwrap();
+        create_temp(&tmp, MODE_PRIVATE).unwrap();
+        assert_eq!(fs::read(&tmp).unwrap(), b"");
+    }
 
     #[test]
     fn private_files_are_created_0600_and_writes_are_atomic() {

@@ -50,22 +50,47 @@ struct IoEvent {
 
 const IOCB_CMD_FSYNC: u16 = 2;
 
-/// `fsync`s every file; the results are in the order of `files`.
-pub(super) fn sync_all(files: &[&File]) -> Vec<io::Result<()>> {
-    if files.len() <= 1 {
-        return files.iter().map(|f| f.sync_all()).collect();
+/// fsyncs batches of files, all of one batch at once. One AIO context serves every
+/// batch of a [`Writer::write_batch`](super::Writer::write_batch) (files, then each
+/// group's directories): `io_setup` and `io_destroy` are paid once per run.
+pub(super) struct Syncer {
+    ctx: Option<Context>,
+    capacity: usize,
+}
+
+impl Syncer {
+    /// A syncer for batches of up to `capacity` files; without AIO (or for one file
+    /// at a time) it syncs one by one.
+    pub(super) fn new(capacity: usize) -> Syncer {
+        let ctx = (capacity > 1).then(|| Context::new(capacity)).flatten();
+        Syncer { ctx, capacity }
     }
-    let mut results: Vec<Option<io::Result<()>>> = files.iter().map(|_| None).collect();
-    if let Some(ctx) = Context::new(files.len()) {
-        ctx.sync(files, &mut results);
+
+    /// `fsync`s every file; the results are in the order of `files`.
+    pub(super) fn sync_all(&self, files: &[&File]) -> Vec<io::Result<()>> {
+        let mut results: Vec<Option<io::Result<()>>> = files.iter().map(|_| None).collect();
+        if let Some(ctx) = self.ctx.as_ref().filter(|_| files.len() > 1) {
+            for (chunk, slots) in files
+                .chunks(self.capacity)
+                .zip(results.chunks_mut(self.capacity))
+            {
+                ctx.sync(chunk, slots);
+            }
+        }
+        // Whatever AIO did not take (unavailable, or refused part of the batch) is
+        // synced here, one by one.
+        results
+            .into_iter()
+            .zip(files)
+            .map(|(r, f)| r.unwrap_or_else(|| f.sync_all()))
+            .collect()
     }
-    // Whatever AIO did not take (unavailable, or refused part of the batch) is synced
-    // here, one by one.
-    results
-        .into_iter()
-        .zip(files)
-        .map(|(r, f)| r.unwrap_or_else(|| f.sync_all()))
-        .collect()
+}
+
+/// `fsync`s every file at once; the results are in the order of `files`.
+#[cfg(test)]
+fn sync_all(files: &[&File]) -> Vec<io::Result<()>> {
+    Syncer::new(files.len()).sync_all(files)
 }
 
 /// An AIO context, destroyed on drop (which waits for requests still in flight).
