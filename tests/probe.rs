@@ -472,16 +472,24 @@ fn buildkitd_mtls_without_and_with_wrong_client_cert() {
         f.prevents.as_deref(),
         Some("remote error: tls: certificate required")
     );
+    // In words, as the TLS alert is named: not rustls's `CertificateRequired`.
+    assert!(
+        f.message
+            .ends_with("none was offered (TLS alert \"certificate required\")"),
+        "{}",
+        f.message
+    );
 
     let stranger = self::ca("Stranger CA");
     let id = leaf_with(&stranger, &["client"], |p| {
         p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
     });
-    expect(
+    let f = expect(
         &probe(buildkitd(&server, &ca, Some(id))),
         "BK714",
         "--tlscert",
     );
+    assert!(f.message.contains("(TLS alert \""), "{}", f.message);
 
     let good = leaf_with(&ca, &["client"], |p| {
         p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];

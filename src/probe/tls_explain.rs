@@ -201,9 +201,15 @@ fn classify_tls(e: &rustls::Error, target: &Target, peer: Peer<'_>, has_identity
             (&BK713, format!("remote error: tls: {}", go_alert(alert)))
         };
         let msg = if has_identity {
-            format!("{who} rejected the client certificate offered ({alert:?} alert)")
+            format!(
+                "{who} rejected the client certificate offered (TLS alert \"{}\")",
+                go_alert(alert)
+            )
         } else {
-            format!("{who} requires a client certificate and none was offered ({alert:?} alert)")
+            format!(
+                "{who} requires a client certificate and none was offered (TLS alert \"{}\")",
+                go_alert(alert)
+            )
         };
         Finding::new(code, msg)
             .prevents(prevents)
