@@ -385,3 +385,27 @@ fn snippets_redact_secret_values_by_key() {
     assert!(out.contains("2 | auth = \"<redacted>\""), "{out}");
     assert!(out.contains("3 | credentials = '<redacted>'"), "{out}");
 }
+
+/// `init` in a project directory (a hand-written compose file and `.env`) fails with
+/// exit 2, says the files are not bkenv's and what to do, prints no next steps, and
+/// writes nothing.
+#[test]
+fn init_in_a_project_directory_exits_2_with_the_ways_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("docker-compose.yml"), "services: {}\n").unwrap();
+    std::fs::write(d.join(".env"), "A=1\n").unwrap();
+    let (code, out, err) = bkenv(d, &["init"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(out.is_empty(), "no summary, no next steps: {out}");
+    assert!(
+        err.contains("docker-compose.yml and .env exist and were not written by bkenv"),
+        "{err}"
+    );
+    assert!(
+        err.contains("--force") && err.contains("bkenv init ~/bkenv/demo"),
+        "{err}"
+    );
+    assert!(!err.contains("kept"), "{err}");
+    assert_eq!(std::fs::read_dir(d).unwrap().count(), 2, "nothing written");
+}
