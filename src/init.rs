@@ -184,22 +184,25 @@ fn refuse_project_dir(dir: &Path, force: bool) -> Result<()> {
 /// out. Not "kept": an environment without its own compose file or `.env` cannot work,
 /// and a run that leaves one half made should not look like success.
 fn not_ours(dir: &Path, files: &[String]) -> Error {
-    let list = match files {
-        [one] => format!("{one} exists and was"),
-        [many @ .., last] => format!("{} and {last} exist and were", many.join(", ")),
-        [] => String::new(),
+    let (list, them) = match files {
+        [one] => (format!("{one} exists and was"), "it"),
+        [many @ .., last] => (
+            format!("{} and {last} exist and were", many.join(", ")),
+            "them",
+        ),
+        [] => (String::new(), "them"),
     };
     Error::Refused {
         // `.` would read poorly in "error: .: ..."
         path: std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf()),
         message: format!(
-            "{list} not written by bkenv; init would replace them, so it stopped and wrote nothing. \
+            "{list} not written by bkenv; init would replace {them}, so it stopped and wrote nothing. \
              An environment directory holds the CA key ({}), passwords (.env) and its own compose file, so it \
              should not be your project's directory (nor inside a build context). Either:\n  \
              - run `bkenv init` on a new directory outside your project (e.g. `bkenv init ~/bkenv/demo`), and build \
              your project from its own directory;\n  \
-             - or merge: generate the environment in another directory and copy what you need into these files;\n  \
-             - or run `bkenv init --force` to replace them with bkenv's (your versions are lost)",
+             - or merge: generate the environment in another directory and copy what you need into yours;\n  \
+             - or run `bkenv init --force` to replace {them} with bkenv's (your versions are lost)",
             layout::CA_KEY
         ),
     }

@@ -739,7 +739,9 @@ fn files_bkenv_never_wrote_are_refused_not_kept() {
     fs::write(e.join("docker-compose.yml"), "services: {}\n").unwrap();
     let err = run_init(&options(e)).unwrap_err().to_string();
     assert!(
-        err.contains("docker-compose.yml exists and was not written by bkenv"),
+        err.contains(
+            "docker-compose.yml exists and was not written by bkenv; init would replace it,"
+        ),
         "{err}"
     );
     assert_eq!(read(e, "docker-compose.yml"), "services: {}\n");
