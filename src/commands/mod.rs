@@ -2,9 +2,11 @@
 //! The clock, the OS random source and the process environment are read here and
 //! nowhere else.
 
+pub mod completions;
 pub mod doctor;
 pub mod explain;
 pub mod init;
+pub mod man;
 pub mod preflight;
 pub mod probe;
 

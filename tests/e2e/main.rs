@@ -8,6 +8,7 @@ mod support;
 mod env;
 mod faults;
 mod good;
+mod image;
 mod oci;
 mod sandbox;
 

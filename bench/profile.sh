@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Release profile comparison (issue 20): size and whole-process times of two or more
+# bkenv binaries, side by side in the same hyperfine runs (-N: no shell in between).
+#
+#   bash bench/profile.sh NAME=BINARY NAME=BINARY...
+#
+# e.g. bash bench/profile.sh before=/tmp/bkenv-before after=target/release/bkenv
+# Measures: `--version` (start-up), `init --mtls` into a fresh directory (CA, three
+# leaves, every file, bcrypt), `init` re-run on an unchanged environment, and `doctor`
+# (static) on a generated environment. Environment: RUNS (default 50).
+set -euo pipefail
+[ $# -ge 2 ] || { echo "usage: $0 NAME=BINARY NAME=BINARY..." >&2; exit 2; }
+command -v hyperfine >/dev/null || { echo "profile: needs hyperfine (apt-get install hyperfine)" >&2; exit 2; }
+runs=${RUNS:-50}
+tmp=$(mktemp -d /tmp/bkenv-profile.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+
+names=(); bins=()
+for arg in "$@"; do
+  names+=("${arg%%=*}"); bins+=("$(realpath "${arg#*=}")")
+done
+
+echo "| binary | size (bytes) | size |"
+echo "|---|---|---|"
+for i in "${!bins[@]}"; do
+  bytes=$(stat -c %s "${bins[$i]}")
+  echo "| ${names[$i]} | $bytes | $(numfmt --to=iec-i --suffix=B "$bytes") |"
+done
+echo
+
+# bench TITLE ARGS... : one hyperfine run over every binary; {bin} and {n} are replaced.
+bench() {
+  local title=$1; shift
+  local cmds=()
+  for i in "${!bins[@]}"; do
+    local c="$*"
+    c=${c//\{bin\}/${bins[$i]}}
+    c=${c//\{n\}/$i}
+    cmds+=(-n "${names[$i]}" "$c")
+  done
+  echo "### $title"
+  hyperfine -N --style basic --warmup 3 --runs "$runs" --export-markdown "$tmp/md" \
+    ${prepare:+--prepare "$prepare"} "${cmds[@]}" >/dev/null
+  cat "$tmp/md"; echo
+}
+
+prepare='' bench "start-up: bkenv --version" "{bin} --version"
+for i in "${!bins[@]}"; do "${bins[$i]}" init "$tmp/env$i" >/dev/null; done
+prepare="rm -rf $tmp/fresh" bench "init --mtls into a fresh directory" "{bin} init --mtls $tmp/fresh"
+prepare='' bench "init re-run, unchanged" "{bin} init $tmp/env{n}"
+prepare='' bench "doctor on a generated environment" "{bin} doctor $tmp/env{n}"
