@@ -27,8 +27,11 @@ for i in "${!bins[@]}"; do
   echo "| ${names[$i]} | $bytes | $(numfmt --to=iec-i --suffix=B "$bytes") |"
 done
 echo
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
 
 # bench TITLE ARGS... : one hyperfine run over every binary; {bin} and {n} are replaced.
+# Prints median and minimum: on a shared machine the mean mostly measures the neighbours.
 bench() {
   local title=$1; shift
   local cmds=()
@@ -38,14 +41,20 @@ bench() {
     c=${c//\{n\}/$i}
     cmds+=(-n "${names[$i]}" "$c")
   done
-  echo "### $title"
-  hyperfine -N --style basic --warmup 3 --runs "$runs" --export-markdown "$tmp/md" \
-    ${prepare:+--prepare "$prepare"} "${cmds[@]}" >/dev/null
-  cat "$tmp/md"; echo
+  hyperfine -N --style none --warmup 3 --runs "$runs" --export-json "$tmp/json" \
+    ${prepare:+--prepare "$prepare"} "${cmds[@]}" >/dev/null 2>&1
+  python3 - "$tmp/json" "$title" <<'PY'
+import json, sys
+results = json.load(open(sys.argv[1]))["results"]
+for r in results:
+    print(f"| {sys.argv[2]} | {r['command']} | {r['median']*1000:.1f} ms | {r['min']*1000:.1f} ms |")
+PY
 }
 
-prepare='' bench "start-up: bkenv --version" "{bin} --version"
+echo "| measurement | binary | median | min |"
+echo "|---|---|---|---|"
+prepare='' bench "start-up: --version" "{bin} --version"
 for i in "${!bins[@]}"; do "${bins[$i]}" init "$tmp/env$i" >/dev/null; done
-prepare="rm -rf $tmp/fresh" bench "init --mtls into a fresh directory" "{bin} init --mtls $tmp/fresh"
+prepare="rm -rf $tmp/fresh" bench "init --mtls, fresh directory" "{bin} init --mtls $tmp/fresh"
 prepare='' bench "init re-run, unchanged" "{bin} init $tmp/env{n}"
-prepare='' bench "doctor on a generated environment" "{bin} doctor $tmp/env{n}"
+prepare='' bench "doctor, generated environment" "{bin} doctor $tmp/env{n}"

@@ -2,14 +2,13 @@
 
 use crate::ExitStatus;
 use crate::cli::CompletionsArgs;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use std::io::Write;
 
 pub fn run(args: &CompletionsArgs, out: &mut dyn Write) -> Result<ExitStatus> {
     let mut script = Vec::new();
     clap_complete::generate(args.shell, &mut crate::cli::command(), "bkenv", &mut script);
-    out.write_all(&script)
-        .and_then(|()| out.flush())
-        .map_err(|e| Error::io("write", "stdout", e))?;
+    // clap_complete writes UTF-8 (the definition's strings).
+    super::emit(out, &String::from_utf8_lossy(&script))?;
     Ok(ExitStatus::Clean)
 }

@@ -23,8 +23,7 @@ pub fn run(args: &ManArgs, out: &mut dyn Write) -> Result<ExitStatus> {
         .source(format!("bkenv {}", crate::cli::VERSION))
         .render(&mut roff)
         .map_err(|e| Error::io("render", "man page", e))?;
-    out.write_all(&roff)
-        .and_then(|()| out.flush())
-        .map_err(|e| Error::io("write", "stdout", e))?;
+    // roff from clap_mangen is UTF-8 (the definition's strings).
+    super::emit(out, &String::from_utf8_lossy(&roff))?;
     Ok(ExitStatus::Clean)
 }
