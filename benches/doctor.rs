@@ -32,6 +32,7 @@ fn init(dir: &Path) {
         force: false,
         dry_run: false,
         now: now(),
+        uid: bkenv::safefs::euid(),
         lock_wait: bkenv::lock::DEFAULT_WAIT,
     };
     bkenv::init::run(&opts, &SystemRandom::new(), &|_| None, &mut Writer::new()).expect("init");

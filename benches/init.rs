@@ -157,6 +157,7 @@ fn options(dir: &Path, mtls: bool) -> InitOptions {
         force: false,
         dry_run: false,
         now: now(),
+        uid: bkenv::safefs::euid(),
         lock_wait: bkenv::lock::DEFAULT_WAIT,
     }
 }

@@ -199,11 +199,13 @@ pub fn switch(
             path: next.join("ca.key"),
             contents: ca.key_pem.as_bytes(),
             mode: output::MODE_PRIVATE,
+            owner: None,
         },
         BatchFile {
             path: next.join("ca.crt"),
             contents: ca.cert_pem.as_bytes(),
             mode: output::MODE_PUBLIC,
+            owner: None,
         },
     ];
     writer.write_batch(&files, None)?;

@@ -5,7 +5,7 @@
 use crate::error::{Error, Result};
 use crate::lock::{EnvLock, Holder};
 use crate::model::{Environment, Role, layout};
-use crate::output::{self, Applied, PlannedFile, State, Writer};
+use crate::output::{self, Applied, Owner, PlannedFile, State, Writer};
 use crate::pki::{self, Ca, CaParams, IssuedCert, LeafParams, SanName, Usage};
 use crate::render::{self, Material};
 use crate::safefs::Links;
@@ -29,6 +29,9 @@ pub struct InitOptions {
     pub force: bool,
     pub dry_run: bool,
     pub now: OffsetDateTime,
+    /// The effective uid bkenv runs as (read by `commands`): root can hand a rootless
+    /// buildkitd's key to its container user, anyone else is told how.
+    pub uid: u32,
     /// How long to wait for another run holding the environment lock.
     pub lock_wait: std::time::Duration,
 }
@@ -125,10 +128,11 @@ pub fn run(
     if !opts.dry_run {
         writer.ensure_dir(&dir.join(layout::CA_DIR), output::DIR_PRIVATE)?;
     }
-    let state = State {
+    let mut state = State {
         passwords: state_passwords,
         ..state
     };
+    hand_over_keys(&env, opts, &mut plan, &mut state, &mut notes);
     let applied = output::apply(dir, &plan, state, writer, opts.force, opts.dry_run)?;
     Ok(InitOutcome {
         env,
@@ -136,6 +140,62 @@ pub fn run(
         notes,
         passwords,
     })
+}
+
+/// A rootless buildkitd reads its TLS key as its container user (uid 1000), and a 0600
+/// key owned by anyone else stops it ("open /etc/buildkit/certs/server.key: permission
+/// denied"). As root bkenv creates the key owned by that user (still 0600: never
+/// readable by others); run as that uid it is theirs already; any other user is told
+/// the one command that fixes it. The decision is recorded in the state, so a later
+/// run knows the key is the container user's on purpose, and hands it back to root
+/// when the environment stops being rootless.
+fn hand_over_keys(
+    env: &Environment,
+    opts: &InitOptions,
+    plan: &mut [PlannedFile],
+    state: &mut State,
+    notes: &mut Vec<String>,
+) {
+    let key = format!("{}/server.key", layout::BUILDKIT_CERTS);
+    let Some(file) = plan.iter_mut().find(|f| f.path == key) else {
+        return;
+    };
+    match env.buildkitd.container_user() {
+        Some((uid, gid)) => {
+            let owner = Owner { uid, gid };
+            state.container_owned.insert(key.clone(), owner);
+            if opts.uid == 0 {
+                file.owner = Some(owner);
+            } else if opts.uid != uid {
+                notes.push(format!(
+                    "the rootless buildkitd reads {key} as uid {uid} inside its container, and bkenv runs as \
+                     uid {} so it cannot give the key to that user: buildkitd would stop with \"open {}/server.key: \
+                     permission denied\". Run `sudo chown {uid}:{gid} {}` (the key stays 0600, readable by uid {uid} only), \
+                     or run `bkenv init` as root or as uid {uid}",
+                    opts.uid,
+                    layout::BK_CERTS_IN,
+                    shell_quote(&opts.dir.join(&key).display().to_string()),
+                ));
+            }
+        }
+        None => {
+            if state.container_owned.remove(&key).is_some() && opts.uid == 0 {
+                file.owner = Some(Owner { uid: 0, gid: 0 });
+            }
+        }
+    }
+}
+
+/// `text` as one POSIX shell word, for commands printed to be pasted.
+fn shell_quote(text: &str) -> String {
+    let plain = text
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"/._-:+@%,=".contains(&b));
+    if plain && !text.is_empty() {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
 }
 
 /// The spec as it will be written (flags applied), and the environment it describes.
@@ -159,6 +219,27 @@ fn spec_file(text: &str) -> PlannedFile {
 /// place of a file is refused, never read.
 fn read_optional(path: &Path) -> Result<Option<String>> {
     Ok(read_optional_bytes(path)?.map(|b| String::from_utf8_lossy(&b).into_owned()))
+}
+
+/// A leaf key; one bkenv may not read (a rootless buildkitd's key after `chown 1000`)
+/// is refused with who owns it, since reissuing would break the pair behind its back.
+fn read_key(path: &Path, uid: u32) -> Result<Option<Vec<u8>>> {
+    match read_optional_bytes(path) {
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::PermissionDenied => {
+            use std::os::unix::fs::MetadataExt;
+            let owner = std::fs::symlink_metadata(path).map(|m| m.uid()).ok();
+            Err(Error::Refused {
+                path: path.to_path_buf(),
+                message: format!(
+                    "bkenv runs as uid {uid} and cannot read this key{}. Run `bkenv init` as its owner or as root \
+                     (a rootless buildkitd's key belongs to uid {})",
+                    owner.map_or(String::new(), |o| format!(" (owned by uid {o})")),
+                    layout::ROOTLESS_UID
+                ),
+            })
+        }
+        other => other,
+    }
 }
 
 fn read_optional_bytes(path: &Path) -> Result<Option<Vec<u8>>> {
@@ -330,7 +411,7 @@ impl Leaves<'_> {
             ),
         };
         let cert = read_optional_bytes(&self.dir.join(&cert_rel))?;
-        let key = read_optional_bytes(&self.dir.join(&key_rel))?;
+        let key = read_key(&self.dir.join(&key_rel), self.opts.uid)?;
         let now = self.opts.now;
         let status = pki::leaf_status(
             cert.as_deref(),
@@ -343,7 +424,11 @@ impl Leaves<'_> {
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         let Some(reason) = status else {
             let (Some(cert), Some(key)) = (cert, key) else {
-                return Err(Error::Other(format!("{cert_rel}: kept without its key")));
+                // leaf_status only keeps a pair that is whole.
+                return Err(Error::Refused {
+                    path: self.dir.join(&cert_rel),
+                    message: "was kept without its key; restore the key or remove both".into(),
+                });
             };
             return Ok(IssuedCert {
                 // Certificates only: a key pasted into the 0644 file is dropped.
@@ -443,8 +528,7 @@ const PASSWORD_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuv
 /// A 24-character password from an unambiguous alphabet (~138 bits).
 pub fn generate_password(rng: &dyn SecureRandom) -> Result<String> {
     let mut bytes = [0u8; 24];
-    rng.fill(&mut bytes)
-        .map_err(|_| Error::Other("the system random source failed".into()))?;
+    rng.fill(&mut bytes).map_err(|_| Error::Random)?;
     // 256 % 57 != 0 leaves a negligible bias; entropy stays far above what bcrypt needs.
     Ok(bytes
         .iter()

@@ -46,6 +46,16 @@ pub mod layout {
     pub const BK_CERTS_IN: &str = "/etc/buildkit/certs";
     pub const BK_CONFIG_ROOTFUL: &str = "/etc/buildkit/buildkitd.toml";
     pub const BK_CONFIG_ROOTLESS: &str = "/home/user/.config/buildkit/buildkitd.toml";
+    /// buildkitd's default socket as root, and in the rootless image (under its
+    /// `XDG_RUNTIME_DIR`, the only runtime directory its user may create files in).
+    pub const BK_SOCKET_ROOTFUL: &str = "unix:///run/buildkit/buildkitd.sock";
+    pub const BK_SOCKET_ROOTLESS: &str = "unix:///run/user/1000/buildkit/buildkitd.sock";
+    /// The user the `-rootless` image runs buildkitd as (`USER 1000:1000`).
+    pub const ROOTLESS_UID: u32 = 1000;
+    pub const ROOTLESS_GID: u32 = 1000;
+    /// Directories that user can create files in inside the rootless image: its runtime
+    /// directory, its home and `/tmp`. Everything else (`/run`, `/var`) belongs to root.
+    pub const ROOTLESS_WRITABLE: &[&str] = &["/run/user/1000/", "/home/user/", "/tmp/"];
     /// Inside a registry container (the `registry:2` image's default config path).
     pub const REG_CONFIG_IN: &str = "/etc/docker/registry/config.yml";
     pub const REG_CERTS_IN: &str = "/certs";
@@ -95,6 +105,13 @@ impl Buildkitd {
         } else {
             layout::BK_CONFIG_ROOTFUL
         }
+    }
+
+    /// The `(uid, gid)` buildkitd runs as inside its container when that is not root:
+    /// the files it must read (its TLS key) have to belong to this user.
+    pub fn container_user(&self) -> Option<(u32, u32)> {
+        self.rootless
+            .then_some((layout::ROOTLESS_UID, layout::ROOTLESS_GID))
     }
 
     /// Registry cache export options exist only from v0.12 (`image-manifest`).

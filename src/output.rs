@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::{self, DirBuilder, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// File modes bkenv uses.
@@ -33,6 +33,13 @@ pub enum Policy {
     Keep,
 }
 
+/// Who a written file belongs to, when that is not the user running bkenv.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Owner {
+    pub uid: u32,
+    pub gid: u32,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedFile {
     /// Relative to the environment root, `/`-separated.
@@ -40,6 +47,9 @@ pub struct PlannedFile {
     pub contents: Vec<u8>,
     pub mode: u32,
     pub policy: Policy,
+    /// Hand the file to this user (bkenv runs as root): created owned by them from the
+    /// start, with `mode`. `None` leaves it to whoever runs bkenv.
+    pub owner: Option<Owner>,
 }
 
 impl PlannedFile {
@@ -49,6 +59,7 @@ impl PlannedFile {
             contents: contents.into(),
             mode: MODE_PUBLIC,
             policy: Policy::Generated,
+            owner: None,
         }
     }
 
@@ -89,6 +100,10 @@ pub struct State {
     /// Registry service or name → generated password.
     #[serde(default)]
     pub passwords: BTreeMap<String, String>,
+    /// Path → the container user bkenv decided the file belongs to (a rootless
+    /// buildkitd's key): owned by that uid on purpose, not by a stranger.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub container_owned: BTreeMap<String, Owner>,
     /// Path → SHA-256 of the contents a run found on disk, recognised as bkenv's, and
     /// set out to replace. The manifest is committed before any file it describes
     /// (see [`apply`]), so a run interrupted before the replacement leaves the old
@@ -172,9 +187,16 @@ fn classify_bytes(
     force: bool,
 ) -> Status {
     if existing == file.contents {
-        let mode_ok = fs::metadata(path)
-            .map(|m| m.permissions().mode() & 0o777 == file.mode)
-            .unwrap_or(false);
+        let meta = fs::metadata(path).ok();
+        let mode_ok = meta
+            .as_ref()
+            .is_some_and(|m| m.permissions().mode() & 0o777 == file.mode);
+        let owner_ok = file
+            .owner
+            .is_none_or(|o| meta.as_ref().is_some_and(|m| m.uid() == o.uid));
+        if !owner_ok {
+            return Status::Updated;
+        }
         return if mode_ok || file.mode != MODE_PRIVATE {
             Status::Unchanged
         } else {
@@ -249,10 +271,10 @@ impl Writer {
     /// Atomically replaces `path` with `contents`, created with `mode` from the start.
     pub fn write(&mut self, path: &Path, contents: &[u8], mode: u32) -> Result<()> {
         if self.fail_after.is_some_and(|n| self.writes >= n) {
-            return Err(Error::Other(format!(
-                "injected failure before writing {}",
-                path.display()
-            )));
+            return Err(Error::InjectedFailure {
+                action: "writing",
+                path: path.to_path_buf(),
+            });
         }
         self.writes += 1;
         let dir = path.parent().unwrap_or(Path::new("."));
@@ -292,10 +314,10 @@ impl Writer {
     /// injection covers it).
     pub fn rename(&mut self, from: &Path, to: &Path) -> Result<()> {
         if self.fail_after.is_some_and(|n| self.writes >= n) {
-            return Err(Error::Other(format!(
-                "injected failure before renaming {}",
-                from.display()
-            )));
+            return Err(Error::InjectedFailure {
+                action: "renaming",
+                path: from.to_path_buf(),
+            });
         }
         self.writes += 1;
         fs::rename(from, to).map_err(|e| Error::io("rename", from, e))
@@ -398,7 +420,12 @@ impl Writer {
             let s = stage(f, |dir| self.ensure_dir(dir, 0o755))?;
             // Pushed before handing over, so a failure still removes the temp file.
             staged.push(Some(s));
-            if let Some(s) = staged.last().and_then(Option::as_ref) {
+            // A file with its own owner (a container user's key) keeps it.
+            if let Some(s) = staged
+                .last()
+                .and_then(Option::as_ref)
+                .filter(|_| f.owner.is_none())
+            {
                 self.hand_over(&s.file)
                     .map_err(|e| Error::io("change the owner of", f.path.clone(), e))?;
             }
@@ -414,10 +441,10 @@ impl Writer {
                     continue;
                 }
                 if self.fail_after.is_some_and(|n| self.writes >= n) {
-                    return Err(Error::Other(format!(
-                        "injected failure before writing {}",
-                        f.path.display()
-                    )));
+                    return Err(Error::InjectedFailure {
+                        action: "writing",
+                        path: f.path.clone(),
+                    });
                 }
                 self.writes += 1;
                 let Some(s) = staged[i].take() else { continue };
@@ -493,6 +520,7 @@ pub struct BatchFile<'a> {
     pub path: PathBuf,
     pub contents: &'a [u8],
     pub mode: u32,
+    pub owner: Option<Owner>,
 }
 
 /// A temp file written but not yet fsynced or renamed into place.
@@ -526,6 +554,11 @@ fn stage(f: &BatchFile<'_>, ensure_dir: impl FnOnce(&Path) -> Result<()>) -> Res
             .open(&tmp)?;
         if f.mode != MODE_PRIVATE {
             file.set_permissions(fs::Permissions::from_mode(f.mode))?;
+        }
+        // Handed over while still empty: the contents only ever exist in a file owned
+        // by their reader, with the private mode (chown keeps the permission bits).
+        if let Some(o) = f.owner {
+            std::os::unix::fs::fchown(&file, Some(o.uid), Some(o.gid))?;
         }
         file.write_all(f.contents)?;
         Ok(file)
@@ -599,6 +632,7 @@ pub fn apply(
                 path: root.join(&file.path),
                 contents: &file.contents,
                 mode: file.mode,
+                owner: file.owner,
             });
         }
         if status != Status::KeptEdited && file.policy != Policy::Keep {
@@ -626,25 +660,15 @@ pub fn apply(
             path,
             contents: &json,
             mode: MODE_PRIVATE,
+            owner: None,
         });
         writer.write_batch(&to_write, journal.as_ref())?;
     }
     Ok(out)
 }
 
-pub fn save_state(root: &Path, state: &State, writer: &mut Writer) -> Result<()> {
-    let (path, json) = state_json(root, state)?;
-    if let Some(dir) = path.parent() {
-        ensure_private_dir(dir, writer.owner)?;
-    }
-    if read_file(&path, Links::Refuse)?.as_deref() == Some(json.as_slice()) {
-        return Ok(());
-    }
-    writer.write(&path, &json, MODE_PRIVATE)
-}
-
 fn state_json(root: &Path, state: &State) -> Result<(PathBuf, Vec<u8>)> {
-    let mut json = serde_json::to_vec_pretty(state).map_err(|e| Error::Other(e.to_string()))?;
+    let mut json = serde_json::to_vec_pretty(state)?;
     json.push(b'\n');
     Ok((root.join(crate::model::layout::STATE), json))
 }
@@ -735,6 +759,7 @@ mod tests {
             path: dir.path().join(name),
             contents: b"x",
             mode,
+            owner: None,
         };
         let files = [
             file("pub/a.crt", MODE_PUBLIC),
@@ -771,6 +796,59 @@ mod tests {
         ] {
             let meta = fs::metadata(dir.path().join(name)).unwrap();
             assert_eq!(meta.permissions().mode() & 0o777, mode, "{name}");
+        }
+    }
+
+    /// A rootless buildkitd's key is handed to its container user: created owned by
+    /// them, still 0600, and a re-run that finds it owned by someone else hands it back.
+    #[test]
+    fn a_planned_owner_holds_the_file_from_creation_and_is_checked_on_rerun() {
+        let dir = tempfile::tempdir().unwrap();
+        let (me, my_gid) = (
+            crate::safefs::euid(),
+            // SAFETY: getegid has no preconditions and cannot fail.
+            unsafe { libc::getegid() },
+        );
+        // Anyone may hand a file to themselves; root may hand it to anyone.
+        let owner = if me == 0 {
+            Owner {
+                uid: 1000,
+                gid: 1000,
+            }
+        } else {
+            Owner {
+                uid: me,
+                gid: my_gid,
+            }
+        };
+        let mut key = PlannedFile::private("certs/server.key", "secret");
+        key.owner = Some(owner);
+        let plan = [key];
+        let r = apply(
+            dir.path(),
+            &plan,
+            State::default(),
+            &mut Writer::new(),
+            false,
+            false,
+        )
+        .unwrap();
+        assert_eq!(r[0].status, Status::Created);
+        let meta = fs::metadata(dir.path().join("certs/server.key")).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (owner.uid, owner.gid));
+        assert_eq!(meta.permissions().mode() & 0o777, MODE_PRIVATE);
+        let state = State::load(dir.path()).unwrap();
+        assert_eq!(
+            classify(dir.path(), &state, &plan[0], false).unwrap(),
+            Status::Unchanged
+        );
+        if me == 0 {
+            std::os::unix::fs::chown(dir.path().join("certs/server.key"), Some(0), Some(0))
+                .unwrap();
+            assert_eq!(
+                classify(dir.path(), &state, &plan[0], false).unwrap(),
+                Status::Updated
+            );
         }
     }
 

@@ -7,7 +7,7 @@ use crate::output::Status;
 use crate::render::primary_registry;
 use std::fmt::Write;
 
-pub fn init_summary(
+pub(crate) fn init_summary(
     outcome: &InitOutcome,
     dir: &str,
     dry_run: bool,
@@ -42,7 +42,7 @@ pub fn init_summary(
 /// What `init --quiet` prints: what needs the user's attention (files kept because they
 /// were edited, and init's notes marked `warning:`) and, when asked for, the passwords.
 /// The routine notes (CA reused, leaf reissued and why) are left out.
-pub fn quiet_summary(outcome: &InitOutcome, show_password: bool) -> String {
+pub(crate) fn quiet_summary(outcome: &InitOutcome, show_password: bool) -> String {
     let mut s = String::new();
     s.push_str(&kept_notes(outcome));
     for n in outcome.notes.iter().filter(|n| n.starts_with("warning: ")) {
@@ -86,7 +86,7 @@ fn passwords(outcome: &InitOutcome, show_password: bool) -> String {
 }
 
 /// The commands to start the environment and build, push and cache through it.
-pub fn next_steps(env: &Environment, dir: &str) -> String {
+pub(crate) fn next_steps(env: &Environment, dir: &str) -> String {
     let mut s = String::from("\nNext steps:\n");
     if dir != "." {
         // A path with spaces or quotes still pastes into a shell as one word (a path

@@ -262,6 +262,68 @@ fn edited_generated_files_are_kept_unless_forced() {
     assert!(read(d, "docker-compose.yml").contains("moby/buildkit:v0.23.2-rootless"));
 }
 
+/// The rootless daemon reads its key as uid 1000. Run as root, init creates the key
+/// owned by that user (still 0600), records the decision, leaves it alone on a re-run,
+/// and takes it back when the environment is rootful again; as uid 1000 the key is
+/// theirs already; as anyone else init names the command that fixes it.
+#[test]
+fn rootless_key_is_handed_to_the_container_user_and_back() {
+    use std::os::unix::fs::MetadataExt;
+    let me = bkenv::safefs::euid();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let key = d.join("buildkit/certs/server.key");
+    let mut opts = options(d);
+    opts.overrides.rootless = Some(true);
+    let out = run_init(&opts).unwrap();
+    let meta = fs::metadata(&key).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    assert_eq!(meta.uid(), if me == 0 { 1000 } else { me });
+    if me == 0 || me == 1000 {
+        assert!(
+            out.notes.iter().all(|n| !n.contains("chown")),
+            "{:?}",
+            out.notes
+        );
+    }
+    let state = read(d, ".bkenv/state.json");
+    assert!(state.contains("\"container_owned\""), "{state}");
+    let again = run_init(&opts).unwrap();
+    let status = |o: &bkenv::init::InitOutcome| {
+        o.applied
+            .iter()
+            .find(|a| a.path == Path::new("buildkit/certs/server.key"))
+            .unwrap()
+            .status
+    };
+    assert_eq!(status(&again), bkenv::output::Status::Unchanged);
+    if me == 0 {
+        opts.overrides.rootless = Some(false);
+        let back = run_init(&opts).unwrap();
+        assert_eq!(status(&back), bkenv::output::Status::Updated);
+        assert_eq!(fs::metadata(&key).unwrap().uid(), 0);
+        assert!(!read(d, ".bkenv/state.json").contains("container_owned"));
+    }
+
+    // A user who is neither root nor uid 1000 (the uid is what init is told it runs as).
+    let other = tempfile::tempdir().unwrap();
+    let mut opts = options(other.path());
+    opts.overrides.rootless = Some(true);
+    opts.uid = 4242;
+    let out = run_init(&opts).unwrap();
+    let fix = format!(
+        "Run `sudo chown 1000:1000 {}`",
+        other.path().join("buildkit/certs/server.key").display()
+    );
+    assert!(
+        out.notes
+            .iter()
+            .any(|n| n.contains(&fix) && n.contains("uid 4242")),
+        "{:?}",
+        out.notes
+    );
+}
+
 #[test]
 fn leaves_are_reissued_when_names_change_and_the_ca_is_kept() {
     let (dir, _) = fresh(None);

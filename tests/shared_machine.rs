@@ -152,6 +152,36 @@ fn root_on_a_users_environment_leaves_the_users_files() {
     );
 }
 
+/// Both hand-overs at once: as root on user 1001's environment, every file becomes
+/// theirs except a rootless buildkitd's key, which belongs to its container user (1000).
+#[test]
+fn root_on_a_users_rootless_environment_gives_the_key_to_the_container_user() {
+    if skip_unless_root("running as root on another user's directory") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::os::unix::fs::chown(d, Some(1001), Some(1001)).unwrap();
+    let mut opts = options(d);
+    opts.overrides.rootless = Some(true);
+    let rng = ring::rand::SystemRandom::new();
+    let mut w = bkenv::output::Writer::for_env(&opts.dir);
+    bkenv::init::run(&opts, &rng, &|_| None, &mut w).unwrap();
+    let key = d.join("buildkit/certs/server.key");
+    for e in walkdir::WalkDir::new(d).min_depth(1) {
+        let e = e.unwrap();
+        let meta = fs::symlink_metadata(e.path()).unwrap();
+        let want = if e.path() == key { 1000 } else { 1001 };
+        assert_eq!(
+            (meta.uid(), meta.gid()),
+            (want, want),
+            "{}",
+            e.path().display()
+        );
+    }
+    assert_eq!(fs::metadata(&key).unwrap().mode() & 0o777, 0o600);
+}
+
 /// `doctor --fix` as root on a user's environment keeps the fixed files the user's, and
 /// a fixed input that is a link stays a link (the file it points at is fixed).
 #[test]

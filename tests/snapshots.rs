@@ -32,6 +32,27 @@ fn default_environment_files() {
     insta::assert_snapshot!(generated(None, FILES));
 }
 
+/// `bkenv init --rootless` on the default spec: the rootless image, its config path,
+/// and the socket moved under /run/user/1000 (spec included: the flag edits it).
+#[test]
+fn default_environment_rootless_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = support::options(dir.path());
+    opts.overrides.rootless = Some(true);
+    let outcome = support::run_init(&opts).unwrap();
+    let passwords: Vec<&str> = outcome.passwords.values().map(String::as_str).collect();
+    let mut out = String::new();
+    for f in [
+        "bkenv.toml",
+        "buildkit/buildkitd.toml",
+        "docker-compose.yml",
+    ] {
+        let text = fs::read_to_string(dir.path().join(f)).unwrap();
+        out.push_str(&format!("==> {f} <==\n{}\n", redact(&text, &passwords)));
+    }
+    insta::assert_snapshot!(out);
+}
+
 #[test]
 fn example_environments() {
     for example in ["minimal", "mtls", "mirror", "external-registry", "rootless"] {

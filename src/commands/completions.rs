@@ -5,7 +5,7 @@ use crate::cli::CompletionsArgs;
 use crate::error::Result;
 use std::io::Write;
 
-pub fn run(args: &CompletionsArgs, out: &mut dyn Write) -> Result<ExitStatus> {
+pub(crate) fn run(args: &CompletionsArgs, out: &mut dyn Write) -> Result<ExitStatus> {
     let mut script = Vec::new();
     clap_complete::generate(args.shell, &mut crate::cli::command(), "bkenv", &mut script);
     // clap_complete writes UTF-8 (the definition's strings).

@@ -5,7 +5,7 @@ use crate::error::Result;
 use crate::{ExitStatus, init, output, spec, summary};
 use std::io::Write;
 
-pub fn run(args: InitArgs, out: &mut dyn Write) -> Result<ExitStatus> {
+pub(crate) fn run(args: InitArgs, out: &mut dyn Write) -> Result<ExitStatus> {
     let mtls = match (args.mtls, args.no_mtls) {
         (true, _) => Some(true),
         (_, true) => Some(false),
@@ -24,6 +24,7 @@ pub fn run(args: InitArgs, out: &mut dyn Write) -> Result<ExitStatus> {
         force: args.force,
         dry_run: args.dry_run,
         now: time::OffsetDateTime::now_utc(),
+        uid: crate::safefs::euid(),
         lock_wait: super::lock_wait(),
     };
     let rng = ring::rand::SystemRandom::new();

@@ -6,7 +6,7 @@ use crate::cli::ManArgs;
 use crate::error::{Error, Result};
 use std::io::Write;
 
-pub fn run(args: &ManArgs, out: &mut dyn Write) -> Result<ExitStatus> {
+pub(crate) fn run(args: &ManArgs, out: &mut dyn Write) -> Result<ExitStatus> {
     // `build` names subcommands as the pages refer to them (`bkenv-init`, usage `bkenv init`).
     let mut cmd = crate::cli::command().disable_help_subcommand(true);
     cmd.build();
@@ -15,7 +15,7 @@ pub fn run(args: &ManArgs, out: &mut dyn Write) -> Result<ExitStatus> {
         Some(name) => cmd
             .find_subcommand(name)
             .cloned()
-            .ok_or_else(|| Error::Other(format!("no subcommand {name}")))?,
+            .ok_or_else(|| Error::invalid("man SUBCOMMAND", format!("no subcommand {name}")))?,
     };
     let mut roff = Vec::new();
     // Subcommands carry no version: every page names bkenv's.

@@ -2,20 +2,20 @@
 //! The clock, the OS random source and the process environment are read here and
 //! nowhere else.
 
-pub mod completions;
-pub mod doctor;
-pub mod explain;
-pub mod init;
-pub mod man;
-pub mod preflight;
-pub mod probe;
+pub(crate) mod completions;
+pub(crate) mod doctor;
+pub(crate) mod explain;
+pub(crate) mod init;
+pub(crate) mod man;
+pub(crate) mod preflight;
+pub(crate) mod probe;
 
 use crate::error::Error;
 use std::io::Write;
 
 /// How long a writing command waits for another holding the environment lock:
 /// `BKENV_LOCK_WAIT` seconds, else [`crate::lock::DEFAULT_WAIT`].
-pub fn lock_wait() -> std::time::Duration {
+pub(crate) fn lock_wait() -> std::time::Duration {
     std::env::var("BKENV_LOCK_WAIT")
         .ok()
         .and_then(|v| v.parse::<f64>().ok())
@@ -27,22 +27,30 @@ pub fn lock_wait() -> std::time::Duration {
 }
 
 /// Writes to stdout, mapping a failure (including a closed pipe) to an error `main` handles.
-pub fn emit(out: &mut dyn Write, text: &str) -> Result<(), Error> {
+pub(crate) fn emit(out: &mut dyn Write, text: &str) -> Result<(), Error> {
     out.write_all(text.as_bytes())
         .map_err(|e| Error::io("write", "stdout", e))
 }
 
+/// The `-A/-W/-D` flags of a run.
+pub(crate) fn overrides(
+    args: &crate::cli::ReportArgs,
+) -> Result<crate::report::LevelOverrides, Error> {
+    Ok(crate::report::LevelOverrides::from_flags(
+        args.levels.iter().map(|(l, s)| (*l, s.as_str())),
+    )?)
+}
+
 /// Applies `-A/-W/-D`, renders the findings in the chosen format to stdout or to
 /// `--output FILE` (then stdout gets a one-line summary), and returns the exit status.
-pub fn emit_findings(
+pub(crate) fn emit_findings(
     command: &str,
     args: &crate::cli::ReportArgs,
     findings: Vec<crate::diag::Finding>,
     out: &mut dyn Write,
 ) -> Result<crate::ExitStatus, Error> {
-    use crate::report::{self, Format, RenderCtx, levels::LevelOverrides};
-    let overrides = LevelOverrides::from_flags(args.levels.iter().map(|(l, s)| (*l, s.as_str())))
-        .map_err(|e| Error::Other(e.to_string()))?;
+    use crate::report::{self, Format, RenderCtx};
+    let overrides = overrides(args)?;
     let findings = overrides.apply(findings);
     let format = args
         .format

@@ -4,6 +4,7 @@
 
 use super::Spec;
 use crate::error::{Error, Result};
+use crate::model::layout::{BK_SOCKET_ROOTFUL, BK_SOCKET_ROOTLESS};
 use crate::suggest::did_you_mean;
 use std::path::Path;
 use toml_edit::{DocumentMut, Item, Table, value};
@@ -71,6 +72,7 @@ pub fn apply_overrides(text: &str, origin: &Path, o: &Overrides) -> Result<Strin
         }
         if let Some(rootless) = o.rootless {
             bk.insert("rootless", value(rootless));
+            move_default_socket(bk, rootless);
         }
         if let Some(image) = &o.buildkit_image {
             bk.insert("image", value(image.as_str()));
@@ -83,6 +85,27 @@ pub fn apply_overrides(text: &str, origin: &Path, o: &Overrides) -> Result<Strin
             .map(|t| t.insert("key_type", value(kt.as_str())));
     }
     Ok(doc.to_string())
+}
+
+/// `--rootless` moves buildkitd's default socket into the rootless image's runtime
+/// directory (its user cannot create `/run/buildkit`), and back without it. Other
+/// addresses are the user's choice and are left alone (validation judges them).
+fn move_default_socket(bk: &mut dyn toml_edit::TableLike, rootless: bool) {
+    let (from, to) = if rootless {
+        (BK_SOCKET_ROOTFUL, BK_SOCKET_ROOTLESS)
+    } else {
+        (BK_SOCKET_ROOTLESS, BK_SOCKET_ROOTFUL)
+    };
+    let Some(listen) = bk.get_mut("listen").and_then(Item::as_array_mut) else {
+        return;
+    };
+    for v in listen.iter_mut() {
+        if v.as_str() == Some(from) {
+            let decor = v.decor().clone();
+            *v = to.into();
+            *v.decor_mut() = decor;
+        }
+    }
 }
 
 /// serde says "unknown field `nmes`, expected one of `a`, `b`"; we add the suggestion.
@@ -138,5 +161,30 @@ mod tests {
         let spec = parse(&out, Path::new("bkenv.toml")).unwrap();
         assert_eq!(spec.registries[0].names, ["reg.test:443"]);
         assert!(spec.buildkitd.mtls);
+    }
+
+    #[test]
+    fn rootless_flag_moves_the_default_socket_and_keeps_other_addresses() {
+        let o = Overrides {
+            rootless: Some(true),
+            ..Overrides::default()
+        };
+        let text = apply_overrides(DEFAULT_SPEC, Path::new("bkenv.toml"), &o).unwrap();
+        let spec = parse(&text, Path::new("bkenv.toml")).unwrap();
+        assert!(spec.buildkitd.rootless);
+        assert_eq!(
+            spec.buildkitd.listen,
+            [BK_SOCKET_ROOTLESS, "tcp://0.0.0.0:1234"]
+        );
+        assert!(
+            text.contains("# BUILDKIT_HOST for buildctl"),
+            "comments kept"
+        );
+        let back = Overrides {
+            rootless: Some(false),
+            ..Overrides::default()
+        };
+        let again = apply_overrides(&text, Path::new("bkenv.toml"), &back).unwrap();
+        assert_eq!(again, DEFAULT_SPEC);
     }
 }

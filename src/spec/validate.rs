@@ -5,22 +5,22 @@ use crate::error::{Error, Result};
 use crate::hostport::{Host, HostPort, parse_host};
 use crate::model::{
     Auth, Buildkitd, Environment, LocalService, Pki, Publish, Reach, Registry, RegistryName, Role,
-    push_unique,
+    layout, push_unique,
 };
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// The longest leaf validity clients accept (Apple's limit for private CAs).
-pub const MAX_LEAF_DAYS: u32 = 825;
+pub(super) const MAX_LEAF_DAYS: u32 = 825;
 /// A CA valid for a century outlives any development environment; longer validities
 /// only approach the end of what X.509 dates and the clock types can express.
-pub const MAX_CA_DAYS: u32 = 36_500;
+pub(super) const MAX_CA_DAYS: u32 = 36_500;
 /// Limits on the size of a spec. Every registry name gets a `certs.d/<name>/` copy of
 /// the CA and a SAN, and every name is a `config.json` entry: a few dozen names is a
 /// large environment, thousands only cost time and disk (10,000 names took 18 s and
 /// 2.3 GB before these limits).
-pub const MAX_REGISTRIES: usize = 16;
-pub const MAX_NAMES: usize = 32;
+pub(super) const MAX_REGISTRIES: usize = 16;
+pub(super) const MAX_NAMES: usize = 32;
 
 /// Checks the spec and resolves it into the environment model.
 pub fn validate(spec: &Spec) -> Result<Environment> {
@@ -129,6 +129,9 @@ fn validate_buildkitd(spec: &Spec) -> Result<Buildkitd> {
     for addr in &b.listen {
         grammar::listen_address(addr).map_err(|e| Error::invalid("buildkitd.listen", e))?;
     }
+    if b.rootless {
+        check_rootless_sockets(&b.listen)?;
+    }
     check_count("buildkitd.names", b.names.len())?;
     let dialled = b.host.strip_prefix("tcp://").ok_or_else(|| {
         Error::invalid(
@@ -173,6 +176,35 @@ fn validate_buildkitd(spec: &Spec) -> Result<Buildkitd> {
         sans,
         mtls: b.mtls,
     })
+}
+
+/// The rootless image runs buildkitd as uid 1000, which can create a socket only where
+/// that user may write; anywhere else the daemon stops at startup.
+fn check_rootless_sockets(listen: &[String]) -> Result<()> {
+    for addr in listen {
+        let Some(path) = addr.strip_prefix("unix://") else {
+            continue;
+        };
+        if layout::ROOTLESS_WRITABLE
+            .iter()
+            .any(|d| path.starts_with(d))
+        {
+            continue;
+        }
+        let parent = path.rsplit_once('/').map_or("/", |(p, _)| p);
+        return Err(Error::invalid(
+            "buildkitd.listen",
+            format!(
+                "`{addr}`: the rootless image runs buildkitd as uid {}, which cannot create files under {} \
+                 (buildkitd stops with \"mkdir {parent}: permission denied\" or \"failed to create unix socket on {path}: permission denied\"). \
+                 Use `{}`, the socket under its runtime directory",
+                layout::ROOTLESS_UID,
+                if parent.is_empty() { "/" } else { parent },
+                layout::BK_SOCKET_ROOTLESS
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn parse_names(field: &str, names: &[String], services: &[String]) -> Result<Vec<RegistryName>> {
@@ -492,11 +524,42 @@ mod tests {
 
     #[test]
     fn rootless_uses_the_rootless_image_and_its_config_path() {
-        let e = env(&DEFAULT_SPEC.replace("rootless = false", "rootless = true")).unwrap();
+        let text = DEFAULT_SPEC
+            .replace("rootless = false", "rootless = true")
+            .replace(layout::BK_SOCKET_ROOTFUL, layout::BK_SOCKET_ROOTLESS);
+        let e = env(&text).unwrap();
+        assert_eq!(e.buildkitd.container_user(), Some((1000, 1000)));
         assert_eq!(e.buildkitd.image, "moby/buildkit:v0.23.2-rootless");
         assert_eq!(
             e.buildkitd.config_path_in_container(),
             crate::model::layout::BK_CONFIG_ROOTLESS
         );
+    }
+
+    /// uid 1000 cannot create `/run/buildkit`; the real rootless daemon stops with
+    /// "mkdir /run/buildkit: permission denied" (seen in tests/e2e's fault table).
+    #[test]
+    fn rootless_socket_outside_the_users_directories_is_refused_with_the_fix() {
+        let rootless = DEFAULT_SPEC.replace("rootless = false", "rootless = true");
+        let err = env(&rootless).unwrap_err().to_string();
+        assert!(
+            err.contains("buildkitd.listen")
+                && err.contains("mkdir /run/buildkit: permission denied")
+                && err.contains(layout::BK_SOCKET_ROOTLESS),
+            "{err}"
+        );
+        for ok in [
+            layout::BK_SOCKET_ROOTLESS,
+            "unix:///home/user/buildkitd.sock",
+            "unix:///tmp/bk.sock",
+        ] {
+            let text = rootless.replace(layout::BK_SOCKET_ROOTFUL, ok);
+            assert!(env(&text).is_ok(), "{ok}");
+        }
+        // `/run/user/10000/` is not the runtime directory of uid 1000.
+        let text = rootless.replace(layout::BK_SOCKET_ROOTFUL, "unix:///run/user/10000/b.sock");
+        assert!(env(&text).is_err());
+        // A rootful daemon may create its socket anywhere.
+        assert!(env(DEFAULT_SPEC).is_ok());
     }
 }

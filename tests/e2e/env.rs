@@ -1,10 +1,14 @@
 //! A generated environment (`bkenv init` run as a process), what its spec says about the
-//! registries, and the real clients driven against it inside a `Netns`.
+//! registries, its compose services started in a `Network`, and the real clients driven
+//! against it there.
 
-use crate::sandbox::{Netns, Registry, WAIT, run_for, run_split};
+use crate::container::{self, Container, Kind};
+use crate::sandbox::{Compose, Network, Service, WAIT, run_for, run_split};
 use base64::Engine;
+use std::collections::BTreeMap;
 use std::fs;
 use std::net::Ipv4Addr;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -13,8 +17,6 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub struct Reg {
     pub service: String,
-    /// The port the registry listens on inside its container.
-    pub port: u16,
     /// Every `host:port` the spec gives it.
     pub names: Vec<String>,
     pub username: Option<String>,
@@ -24,7 +26,10 @@ pub struct Reg {
 
 pub struct Env {
     pub dir: tempfile::TempDir,
+    /// Local registries and the mirror.
     pub regs: Vec<Reg>,
+    /// Every `host:port` of the spec's external registries.
+    pub external: Vec<String>,
 }
 
 fn str_array(item: &toml_edit::Item, key: &str) -> Vec<String> {
@@ -42,10 +47,6 @@ fn local_reg(t: &toml_edit::Item, mirror: bool) -> Option<Reg> {
     let service = t.get("service")?.as_str()?.to_string();
     Some(Reg {
         service,
-        port: t
-            .get("port")
-            .and_then(|p| p.as_integer())
-            .map_or(5000, |p| u16::try_from(p).expect("port")),
         names: str_array(t, "names"),
         username: t
             .get("auth")
@@ -61,44 +62,89 @@ fn local_reg(t: &toml_edit::Item, mirror: bool) -> Option<Reg> {
     })
 }
 
+/// How `bkenv init` is run for an environment.
+#[derive(Default)]
+pub struct InitAs<'a> {
+    /// Files copied next to the spec (an external registry's `ca_file`).
+    pub files: Vec<(&'a str, &'a Path)>,
+    /// Extra environment variables (a `password_env`).
+    pub env: Vec<(&'a str, &'a str)>,
+    /// Run init as this uid (and gid), in a directory that user owns.
+    pub uid: Option<u32>,
+}
+
 impl Env {
     /// `bkenv init` in a fresh directory, from `spec` (a file) or the default spec.
     pub fn init(spec: Option<&Path>) -> Env {
+        let (env, out) = Env::init_as(spec, &InitAs::default());
+        assert!(out.0, "bkenv init failed: {}", out.1);
+        env
+    }
+
+    /// `bkenv init` as `how` says: the environment and (success, init's output).
+    pub fn init_as(spec: Option<&Path>, how: &InitAs<'_>) -> (Env, (bool, String)) {
         let dir = tempfile::tempdir().expect("tempdir");
         if let Some(spec) = spec {
             fs::copy(spec, dir.path().join("bkenv.toml")).expect("copy spec");
         }
-        let out = assert_cmd::Command::cargo_bin("bkenv")
-            .expect("bkenv binary")
-            .arg("init")
+        for (name, src) in &how.files {
+            fs::copy(src, dir.path().join(name)).expect("copy file");
+        }
+        let bkenv = assert_cmd::cargo::cargo_bin("bkenv");
+        // The user must reach the binary: a directory of the target path may be closed
+        // to them, so they get a link (or copy) in an open directory.
+        let bin_dir = tempfile::tempdir().expect("bin dir");
+        let mut cmd = match how.uid {
+            Some(uid) => {
+                for entry in walkdir::WalkDir::new(dir.path()) {
+                    let p = entry.expect("walk").into_path();
+                    std::os::unix::fs::chown(&p, Some(uid), Some(uid)).expect("chown");
+                }
+                let open = std::fs::Permissions::from_mode(0o755);
+                fs::set_permissions(bin_dir.path(), open).expect("chmod");
+                let linked = bin_dir.path().join("bkenv");
+                if fs::hard_link(&bkenv, &linked).is_err() {
+                    fs::copy(&bkenv, &linked).expect("copy bkenv");
+                }
+                let mut c = Command::new("setpriv");
+                c.arg(format!("--reuid={uid}"))
+                    .arg(format!("--regid={uid}"))
+                    .args(["--clear-groups", "--"])
+                    .arg(&linked);
+                c
+            }
+            None => Command::new(&bkenv),
+        };
+        cmd.arg("init")
             .arg(dir.path())
             .env("NO_COLOR", "1")
-            .timeout(Duration::from_secs(60))
-            .output()
-            .expect("run bkenv init");
-        assert!(
-            out.status.success(),
-            "bkenv init failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Env::from_dir(dir)
+            .envs(how.env.iter().copied());
+        let out = run_for(&mut cmd, Duration::from_secs(60));
+        (Env::from_dir(dir), out)
     }
 
     fn from_dir(dir: tempfile::TempDir) -> Env {
         let text = fs::read_to_string(dir.path().join("bkenv.toml")).expect("spec");
         let doc: toml_edit::DocumentMut = text.parse().expect("spec parses");
         let mut regs = Vec::new();
+        let mut external = Vec::new();
         if let Some(arr) = doc.get("registry").and_then(|r| r.as_array_of_tables()) {
             for t in arr.iter() {
                 let item = toml_edit::Item::Table(t.clone());
-                regs.extend(local_reg(&item, false));
+                match local_reg(&item, false) {
+                    Some(r) => regs.push(r),
+                    None => external.extend(str_array(&item, "names")),
+                }
             }
         }
         if let Some(m) = doc.get("mirror") {
             regs.extend(local_reg(m, true));
         }
-        Env { dir, regs }
+        Env {
+            dir,
+            regs,
+            external,
+        }
     }
 
     /// A byte-for-byte copy, to plant a fault in.
@@ -146,28 +192,42 @@ impl Env {
         Some(String::from_utf8(bytes).expect("utf8"))
     }
 
-    /// Each local registry's "container address": its own loopback IP, 127.0.0.2 on.
-    pub fn service_ip(&self, index: usize) -> Ipv4Addr {
-        Ipv4Addr::new(127, 0, 0, 2 + u8::try_from(index).expect("few services"))
-    }
-
-    /// Every compose DNS name the spec dials, with the address of its service, for the
-    /// namespace's /etc/hosts (compose's network DNS).
-    pub fn service_names(&self) -> Vec<(String, Ipv4Addr)> {
-        let mut out: Vec<(String, Ipv4Addr)> = Vec::new();
-        for (i, r) in self.regs.iter().enumerate() {
-            let mut hosts = vec![r.service.clone()];
-            hosts.extend(r.names.iter().map(|n| host_of(n).to_string()));
-            for host in hosts {
-                if host.parse::<std::net::IpAddr>().is_err()
-                    && host != "localhost"
-                    && !out.iter().any(|(o, _)| *o == host)
-                {
-                    out.push((host, self.service_ip(i)));
+    /// The compose file's services with their addresses on the bridge (by name order,
+    /// from 172.30.0.10), and the name → address map compose's DNS would give: each
+    /// service name, and each registry name's host that is its service's (or, for an
+    /// external registry, `EXTERNAL_IP`, where a test may start a stand-in).
+    pub fn addresses(&self) -> (Compose, BTreeMap<String, Ipv4Addr>, Vec<(String, Ipv4Addr)>) {
+        let compose = Compose::load(self.dir.path());
+        let ips: BTreeMap<String, Ipv4Addr> = compose
+            .services
+            .keys()
+            .enumerate()
+            .map(|(i, name)| {
+                let last = 10 + u8::try_from(i).expect("few services");
+                (name.clone(), Ipv4Addr::new(172, 30, 0, last))
+            })
+            .collect();
+        let mut names: Vec<(String, Ipv4Addr)> =
+            ips.iter().map(|(n, ip)| (n.clone(), *ip)).collect();
+        let mut add = |host: &str, ip: Ipv4Addr| {
+            if host.parse::<std::net::IpAddr>().is_err()
+                && host != "localhost"
+                && !names.iter().any(|(o, _)| o == host)
+            {
+                names.push((host.to_string(), ip));
+            }
+        };
+        for r in &self.regs {
+            if let Some(ip) = ips.get(&r.service) {
+                for n in &r.names {
+                    add(host_of(n), *ip);
                 }
             }
         }
-        out
+        for n in &self.external {
+            add(host_of(n), EXTERNAL_IP);
+        }
+        (compose, ips, names)
     }
 
     /// `docker-compose config -q` on the generated compose file.
@@ -182,47 +242,57 @@ impl Env {
         )
     }
 
-    /// A namespace with every local registry of the spec started from the generated
-    /// files (and a stand-in for a mirror's upstream). A registry that refuses to start
-    /// is recorded in `Up::refused` with its log; the namespace stays up for clients.
+    /// A network with every registry service of the compose file started from the
+    /// generated files (and a stand-in for a mirror's upstream). A registry that refuses
+    /// to start is recorded in `Up::refused` with its log; the network stays up.
     pub fn up(&self) -> Up {
-        let mut names = self.service_names();
+        let (compose, ips, mut names) = self.addresses();
         let upstream = self
             .regs
             .iter()
             .find_map(|r| r.upstream.as_deref())
             .map(|url| {
                 let host = url.trim_start_matches("https://").trim_end_matches('/');
-                (host.to_string(), Ipv4Addr::new(127, 0, 0, 250))
+                (host.to_string(), UPSTREAM_IP)
             });
         names.extend(upstream.clone());
-        let ns = Netns::new(&names);
-        let mut stand_in = None;
-        if let Some((host, ip)) = &upstream {
-            stand_in = Some(crate::sandbox::upstream_stand_in(&ns, host, *ip));
-        }
-        let mut running = Vec::new();
-        let mut refused = None;
-        for (i, r) in self.regs.iter().enumerate() {
-            let ip = self.service_ip(i);
-            let trust = stand_in
-                .as_ref()
-                .filter(|_| r.upstream.is_some())
-                .map(|s| s.1.as_path());
-            match Registry::start(&ns, self.dir.path(), &r.service, ip, r.port, trust) {
-                Ok(reg) => running.push(reg),
-                Err(log) => refused = Some(log),
+        let net = Network::new(&names);
+        let stand_in = upstream
+            .as_ref()
+            .map(|(host, ip)| crate::sandbox::upstream_stand_in(&net, host, *ip));
+        let mut up = Up {
+            registries: Vec::new(),
+            buildkitd: None,
+            refused: None,
+            stand_in,
+            compose,
+            ips,
+            volumes: tempfile::tempdir().expect("volumes"),
+            home: tempfile::tempdir().expect("home"),
+            net,
+        };
+        let services: Vec<String> = up
+            .compose
+            .services
+            .iter()
+            .filter(|(_, s)| container::kind_of(s) == Some(Kind::Registry))
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in services {
+            let svc = up.compose.services[&name].clone();
+            match up.start(self, &name, &svc) {
+                Ok(c) => up.registries.push(c),
+                Err(log) => up.refused = Some(log),
             }
         }
-        Up {
-            registries: running,
-            refused,
-            _stand_in: stand_in.map(|s| s.0),
-            ns,
-            home: tempfile::tempdir().expect("home"),
-        }
+        up
     }
 }
+
+/// Where an external registry's names resolve (a test may start a stand-in there).
+pub const EXTERNAL_IP: Ipv4Addr = Ipv4Addr::new(172, 30, 0, 200);
+/// The host's address for a mirror's upstream stand-in.
+const UPSTREAM_IP: Ipv4Addr = Ipv4Addr::new(172, 30, 0, 250);
 
 /// One finding of a bkenv JSON report.
 #[derive(Debug, serde::Deserialize)]
@@ -249,28 +319,70 @@ pub fn host_of(name: &str) -> &str {
     host.trim_matches(['[', ']'])
 }
 
-/// Running registries and the clients that talk to them.
+/// Running services and the clients that talk to them.
 pub struct Up {
-    pub registries: Vec<Registry>,
+    pub registries: Vec<Container>,
+    pub buildkitd: Option<Container>,
     /// The log of a registry that refused to start.
     pub refused: Option<String>,
-    _stand_in: Option<crate::sandbox::Proc>,
-    pub ns: Netns,
+    /// A mirror's upstream stand-in and its certificate.
+    stand_in: Option<(crate::sandbox::Proc, PathBuf)>,
+    pub compose: Compose,
+    /// Compose service → its address on the bridge.
+    pub ips: BTreeMap<String, Ipv4Addr>,
+    /// Named volumes, shared by every run of a service in this network.
+    volumes: tempfile::TempDir,
     home: tempfile::TempDir,
+    pub net: Network,
 }
 
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl Up {
-    /// Every running registry's log, for failure messages.
+    /// Every running service's log, for failure messages.
     pub fn logs(&self) -> String {
-        self.registries.iter().map(Registry::log_text).collect()
+        self.registries
+            .iter()
+            .chain(&self.buildkitd)
+            .map(|c| format!("--- {} ---\n{}", c.name, c.log_text()))
+            .collect()
     }
 
-    fn client(&self, program: &str) -> Command {
-        let mut c = self.ns.cmd(program);
+    /// Starts compose service `name` as `svc` says (a registry with a `proxy` gets the
+    /// upstream stand-in's certificate as its system trust).
+    pub fn start(&self, env: &Env, name: &str, svc: &Service) -> Result<Container, String> {
+        let mirror = env
+            .regs
+            .iter()
+            .any(|r| r.service == name && r.upstream.is_some());
+        let extra = container::Extra {
+            system_trust: self
+                .stand_in
+                .as_ref()
+                .filter(|_| mirror)
+                .map(|s| s.1.as_path()),
+            volumes: Some(self.volumes.path()),
+        };
+        container::start(&self.net, env.dir.path(), name, svc, self.ips[name], &extra)
+    }
+
+    /// Starts the compose file's BuildKit service (by its image), as `start` does.
+    pub fn start_buildkitd(&mut self, env: &Env) -> Result<(), String> {
+        let (name, svc) = self
+            .compose
+            .services
+            .iter()
+            .find(|(_, s)| matches!(container::kind_of(s), Some(Kind::Buildkit { .. })))
+            .map(|(n, s)| (n.clone(), s.clone()))
+            .expect("a moby/buildkit service in the compose file");
+        self.buildkitd = Some(self.start(env, &name, &svc)?);
+        Ok(())
+    }
+
+    pub fn client(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = self.net.cmd(program);
         c.env_clear()
-            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .env("PATH", crate::buildkit::client_path())
             .env("HOME", self.home.path())
             .env("TMPDIR", self.home.path());
         c
@@ -278,7 +390,7 @@ impl Up {
 
     /// skopeo with TLS verification on, the certs.d directory of `name` and the generated
     /// config.json: exactly what a host-side client gets from bkenv.
-    fn skopeo(&self, env: &Env, name: &str, dir: &str, args: &[&str]) -> Command {
+    pub fn skopeo(&self, env: &Env, name: &str, dir: &str, args: &[&str]) -> Command {
         let mut c = self.client("skopeo");
         c.args(["--command-timeout", "45s"])
             .args(args)
@@ -291,6 +403,11 @@ impl Up {
     }
 
     pub fn push(&self, env: &Env, name: &str, layout: &Path) -> (bool, String) {
+        self.push_ref(env, name, layout, "app:dev")
+    }
+
+    /// Pushes the test's OCI layout as `name/repo_tag`.
+    pub fn push_ref(&self, env: &Env, name: &str, layout: &Path, repo_tag: &str) -> (bool, String) {
         let mut c = self.skopeo(
             env,
             name,
@@ -298,7 +415,7 @@ impl Up {
             &["copy", "--retry-times", "0", "--preserve-digests"],
         );
         c.arg(format!("oci:{}:dev", layout.display()))
-            .arg(format!("docker://{name}/app:dev"));
+            .arg(format!("docker://{name}/{repo_tag}"));
         run_for(&mut c, CLIENT_TIMEOUT)
     }
 
@@ -311,6 +428,11 @@ impl Up {
 
     /// The raw manifest of `app:dev` through `name`.
     pub fn inspect_raw(&self, env: &Env, name: &str) -> (bool, String) {
+        self.inspect_raw_ref(env, name, "app:dev")
+    }
+
+    /// The raw manifest of `repo_tag` through `name`.
+    pub fn inspect_raw_ref(&self, env: &Env, name: &str, repo_tag: &str) -> (bool, String) {
         let mut c = self.client("skopeo");
         c.args([
             "--command-timeout",
@@ -323,7 +445,7 @@ impl Up {
         .arg(env.path(&format!("certs.d/{name}")))
         .arg("--authfile")
         .arg(env.path("docker/config.json"))
-        .arg(format!("docker://{name}/app:dev"));
+        .arg(format!("docker://{name}/{repo_tag}"));
         run_for(&mut c, CLIENT_TIMEOUT)
     }
 

@@ -1,11 +1,12 @@
 //! Good environments: the default spec and every example with a local registry are
-//! accepted by docker-compose, the real registry, skopeo and curl through every name.
+//! accepted by docker-compose, the real registry, skopeo and curl through every name, and
+//! the real buildkitd started from the compose file builds and pushes through them.
 
 use crate::env::Env;
 use crate::oci;
 use std::path::Path;
 
-fn examples(name: &str) -> std::path::PathBuf {
+pub fn examples(name: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("examples")
         .join(name)
@@ -24,7 +25,7 @@ fn good_path(spec: Option<&str>, unreachable: &[&str]) {
     let (ok, out) = env.compose_config();
     assert!(ok, "docker-compose config: {out}");
 
-    let up = env.up();
+    let mut up = env.up();
     assert!(up.refused.is_none(), "registry: {:?}", up.refused);
     let work = tempfile::tempdir().expect("work");
     let image = oci::write_layout(&work.path().join("layout"));
@@ -87,6 +88,9 @@ fn good_path(spec: Option<&str>, unreachable: &[&str]) {
             ok && findings.is_empty(),
             "bkenv probe {names:?}: {findings:#?}"
         );
+    }
+    if crate::buildkit::present() {
+        crate::builds::build_and_push(&env, &mut up, spec.unwrap_or("default"));
     }
 }
 

@@ -1,46 +1,29 @@
-//! The repository's `Dockerfile` built by the real BuildKit and pushed to a bkenv
-//! environment's registry: a static bkenv (`+crt-static`, built here with cargo) stands in
-//! for the `build` stage through a named context (`--opt context:build=local:bin`), so no
-//! base image is pulled and the final `FROM scratch` stage is built as written. The image
-//! is pulled back with skopeo through the host-side name, unpacked, and its bkenv run in
-//! the unpacked root: `--version`, and a probe of the registry that pushed it (names from
+//! The repository's `Dockerfile` built by the real BuildKit of a bkenv environment and
+//! pushed to its registry: buildkitd started from the generated compose file, `buildctl`
+//! configured only from the generated `.env` (TLS, `DOCKER_CONFIG`), as the printed next
+//! steps say. A static bkenv (`+crt-static`, built here with cargo) stands in for the
+//! `build` stage through a named context (`--opt context:build=local:bin`), so no base
+//! image is pulled and the final `FROM scratch` stage is built as written. The image is
+//! pulled back with skopeo through the host-side name, unpacked, and its bkenv run in the
+//! unpacked root: `--version`, and a probe of the registry that pushed it (names from
 //! /etc/hosts and trust from the image's CA bundle, with nothing else in the root).
-//!
-//! buildkitd runs rootful in the environment's network + mount namespace on a unix socket,
-//! trusting the environment's CA for `registry:5000`; the push uses the generated
-//! `docker/config.json` (`DOCKER_CONFIG`), as the printed next steps do.
 
-use crate::env::Env;
-use crate::sandbox::{Proc, WAIT, run_for, wait_until};
+use crate::buildkit::dotenv;
+use crate::builds::host_side_name;
+use crate::env::{CLIENT_TIMEOUT, Env};
+use crate::sandbox::{WAIT, run_for};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 /// The target the static binary is built for (the Dockerfile's).
 const TARGET: &str = "x86_64-unknown-linux-gnu";
 /// A release build of bkenv and its dependencies on two busy cores.
 const BUILD_TIMEOUT: Duration = Duration::from_secs(60 * 60);
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(180);
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// A BuildKit binary: `$BKENV_BUILDKIT_BIN/NAME`, else `../shared/buildkit/bin/NAME`
-/// beside the repository (where CI machines carry it), else `PATH`.
-fn buildkit_bin(name: &str) -> Option<PathBuf> {
-    let dirs = std::env::var_os("BKENV_BUILDKIT_BIN")
-        .map(PathBuf::from)
-        .into_iter()
-        .chain(repo().parent().map(|p| p.join("shared/buildkit/bin")));
-    for dir in dirs {
-        let p = dir.join(name);
-        if p.is_file() {
-            return Some(p);
-        }
-    }
-    crate::support::tool(name)
 }
 
 /// `cargo build --release` of a static bkenv for [`TARGET`], in its own target directory
@@ -82,76 +65,6 @@ fn is_static_elf(path: &Path) -> bool {
     let (phentsize, phnum) = (usize::from(u16_at(0x36)), usize::from(u16_at(0x38)));
     const PT_INTERP: u32 = 3;
     (0..phnum).all(|i| u32_at(phoff + i * phentsize) != PT_INTERP)
-}
-
-struct Buildkitd {
-    _proc: Proc,
-    addr: String,
-    log: PathBuf,
-}
-
-/// buildkitd in the namespace of `up`, on a unix socket, trusting the environment's CA for
-/// the registry buildkitd dials (`registry:5000`).
-fn start_buildkitd(
-    up: &crate::env::Up,
-    env: &Env,
-    buildkitd: &Path,
-    buildctl: &Path,
-    state: &Path,
-) -> Result<Buildkitd, String> {
-    let config = state.join("buildkitd.toml");
-    let registry = &env.push_reg().names[0];
-    fs::write(
-        &config,
-        format!(
-            "[registry.{}]\n  ca = [{}]\n",
-            toml_edit::Value::from(registry.as_str()),
-            toml_edit::Value::from(env.path("ca/ca.crt").to_str().expect("utf-8"))
-        ),
-    )
-    .expect("buildkitd.toml");
-    let sock = state.join("buildkitd.sock");
-    let addr = format!("unix://{}", sock.display());
-    let log = state.join("buildkitd.log");
-    let log_file = fs::File::create(&log).expect("log");
-    let mut cmd = up.ns.cmd(buildkitd);
-    cmd.arg("--config")
-        .arg(&config)
-        .args(["--addr", &addr, "--root"])
-        .arg(state.join("root"))
-        .args([
-            "--oci-worker-snapshotter",
-            "native",
-            "--containerd-worker",
-            "false",
-        ])
-        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-        .stdin(Stdio::null())
-        .stdout(log_file.try_clone().expect("log"))
-        .stderr(log_file);
-    let mut proc = Proc::spawn("buildkitd", &mut cmd);
-    let ready = wait_until("buildkitd", || {
-        proc.exited()
-            || (sock.exists()
-                && run_for(
-                    up.ns
-                        .cmd(buildctl)
-                        .args(["--addr", &addr, "debug", "workers"]),
-                    WAIT,
-                )
-                .0)
-    });
-    if ready.is_err() || proc.exited() {
-        return Err(format!(
-            "buildkitd did not start ({ready:?}):\n{}",
-            fs::read_to_string(&log).unwrap_or_default()
-        ));
-    }
-    Ok(Buildkitd {
-        _proc: proc,
-        addr,
-        log,
-    })
 }
 
 /// The `build` stage's stand-in: the static bkenv, and a CA bundle holding the system
@@ -220,70 +133,60 @@ fn tree(root: &Path) -> Vec<String> {
 
 #[test]
 fn scratch_image_is_built_by_buildkit_pushed_to_the_registry_and_runs() {
-    if !crate::tools_present() {
+    if !crate::buildkit::present() {
         return;
     }
-    let (Some(buildkitd), Some(buildctl), Some(_runc), Some(_tar)) = (
-        buildkit_bin("buildkitd"),
-        buildkit_bin("buildctl"),
-        crate::support::tool("runc"),
-        crate::support::tool("tar"),
-    ) else {
-        return;
-    };
     let bin = static_bkenv();
     assert!(is_static_elf(&bin), "{} is not static", bin.display());
 
     let env = Env::init(None);
-    let up = env.up();
+    let mut up = env.up();
     assert!(up.refused.is_none(), "{:?}", up.refused);
-    let state = tempfile::tempdir().expect("buildkitd state");
-    let bk = start_buildkitd(&up, &env, &buildkitd, &buildctl, state.path())
-        .unwrap_or_else(|e| panic!("{e}"));
-
-    let image = format!("{}/bkenv:test", env.push_reg().names[0]);
+    up.start_buildkitd(&env)
+        .unwrap_or_else(|log| panic!("buildkitd: {log}"));
+    let registry = dotenv(&env)["DOCKER_REGISTRY"].clone();
+    let image = format!("{registry}/bkenv:test");
     let stage = stage_dir(&bin, &env);
-    let mut build = up.ns.cmd(&buildctl);
-    build
-        .args(["--addr", &bk.addr, "build", "--progress", "plain"])
-        .args(["--frontend", "dockerfile.v0"])
-        .arg(format!("--local=context={}", repo().display()))
-        .arg(format!("--local=dockerfile={}", repo().display()))
-        .arg(format!("--local=bin={}", stage.path().display()))
-        .args(["--opt", "context:build=local:bin"])
-        .arg(format!("--output=type=image,name={image},push=true"))
-        .env("DOCKER_CONFIG", env.path("docker"));
-    let (ok, out) = run_for(&mut build, CLIENT_TIMEOUT);
-    assert!(
-        ok,
-        "buildctl build:\n{out}\nbuildkitd:\n{}\nregistry:\n{}",
-        fs::read_to_string(&bk.log).unwrap_or_default(),
-        up.logs()
-    );
+    let local =
+        |name: &str, dir: &Path| ["--local".to_string(), format!("{name}={}", dir.display())];
+    let mut args: Vec<String> = [
+        "build",
+        "--progress",
+        "plain",
+        "--frontend",
+        "dockerfile.v0",
+    ]
+    .map(String::from)
+    .to_vec();
+    args.extend(local("context", repo()));
+    args.extend(local("dockerfile", repo()));
+    args.extend(local("bin", stage.path()));
+    args.extend([
+        "--opt".into(),
+        "context:build=local:bin".into(),
+        "--output".into(),
+        format!("type=image,name={image},push=true"),
+    ]);
+    let (ok, out) = up.buildctl(&env, &args);
+    assert!(ok, "buildctl build:\n{out}\n{}", up.logs());
     assert!(
         !out.contains("rust:"),
         "the build stage was pulled instead of replaced:\n{out}"
     );
+    assert!(
+        out.contains(&format!("pushing manifest for {image}")),
+        "{out}"
+    );
 
     // Pulled back as a host-side client would: certs.d and config.json, `localhost:5005`.
-    let host_name = env
-        .push_reg()
-        .names
-        .iter()
-        .find(|n| n.starts_with("localhost:"))
-        .expect("a host-side name");
+    let host_side = host_side_name(&env, &registry);
     let pulled = tempfile::tempdir().expect("pull dir");
-    let mut skopeo = up.ns.cmd("skopeo");
+    let mut skopeo = up.skopeo(&env, &host_side, "src", &["copy", "--retry-times", "0"]);
     skopeo
-        .args(["--command-timeout", "60s", "copy", "--retry-times", "0"])
-        .arg("--src-cert-dir")
-        .arg(env.path(&format!("certs.d/{host_name}")))
-        .arg("--src-authfile")
-        .arg(env.path("docker/config.json"))
-        .arg(format!("docker://{host_name}/bkenv:test"))
+        .arg(format!("docker://{host_side}/bkenv:test"))
         .arg(format!("dir:{}", pulled.path().display()));
     let (ok, out) = run_for(&mut skopeo, CLIENT_TIMEOUT);
-    assert!(ok, "skopeo copy:\n{out}\nregistry:\n{}", up.logs());
+    assert!(ok, "skopeo copy:\n{out}\n{}", up.logs());
 
     let manifest: Manifest =
         serde_json::from_slice(&fs::read(pulled.path().join("manifest.json")).expect("manifest"))
@@ -335,19 +238,17 @@ fn scratch_image_is_built_by_buildkit_pushed_to_the_registry_and_runs() {
 
     // Run in the unpacked root, as the container would: only what the image holds, plus
     // the /etc/hosts a runtime provides and the config.json mounted into /work.
-    fs::copy(
-        up.ns.dir.path().join("hosts"),
-        rootfs.path().join("etc/hosts"),
-    )
-    .expect("hosts");
+    fs::copy(up.net.hosts_file(), rootfs.path().join("etc/hosts")).expect("hosts");
     fs::create_dir_all(rootfs.path().join("work/docker")).expect("docker dir");
     fs::copy(
         env.path("docker/config.json"),
         rootfs.path().join("work/docker/config.json"),
     )
     .expect("config.json");
+    // By path: the image's environment (no PATH) replaces the test's.
+    let chroot = crate::support::tool("chroot").expect("chroot (coreutils)");
     let in_image = |args: &[&str]| {
-        let mut c = up.ns.cmd("chroot");
+        let mut c = up.net.cmd(&chroot);
         c.arg(rootfs.path())
             .args(["/bkenv"])
             .args(args)
@@ -364,11 +265,6 @@ fn scratch_image_is_built_by_buildkit_pushed_to_the_registry_and_runs() {
         version.starts_with(&format!("bkenv {} (", env!("CARGO_PKG_VERSION"))),
         "{version}"
     );
-    let registry = &env.push_reg().names[0];
-    let (ok, probe) = in_image(&["probe", registry, "--docker-config", "/work/docker"]);
-    assert!(
-        ok,
-        "probe from the image:\n{probe}\nregistry:\n{}",
-        up.logs()
-    );
+    let (ok, probe) = in_image(&["probe", &registry, "--docker-config", "/work/docker"]);
+    assert!(ok, "probe from the image:\n{probe}\n{}", up.logs());
 }

@@ -1,32 +1,31 @@
-//! A private network + mount namespace per test environment, and the real registry run
-//! inside it exactly as `docker-compose.yml` mounts it.
+//! One environment's "host" and compose network, in private namespaces, and the compose
+//! file read the way Docker reads it.
 //!
 //! # Method
 //!
-//! * **Network.** `unshare --net --mount --propagation private` creates a namespace whose
-//!   only interface is `lo`; the holder process brings it up and sleeps. Every byte of
-//!   test traffic stays on that loopback, so the spec's real ports (5000, 5005, ...) are
-//!   free regardless of what runs on the machine, nothing outside is reachable (the
-//!   mirror's upstream included), and parallel tests never collide.
-//! * **Names.** A temporary `/etc/hosts` is bind-mounted over `/etc/hosts` inside the
-//!   mount namespace, mapping every compose service name the spec dials (`registry`,
-//!   `mirror`) to 127.0.0.1, next to `localhost`. Clients therefore dial the exact names
-//!   of the spec, and TLS verification checks those names.
-//! * **Registry.** `docker-registry` (distribution 2.8, the code of the `registry:2`
-//!   image) runs chrooted into a temporary root that holds bind mounts of `/usr`, `/lib`,
-//!   `/lib64`, `/bin` and `/dev` (read-only) plus, parsed from the GENERATED compose file,
-//!   every volume of the service: `./registry/config.yml` on
-//!   `/etc/docker/registry/config.yml`, `./registry/certs` on `/certs`, ... with their
-//!   `:ro` flags, and a temporary directory per named volume. The registry is started
-//!   with the image's command, `serve /etc/docker/registry/config.yml`, and a clean
-//!   environment; it listens where its config says (`:5000`), as in its container.
-//! * **Published ports.** Each `[IP:]HOST:CONTAINER` of the service becomes a `socat`
-//!   forwarder inside the namespace from `IP:HOST` to the container port, as Docker's
-//!   proxy does; no IP means every address, like Docker.
-//! * **Clients** (skopeo, curl, openssl) run in the same namespaces through `nsenter`.
+//! * **Host.** `unshare --net --mount --propagation private` creates a namespace whose
+//!   only interfaces are `lo` and a bridge (`bk0`, 172.30.0.1/24) standing in for the
+//!   compose network; the holder process brings them up and sleeps. Every byte of test
+//!   traffic stays inside, so the spec's real ports (1234, 5000, 5005, ...) are free
+//!   whatever runs on the machine, nothing outside is reachable (the mirror's upstream
+//!   included), and parallel tests never collide. Clients (buildctl, docker-buildx,
+//!   skopeo, curl, openssl, bkenv) run here through `nsenter`.
+//! * **Names.** A temporary `/etc/hosts` is bind-mounted over `/etc/hosts` in the host's
+//!   mount namespace and copied into each container, mapping every compose service name
+//!   (and each registry name's host) to its container's address, as compose's DNS does.
+//!   Clients therefore dial the exact names of the spec, and TLS checks those names.
+//! * **Containers** (`container`): each service gets its own network namespace with a
+//!   veth on the bridge (172.30.0.10 on, by service name) and its own mount
+//!   namespace, so `0.0.0.0` and `localhost` mean that container, as under Docker. A
+//!   container that stopped has no address: clients get "no route to host" where
+//!   Docker's DNS would say "no such host".
+//! * **Published ports.** Each `[IP:]HOST:CONTAINER` of a service becomes a `socat`
+//!   forwarder on the host from `IP:HOST` to the container's port, as Docker's proxy
+//!   does; no IP means every address, like Docker.
 //!
 //! Every process is started with `setpriv --pdeathsig KILL`, waited for with a deadline,
-//! and killed by its PID on drop.
+//! and killed by its PID on drop (a container also kills every process left in its
+//! network namespace).
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -55,6 +54,12 @@ impl Proc {
         self.child.id()
     }
 
+    /// Kills the process (if it still runs) and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Whether the process has exited.
     pub fn exited(&mut self) -> bool {
         !matches!(self.child.try_wait(), Ok(None))
@@ -63,8 +68,7 @@ impl Proc {
 
 impl Drop for Proc {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
     }
 }
 
@@ -130,15 +134,23 @@ pub fn wait_until(what: &str, mut ready: impl FnMut() -> bool) -> Result<(), Str
     Err(format!("{what}: not ready after {WAIT:?}"))
 }
 
-/// A private network + mount namespace, held open by a sleeping process.
-pub struct Netns {
+/// The compose network: a bridge in the "host" namespace, 172.30.0.1/24.
+pub const BRIDGE: &str = "bk0";
+pub const GATEWAY: Ipv4Addr = Ipv4Addr::new(172, 30, 0, 1);
+
+/// The "host" of one environment: a private network + mount namespace, held open by a
+/// sleeping process, with `lo` up, a bridge standing in for the compose network, and an
+/// `/etc/hosts` that plays compose's DNS. Clients run here; each container gets its own
+/// network namespace on the bridge (`attach`).
+pub struct Network {
     holder: Proc,
     pub dir: tempfile::TempDir,
+    veths: std::sync::atomic::AtomicU32,
 }
 
-impl Netns {
-    /// A namespace with `lo` up where each `(name, ip)` of `names` resolves to `ip`.
-    pub fn new(names: &[(String, Ipv4Addr)]) -> Netns {
+impl Network {
+    /// A namespace where each `(name, ip)` of `names` resolves to `ip`.
+    pub fn new(names: &[(String, Ipv4Addr)]) -> Network {
         let dir = tempfile::tempdir().expect("tempdir");
         let hosts = dir.path().join("hosts");
         let mut text = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost\n");
@@ -148,7 +160,9 @@ impl Netns {
         fs::write(&hosts, text).expect("hosts");
         let ready = dir.path().join("ready");
         let script = format!(
-            "set -e; ip link set lo up; mount --bind '{}' /etc/hosts; touch '{}'; exec sleep 600",
+            "set -e; ip link set lo up; ip link add {BRIDGE} type bridge; \
+             ip addr add {GATEWAY}/24 dev {BRIDGE}; ip link set {BRIDGE} up; \
+             mount --bind '{}' /etc/hosts; touch '{}'; exec sleep 3600",
             hosts.display(),
             ready.display()
         );
@@ -159,13 +173,21 @@ impl Netns {
                 .args(["--propagation", "private", "sh", "-c", &script])
                 .stdin(Stdio::null()),
         );
-        let mut ns = Netns { holder, dir };
+        let mut ns = Network {
+            holder,
+            dir,
+            veths: 0.into(),
+        };
         let r = wait_until("network namespace", || ready.exists());
         assert!(r.is_ok() && !ns.holder.exited(), "{r:?}");
         ns
     }
 
-    /// A command that runs `program` inside the namespaces.
+    pub fn hosts_file(&self) -> PathBuf {
+        self.dir.path().join("hosts")
+    }
+
+    /// A command that runs `program` on the "host": inside the namespaces.
     pub fn cmd(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut c = Command::new("setpriv");
         c.args(["--pdeathsig", "KILL", "nsenter", "-t"])
@@ -175,48 +197,176 @@ impl Netns {
         c
     }
 
-    /// Whether something listens on TCP `ip:port` (or on the wildcard address) in the
-    /// namespace, read from /proc: no traffic.
+    /// Another address of the host on the bridge (a stand-in server listens there).
+    pub fn add_address(&self, ip: Ipv4Addr) {
+        let (ok, out) = run_for(
+            self.cmd("ip")
+                .args(["addr", "add"])
+                .arg(format!("{ip}/24"))
+                .args(["dev", BRIDGE]),
+            WAIT,
+        );
+        assert!(ok, "ip addr add {ip}: {out}");
+    }
+
+    /// A fresh network namespace with `eth0` = `ip` on the bridge and `lo` up, as
+    /// Docker gives each container. Held open by a sleeping process.
+    pub fn attach(&self, ip: Ipv4Addr) -> Attached {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ready = dir.path().join("ready");
+        let holder = Proc::spawn(
+            "container netns",
+            Command::new("setpriv")
+                .args(["--pdeathsig", "KILL", "unshare", "--net", "sh", "-c"])
+                .arg(format!("touch '{}'; exec sleep 3600", ready.display()))
+                .stdin(Stdio::null()),
+        );
+        let r = wait_until("container netns", || ready.exists());
+        assert!(r.is_ok(), "{r:?}");
+        let n = self.veths.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let pid = holder.pid();
+        let script = format!(
+            "set -e; ip link add veth{n} type veth peer name eth0 netns {pid}; \
+             ip link set veth{n} master {BRIDGE}; ip link set veth{n} up; \
+             nsenter -t {pid} --net sh -c 'ip link set lo up; ip addr add {ip}/24 dev eth0; \
+             ip link set eth0 up; ip route add default via {GATEWAY}'"
+        );
+        let (ok, out) = run_for(self.cmd("sh").arg("-c").arg(&script), WAIT);
+        assert!(ok, "veth for {ip}: {out}");
+        Attached {
+            holder,
+            ip,
+            _dir: dir,
+        }
+    }
+
+    /// Whether something listens on TCP `ip:port` (or the wildcard) on the host.
     pub fn listening(&self, ip: IpAddr, port: u16) -> bool {
-        let port_hex = format!("{port:04X}");
-        let ip_hex = match ip {
-            IpAddr::V4(v4) => format!("{:08X}", u32::from_le_bytes(v4.octets())),
-            IpAddr::V6(v6) => v6
-                .octets()
-                .chunks(4)
-                .map(|c| format!("{:08X}", u32::from_le_bytes([c[0], c[1], c[2], c[3]])))
-                .collect(),
-        };
-        ["tcp", "tcp6"].iter().any(|f| {
-            let table = fs::read_to_string(format!("/proc/{}/net/{f}", self.holder.pid()))
-                .unwrap_or_default();
-            table.lines().skip(1).any(|line| {
-                let cols: Vec<&str> = line.split_whitespace().collect();
-                let Some((addr, p)) = cols.get(1).and_then(|a| a.split_once(':')) else {
-                    return false;
-                };
-                let wildcard = addr.bytes().all(|b| b == b'0');
-                let v4_in_v6 = addr.len() == 32 && addr.ends_with(&ip_hex);
-                cols.get(3) == Some(&"0A")
-                    && p == port_hex
-                    && (wildcard || addr == ip_hex || v4_in_v6)
-            })
-        })
+        listening(self.holder.pid(), ip, port)
     }
 }
 
-/// The parts of a compose service the launcher needs.
+/// A container's own network namespace (see [`Network::attach`]).
+pub struct Attached {
+    holder: Proc,
+    pub ip: Ipv4Addr,
+    _dir: tempfile::TempDir,
+}
+
+impl Attached {
+    pub fn pid(&self) -> u32 {
+        self.holder.pid()
+    }
+
+    /// Whether something listens on `port` of this namespace (any address).
+    pub fn listening(&self, port: u16) -> bool {
+        listening(self.holder.pid(), self.ip.into(), port)
+    }
+
+    /// Every process in this namespace but its holder: what the container started.
+    pub fn processes(&self) -> Vec<u32> {
+        let ns = |pid: &str| fs::read_link(format!("/proc/{pid}/ns/net")).ok();
+        let mine = ns(&self.holder.pid().to_string());
+        let Ok(entries) = fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|p| *p != self.holder.pid() && mine.is_some() && ns(&p.to_string()) == mine)
+            .collect()
+    }
+}
+
+/// Whether something listens on TCP `ip:port` (or on the wildcard address) in the network
+/// namespace of `pid`, read from /proc: no traffic.
+fn listening(pid: u32, ip: IpAddr, port: u16) -> bool {
+    let port_hex = format!("{port:04X}");
+    let ip_hex = match ip {
+        IpAddr::V4(v4) => format!("{:08X}", u32::from_le_bytes(v4.octets())),
+        IpAddr::V6(v6) => v6
+            .octets()
+            .chunks(4)
+            .map(|c| format!("{:08X}", u32::from_le_bytes([c[0], c[1], c[2], c[3]])))
+            .collect(),
+    };
+    ["tcp", "tcp6"].iter().any(|f| {
+        let table = fs::read_to_string(format!("/proc/{pid}/net/{f}")).unwrap_or_default();
+        table.lines().skip(1).any(|line| {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            let Some((addr, p)) = cols.get(1).and_then(|a| a.split_once(':')) else {
+                return false;
+            };
+            let wildcard = addr.bytes().all(|b| b == b'0');
+            let v4_in_v6 = addr.len() == 32 && addr.ends_with(&ip_hex);
+            cols.get(3) == Some(&"0A") && p == port_hex && (wildcard || addr == ip_hex || v4_in_v6)
+        })
+    })
+}
+
+/// The parts of a compose file the launcher needs.
 #[derive(Debug, Deserialize)]
 pub struct Compose {
     pub services: BTreeMap<String, Service>,
 }
 
-#[derive(Debug, Deserialize)]
+/// One compose service: what Docker would run. Only the short syntaxes are supported;
+/// anything else fails the test with the entry named.
+#[derive(Debug, Clone, Deserialize)]
 pub struct Service {
+    pub image: String,
+    #[serde(default)]
+    pub command: Option<Words>,
+    #[serde(default)]
+    pub entrypoint: Option<Words>,
+    /// `UID[:GID]` (numeric: the launcher has no image user database).
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub environment: Option<Environment>,
     #[serde(default)]
     pub ports: Vec<String>,
     #[serde(default)]
     pub volumes: Vec<String>,
+}
+
+/// `command`/`entrypoint`: a list, or a string split into words as compose does.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Words {
+    List(Vec<String>),
+    Line(String),
+}
+
+impl Words {
+    pub fn words(&self) -> Vec<String> {
+        match self {
+            Words::List(l) => l.clone(),
+            Words::Line(s) => s.split_whitespace().map(String::from).collect(),
+        }
+    }
+}
+
+/// `environment`: `["K=V"]` or `{K: V}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Environment {
+    List(Vec<String>),
+    Map(BTreeMap<String, String>),
+}
+
+impl Environment {
+    pub fn pairs(&self) -> Vec<(String, String)> {
+        match self {
+            Environment::List(l) => l
+                .iter()
+                .map(|kv| {
+                    let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+                    (k.to_string(), v.to_string())
+                })
+                .collect(),
+            Environment::Map(m) => m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        }
+    }
 }
 
 impl Compose {
@@ -231,6 +381,8 @@ impl Compose {
 pub struct Mount {
     /// A host path (bind mount) or `None` for a named volume.
     pub source: Option<PathBuf>,
+    /// The volume's name when `source` is `None`.
+    pub name: String,
     pub target: String,
     pub read_only: bool,
 }
@@ -245,6 +397,7 @@ pub fn parse_volume(env_dir: &Path, spec: &str) -> Mount {
     let source = (src.starts_with("./") || src.starts_with('/')).then(|| env_dir.join(src));
     Mount {
         source,
+        name: src.to_string(),
         target: target.to_string(),
         read_only: mode.split(',').any(|m| m == "ro"),
     }
@@ -261,161 +414,47 @@ pub fn parse_port(spec: &str) -> (Option<String>, u16, u16) {
     (ip, host.parse().expect("host port"), container)
 }
 
-/// The real registry of one compose service, running in a `Netns`.
-pub struct Registry {
-    pub log: PathBuf,
-    _procs: Vec<Proc>,
-    _root: tempfile::TempDir,
-    _volumes: tempfile::TempDir,
-}
-
-/// Read-only system directories the chroot needs to run the registry binary.
-const SYSTEM_DIRS: &[&str] = &["usr", "lib", "lib64", "bin", "dev"];
-
-impl Registry {
-    /// Starts the registry of `service` as the compose file in `env_dir` describes it,
-    /// with `ip` as its container address and `container_port` the port its config
-    /// listens on. `Err` carries the registry's log when it refuses to start.
-    pub fn start(
-        ns: &Netns,
-        env_dir: &Path,
-        service: &str,
-        ip: Ipv4Addr,
-        container_port: u16,
-        system_trust: Option<&Path>,
-    ) -> Result<Registry, String> {
-        let compose = Compose::load(env_dir);
-        let svc = compose
-            .services
-            .get(service)
-            .unwrap_or_else(|| panic!("compose has no service {service}"));
-        let root = tempfile::tempdir().expect("root");
-        let r = root.path();
-        let mut script = String::from("set -e\n");
-        let mut bind = |src: &Path, target: &str, ro: bool, is_file: bool| {
-            let dst = r.join(target.trim_start_matches('/'));
-            if is_file {
-                fs::create_dir_all(dst.parent().expect("parent")).expect("mkdir");
-                fs::write(&dst, "").expect("mount point");
-            } else {
-                fs::create_dir_all(&dst).expect("mkdir");
-            }
-            script.push_str(&format!(
-                "mount --bind '{}' '{}'\n",
-                src.display(),
-                dst.display()
-            ));
-            if ro {
-                script.push_str(&format!("mount -o remount,bind,ro '{}'\n", dst.display()));
-            }
+/// Compose `ports` as Docker's proxy does them: one `socat` forwarder on the host per
+/// entry, from `IP:HOST` (every address without an IP) to the container's port.
+pub fn publish(net: &Network, container: Ipv4Addr, ports: &[String]) -> Vec<Proc> {
+    let mut procs = Vec::new();
+    for p in ports {
+        let (host_ip, host, target) = parse_port(p);
+        let listen = match &host_ip {
+            Some(ip) if ip.contains(':') => format!("TCP6-LISTEN:{host},bind=[{ip}]"),
+            Some(ip) => format!("TCP4-LISTEN:{host},bind={ip}"),
+            None => format!("TCP6-LISTEN:{host},ipv6only=0"),
         };
-        for d in SYSTEM_DIRS {
-            let src = Path::new("/").join(d);
-            if src.exists() {
-                bind(&src, d, *d != "dev", false);
-            }
-        }
-        fs::create_dir_all(r.join("tmp")).expect("tmp");
-        fs::create_dir_all(r.join("etc")).expect("etc");
-        // Name resolution as on the compose network: the namespace's hosts file.
-        fs::copy(ns.dir.path().join("hosts"), r.join("etc/hosts")).expect("etc/hosts");
-        if let Some(bundle) = system_trust {
-            // The image's system CA bundle (Alpine's path), for a mirror's upstream.
-            fs::create_dir_all(r.join("etc/ssl/certs")).expect("ssl dir");
-            fs::copy(bundle, r.join("etc/ssl/certs/ca-certificates.crt")).expect("bundle");
-        }
-        let volumes = tempfile::tempdir().expect("volumes");
-        for v in &svc.volumes {
-            let m = parse_volume(env_dir, v);
-            let src = match &m.source {
-                Some(p) => p.clone(),
-                None => {
-                    let name = v.split(':').next().unwrap_or("volume");
-                    let p = volumes.path().join(name);
-                    fs::create_dir_all(&p).expect("named volume");
-                    p
-                }
-            };
-            let is_file = src.is_file();
-            bind(&src, &m.target, m.read_only, is_file);
-        }
-        let (ok, out) = run_for(ns.cmd("sh").arg("-c").arg(&script), WAIT);
-        assert!(ok, "mounts for {service}: {out}\n{script}");
-
-        let log = ns.dir.path().join(format!("{service}.log"));
-        let log_file = fs::File::create(&log).expect("log");
-        let mut procs = Vec::new();
-        let mut reg = ns.cmd("chroot");
-        reg.arg(r)
-            .args([
-                "/usr/bin/docker-registry",
-                "serve",
-                bkenv::model::layout::REG_CONFIG_IN,
-            ])
-            .env_clear()
-            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-            // The container's own address: the config's `:PORT` listens on every address
-            // of its container, which here is this one loopback address.
-            .env("REGISTRY_HTTP_ADDR", format!("{ip}:{container_port}"))
+        let mut fwd = net.cmd("socat");
+        fwd.arg(format!("{listen},fork,reuseaddr"))
+            .arg(format!("TCP4:{container}:{target}"))
             .stdin(Stdio::null())
-            .stdout(log_file.try_clone().expect("log"))
-            .stderr(log_file);
-        procs.push(Proc::spawn(&format!("{service} registry"), &mut reg));
-        // distribution opens its socket before loading the certificate and key, and logs
-        // "listening on" only once TLS is configured: ready means both.
-        let started = wait_until(&format!("{service} on :{container_port}"), || {
-            procs[0].exited()
-                || (ns.listening(ip.into(), container_port)
-                    && fs::read_to_string(&log).is_ok_and(|l| l.contains("msg=\"listening on ")))
-        });
-        if started.is_err() || procs[0].exited() {
-            let text = fs::read_to_string(&log).unwrap_or_default();
-            return Err(format!("{service} did not start ({started:?}):\n{text}"));
-        }
-        for p in &svc.ports {
-            let (host_ip, host, container) = parse_port(p);
-            let listen = match &host_ip {
-                Some(ip) if ip.contains(':') => format!("TCP6-LISTEN:{host},bind=[{ip}]"),
-                Some(ip) => format!("TCP4-LISTEN:{host},bind={ip}"),
-                None => format!("TCP6-LISTEN:{host},ipv6only=0"),
-            };
-            let mut fwd = ns.cmd("socat");
-            fwd.arg(format!("{listen},fork,reuseaddr"))
-                .arg(format!("TCP4:{ip}:{container}"))
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
-            procs.push(Proc::spawn(&format!("publish {p}"), &mut fwd));
-            let idx = procs.len() - 1;
-            let up = wait_until(&format!("publish {p}"), || {
-                let bound = host_ip
-                    .as_deref()
-                    .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| {
-                        a.parse().expect("publish IP")
-                    });
-                ns.listening(bound, host) || procs[idx].exited()
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let mut proc = Proc::spawn(&format!("publish {p}"), &mut fwd);
+        let bound = host_ip
+            .as_deref()
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| {
+                a.parse().expect("publish IP")
             });
-            assert!(up.is_ok() && !procs[idx].exited(), "socat for {p}: {up:?}");
-        }
-        Ok(Registry {
-            log,
-            _procs: procs,
-            _root: root,
-            _volumes: volumes,
-        })
+        let up = wait_until(&format!("publish {p}"), || {
+            net.listening(bound, host) || proc.exited()
+        });
+        assert!(up.is_ok() && !proc.exited(), "socat for {p}: {up:?}");
+        procs.push(proc);
     }
-
-    pub fn log_text(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_default()
-    }
+    procs
 }
 
 /// A stand-in for a mirror's upstream (`registry-1.docker.io`), which is unreachable
-/// offline while the pull-through registry pings it at startup: `openssl s_server -www`
-/// on `ip:443` with a self-signed certificate for `host`, which becomes the mirror
-/// chroot's only trusted root. Returns the server and the certificate (the bundle).
-pub fn upstream_stand_in(ns: &Netns, host: &str, ip: Ipv4Addr) -> (Proc, PathBuf) {
-    let dir = ns.dir.path();
+/// offline while the pull-through registry pings it at startup: a TLS server on the
+/// host's `ip:443` (`socat`, a self-signed certificate for `host`, which becomes the
+/// mirror's only trusted root) answering every request at once with
+/// `503 Service Unavailable`, as an upstream that is down does. The proxy then serves
+/// what its storage holds. Returns the server and the certificate (the bundle).
+pub fn upstream_stand_in(net: &Network, host: &str, ip: Ipv4Addr) -> (Proc, PathBuf) {
+    net.add_address(ip);
+    let dir = net.dir.path();
     let (cert, key) = (dir.join("upstream.crt"), dir.join("upstream.key"));
     let (ok, out) = run_for(
         Command::new("openssl")
@@ -437,21 +476,30 @@ pub fn upstream_stand_in(ns: &Netns, host: &str, ip: Ipv4Addr) -> (Proc, PathBuf
         WAIT,
     );
     assert!(ok, "upstream certificate: {out}");
+    // A script file (socat would split an inline command at its escapes) that reads the
+    // request's head before answering, so the client never sees a reset mid-request.
+    let answer = dir.join("upstream.sh");
+    fs::write(
+        &answer,
+        "cr=$(printf '\\r')\nwhile IFS= read -r line; do line=${line%\"$cr\"}; [ -z \"$line\" ] && break; done\n\
+         printf 'HTTP/1.1 503 Service Unavailable\\r\\nContent-Length: 0\\r\\nConnection: close\\r\\n\\r\\n'\n",
+    )
+    .expect("upstream script");
     let mut server = Proc::spawn(
         "upstream stand-in",
-        ns.cmd("openssl")
-            .args(["s_server", "-quiet", "-www", "-accept"])
-            .arg(format!("{ip}:443"))
-            .arg("-cert")
-            .arg(&cert)
-            .arg("-key")
-            .arg(&key)
+        net.cmd("socat")
+            .arg(format!(
+                "OPENSSL-LISTEN:443,bind={ip},fork,reuseaddr,verify=0,cert={},key={}",
+                cert.display(),
+                key.display()
+            ))
+            .arg(format!("EXEC:sh {}", answer.display()))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null()),
     );
     let up = wait_until("upstream stand-in", || {
-        ns.listening(ip.into(), 443) || server.exited()
+        net.listening(ip.into(), 443) || server.exited()
     });
     assert!(up.is_ok() && !server.exited(), "upstream stand-in: {up:?}");
     (server, cert)
@@ -481,6 +529,9 @@ fn compose_mounts_of_the_registry_are_the_container_paths() {
             .find(|m| m.target == target)
             .unwrap_or_else(|| panic!("no mount on {target}: {mounts:?}"));
         assert_eq!(m.source, host.map(|h| dir.path().join("./").join(h)));
+        if host.is_none() {
+            assert_eq!(m.name, "registry-data");
+        }
         assert_eq!(m.read_only, host.is_some(), "{target}");
     }
     let config = fs::read_to_string(dir.path().join("registry/config.yml")).expect("config");

@@ -20,6 +20,7 @@ pub fn options(dir: &Path) -> InitOptions {
         force: false,
         dry_run: false,
         now: NOW,
+        uid: bkenv::safefs::euid(),
         lock_wait: bkenv::lock::DEFAULT_WAIT,
     }
 }
@@ -46,6 +47,11 @@ pub fn fresh(spec: Option<&str>) -> (tempfile::TempDir, InitOutcome) {
 
 /// Path of a real tool, or `None` with a loud message. Under CI a missing tool fails.
 pub fn tool(name: &str) -> Option<PathBuf> {
+    tool_or(name, "install it (see .ci/run)")
+}
+
+/// `tool`, with `how` telling the user how to get it.
+pub fn tool_or(name: &str, how: &str) -> Option<PathBuf> {
     let found = std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
             .map(|p| p.join(name))
@@ -56,7 +62,7 @@ pub fn tool(name: &str) -> Option<PathBuf> {
             std::env::var("CI").is_err(),
             "{name} is required in CI but not installed"
         );
-        eprintln!("SKIPPED: `{name}` is not installed; install it (see .ci/run) to run this test");
+        eprintln!("SKIPPED: `{name}` is not installed; {how} to run this test");
     }
     found
 }
