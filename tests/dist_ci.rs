@@ -150,6 +150,12 @@ struct Step {
 struct GitlabJob {
     script: Vec<String>,
     variables: BTreeMap<String, String>,
+    cache: GitlabCache,
+}
+
+#[derive(Deserialize)]
+struct GitlabCache {
+    paths: Vec<String>,
 }
 
 fn shellcheck(shell: &str, script: &str) -> (bool, String) {
@@ -227,6 +233,26 @@ fn pins_are_this_version() {
                 assert!(rest.starts_with(&version), "{file}:{}: {line}", i + 1);
             }
         }
+    }
+}
+
+/// The template caches the bkenv it installs, and nothing of an environment: `.bkenv/` is
+/// an environment's state (generated passwords), which a cache would spread to every
+/// pipeline of the project.
+#[test]
+fn template_caches_the_install_and_never_environment_state() {
+    let jobs: BTreeMap<String, GitlabJob> =
+        serde_saphyr::from_str(&read("ci/gitlab/bkenv-preflight.yml")).expect("template");
+    let job = &jobs["bkenv-preflight"];
+    let root = job.variables["BKENV_ROOT"]
+        .strip_prefix("${CI_PROJECT_DIR}/")
+        .expect("BKENV_ROOT under the project (GitLab caches only paths there)");
+    assert_eq!(job.cache.paths, [format!("{root}/")]);
+    for path in &job.cache.paths {
+        assert!(
+            !path.trim_end_matches('/').split('/').any(|c| c == ".bkenv"),
+            "{path} caches an environment's state"
+        );
     }
 }
 
