@@ -8,6 +8,8 @@
 # Measures: `--version` (start-up), `init --mtls` into a fresh directory (CA, three
 # leaves, every file, bcrypt), `init` re-run on an unchanged environment, and `doctor`
 # (static) on a generated environment. Environment: RUNS (default 50).
+# With valgrind installed, also the instructions each run executes (callgrind): unlike
+# wall time, that count does not move with the load other processes put on the machine.
 set -euo pipefail
 [ $# -ge 2 ] || { echo "usage: $0 NAME=BINARY NAME=BINARY..." >&2; exit 2; }
 command -v hyperfine >/dev/null || { echo "profile: needs hyperfine (apt-get install hyperfine)" >&2; exit 2; }
@@ -58,3 +60,27 @@ for i in "${!bins[@]}"; do "${bins[$i]}" init "$tmp/env$i" >/dev/null; done
 prepare="rm -rf $tmp/fresh" bench "init --mtls, fresh directory" "{bin} init --mtls $tmp/fresh"
 prepare='' bench "init re-run, unchanged" "{bin} init $tmp/env{n}"
 prepare='' bench "doctor, generated environment" "{bin} doctor $tmp/env{n}"
+
+command -v valgrind >/dev/null || { echo; echo "(no valgrind: instruction counts skipped)"; exit 0; }
+# instructions TITLE ARGS... : callgrind's instruction count of one run per binary.
+instructions() {
+  local title=$1; shift
+  for i in "${!bins[@]}"; do
+    local c="$*"
+    c=${c//\{bin\}/${bins[$i]}}
+    c=${c//\{n\}/$i}
+    [ -z "${prepare:-}" ] || eval "$prepare"
+    local n
+    # shellcheck disable=SC2086  # the command's words, as hyperfine -N splits them
+    n=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null $c 2>&1 >/dev/null \
+      | sed -n 's/.*Collected : \([0-9]*\).*/\1/p')
+    echo "| $title | ${names[$i]} | $n |"
+  done
+}
+echo
+echo "| measurement | binary | instructions |"
+echo "|---|---|---|"
+prepare='' instructions "start-up: --version" "{bin} --version"
+prepare="rm -rf $tmp/fresh" instructions "init --mtls, fresh directory" "{bin} init --mtls $tmp/fresh"
+prepare='' instructions "init re-run, unchanged" "{bin} init $tmp/env{n}"
+prepare='' instructions "doctor, generated environment" "{bin} doctor $tmp/env{n}"
