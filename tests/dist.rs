@@ -76,6 +76,72 @@ fn version_names_the_commit_it_was_built_from() {
     }
 }
 
+/// The commit stamp of `build.rs` for a crate that is not the top of a git work tree (a
+/// crates.io package unpacked under a home directory kept in git): a tiny crate with
+/// bkenv's `build.rs`, built by cargo in a git repository whose top is its parent, and
+/// with `BKENV_BUILD_COMMIT` (container builds) valid and hostile.
+#[test]
+fn version_stamp_outside_a_work_tree_and_from_the_variable() {
+    let Some(git) = support::tool("git") else {
+        return;
+    };
+    let home = tempfile::tempdir().expect("home");
+    let (ok, out) = support::run(Command::new(&git).arg("init").arg("-q").arg(home.path()));
+    assert!(ok, "git init: {out}");
+    let krate = home.path().join("registry/bkenv-stamp");
+    std::fs::create_dir_all(krate.join("src")).expect("crate dir");
+    std::fs::write(
+        krate.join("Cargo.toml"),
+        "[package]\nname = \"stamp\"\nversion = \"0.0.0\"\nedition = \"2024\"\n\n[workspace]\n",
+    )
+    .expect("Cargo.toml");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("build.rs"),
+        krate.join("build.rs"),
+    )
+    .expect("build.rs");
+    std::fs::write(
+        krate.join("src/main.rs"),
+        "fn main() { print!(\"{}\", env!(\"BKENV_COMMIT\")); }\n",
+    )
+    .expect("main.rs");
+    let stamp = |commit: Option<&str>| {
+        let mut cargo = Command::new(env!("CARGO"));
+        cargo
+            .args(["run", "--offline"])
+            .current_dir(&krate)
+            .env("CARGO_TARGET_DIR", krate.join("target"))
+            .env_remove("BKENV_BUILD_COMMIT");
+        if let Some(c) = commit {
+            cargo.env("BKENV_BUILD_COMMIT", c);
+        }
+        let out = cargo.output().expect("cargo run");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (unknown, _) = stamp(None);
+    assert_eq!(
+        unknown, "commit unknown: built without git",
+        "not the home's repository"
+    );
+    let (given, _) = stamp(Some("0123456789ab 2026-11-28"));
+    assert_eq!(given, "0123456789ab 2026-11-28");
+    // A value that would break the `--version` line is ignored, with a warning.
+    let (hostile, warnings) = stamp(Some("abc\u{1b}[31m)\nbkenv 9.9.9"));
+    assert_eq!(hostile, "commit unknown: built without git");
+    assert!(
+        warnings.contains("BKENV_BUILD_COMMIT ignored"),
+        "{warnings}"
+    );
+}
+
 /// The subcommand list `bkenv man SUBCOMMAND` accepts is every subcommand.
 #[test]
 fn man_accepts_every_subcommand() {
