@@ -214,6 +214,30 @@ fn shellcheck_accepts_the_action_and_template_scripts() {
     assert!(!ok && out.contains("SC2086"), "{out}");
 }
 
+/// The repository's own scripts (CI entry point, benchmarks), as bash.
+#[test]
+fn shellcheck_accepts_the_repository_scripts() {
+    if support::tool("shellcheck").is_none() {
+        return;
+    }
+    let mut scripts = vec![root().join(".ci/run")];
+    for entry in fs::read_dir(root().join("bench")).expect("bench/") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "sh") {
+            scripts.push(path);
+        }
+    }
+    assert!(scripts.len() >= 4, "{scripts:?}");
+    for script in &scripts {
+        let (ok, out) = check(
+            Command::new("shellcheck")
+                .args(["--shell", "bash", "--severity", "style"])
+                .arg(script),
+        );
+        assert!(ok, "{}:\n{out}", script.display());
+    }
+}
+
 /// The template builds the bkenv of the tag it belongs to: its pin is this version, and
 /// so is the example's `uses:` ref.
 #[test]
