@@ -509,7 +509,7 @@ impl Leaves<'_> {
         let wrong_type = match wrong_type {
             Some(pki::ReissueReason::KeyType { found, wanted }) if key_theirs && !cert_theirs => {
                 self.notes.push(format!(
-                    "{key_rel} kept: it is your key (not written by bkenv), a {found} key while pki.key_type is \
+                    "warning: {key_rel} kept: it is your key (not written by bkenv), a {found} key while pki.key_type is \
                      {wanted}. Replace it with an {wanted} key, or run `bkenv init --force` to have bkenv generate one"
                 ));
                 None
@@ -554,7 +554,7 @@ impl Leaves<'_> {
                 });
             };
             self.notes.push(format!(
-                "{cert_rel} kept (edited by you; --force to reissue) although it needs reissuing: {reason}"
+                "warning: {cert_rel} kept (edited by you; --force to reissue) although it needs reissuing: {reason}"
             ));
             self.keep.insert(cert_rel);
             self.keep.insert(key_rel);

@@ -18,9 +18,15 @@ fn main() -> ExitCode {
         }
         Err(err) => {
             let _ = out.flush();
-            let _ = std::io::stderr()
-                .lock()
-                .write_all(bkenv::error::render(&err).as_bytes());
+            // anstream drops the colour unless stderr is a terminal, NO_COLOR/--color allow.
+            let mut stderr = anstream::stderr().lock();
+            let red = anstyle::Style::new()
+                .bold()
+                .fg_color(Some(anstyle::AnsiColor::Red.into()));
+            // Each fact once: causes the message already says are left out (see render).
+            let text = bkenv::error::render(&err);
+            let rest = text.strip_prefix("error: ").unwrap_or(&text);
+            let _ = write!(stderr, "{red}error:{red:#} {rest}");
             bkenv::ExitStatus::Failure.into()
         }
     }

@@ -1,16 +1,14 @@
 //! Words for POSIX shell commands bkenv prints to be pasted.
 
-/// `text` as one POSIX shell word: as is when it holds only characters no shell treats
-/// specially, else single-quoted.
+use std::borrow::Cow;
+
+/// `text` as one POSIX shell word: as is when no shell treats any of its characters
+/// specially, else quoted (shlex). A path cannot hold the one character, NUL, that
+/// cannot be quoted; such text is returned as is.
 pub(crate) fn quote(text: &str) -> String {
-    let plain = text
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"/._-:+@%,=".contains(&b));
-    if plain && !text.is_empty() {
-        text.to_string()
-    } else {
-        format!("'{}'", text.replace('\'', r"'\''"))
-    }
+    shlex::try_quote(text)
+        .unwrap_or(Cow::Borrowed(text))
+        .into_owned()
 }
 
 #[cfg(test)]
@@ -21,8 +19,15 @@ mod tests {
     fn quotes_only_what_needs_it() {
         assert_eq!(quote("/tmp/env-1"), "/tmp/env-1");
         assert_eq!(quote("my env"), "'my env'");
-        assert_eq!(quote("it's"), r"'it'\''s'");
         assert_eq!(quote("$HOME"), "'$HOME'");
         assert_eq!(quote(""), "''");
+        // Whatever the quoting, sh reads it back as the one word it was.
+        for word in ["it's", "a \"b\" c", "x;rm -rf /", "`id`", "tab\there"] {
+            let out = std::process::Command::new("sh")
+                .args(["-c", &format!("printf %s {}", quote(word))])
+                .output()
+                .unwrap();
+            assert_eq!(String::from_utf8(out.stdout).unwrap(), word);
+        }
     }
 }

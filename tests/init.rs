@@ -651,7 +651,7 @@ fn a_changed_key_type_keeps_a_user_supplied_key() {
     let note = out
         .notes
         .iter()
-        .find(|n| n.starts_with("buildkit/certs/server.key kept"))
+        .find(|n| n.starts_with("warning: buildkit/certs/server.key kept"))
         .unwrap_or_else(|| panic!("{:?}", out.notes));
     assert!(
         note.contains("ECDSA P-256") && note.contains("ed25519") && note.contains("--force"),
