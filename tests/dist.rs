@@ -451,9 +451,16 @@ fn printed_next_steps_run_verbatim() {
     }
     let work = tempfile::tempdir().expect("tempdir");
     let name = "my env's dir";
+    let path = format!(
+        "{}:{}",
+        bin().parent().expect("bin dir").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    // Installed: init finds itself on PATH and prints `bkenv`.
     let out = Command::new(bin())
         .args(["init", name])
         .current_dir(work.path())
+        .env("PATH", &path)
         .output()
         .expect("init");
     let text = stdout(&out);
@@ -483,11 +490,6 @@ fn printed_next_steps_run_verbatim() {
         steps[0],
         steps[2],
         doctor.replace(" --probe", "")
-    );
-    let path = format!(
-        "{}:{}",
-        bin().parent().expect("bin dir").display(),
-        std::env::var("PATH").unwrap_or_default()
     );
     let run = Command::new("bash")
         .args(["--norc", "--noprofile", "-c", &script])
