@@ -120,7 +120,13 @@ pub fn run(
     };
     let existing_bk = read_optional(&dir.join(layout::BUILDKITD_TOML))?;
     let mut plan = vec![spec_file(&spec_text)];
-    plan.extend(render::plan(&env, &material, existing_bk.as_deref())?);
+    let root = absolute_root(dir, &mut notes);
+    plan.extend(render::plan(
+        &env,
+        &material,
+        existing_bk.as_deref(),
+        root.as_deref(),
+    )?);
     for file in plan.iter_mut().filter(|f| keep.contains(&f.path)) {
         file.policy = output::Policy::Keep;
     }
@@ -199,6 +205,25 @@ fn shell_quote(text: &str) -> String {
 }
 
 /// The spec as it will be written (flags applied), and the environment it describes.
+/// The environment's absolute directory for the buildx files (buildx refuses relative
+/// driver-opt paths), or `None` with a note when it cannot be written into them.
+fn absolute_root(dir: &Path, notes: &mut Vec<String>) -> Option<String> {
+    let abs = std::fs::canonicalize(dir)
+        .or_else(|_| std::path::absolute(dir))
+        .ok()?;
+    match abs.to_str() {
+        Some(s) if !s.contains(['\n', '\r']) => Some(s.to_string()),
+        _ => {
+            notes.push(format!(
+                "{} is not a path buildx options can carry (not UTF-8, or a line break); {} not written",
+                abs.display(),
+                layout::BUILDX_DIR
+            ));
+            None
+        }
+    }
+}
+
 fn load_spec(dir: &Path, opts: &InitOptions) -> Result<(String, Environment)> {
     let spec_path = dir.join(spec::SPEC_FILE);
     let original = read_optional(&spec_path)?;

@@ -96,6 +96,19 @@ pub(crate) fn next_steps(env: &Environment, dir: &str) -> String {
         );
     }
     s.push('\n');
+    // buildx: the remote driver on the same buildkitd, with the absolute paths
+    // `buildx/create-remote.sh` carries; the docker-container form is in its own script.
+    let _ = writeln!(
+        s,
+        "  {} --use   # a buildx builder on this buildkitd (remote driver)",
+        layout::BUILDX_REMOTE
+    );
+    let _ = writeln!(s, "  docker buildx build --push -t {reg}/app:buildx .");
+    let _ = writeln!(
+        s,
+        "  # docker-container builders (buildx's default): {}",
+        layout::BUILDX_CONTAINER
+    );
     s.push_str("  bkenv doctor --probe   # check the running environment\n");
     s
 }

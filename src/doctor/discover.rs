@@ -15,6 +15,11 @@ pub enum FileKind {
     Dockerfile,
     Env,
     Ci,
+    /// A builder in buildx's store: `$DOCKER_CONFIG/buildx/instances/NAME` (JSON).
+    BuildxInstance,
+    /// A config for `docker buildx create --config` under a `buildx/` directory
+    /// (`init` writes `buildx/builder.toml`): host paths, not a daemon's own config.
+    BuildxConfig,
 }
 
 /// A file found by discovery or named explicitly.
@@ -129,6 +134,13 @@ pub fn classify(
     if is(name, "buildkitd.toml") {
         return Ok(Some(FileKind::BuildkitdToml));
     }
+    let parent_is = |dir: &str| path.parent().is_some_and(|p| p.ends_with(dir));
+    if parent_is("buildx/instances") {
+        return Ok(Some(FileKind::BuildxInstance));
+    }
+    if is(ext, "toml") && parent_is("buildx") {
+        return Ok(Some(FileKind::BuildxConfig));
+    }
     if (starts(name, "docker-compose") || starts(name, "compose")) && yaml {
         return Ok(Some(FileKind::Compose));
     }
@@ -229,6 +241,15 @@ mod tests {
         assert_eq!(kind(".gitlab-ci.yml", ""), Some(FileKind::Ci));
         assert_eq!(kind("ca/ca.key", ""), Some(FileKind::Pem));
         assert_eq!(kind("registry/auth/htpasswd", ""), Some(FileKind::Htpasswd));
+        assert_eq!(
+            kind("docker/buildx/instances/b", "{}"),
+            Some(FileKind::BuildxInstance)
+        );
+        assert_eq!(
+            kind("buildx/builder.toml", ""),
+            Some(FileKind::BuildxConfig)
+        );
+        assert_eq!(kind("docker/buildx/current", "{}"), None);
     }
 }
 
