@@ -135,6 +135,32 @@ pub(crate) fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
             }
         }
     }
+    for f in ctx.snap.refs.iter().filter(|f| is_ci(&f.src.path)) {
+        for (line, col, key, value) in ci_path_opts(&f.src.text) {
+            if value.starts_with(['/', '$']) {
+                continue;
+            }
+            out.push(
+                Finding::new(
+                    &BK801,
+                    format!("buildx remote driver-opt `{key}={value}` is a relative path"),
+                )
+                .at(f.src.loc(
+                    f.src.line_start(line).unwrap_or(0) + col
+                        ..f.src.line_start(line).unwrap_or(0) + col + key.len() + 1 + value.len(),
+                ))
+                .prevents(format!("non-absolute path '{value}' provided for {key}"))
+                .help(format!(
+                    "make it absolute where the job runs: `{key}={}/{value}`",
+                    if f.src.path.ends_with(".gitlab-ci.yml") {
+                        "$CI_PROJECT_DIR"
+                    } else {
+                        "${{ github.workspace }}"
+                    }
+                )),
+            );
+        }
+    }
     for cfg in &ctx.snap.builder_configs {
         let Ok(doc) = &cfg.toml.doc else { continue };
         for t in reg_tables(doc) {
@@ -147,6 +173,56 @@ pub(crate) fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
             );
         }
     }
+}
+
+/// A CI file: a GitHub Actions workflow or `.gitlab-ci.yml`.
+fn is_ci(path: &std::path::Path) -> bool {
+    path.file_name().is_some_and(|n| n == ".gitlab-ci.yml")
+        || path
+            .parent()
+            .is_some_and(|p| p.ends_with(".github/workflows"))
+}
+
+/// `cacert=`/`cert=`/`key=` values given to buildx in a CI file: on lines that run
+/// `buildx create` or pass `--driver-opt`, and in the lines of a setup-buildx-action
+/// `driver-opts:` block. Yields (1-based line, byte column of the key, key, value).
+fn ci_path_opts(text: &str) -> Vec<(usize, usize, &str, &str)> {
+    let mut out = Vec::new();
+    let mut block: Option<usize> = None;
+    for (i, line) in text.lines().enumerate() {
+        let indent = line.len() - line.trim_start().len();
+        if block.is_some_and(|b| indent <= b && !line.trim().is_empty()) {
+            block = None;
+        }
+        let in_block = block.is_some();
+        if let Some(rest) = line.trim_start().strip_prefix("driver-opts:") {
+            block = Some(indent);
+            if rest.trim().is_empty() || rest.trim().starts_with(['|', '>']) {
+                continue;
+            }
+        }
+        let buildx_line = line.contains("--driver-opt") || line.contains("buildx create");
+        if !(in_block || buildx_line || line.trim_start().starts_with("driver-opts:")) {
+            continue;
+        }
+        for (at, _) in line.match_indices('=') {
+            let key_start = line[..at]
+                .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+                .map_or(0, |p| p + 1);
+            let key = &line[key_start..at];
+            if !PATH_OPTS.contains(&key) {
+                continue;
+            }
+            let rest = &line[at + 1..];
+            let end = rest
+                .find(|c: char| c.is_whitespace() || matches!(c, ',' | '"' | '\'' | '\\'))
+                .unwrap_or(rest.len());
+            if end > 0 {
+                out.push((i + 1, key_start, key, &rest[..end]));
+            }
+        }
+    }
+    out
 }
 
 /// The environment's buildkitd as clients reach it: its certificate, whether it asks for
@@ -512,6 +588,29 @@ fn loopback(
                 .at(at(span))
                 .prevents(format!("dial tcp {}: connect: connection refused", if name.contains(':') { name.replace("localhost", "127.0.0.1") } else { format!("{name}:443") }))
                 .help("name the registry as the builder reaches it: its compose service name with the builder on the compose network (`--driver-opt network=PROJECT_default`), or a host name; bkenv's buildx/builder.toml does"),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ci_path_opts;
+
+    #[test]
+    fn ci_driver_opts_are_found_in_shell_lines_and_action_blocks() {
+        let ci = "steps:\n  - uses: docker/setup-buildx-action@v4\n    with:\n      driver: remote\n      driver-opts: |\n        cacert=ci/ca.crt\n        key=${{ runner.temp }}/k\n      endpoint: tcp://b:1234\n  - run: echo cert=not-buildx\n  - run: docker buildx create --driver remote --driver-opt cacert=/abs/ca.crt,cert=rel/c.crt tcp://b:1234\n";
+        let got: Vec<_> = ci_path_opts(ci)
+            .into_iter()
+            .map(|(l, _, k, v)| (l, k, v))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (6, "cacert", "ci/ca.crt"),
+                (7, "key", "${{"),
+                (10, "cacert", "/abs/ca.crt"),
+                (10, "cert", "rel/c.crt"),
+            ]
         );
     }
 }
