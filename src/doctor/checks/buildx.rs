@@ -87,6 +87,13 @@ crate::diag::checks! {
         title: "A buildx builder config names a registry by a loopback name, which is the builder itself",
         prevents: "dial tcp 127.0.0.1:5000: connect: connection refused",
     }
+    BK810 {
+        slug: "buildx-builder-without-registry-ca",
+        severity: Warning,
+        fixable: false,
+        title: "A container builder does not trust the CA of a registry the environment serves",
+        prevents: "x509: certificate signed by unknown authority",
+    }
 }
 
 /// Where buildx puts a container builder's config (`confutil.DefaultBuildKitConfigDir`).
@@ -130,8 +137,12 @@ pub(crate) fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
             if group.driver == "remote" {
                 remote(inst, &group.name, node, daemon.as_ref(), out);
             }
-            if let Some(stored) = stored_config(node) {
-                frozen(inst, &group.name, &stored, current.as_ref(), out);
+            let stored = stored_config(node);
+            if let Some(stored) = &stored {
+                frozen(inst, &group.name, stored, current.as_ref(), out);
+            }
+            if matches!(group.driver.as_str(), "docker-container" | "kubernetes") {
+                untrusted(ctx, inst, &group.name, stored.as_ref(), out);
             }
         }
     }
@@ -566,6 +577,48 @@ fn frozen(
             .note("buildx copies the config and its registry files into the builder once, at `docker buildx create`; later edits never reach it (docker/buildx#1015)")
             .help(format!("recreate the builder: `docker buildx rm {builder}`, then `docker buildx create --config {}` again (bkenv: buildx/create-container.sh)", cfg.toml.src.path.display())),
     );
+}
+
+/// BK810: the registries the environment's buildkitd trusts through a `ca` of its own,
+/// which a container builder does not: it ignores the host's trust store and
+/// `/etc/docker/certs.d` (docker/buildx#80) and trusts only its own config.
+fn untrusted(
+    ctx: &Ctx<'_>,
+    inst: &BuildxInstanceFile,
+    builder: &str,
+    stored: Option<&Stored>,
+    out: &mut Vec<Finding>,
+) {
+    let Some(cfg) = ctx.active_configs().into_iter().next() else {
+        return;
+    };
+    let trusted: BTreeSet<String> = stored.map_or(BTreeSet::new(), |s| {
+        reg_tables(&s.doc)
+            .into_iter()
+            .filter(RegTable::trusts)
+            .map(|t| t.host)
+            .collect()
+    });
+    for t in reg_tables(cfg.doc) {
+        if t.ca.is_empty()
+            || trusted.contains(&t.host)
+            || crate::hostport::is_loopback(crate::hostport::strip_port(&t.host))
+        {
+            continue;
+        }
+        let how = if stored.is_some() {
+            "its config has no `ca` for it"
+        } else {
+            "it was created without `--config`"
+        };
+        out.push(
+            Finding::new(&BK810, format!("builder `{builder}` ({}) does not trust the CA of `{}`: {how}", if stored.is_some() { "container" } else { "docker-container, no config" }, t.host))
+                .at(opt_loc(&inst.src, "Files"))
+                .note(format!("{} trusts it with `ca`; a container builder reads neither that file, the host's trust store nor /etc/docker/certs.d (docker/buildx#80)", cfg.file.src.path.display()))
+                .prevents(format!("failed to do request: Head \"https://{}/v2/...\": tls: failed to verify certificate: x509: certificate signed by unknown authority", t.host))
+                .help(format!("recreate the builder with the environment's builder config: `docker buildx rm {builder}`, then buildx/create-container.sh (`--config buildx/builder.toml`)")),
+        );
+    }
 }
 
 /// BK809: a registry (or a mirror) a builder config names by a loopback name. Inside a
