@@ -569,17 +569,7 @@ fn buildx_wiring_survives_a_hostile_directory_name() {
     init_with(&dir, None).unwrap();
     let abs = fs::canonicalize(&dir).unwrap().display().to_string();
 
-    let shim = tempfile::tempdir().unwrap();
-    let docker = shim.path().join("docker");
-    fs::write(
-        &docker,
-        format!(
-            "#!/bin/sh\n[ \"$1\" = buildx ] && shift\nexec '{}' \"$@\"\n",
-            buildx.display()
-        ),
-    )
-    .unwrap();
-    fs::set_permissions(&docker, fs::Permissions::from_mode(0o755)).unwrap();
+    let shim = support::docker_shim(&buildx);
     let state = tempfile::tempdir().unwrap();
     let out = Command::new("sh")
         .arg(dir.join("buildx/create-remote.sh"))

@@ -139,10 +139,9 @@ fn buildx_remotes(snap: &Snapshot, mapped: &dyn Fn(&str) -> Option<String>, plan
             continue;
         }
         for node in &group.nodes {
-            let Some(rest) = node.endpoint.strip_prefix("tcp://") else {
+            let Some(dialled) = crate::hostport::tcp_dialled(&node.endpoint) else {
                 continue;
             };
-            let dialled = rest.split('/').next().unwrap_or(rest);
             let (host, port) = crate::hostport::host_and_port(dialled);
             let opts = node.driver_opts.clone().unwrap_or_default();
             let pem = |k: &str| match opts.get(k).and_then(|p| inst.named.get(p)) {

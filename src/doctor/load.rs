@@ -168,6 +168,10 @@ pub fn add_file(
 /// Reads the absolute paths buildx builders name (remote driver-opts, registry files of
 /// a `--config`): buildx reads them on the host at every connection or at creation.
 fn read_named(root: &Path, snap: &mut Snapshot) {
+    // The paths are absolute: shown relative to the root when inside it, whatever form
+    // the root was given in (`doctor .`).
+    let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    let root = root.as_path();
     let read = |p: &str| -> Named {
         let path = Path::new(p);
         if !path.is_absolute() {

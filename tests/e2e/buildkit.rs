@@ -172,19 +172,7 @@ impl Up {
         docker_config: &Path,
         program: &str,
     ) -> (Command, tempfile::TempDir) {
-        let shim = tempfile::tempdir().expect("docker shim");
-        let docker = shim.path().join("docker");
-        let plugin = bin("docker-buildx").expect("docker-buildx");
-        std::fs::write(
-            &docker,
-            format!(
-                "#!/bin/sh\n[ \"$1\" = buildx ] && shift\nexec '{}' \"$@\"\n",
-                plugin.display()
-            ),
-        )
-        .expect("docker shim");
-        std::fs::set_permissions(&docker, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .expect("chmod shim");
+        let shim = crate::support::docker_shim(&bin("docker-buildx").expect("docker-buildx"));
         let mut c = self.client(program);
         c.env("DOCKER_CONFIG", docker_config)
             .env(

@@ -270,17 +270,11 @@ impl<'a> Daemon<'a> {
 }
 
 fn endpoint_port(endpoint: &str) -> Option<u16> {
-    let rest = endpoint.strip_prefix("tcp://")?;
-    let hostport = rest.split('/').next().unwrap_or(rest);
-    crate::hostport::host_and_port(hostport).1
+    crate::hostport::host_and_port(crate::hostport::tcp_dialled(endpoint)?).1
 }
 
 fn endpoint_host(endpoint: &str) -> Option<&str> {
-    let rest = endpoint.strip_prefix("tcp://")?;
-    let hostport = rest.split('/').next().unwrap_or(rest);
-    Some(crate::hostport::unbracket(crate::hostport::strip_port(
-        hostport,
-    )))
+    Some(crate::hostport::host_and_port(crate::hostport::tcp_dialled(endpoint)?).0)
 }
 
 /// Where in the instance file a driver-opt (or the node) is, for the report.
