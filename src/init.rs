@@ -204,7 +204,6 @@ fn shell_quote(text: &str) -> String {
     }
 }
 
-/// The spec as it will be written (flags applied), and the environment it describes.
 /// The environment's absolute directory for the buildx files (buildx refuses relative
 /// driver-opt paths), or `None` with a note when it cannot be written into them.
 fn absolute_root(dir: &Path, notes: &mut Vec<String>) -> Option<String> {
@@ -224,6 +223,7 @@ fn absolute_root(dir: &Path, notes: &mut Vec<String>) -> Option<String> {
     }
 }
 
+/// The spec as it will be written (flags applied), and the environment it describes.
 fn load_spec(dir: &Path, opts: &InitOptions) -> Result<(String, Environment)> {
     let spec_path = dir.join(spec::SPEC_FILE);
     let original = read_optional(&spec_path)?;

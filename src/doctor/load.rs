@@ -177,8 +177,10 @@ fn read_named(root: &Path, snap: &mut Snapshot) {
         if !path.is_absolute() {
             return Named::Unreadable("not an absolute path".to_string());
         }
-        if std::fs::symlink_metadata(path).is_err() {
-            return Named::Missing;
+        match std::fs::symlink_metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Named::Missing,
+            Err(e) => return Named::Unreadable(e.to_string()),
+            Ok(_) => {}
         }
         match read_bounded(path) {
             Ok(bytes) => {

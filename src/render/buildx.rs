@@ -63,19 +63,16 @@ pub fn compose_project(root: &str) -> String {
     name.trim_start_matches(['_', '-']).to_string()
 }
 
-/// The `--driver-opt` values of the remote builder: the CA that signs buildkitd, the
-/// client pair under mutual TLS, and `servername` where buildx cannot guess it (a unix
-/// socket has no host name; for `tcp://HOST`, buildx uses HOST, which `init` always
-/// puts in buildkitd's certificate).
+/// The `--driver-opt` values of the remote builder: the CA that signs buildkitd, and the
+/// client pair under mutual TLS. No `servername`: buildx verifies the endpoint's host
+/// by default, and `BUILDKIT_HOST` is always `tcp://HOST:PORT` with HOST in buildkitd's
+/// certificate (the spec's validation and `init`'s SANs see to it).
 pub fn remote_driver_opts(env: &Environment, root: &str) -> Vec<(&'static str, String)> {
     let client = format!("{root}/{}", layout::CLIENT_DIR);
     let mut opts = vec![("cacert", format!("{client}/ca.crt"))];
     if env.buildkitd.mtls {
         opts.push(("cert", format!("{client}/client.crt")));
         opts.push(("key", format!("{client}/client.key")));
-    }
-    if !env.buildkitd.host.starts_with("tcp://") {
-        opts.push(("servername", env.buildkitd.service.clone()));
     }
     opts
 }

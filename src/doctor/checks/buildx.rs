@@ -330,7 +330,9 @@ fn remote(
             _ => {}
         }
     }
-    let Some(daemon) = daemon.filter(|d| endpoint_port(ep).is_none_or(|p| d.ports.contains(&p)))
+    // Only TCP listeners carry TLS (buildkitd serves unix sockets in the clear), and a
+    // builder is this environment's when it dials one of the daemon's ports.
+    let Some(daemon) = daemon.filter(|d| endpoint_port(ep).is_some_and(|p| d.ports.contains(&p)))
     else {
         return;
     };
