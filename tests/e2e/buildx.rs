@@ -27,8 +27,7 @@ struct Fault {
     name: &'static str,
     opts: fn(&Path, &Path) -> Vec<String>,
     code: &'static str,
-    /// What `doctor --probe` sees on the wire, dialling as the builder does (none for a
-    /// plain endpoint: the probe only connects there).
+    /// What `doctor --probe` sees on the wire, dialling as the builder does.
     live: Option<&'static str>,
 }
 
@@ -82,7 +81,7 @@ const FAULTS: &[Fault] = &[
         name: "plain endpoint (no TLS options)",
         opts: |_, _| Vec::new(),
         code: "BK807",
-        live: None,
+        live: Some("BK704"),
     },
     Fault {
         name: "stale paths (environment moved)",
