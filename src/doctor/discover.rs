@@ -17,6 +17,8 @@ pub enum FileKind {
     Ci,
     /// A builder in buildx's store: `$DOCKER_CONFIG/buildx/instances/NAME` (JSON).
     BuildxInstance,
+    /// A shell script or Makefile that runs buildx (`docker buildx create` lines).
+    Script,
     /// A config for `docker buildx create --config` under a `buildx/` directory
     /// (`init` writes `buildx/builder.toml`): host paths, not a daemon's own config.
     BuildxConfig,
@@ -161,6 +163,13 @@ pub fn classify(
             .map(|b| String::from_utf8_lossy(&b).into_owned())
             .ok_or(NeedsContent)
     };
+    let script =
+        is(ext, "sh") || is(ext, "mk") || ["makefile", "gnumakefile"].iter().any(|n| is(name, n));
+    if script {
+        // Read only to see whether it runs buildx: most scripts do not.
+        let text = peek(Box::new(read))?;
+        return Ok(text.contains("buildx").then_some(FileKind::Script));
+    }
     if is(name, "bkenv.toml") {
         // bkenv's own spec, not a daemon config.
         return Ok(None);
@@ -250,6 +259,11 @@ mod tests {
             Some(FileKind::BuildxConfig)
         );
         assert_eq!(kind("docker/buildx/current", "{}"), None);
+        assert_eq!(
+            kind("Makefile", "b:\n\tdocker buildx create x\n"),
+            Some(FileKind::Script)
+        );
+        assert_eq!(kind("ci/run.sh", "echo hi\n"), None);
     }
 }
 

@@ -144,6 +144,11 @@ pub fn add_file(
             });
         }
         FileKind::Env => snap.env.push(parse_env(rel, text)),
+        // Read for its buildx lines only (`checks::buildx`): no image references.
+        FileKind::Script => snap.refs.push(RefFile {
+            src: SourceFile::new(rel, text, false),
+            refs: Vec::new(),
+        }),
         FileKind::BuildxInstance => {
             let group = serde_json::from_str(&text).map_err(|e| ParseFailure {
                 message: e.to_string(),

@@ -146,7 +146,7 @@ pub(crate) fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
             }
         }
     }
-    for f in ctx.snap.refs.iter().filter(|f| is_ci(&f.src.path)) {
+    for f in ctx.snap.refs.iter().filter(|f| runs_buildx(&f.src.path)) {
         for (line, col, key, value) in ci_path_opts(&f.src.text) {
             if value.starts_with(['/', '$']) {
                 continue;
@@ -162,12 +162,8 @@ pub(crate) fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
                 ))
                 .prevents(format!("non-absolute path '{value}' provided for {key}"))
                 .help(format!(
-                    "make it absolute where the job runs: `{key}={}/{value}`",
-                    if f.src.path.ends_with(".gitlab-ci.yml") {
-                        "$CI_PROJECT_DIR"
-                    } else {
-                        "${{ github.workspace }}"
-                    }
+                    "make it absolute where it runs: `{key}={}/{value}`",
+                    base_dir(&f.src.path)
                 )),
             );
         }
@@ -186,12 +182,36 @@ pub(crate) fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     }
 }
 
-/// A CI file: a GitHub Actions workflow or `.gitlab-ci.yml`.
-fn is_ci(path: &std::path::Path) -> bool {
-    path.file_name().is_some_and(|n| n == ".gitlab-ci.yml")
-        || path
-            .parent()
-            .is_some_and(|p| p.ends_with(".github/workflows"))
+/// A file that creates buildx builders: a GitHub Actions workflow, `.gitlab-ci.yml`, or a
+/// script or Makefile discovered for its buildx lines (Dockerfiles are the other refs).
+fn runs_buildx(path: &std::path::Path) -> bool {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    !(name.starts_with("dockerfile")
+        || name.starts_with("containerfile")
+        || name.ends_with(".dockerfile"))
+}
+
+/// The variable that names the directory a relative path was meant from.
+fn base_dir(path: &std::path::Path) -> &'static str {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    if name == ".gitlab-ci.yml" {
+        "$CI_PROJECT_DIR"
+    } else if path
+        .parent()
+        .is_some_and(|p| p.ends_with(".github/workflows"))
+    {
+        "${{ github.workspace }}"
+    } else if name.contains("makefile") || name.ends_with(".mk") {
+        "$(CURDIR)"
+    } else {
+        "$PWD"
+    }
 }
 
 /// `cacert=`/`cert=`/`key=` values given to buildx in a CI file: on lines that run
