@@ -129,7 +129,9 @@ fn bench_render(c: &mut Criterion) {
     let rng = SystemRandom::new();
     let (env, m) = material(&rng);
     c.bench_function("render/plan_all_files", |b| {
-        b.iter(|| render::plan(black_box(&env), black_box(&m), None).expect("plan"))
+        b.iter(|| {
+            render::plan(black_box(&env), black_box(&m), None, Some("/bench/env")).expect("plan")
+        })
     });
 }
 

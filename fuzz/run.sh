@@ -8,7 +8,7 @@ cd "$(dirname "$0")"
 secs=${1:-120}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(buildkitd_toml compose_yaml docker_config registry_config htpasswd pem env refs spec snapshot)
+[ ${#targets[@]} -gt 0 ] || targets=(buildkitd_toml compose_yaml docker_config registry_config htpasswd pem env refs spec snapshot buildx_instance)
 mkdir -p logs corpus artifacts
 ./seed.sh >/dev/null
 bin=target/x86_64-unknown-linux-gnu/release

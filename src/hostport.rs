@@ -249,6 +249,13 @@ pub fn host_and_port(name: &str) -> (&str, Option<u16>) {
     (unbracket(host), port.and_then(|p| p.parse().ok()))
 }
 
+/// The `host:port` a gRPC client dials for a `tcp://host:port[/path]` address (buildctl's
+/// `BUILDKIT_HOST`, a buildx remote endpoint); `None` for other schemes.
+pub fn tcp_dialled(address: &str) -> Option<&str> {
+    let rest = address.strip_prefix("tcp://")?;
+    Some(rest.split('/').next().unwrap_or(rest))
+}
+
 /// BuildKit's `MatchLocalhost` for a `host[:port]` as written (see [`Host::is_loopback`]).
 pub fn is_loopback(name: &str) -> bool {
     let bare = unbracket(strip_port(name));
@@ -258,6 +265,13 @@ pub fn is_loopback(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tcp_addresses_give_what_is_dialled() {
+        assert_eq!(tcp_dialled("tcp://localhost:1234"), Some("localhost:1234"));
+        assert_eq!(tcp_dialled("tcp://[::1]:1234/x"), Some("[::1]:1234"));
+        assert_eq!(tcp_dialled("unix:///run/b.sock"), None);
+    }
 
     #[test]
     fn parses_the_forms_buildkit_uses() {

@@ -123,7 +123,13 @@ pub fn run(
     };
     let existing_bk = read_optional(&dir.join(layout::BUILDKITD_TOML))?;
     let mut plan = vec![spec_file(&spec_text)];
-    plan.extend(render::plan(&env, &material, existing_bk.as_deref())?);
+    let root = absolute_root(dir, &mut notes);
+    plan.extend(render::plan(
+        &env,
+        &material,
+        existing_bk.as_deref(),
+        root.as_deref(),
+    )?);
     for file in plan.iter_mut().filter(|f| keep.contains(&f.path)) {
         file.policy = output::Policy::Keep;
     }
@@ -248,6 +254,25 @@ fn hand_over_keys(
             if state.container_owned.remove(&key).is_some() && opts.uid == 0 {
                 file.owner = Some(Owner { uid: 0, gid: 0 });
             }
+        }
+    }
+}
+
+/// The environment's absolute directory for the buildx files (buildx refuses relative
+/// driver-opt paths), or `None` with a note when it cannot be written into them.
+fn absolute_root(dir: &Path, notes: &mut Vec<String>) -> Option<String> {
+    let abs = std::fs::canonicalize(dir)
+        .or_else(|_| std::path::absolute(dir))
+        .ok()?;
+    match abs.to_str() {
+        Some(s) if !s.contains(['\n', '\r']) => Some(s.to_string()),
+        _ => {
+            notes.push(format!(
+                "{} is not a path buildx options can carry (not UTF-8, or a line break); {} not written",
+                abs.display(),
+                layout::BUILDX_DIR
+            ));
+            None
         }
     }
 }

@@ -21,6 +21,12 @@ pub mod layout {
     pub const DOCKER_CONFIG_DIR: &str = "docker";
     pub const DOCKER_CONFIG: &str = "docker/config.json";
     pub const CERTS_D: &str = "certs.d";
+    /// What `docker buildx` needs (`render::buildx`): scripts that create a builder
+    /// on this environment, and the config a docker-container builder is created with.
+    pub const BUILDX_DIR: &str = "buildx";
+    pub const BUILDX_REMOTE: &str = "buildx/create-remote.sh";
+    pub const BUILDX_CONTAINER: &str = "buildx/create-container.sh";
+    pub const BUILDX_CONFIG: &str = "buildx/builder.toml";
     pub const STATE: &str = ".bkenv/state.json";
     /// bkenv's private directory: state, lock, a CA switch in progress.
     pub const STATE_DIR: &str = ".bkenv";
@@ -38,6 +44,7 @@ pub mod layout {
         CLIENT_DIR,
         DOCKER_CONFIG_DIR,
         CERTS_D,
+        BUILDX_DIR,
         STATE_DIR,
         COMPOSE,
         DOTENV,

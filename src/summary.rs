@@ -181,6 +181,19 @@ pub fn next_steps(env: &Environment, dir: &str, tools: &Tools) -> String {
             );
         }
         s.push('\n');
+        // buildx: the remote driver on the same buildkitd, with the absolute paths
+        // `buildx/create-remote.sh` carries; the docker-container form is in its own script.
+        let _ = writeln!(
+            s,
+            "  {} --use   # a buildx builder on this buildkitd (remote driver)",
+            layout::BUILDX_REMOTE
+        );
+        let _ = writeln!(s, "  docker buildx build --push -t {reg}/hello:buildx {hello}");
+        let _ = writeln!(
+            s,
+            "  # docker-container builders (buildx's default): {}",
+            layout::BUILDX_CONTAINER
+        );
     }
     let _ = writeln!(
         s,

@@ -56,6 +56,8 @@ fn actionlint(repo: &Path) -> (bool, String) {
 }
 
 const EXAMPLE_WORKFLOW: &str = "examples/ci/github-actions.yml";
+/// The buildx example (`docker/setup-buildx-action`, remote and docker-container).
+const BUILDX_WORKFLOW: &str = "examples/ci/github-actions-buildx.yml";
 
 #[test]
 fn actionlint_accepts_the_example_workflow_and_the_action() {
@@ -67,6 +69,11 @@ fn actionlint_accepts_the_example_workflow_and_the_action() {
         root().join(EXAMPLE_WORKFLOW).to_str().expect("utf-8"),
     ]));
     assert!(ok, "actionlint {EXAMPLE_WORKFLOW}:\n{out}");
+    let (ok, out) = check(Command::new("actionlint").args([
+        "-no-color",
+        root().join(BUILDX_WORKFLOW).to_str().expect("utf-8"),
+    ]));
+    assert!(ok, "actionlint {BUILDX_WORKFLOW}:\n{out}");
 
     // The example's `uses: OWNER/bkenv@...` against this action.yml.
     let action = read("action.yml");

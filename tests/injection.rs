@@ -554,3 +554,57 @@ fn assert_no_key_in_readable_files(dir: &Path, planted: &str) {
         }
     }
 }
+
+/// The buildx wiring in a directory whose name is hostile to `sh`, to buildx's CSV
+/// option parser and to TOML (a quote, `$`, a comma, double quotes, a space): the real
+/// `sh` runs the generated script, the real buildx (`create --driver remote`, which
+/// needs no daemon) stores exactly the absolute paths, and the builder config names the
+/// CA by exactly its path.
+#[test]
+fn buildx_wiring_survives_a_hostile_directory_name() {
+    let Some(buildx) = buildx_bin() else { return };
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("it's $HOME,x \"y\"");
+    fs::create_dir(&dir).unwrap();
+    init_with(&dir, None).unwrap();
+    let abs = fs::canonicalize(&dir).unwrap().display().to_string();
+
+    let shim = support::docker_shim(&buildx);
+    let state = tempfile::tempdir().unwrap();
+    let out = Command::new("sh")
+        .arg(dir.join("buildx/create-remote.sh"))
+        .env("PATH", format!("{}:/usr/bin:/bin", shim.path().display()))
+        .env("DOCKER_CONFIG", state.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let name = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let stored: Value = serde_json::from_slice(
+        &fs::read(state.path().join("buildx/instances").join(&name)).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        stored["Nodes"][0]["DriverOpts"],
+        json!({ "cacert": format!("{abs}/client/ca.crt") })
+    );
+    let cfg: toml_edit::DocumentMut = fs::read_to_string(dir.join("buildx/builder.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        cfg["registry"]["registry:5000"]["ca"][0].as_str(),
+        Some(format!("{abs}/buildkit/certs/ca.crt").as_str())
+    );
+}
+
+/// docker-buildx from `BKENV_BUILDKIT_BIN` or `PATH` (a loud skip, or a failure in CI).
+fn buildx_bin() -> Option<std::path::PathBuf> {
+    match std::env::var_os("BKENV_BUILDKIT_BIN") {
+        Some(d) => Some(Path::new(&d).join("docker-buildx")),
+        None => tool("docker-buildx"),
+    }
+}

@@ -12,9 +12,20 @@ fn generated(spec: Option<&str>, files: &[&str]) -> String {
     let mut out = String::new();
     for f in files {
         let text = fs::read_to_string(dir.path().join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
-        out.push_str(&format!("==> {f} <==\n{}\n", redact(&text, &passwords)));
+        out.push_str(&format!(
+            "==> {f} <==\n{}\n",
+            scrub(&redact(&text, &passwords), dir.path())
+        ));
     }
     out
+}
+
+/// The environment's absolute path (in the buildx files) and the compose project name
+/// derived from it, which vary with the temporary directory.
+fn scrub(text: &str, dir: &std::path::Path) -> String {
+    let abs = fs::canonicalize(dir).unwrap().display().to_string();
+    let project = bkenv::render::buildx::compose_project(&abs);
+    text.replace(&abs, "[DIR]").replace(&project, "[PROJECT]")
 }
 
 const FILES: &[&str] = &[
@@ -25,6 +36,9 @@ const FILES: &[&str] = &[
     "docker/config.json",
     ".env",
     ".gitignore",
+    "buildx/create-remote.sh",
+    "buildx/builder.toml",
+    "buildx/create-container.sh",
 ];
 
 #[test]
@@ -111,7 +125,8 @@ fn example_environments() {
         let mut out = format!("==> bkenv.toml <==\n{spec}\n");
         for f in FILES {
             if let Ok(text) = fs::read_to_string(env_dir.path().join(f)) {
-                out.push_str(&format!("==> {f} <==\n{}\n", redact(&text, &passwords)));
+                let text = scrub(&redact(&text, &passwords), env_dir.path());
+                out.push_str(&format!("==> {f} <==\n{text}\n"));
             }
         }
         insta::assert_snapshot!(format!("example_{}", example.replace('-', "_")), out);

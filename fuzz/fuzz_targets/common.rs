@@ -23,6 +23,7 @@ pub const TARGETS: &[&str] = &[
     "refs",
     "spec",
     "snapshot",
+    "buildx_instance",
 ];
 
 /// Runs `target` on `data`. Panics on an unknown target name (a misnamed regression
@@ -35,6 +36,14 @@ pub fn run(target: &str, data: &[u8]) {
         "registry_config" => check_one("registry/config.yml", FileKind::RegistryConfig, data),
         "htpasswd" => check_one("registry/auth/htpasswd", FileKind::Htpasswd, data),
         "env" => check_one(".env", FileKind::Env, data),
+        // A builder of buildx's store: JSON, then base64 `Files` with a TOML config and
+        // certificates inside, all read by the buildx checks; plus the same text as a
+        // `--config` and as a CI file (driver-opt scanning).
+        "buildx_instance" => {
+            check_one("docker/buildx/instances/b", FileKind::BuildxInstance, data);
+            check_one("buildx/builder.toml", FileKind::BuildxConfig, data);
+            check_one(".gitlab-ci.yml", FileKind::Ci, data);
+        }
         "docker_config" => {
             if let Some(t) = text {
                 docker_config(t);

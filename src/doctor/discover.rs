@@ -15,6 +15,13 @@ pub enum FileKind {
     Dockerfile,
     Env,
     Ci,
+    /// A builder in buildx's store: `$DOCKER_CONFIG/buildx/instances/NAME` (JSON).
+    BuildxInstance,
+    /// A shell script or Makefile that runs buildx (`docker buildx create` lines).
+    Script,
+    /// A config for `docker buildx create --config` under a `buildx/` directory
+    /// (`init` writes `buildx/builder.toml`): host paths, not a daemon's own config.
+    BuildxConfig,
 }
 
 /// A file found by discovery or named explicitly.
@@ -129,6 +136,13 @@ pub fn classify(
     if is(name, "buildkitd.toml") {
         return Ok(Some(FileKind::BuildkitdToml));
     }
+    let parent_is = |dir: &str| path.parent().is_some_and(|p| p.ends_with(dir));
+    if parent_is("buildx/instances") {
+        return Ok(Some(FileKind::BuildxInstance));
+    }
+    if is(ext, "toml") && parent_is("buildx") {
+        return Ok(Some(FileKind::BuildxConfig));
+    }
     if (starts(name, "docker-compose") || starts(name, "compose")) && yaml {
         return Ok(Some(FileKind::Compose));
     }
@@ -149,6 +163,13 @@ pub fn classify(
             .map(|b| String::from_utf8_lossy(&b).into_owned())
             .ok_or(NeedsContent)
     };
+    let script =
+        is(ext, "sh") || is(ext, "mk") || ["makefile", "gnumakefile"].iter().any(|n| is(name, n));
+    if script {
+        // Read only to see whether it runs buildx: most scripts do not.
+        let text = peek(Box::new(read))?;
+        return Ok(text.contains("buildx").then_some(FileKind::Script));
+    }
     if is(name, "bkenv.toml") {
         // bkenv's own spec, not a daemon config.
         return Ok(None);
@@ -229,6 +250,20 @@ mod tests {
         assert_eq!(kind(".gitlab-ci.yml", ""), Some(FileKind::Ci));
         assert_eq!(kind("ca/ca.key", ""), Some(FileKind::Pem));
         assert_eq!(kind("registry/auth/htpasswd", ""), Some(FileKind::Htpasswd));
+        assert_eq!(
+            kind("docker/buildx/instances/b", "{}"),
+            Some(FileKind::BuildxInstance)
+        );
+        assert_eq!(
+            kind("buildx/builder.toml", ""),
+            Some(FileKind::BuildxConfig)
+        );
+        assert_eq!(kind("docker/buildx/current", "{}"), None);
+        assert_eq!(
+            kind("Makefile", "b:\n\tdocker buildx create x\n"),
+            Some(FileKind::Script)
+        );
+        assert_eq!(kind("ci/run.sh", "echo hi\n"), None);
     }
 }
 

@@ -103,6 +103,14 @@ pub(super) fn split(all: Snapshot) -> Vec<Snapshot> {
     deal(all.pem, |f| &f.src.path, &owners, g, |s| &mut s.pem);
     deal(all.refs, |f| &f.src.path, &owners, g, |s| &mut s.refs);
     deal(all.env, |f| &f.src.path, &owners, g, |s| &mut s.env);
+    deal(all.buildx, |f| &f.src.path, &owners, g, |s| &mut s.buildx);
+    deal(
+        all.builder_configs,
+        |f| &f.toml.src.path,
+        &owners,
+        g,
+        |s| &mut s.builder_configs,
+    );
     deal(
         all.unreadable,
         |u| &u.path,

@@ -64,6 +64,7 @@ pub(crate) fn plan(snap: &Snapshot, resolve: &[Resolve]) -> Plan {
         });
         plan.declared_at.push(Some(env.src.loc_line(line)));
     }
+    buildx_remotes(snap, &mapped, &mut plan);
     let config = docker_config(snap);
     for (name, table, at) in registry_names(snap) {
         let connect_to = match mapped(&name) {
@@ -124,6 +125,71 @@ pub(crate) fn plan(snap: &Snapshot, resolve: &[Resolve]) -> Plan {
         plan.declared_at.push(at);
     }
     plan
+}
+
+/// Each remote buildx builder of the store, dialled as its driver dials it
+/// (`driver/remote/factory.go`): the endpoint's address, TLS verified against
+/// `servername` (default: the endpoint's host) with exactly `cacert`, presenting
+/// `cert`/`key`; plain when no TLS option is set.
+fn buildx_remotes(snap: &Snapshot, mapped: &dyn Fn(&str) -> Option<String>, plan: &mut Plan) {
+    use crate::doctor::parsed::Named;
+    for inst in &snap.buildx {
+        let Ok(group) = &inst.group else { continue };
+        if group.driver != "remote" {
+            continue;
+        }
+        for node in &group.nodes {
+            let Some(dialled) = crate::hostport::tcp_dialled(&node.endpoint) else {
+                continue;
+            };
+            let (host, port) = crate::hostport::host_and_port(dialled);
+            let opts = node.driver_opts.clone().unwrap_or_default();
+            let pem = |k: &str| match opts.get(k).and_then(|p| inst.named.get(p)) {
+                Some(Named::Pem(p)) => Some(p.as_ref()),
+                _ => None,
+            };
+            let tls = ["cacert", "cert", "key", "servername"]
+                .iter()
+                .any(|k| opts.contains_key(*k));
+            let verified = opts.get("servername").map_or(host, String::as_str);
+            let port = port.unwrap_or(1234);
+            let name = if verified.contains(':') {
+                format!("[{verified}]:{port}")
+            } else {
+                format!("{verified}:{port}")
+            };
+            let connect_to =
+                mapped(dialled).or_else(|| (verified != host).then(|| dialled.to_string()));
+            let cas: Vec<CertificateDer<'static>> = pem("cacert").map_or(Vec::new(), |p| {
+                CertificateDer::pem_slice_iter(&p.bytes)
+                    .filter_map(Result::ok)
+                    .collect()
+            });
+            let identity = match (pem("cert"), pem("key")) {
+                (Some(c), Some(k)) => PrivateKeyDer::from_pem_slice(&k.bytes).ok().map(|key| {
+                    let certs = CertificateDer::pem_slice_iter(&c.bytes)
+                        .filter_map(Result::ok)
+                        .collect();
+                    (certs, key)
+                }),
+                _ => None,
+            };
+            plan.endpoints.push(Endpoint {
+                name,
+                connect_to,
+                kind: EndpointKind::Buildkitd {
+                    client_identity: identity,
+                },
+                trust: Trust::Cas(cas),
+                transport: if tls {
+                    Transport::Https
+                } else {
+                    Transport::PlainHttp
+                },
+            });
+            plan.declared_at.push(Some(inst.src.file_loc()));
+        }
+    }
 }
 
 /// Describes the environment CA (a CA certificate anywhere in the tree) that signed the

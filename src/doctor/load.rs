@@ -61,6 +61,7 @@ pub(crate) fn load(root: &Path, inputs: &DoctorInputs) -> Vec<Snapshot> {
         };
         add_file(&mut snap, rel, d.kind, bytes, mode_of(&d.path));
     }
+    read_named(root, &mut snap);
     snap.helpers_on_path = helpers_on_path(inputs.path_env.as_deref());
     let mut environments = super::envs::split(snap);
     for env in &mut environments {
@@ -143,6 +144,82 @@ pub fn add_file(
             });
         }
         FileKind::Env => snap.env.push(parse_env(rel, text)),
+        // Read for its buildx lines only (`checks::buildx`): no image references.
+        FileKind::Script => snap.refs.push(RefFile {
+            src: SourceFile::new(rel, text, false),
+            refs: Vec::new(),
+        }),
+        FileKind::BuildxInstance => {
+            let group = serde_json::from_str(&text).map_err(|e| ParseFailure {
+                message: e.to_string(),
+                range: None,
+                line_col: Some((e.line(), e.column())),
+            });
+            // One line of JSON with base64 blobs: no source line worth showing.
+            let src = SourceFile::new(rel, text, true);
+            snap.buildx.push(BuildxInstanceFile {
+                src,
+                group,
+                named: Default::default(),
+            });
+        }
+        FileKind::BuildxConfig => snap.builder_configs.push(BuilderConfigFile {
+            toml: parse_toml(rel, text),
+            named: Default::default(),
+        }),
+    }
+}
+
+/// Reads the absolute paths buildx builders name (remote driver-opts, registry files of
+/// a `--config`): buildx reads them on the host at every connection or at creation.
+fn read_named(root: &Path, snap: &mut Snapshot) {
+    // The paths are absolute: shown relative to the root when inside it, whatever form
+    // the root was given in (`doctor .`).
+    let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    let root = root.as_path();
+    let read = |p: &str| -> Named {
+        let path = Path::new(p);
+        if !path.is_absolute() {
+            return Named::Unreadable("not an absolute path".to_string());
+        }
+        match std::fs::symlink_metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Named::Missing,
+            Err(e) => return Named::Unreadable(e.to_string()),
+            Ok(_) => {}
+        }
+        match read_bounded(path) {
+            Ok(bytes) => {
+                let text = String::from_utf8_lossy(&bytes).into_owned();
+                Named::Pem(Box::new(parse_pem(
+                    rel_path(root, path),
+                    text,
+                    bytes,
+                    mode_of(path),
+                )))
+            }
+            Err(reason) => Named::Unreadable(reason),
+        }
+    };
+    for inst in &mut snap.buildx {
+        let Ok(group) = &inst.group else { continue };
+        let paths: Vec<String> = group
+            .nodes
+            .iter()
+            .flat_map(|n| n.driver_opts.iter().flatten())
+            .filter(|(k, _)| crate::doctor::checks::buildx::PATH_OPTS.contains(&k.as_str()))
+            .map(|(_, v)| v.clone())
+            .collect();
+        for p in paths {
+            let found = read(&p);
+            inst.named.insert(p, found);
+        }
+    }
+    for cfg in &mut snap.builder_configs {
+        let Ok(doc) = &cfg.toml.doc else { continue };
+        for p in crate::doctor::checks::buildx::config_paths(doc) {
+            let found = read(&p);
+            cfg.named.insert(p, found);
+        }
     }
 }
 

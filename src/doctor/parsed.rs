@@ -281,3 +281,57 @@ pub struct RefFile {
     pub src: SourceFile,
     pub refs: Vec<ImageRef>,
 }
+
+/// What the loader found at an absolute path a buildx builder names (its driver-opts,
+/// or the registry files of a `--config`): buildx reads them on the host, outside the
+/// environment's compose mounts.
+#[derive(Debug, Clone)]
+pub enum Named {
+    Pem(Box<PemFile>),
+    Missing,
+    Unreadable(String),
+}
+
+/// A builder of buildx's store (`$DOCKER_CONFIG/buildx/instances/NAME`), as buildx
+/// writes it (`store.NodeGroup`: `Name`, `Driver`, `Nodes`).
+#[derive(Debug, Clone)]
+pub struct BuildxInstanceFile {
+    pub src: SourceFile,
+    pub group: Result<NodeGroup, ParseFailure>,
+    /// Every absolute path its remote nodes' driver-opts name.
+    pub named: BTreeMap<String, Named>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct NodeGroup {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub driver: String,
+    #[serde(default)]
+    pub nodes: Vec<BuildxNode>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct BuildxNode {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub endpoint: String,
+    #[serde(default)]
+    pub driver_opts: Option<BTreeMap<String, String>>,
+    /// The config buildx froze at creation (`buildkitd.toml`, `certs/<registry>/...`),
+    /// base64 as Go encodes `[]byte`.
+    #[serde(default)]
+    pub files: Option<BTreeMap<String, String>>,
+}
+
+/// A config for `docker buildx create --config` (host paths), with the registry files
+/// it names as the loader found them.
+#[derive(Debug, Clone)]
+pub struct BuilderConfigFile {
+    pub toml: TomlFile,
+    pub named: BTreeMap<String, Named>,
+}

@@ -1,7 +1,7 @@
 //! TLS dialling with a verifier that records what webpki thinks instead of aborting, so
 //! one handshake yields both the verdict and the facts (version, ALPN, presented chain).
 
-use super::checks::BK715;
+use super::checks::{BK704, BK715};
 use super::net::Conn;
 use super::net::{self, Target};
 use super::tls_explain::{
@@ -320,7 +320,29 @@ pub(crate) fn probe_buildkitd(
     if ctx.ep.transport == super::Transport::PlainHttp {
         match net::connect(&target, Peer::Buildkitd, ctx.opts.timeout) {
             Ok((_, addr)) => report.facts.connected_to = Some(addr.to_string()),
-            Err(f) => report.findings.push(*f),
+            Err(f) => return report.findings.push(*f),
+        }
+        // A client without TLS options (a buildx remote builder with none of `cacert`,
+        // `cert`, `key`, `servername`) speaks plain HTTP/2; a TLS listener never answers
+        // it. A second connection tells whether the daemon speaks TLS there.
+        let speaks_tls = net::connect(&target, Peer::Buildkitd, ctx.opts.timeout)
+            .ok()
+            .is_some_and(|(sock, _)| {
+                let dial = Dial {
+                    alpn: &[b"h2"],
+                    identity: None,
+                };
+                matches!(
+                    handshake(sock, &target, &ctx.trusted, ctx.opts.now, &dial),
+                    Ok(_) | Err(HandshakeFailure::Tls(_))
+                )
+            });
+        if speaks_tls {
+            report.findings.push(
+                Finding::new(&BK704, format!("buildkitd at {} speaks TLS, but this client dials it without TLS", target.name))
+                    .prevents("ERROR: failed to build: context deadline exceeded (a plain HTTP/2 client waits for an answer a TLS listener never gives)")
+                    .help("give the client the CA (buildx remote driver `cacert=ABSOLUTE_PATH`, buildctl `--tlscacert`), and the client pair under mutual TLS"),
+            );
         }
         return;
     }

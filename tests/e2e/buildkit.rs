@@ -156,54 +156,74 @@ impl Up {
         self.buildctl(env, &args)
     }
 
-    /// The buildx remote driver on `BUILDKIT_HOST` (`cacert`, and `cert`/`key` with
-    /// mutual TLS), then `docker-buildx build --push -t image`. Builder state goes to a
-    /// temporary `BUILDX_CONFIG`, so nothing is written into the environment.
-    pub fn buildx_push(&self, env: &Env, ctx: &Context, image: &str) -> (bool, String) {
-        let vars = dotenv(env);
-        let path = |k: &str| env.path(vars[k].as_str()).display().to_string();
-        let mut opts = format!("cacert={}", path("BUILDKIT_TLS_CA"));
-        if vars.contains_key("BUILDKIT_TLS_CERT") {
-            opts.push_str(&format!(
-                ",cert={},key={}",
-                path("BUILDKIT_TLS_CERT"),
-                path("BUILDKIT_TLS_KEY")
-            ));
-        }
-        let state = tempfile::tempdir().expect("buildx state");
-        let buildx = |args: &[&str]| {
-            let mut c = self.client(bin("docker-buildx").expect("docker-buildx"));
-            c.env("DOCKER_CONFIG", path("DOCKER_CONFIG"))
-                .env("BUILDX_CONFIG", state.path())
-                .args(args);
-            run_for(&mut c, CLIENT_TIMEOUT)
-        };
-        let (ok, created) = buildx(&[
-            "create",
-            "--name",
-            "bkenv-e2e",
-            "--driver",
-            "remote",
-            "--driver-opt",
-            &opts,
-            &vars["BUILDKIT_HOST"],
-        ]);
-        if !ok {
-            return (false, format!("docker-buildx create: {created}"));
-        }
-        let dir = ctx.dir.path().display().to_string();
-        let (ok, out) = buildx(&[
+    /// `docker-buildx` with the environment's `DOCKER_CONFIG` (credentials, and buildx's
+    /// store under `docker/buildx`, where doctor reads it) and `docker` on `PATH` as a
+    /// stand-in for the Docker CLI that hands `buildx ...` to the plugin, as generated
+    /// scripts call it.
+    pub fn buildx(&self, env: &Env, docker_config: &Path) -> (Command, tempfile::TempDir) {
+        self.with_docker(env, docker_config, "docker")
+    }
+
+    /// `program` run as `buildx` does above: the environment's `DOCKER_CONFIG` and the
+    /// `docker` stand-in on `PATH`, in the environment's directory.
+    pub fn with_docker(
+        &self,
+        env: &Env,
+        docker_config: &Path,
+        program: &str,
+    ) -> (Command, tempfile::TempDir) {
+        let shim = crate::support::docker_shim(&bin("docker-buildx").expect("docker-buildx"));
+        let mut c = self.client(program);
+        c.env("DOCKER_CONFIG", docker_config)
+            .env(
+                "PATH",
+                format!("{}:{}", shim.path().display(), client_path()),
+            )
+            .current_dir(env.dir.path());
+        (c, shim)
+    }
+
+    /// `docker buildx build --push -t image` on `builder`, with the environment's
+    /// `DOCKER_CONFIG`: (ok, output). buildx's remote driver gives up on a builder it
+    /// cannot reach after 20 s (`driver/remote/driver.go`), within `CLIENT_TIMEOUT`.
+    pub fn buildx_build(
+        &self,
+        env: &Env,
+        docker_config: &Path,
+        builder: &str,
+        ctx: &Context,
+        image: &str,
+    ) -> (bool, String) {
+        let (mut c, _shim) = self.buildx(env, docker_config);
+        c.args([
+            "buildx",
             "build",
             "--builder",
-            "bkenv-e2e",
+            builder,
             "--progress",
             "plain",
-            "--push",
-            "-t",
-            image,
-            &dir,
-        ]);
-        (ok, format!("docker-buildx build: {out}"))
+        ])
+        .args(["--push", "-t", image])
+        .arg(ctx.dir.path());
+        let (ok, out) = run_for(&mut c, CLIENT_TIMEOUT);
+        (ok, format!("docker buildx build: {out}"))
+    }
+
+    /// The builder exactly as `bkenv init` tells users to create it: the generated
+    /// `buildx/create-remote.sh` (absolute `cacert`, and `cert`/`key` with mutual TLS),
+    /// run with the environment's `.env`; then `docker buildx build --push -t image`
+    /// on it. The builder is stored under the environment's `docker/buildx`.
+    pub fn buildx_push(&self, env: &Env, ctx: &Context, image: &str) -> (bool, String) {
+        let vars = dotenv(env);
+        let docker_config = env.path(&vars["DOCKER_CONFIG"]);
+        let (mut script, _shim) = self.with_docker(env, &docker_config, "sh");
+        script.arg(env.path("buildx/create-remote.sh"));
+        let (ok, created, err) = crate::sandbox::run_split(&mut script, CLIENT_TIMEOUT);
+        if !ok {
+            return (false, format!("buildx/create-remote.sh: {created}{err}"));
+        }
+        let builder = created.trim().to_string();
+        self.buildx_build(env, &docker_config, &builder, ctx, image)
     }
 
     /// Pulls `repo_tag` through `name` with skopeo (certs.d and config.json) and returns

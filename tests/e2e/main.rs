@@ -8,6 +8,7 @@ mod support;
 
 mod buildkit;
 mod builds;
+mod buildx;
 mod container;
 mod env;
 mod faults;

@@ -45,7 +45,17 @@ fn readme_quick_start_builds_and_pushes_as_printed() {
     fs::create_dir(&bin).expect("bin");
     std::os::unix::fs::symlink(assert_cmd::cargo::cargo_bin("bkenv"), bin.join("bkenv"))
         .expect("link bkenv");
-    let path = format!("{}:{}", bin.display(), crate::buildkit::client_path());
+    // `docker buildx ...` in the printed steps: the real buildx plugin behind a `docker`
+    // stand-in (no Docker CLI here), as the other buildx tests run it.
+    let docker = crate::support::docker_shim(
+        &crate::buildkit::bin("docker-buildx").expect("docker-buildx"),
+    );
+    let path = format!(
+        "{}:{}:{}",
+        bin.display(),
+        docker.path().display(),
+        crate::buildkit::client_path()
+    );
     let home = work.path().join("home");
     fs::create_dir(&home).expect("home");
 
@@ -125,7 +135,8 @@ fn readme_quick_start_builds_and_pushes_as_printed() {
     assert!(out.contains("\"Digest\": \"sha256:"), "{out}");
     // `bkenv doctor --probe` checked the running environment and found it sound.
     assert!(out.contains("doctor: no problems found"), "{out}");
-    for tag in ["app:dev", "app:buildcache"] {
+    // The buildx steps pushed through the remote builder made from create-remote.sh.
+    for tag in ["app:dev", "app:buildcache", "hello:buildx"] {
         let (ok, raw) = up.inspect_raw_ref(&env, "localhost:5005", tag);
         assert!(ok, "{tag}: {raw}");
     }

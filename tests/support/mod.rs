@@ -159,3 +159,20 @@ pub fn openssl_verify(
     }
     run(cmd.arg(dir.join(leaf)))
 }
+
+/// A directory holding `docker`: a stand-in for the Docker CLI that hands `buildx ...`
+/// to the real plugin at `plugin`, as the CLI does, so generated scripts run unchanged.
+pub fn docker_shim(plugin: &Path) -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("docker shim dir");
+    let docker = dir.path().join("docker");
+    let quoted = plugin.display().to_string().replace('\'', "'\\''");
+    std::fs::write(
+        &docker,
+        format!("#!/bin/sh\n[ \"$1\" = buildx ] && shift\nexec '{quoted}' \"$@\"\n"),
+    )
+    .expect("docker shim");
+    std::fs::set_permissions(&docker, std::fs::Permissions::from_mode(0o755))
+        .expect("chmod docker shim");
+    dir
+}

@@ -34,7 +34,9 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
-/// Builds the fixture in a fresh temporary directory.
+/// Builds the fixture in a fresh temporary directory. `@ROOT@` in a file under a
+/// `buildx/` directory becomes the directory's absolute path (buildx stores absolute
+/// paths).
 pub fn materialize(dir: &Path) -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();
     if let Ok(base) = std::fs::read_to_string(dir.join("_base")) {
@@ -48,6 +50,15 @@ pub fn materialize(dir: &Path) -> tempfile::TempDir {
         }
     }
     set_modes(tmp.path(), dir);
+    for e in walkdir::WalkDir::new(tmp.path()) {
+        let e = e.unwrap();
+        let under_buildx = e.path().components().any(|c| c.as_os_str() == "buildx");
+        if e.file_type().is_file() && under_buildx {
+            let text = std::fs::read_to_string(e.path()).unwrap();
+            let root = tmp.path().display().to_string();
+            std::fs::write(e.path(), text.replace("@ROOT@", &root)).unwrap();
+        }
+    }
     tmp
 }
 

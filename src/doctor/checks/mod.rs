@@ -3,6 +3,7 @@
 //! list of them; [`crate::catalog`] collects their tables.
 
 pub(crate) mod builds;
+pub(crate) mod buildx;
 pub(crate) mod certs;
 pub(crate) mod compose;
 pub(crate) mod creds;
@@ -54,6 +55,10 @@ pub(crate) static FAMILIES: &[Family] = &[
     Family {
         checks: builds::CHECKS,
         run: builds::run,
+    },
+    Family {
+        checks: buildx::CHECKS,
+        run: buildx::run,
     },
     Family {
         checks: meta::CHECKS,
