@@ -116,6 +116,19 @@ pub enum EnvDoc {
 }
 
 impl EnvDoc {
+    /// Names given without a value (`- NAME`, `NAME:`), which compose copies from the
+    /// environment it runs in: unknown to doctor.
+    pub fn from_host(&self) -> Vec<String> {
+        match self {
+            EnvDoc::Map(m) => m
+                .iter()
+                .filter(|(_, v)| v.is_none())
+                .map(|(k, _)| k.clone())
+                .collect(),
+            EnvDoc::List(l) => l.iter().filter(|e| !e.contains('=')).cloned().collect(),
+        }
+    }
+
     pub fn pairs(&self) -> Vec<(String, String)> {
         match self {
             EnvDoc::Map(m) => m

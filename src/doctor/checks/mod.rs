@@ -6,8 +6,10 @@ pub(crate) mod builds;
 pub(crate) mod certs;
 pub(crate) mod compose;
 pub(crate) mod creds;
+pub(crate) mod daemon_creds;
 pub(crate) mod grpc;
 pub(crate) mod meta;
+pub(crate) mod proxy;
 pub(crate) mod registry;
 pub(crate) mod registry_uses;
 pub(crate) mod toml;
@@ -40,12 +42,20 @@ pub(crate) static FAMILIES: &[Family] = &[
         run: registry::run,
     },
     Family {
+        checks: proxy::CHECKS,
+        run: proxy::run,
+    },
+    Family {
         checks: compose::CHECKS,
         run: compose::run,
     },
     Family {
         checks: creds::CHECKS,
         run: creds::run,
+    },
+    Family {
+        checks: daemon_creds::CHECKS,
+        run: daemon_creds::run,
     },
     Family {
         checks: certs::CHECKS,
