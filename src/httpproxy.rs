@@ -47,7 +47,12 @@ impl ProxyEnv {
 
     /// The `(variable, proxy)` a request to `host` (bare, IPv6 without brackets) and
     /// `port` goes through, or `None` when it goes direct.
-    pub(crate) fn proxy_for(&self, https: bool, host: &str, port: u16) -> Option<&(String, String)> {
+    pub(crate) fn proxy_for(
+        &self,
+        https: bool,
+        host: &str,
+        port: u16,
+    ) -> Option<&(String, String)> {
         let proxy = if https { &self.https } else { &self.http }.as_ref()?;
         let bypass = self.no_proxy.as_ref().map_or("", |(_, v)| v.as_str());
         use_proxy(bypass, host, port).then_some(proxy)
@@ -63,13 +68,17 @@ pub(crate) fn use_proxy(no_proxy: &str, host: &str, port: u16) -> bool {
         return false;
     }
     let port = port.to_string();
-    !entries(no_proxy).iter().any(|e| e.matches(&host, &port, ip))
+    !entries(no_proxy)
+        .iter()
+        .any(|e| e.matches(&host, &port, ip))
 }
 
 /// Go's `net.IP.IsLoopback`, which reads an IPv4-mapped IPv6 address as IPv4.
 fn loopback(ip: &IpAddr) -> bool {
     match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(v6.is_loopback(), |v4| v4.is_loopback()),
+        IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map_or(v6.is_loopback(), |v4| v4.is_loopback()),
         IpAddr::V4(v4) => v4.is_loopback(),
     }
 }
@@ -177,7 +186,10 @@ fn entries(no_proxy: &str) -> Vec<Entry> {
         if host.is_empty() {
             continue;
         }
-        let host = host.strip_prefix('*').filter(|h| h.starts_with('.')).unwrap_or(host);
+        let host = host
+            .strip_prefix('*')
+            .filter(|h| h.starts_with('.'))
+            .unwrap_or(host);
         let (suffix, bare) = match host.strip_prefix('.') {
             Some(_) => (host.to_string(), false),
             None => (format!(".{host}"), true),
@@ -275,7 +287,10 @@ mod tests {
     fn precedence_of_the_variables() {
         let vars = |pairs: &'static [(&'static str, &'static str)]| {
             ProxyEnv::from_lookup(move |k| {
-                pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
             })
         };
         let env = vars(&[

@@ -13,7 +13,11 @@ fn golden_with(service: &str, toml: &str) -> Vec<String> {
     let text = std::fs::read_to_string(&compose).unwrap();
     let anchor = "    depends_on:\n      - registry\n";
     assert!(text.contains(anchor));
-    std::fs::write(&compose, text.replace(anchor, &format!("{anchor}{service}"))).unwrap();
+    std::fs::write(
+        &compose,
+        text.replace(anchor, &format!("{anchor}{service}")),
+    )
+    .unwrap();
     let cfg = tmp.path().join("buildkit/buildkitd.toml");
     let mut t = std::fs::read_to_string(&cfg).unwrap();
     t.push_str(toml);
@@ -113,8 +117,7 @@ fn bk421_credentials_given_to_the_daemon() {
 
     // The same image as a client (buildctl-daemonless.sh): its config is the client's.
     let client = "  builder:\n    image: moby/buildkit:v0.23.2-rootless\n    entrypoint: buildctl-daemonless.sh\n    command: build --frontend dockerfile.v0\n    environment:\n      - DOCKER_CONFIG=/home/user/.docker\n    volumes:\n      - ./docker:/home/user/.docker:ro\n      - ./buildkit/buildkitd.toml:/home/user/.config/buildkit/buildkitd.toml:ro\n      - ./buildkit/certs:/etc/buildkit/certs:ro\n";
-    let got = golden_edit(|compose| {
-        compose.replace("\nvolumes:\n", &format!("\n{client}\nvolumes:\n"))
-    });
+    let got =
+        golden_edit(|compose| compose.replace("\nvolumes:\n", &format!("\n{client}\nvolumes:\n")));
     assert_eq!(count(&got), 0, "{got:#?}");
 }

@@ -19,6 +19,31 @@ pub fn registry_host(reference: &str) -> String {
     }
 }
 
+/// For a reference whose registry is an IPv6 address without brackets
+/// (`fd00::5:5000/app:1`), the bracketed form image references need
+/// (`[fd00::5]:5000`). The reference grammar (`distribution/reference`) allows IPv6
+/// only as `[addr]` or `[addr]:port`, so BuildKit refuses the reference before it dials
+/// anything: `invalid reference format`. When the last group is all digits it is read as
+/// the port, as the writer almost always means.
+pub fn unbracketed_ipv6(reference: &str) -> Option<String> {
+    let (first, _) = reference.split_once('/')?;
+    if first.starts_with('[') || first.matches(':').count() < 2 {
+        return None;
+    }
+    if let Some((addr, port)) = first.rsplit_once(':')
+        && !port.is_empty()
+        && port.len() <= 5
+        && port.bytes().all(|b| b.is_ascii_digit())
+        && addr.parse::<std::net::Ipv6Addr>().is_ok()
+    {
+        return Some(format!("[{addr}]:{port}"));
+    }
+    first
+        .parse::<std::net::Ipv6Addr>()
+        .is_ok()
+        .then(|| format!("[{first}]"))
+}
+
 /// Substitutes `$NAME`, `${NAME}` and `${NAME:-default}` from `args`; unknown names
 /// become empty, as BuildKit does.
 pub(crate) fn substitute(text: &str, args: &BTreeMap<String, String>) -> String {
@@ -193,6 +218,22 @@ mod tests {
             "gitlab.example.com:443"
         );
         assert_eq!(registry_host("localhost/x@sha256:abc"), "localhost");
+    }
+
+    #[test]
+    fn ipv6_registries_need_brackets() {
+        assert_eq!(
+            unbracketed_ipv6("fd00::5:5000/app:1").as_deref(),
+            Some("[fd00::5]:5000")
+        );
+        assert_eq!(
+            unbracketed_ipv6("2001:db8::1/app").as_deref(),
+            Some("[2001:db8::1]")
+        );
+        assert_eq!(unbracketed_ipv6("[fd00::5]:5000/app:1"), None);
+        assert_eq!(unbracketed_ipv6("registry:5000/app:1"), None);
+        assert_eq!(unbracketed_ipv6("alpine:3.20"), None);
+        assert_eq!(unbracketed_ipv6("a:b:c/app"), None);
     }
 
     #[test]

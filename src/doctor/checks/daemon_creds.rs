@@ -67,11 +67,9 @@ pub(crate) fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
             );
         }
         for m in &svc.mounts {
-            let docker_dir = m
-                .container
-                .rsplit('/')
-                .next()
-                .is_some_and(|last| last == ".docker" || last == "config.json" || last == ".dockerconfigjson");
+            let docker_dir = m.container.rsplit('/').next().is_some_and(|last| {
+                last == ".docker" || last == "config.json" || last == ".dockerconfigjson"
+            });
             let holds_config = m.host.as_ref().is_some_and(|h| {
                 ctx.snap
                     .docker_configs

@@ -90,7 +90,10 @@ fn network_only(ctx: &Ctx<'_>, name: &str) -> bool {
     if bare.parse::<std::net::IpAddr>().is_ok() || bare.eq_ignore_ascii_case("localhost") {
         return false;
     }
-    ctx.view.registry_for(name).is_some_and(|(_, outside)| !outside) || !bare.contains('.')
+    ctx.view
+        .registry_for(name)
+        .is_some_and(|(_, outside)| !outside)
+        || !bare.contains('.')
 }
 
 fn finding(
@@ -130,7 +133,11 @@ fn finding(
     let keep: Vec<&str> = env
         .no_proxy
         .as_ref()
-        .map(|(_, v)| v.split(',').map(|e| e.trim().trim_matches(['"', '\''])).collect())
+        .map(|(_, v)| {
+            v.split(',')
+                .map(|e| e.trim().trim_matches(['"', '\'']))
+                .collect()
+        })
         .unwrap_or_default();
     let mut list: Vec<&str> = keep.into_iter().filter(|e| !e.is_empty()).collect();
     let bare = hostport::strip_port(name);
