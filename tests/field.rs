@@ -121,3 +121,85 @@ fn bk421_credentials_given_to_the_daemon() {
         golden_edit(|compose| compose.replace("\nvolumes:\n", &format!("\n{client}\nvolumes:\n")));
     assert_eq!(count(&got), 0, "{got:#?}");
 }
+
+/// BK601 and BK612 read cache exports wherever they are written: scripts continued over
+/// lines, Makefiles with variables, bake files (HCL strings, templates and objects; JSON)
+/// and compose `build.cache_to`.
+#[test]
+fn cache_exports_are_read_where_people_write_them() {
+    let with_file = |name: &str, text: &str| {
+        let tmp = materialize(&fixtures().join("golden"));
+        let path = tmp.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        describe(&run(tmp.path()))
+    };
+    let conflict =
+        "type=registry,ref=registry:5000/app:c,mode=max,image-manifest=true,oci-mediatypes=false";
+    let complete =
+        "type=registry,ref=registry:5000/app:c,mode=max,image-manifest=true,oci-mediatypes=true";
+    let cases = [
+        (
+            "scripts/build.sh",
+            format!("#!/bin/sh\nbuildctl build \\\n  --export-cache \\\n  {conflict}\n"),
+            "BK612",
+            "scripts/build.sh:4",
+        ),
+        (
+            "docker-bake.hcl",
+            format!("target \"app\" {{\n  cache-to = [\"{conflict}\"]\n}}\n"),
+            "BK612",
+            "docker-bake.hcl:2",
+        ),
+        (
+            "docker-bake.hcl",
+            "variable \"REG\" { default = \"registry:5000\" }\ntarget \"app\" {\n  cache-to = [\n    { type = \"registry\", ref = \"${REG}/app:c\" },\n  ]\n}\n".to_string(),
+            "BK601",
+            "docker-bake.hcl:4",
+        ),
+        (
+            "docker-bake.json",
+            format!("{{\"target\": {{\"app\": {{\"cache-to\": [\n  \"{conflict}\"\n]}}}}}}\n"),
+            "BK612",
+            "docker-bake.json:2",
+        ),
+        (
+            "ci/Jenkinsfile",
+            "sh 'docker build --cache-to type=registry,ref=registry:5000/app:c .'\n".to_string(),
+            "BK601",
+            "ci/Jenkinsfile:1",
+        ),
+    ];
+    for (name, text, code, at) in &cases {
+        let got = with_file(name, text);
+        assert!(
+            got.iter()
+                .any(|g| g.starts_with(code) && g.ends_with(&format!("({at})"))),
+            "{name}: {got:#?}"
+        );
+    }
+    for name in ["scripts/build.sh", "docker-bake.hcl"] {
+        let text = if name.ends_with(".hcl") {
+            format!("target \"app\" {{\n  cache-to = [\"{complete}\"]\n}}\n")
+        } else {
+            format!("buildctl build --export-cache {complete}\n")
+        };
+        let got = with_file(name, &text);
+        assert!(
+            !has(&got, "BK601") && !has(&got, "BK612"),
+            "{name}: {got:#?}"
+        );
+    }
+    // Compose `build.cache_to`.
+    let got = golden_edit(|compose| {
+        compose.replace(
+            "  buildkitd:\n",
+            &format!("  app:\n    build:\n      context: .\n      cache_to:\n        - \"{conflict}\"\n\n  buildkitd:\n"),
+        )
+    });
+    assert!(
+        got.iter()
+            .any(|g| g.starts_with("BK612") && g.ends_with("(docker-compose.yml:19)")),
+        "{got:#?}"
+    );
+}

@@ -14,7 +14,10 @@ pub enum FileKind {
     Pem,
     Dockerfile,
     Env,
+    /// CI files, shell scripts and Makefiles: build commands with their flags.
     Ci,
+    /// `docker buildx bake` files (HCL or JSON).
+    Bake,
 }
 
 /// A file found by discovery or named explicitly.
@@ -126,6 +129,19 @@ pub fn classify(
     if is(name, ".gitlab-ci.yml") || (yaml && in_workflows()) {
         return Ok(Some(FileKind::Ci));
     }
+    // Where people write build commands besides CI files.
+    if is(ext, "sh")
+        || is(ext, "bash")
+        || is(ext, "mk")
+        || is(name, "Makefile")
+        || is(name, "GNUmakefile")
+        || is(name, "Jenkinsfile")
+    {
+        return Ok(Some(FileKind::Ci));
+    }
+    if starts(name, "docker-bake") && (is(ext, "hcl") || is(ext, "json")) {
+        return Ok(Some(FileKind::Bake));
+    }
     if is(name, "buildkitd.toml") {
         return Ok(Some(FileKind::BuildkitdToml));
     }
@@ -227,6 +243,12 @@ mod tests {
         assert_eq!(kind("app.Dockerfile", ""), Some(FileKind::Dockerfile));
         assert_eq!(kind(".github/workflows/ci.yml", ""), Some(FileKind::Ci));
         assert_eq!(kind(".gitlab-ci.yml", ""), Some(FileKind::Ci));
+        assert_eq!(kind("scripts/build.sh", ""), Some(FileKind::Ci));
+        assert_eq!(kind("Makefile", ""), Some(FileKind::Ci));
+        assert_eq!(kind("build/docker.mk", ""), Some(FileKind::Ci));
+        assert_eq!(kind("docker-bake.hcl", ""), Some(FileKind::Bake));
+        assert_eq!(kind("docker-bake.override.json", ""), Some(FileKind::Bake));
+        assert_eq!(kind("bake.hcl", ""), None);
         assert_eq!(kind("ca/ca.key", ""), Some(FileKind::Pem));
         assert_eq!(kind("registry/auth/htpasswd", ""), Some(FileKind::Htpasswd));
     }

@@ -48,6 +48,20 @@ pub struct ServiceDoc {
     pub environment: Option<Spanned<EnvDoc>>,
     pub networks: Option<NetworksDoc>,
     pub hostname: Option<String>,
+    pub build: Option<BuildDoc>,
+}
+
+/// A service's `build`: a context path, or a map of which doctor reads the cache
+/// options (same option strings as `--cache-to`/`--cache-from`).
+#[derive(Debug, Deserialize, Clone)]
+#[serde(untagged)]
+pub enum BuildDoc {
+    Context(String),
+    // No spans here: an untagged enum buffers its content, which loses them.
+    Map {
+        #[serde(default)]
+        cache_to: Vec<String>,
+    },
 }
 
 #[derive(Debug, Deserialize, Clone)]
@@ -288,9 +302,19 @@ pub struct ImageRef {
     pub options: Option<String>,
 }
 
-/// A Dockerfile or a CI file, reduced to its image references.
+/// One cache export's option string (`type=registry,ref=...,mode=max`) where it is
+/// written, whether or not its reference could be resolved.
+#[derive(Debug, Clone)]
+pub struct CacheExport {
+    pub line: usize,
+    pub options: String,
+}
+
+/// A Dockerfile, a CI file, a build script or Makefile, or a bake file, reduced to its
+/// image references and cache exports.
 #[derive(Debug, Clone)]
 pub struct RefFile {
     pub src: SourceFile,
     pub refs: Vec<ImageRef>,
+    pub cache_exports: Vec<CacheExport>,
 }

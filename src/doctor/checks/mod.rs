@@ -3,6 +3,7 @@
 //! list of them; [`crate::catalog`] collects their tables.
 
 pub(crate) mod builds;
+pub(crate) mod cache;
 pub(crate) mod certs;
 pub(crate) mod compose;
 pub(crate) mod creds;
@@ -60,6 +61,10 @@ pub(crate) static FAMILIES: &[Family] = &[
     Family {
         checks: certs::CHECKS,
         run: certs::run,
+    },
+    Family {
+        checks: cache::CHECKS,
+        run: cache::run,
     },
     Family {
         checks: builds::CHECKS,
