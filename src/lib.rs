@@ -31,6 +31,7 @@ pub mod dotenv;
 pub mod error;
 pub mod hostport;
 pub mod htpasswd;
+mod httpproxy;
 pub mod init;
 pub mod lock;
 pub mod model;

@@ -34,6 +34,7 @@ fn build_at_hand(args: &PreflightArgs) -> Result<Vec<RefFile>> {
         files.push(RefFile {
             src: SourceFile::new(rel, text, false),
             refs: found,
+            cache_exports: Vec::new(),
         });
     }
     // The command line is a source too: findings about --image point at its line.
@@ -57,6 +58,7 @@ fn build_at_hand(args: &PreflightArgs) -> Result<Vec<RefFile>> {
         files.push(RefFile {
             src: SourceFile::new("preflight-arguments", text, false),
             refs: found,
+            cache_exports: Vec::new(),
         });
     }
     Ok(files)

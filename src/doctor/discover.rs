@@ -14,14 +14,15 @@ pub enum FileKind {
     Pem,
     Dockerfile,
     Env,
+    /// CI files, shell scripts and Makefiles: build commands with their flags.
     Ci,
     /// A builder in buildx's store: `$DOCKER_CONFIG/buildx/instances/NAME` (JSON).
     BuildxInstance,
-    /// A shell script or Makefile that runs buildx (`docker buildx create` lines).
-    Script,
     /// A config for `docker buildx create --config` under a `buildx/` directory
     /// (`init` writes `buildx/builder.toml`): host paths, not a daemon's own config.
     BuildxConfig,
+    /// `docker buildx bake` files (HCL or JSON).
+    Bake,
 }
 
 /// A file found by discovery or named explicitly.
@@ -133,6 +134,19 @@ pub fn classify(
     if is(name, ".gitlab-ci.yml") || (yaml && in_workflows()) {
         return Ok(Some(FileKind::Ci));
     }
+    // Where people write build commands besides CI files.
+    if is(ext, "sh")
+        || is(ext, "bash")
+        || is(ext, "mk")
+        || is(name, "Makefile")
+        || is(name, "GNUmakefile")
+        || is(name, "Jenkinsfile")
+    {
+        return Ok(Some(FileKind::Ci));
+    }
+    if starts(name, "docker-bake") && (is(ext, "hcl") || is(ext, "json")) {
+        return Ok(Some(FileKind::Bake));
+    }
     if is(name, "buildkitd.toml") {
         return Ok(Some(FileKind::BuildkitdToml));
     }
@@ -163,13 +177,6 @@ pub fn classify(
             .map(|b| String::from_utf8_lossy(&b).into_owned())
             .ok_or(NeedsContent)
     };
-    let script =
-        is(ext, "sh") || is(ext, "mk") || ["makefile", "gnumakefile"].iter().any(|n| is(name, n));
-    if script {
-        // Read only to see whether it runs buildx: most scripts do not.
-        let text = peek(Box::new(read))?;
-        return Ok(text.contains("buildx").then_some(FileKind::Script));
-    }
     if is(name, "bkenv.toml") {
         // bkenv's own spec, not a daemon config.
         return Ok(None);
@@ -248,6 +255,12 @@ mod tests {
         assert_eq!(kind("app.Dockerfile", ""), Some(FileKind::Dockerfile));
         assert_eq!(kind(".github/workflows/ci.yml", ""), Some(FileKind::Ci));
         assert_eq!(kind(".gitlab-ci.yml", ""), Some(FileKind::Ci));
+        assert_eq!(kind("scripts/build.sh", ""), Some(FileKind::Ci));
+        assert_eq!(kind("Makefile", ""), Some(FileKind::Ci));
+        assert_eq!(kind("build/docker.mk", ""), Some(FileKind::Ci));
+        assert_eq!(kind("docker-bake.hcl", ""), Some(FileKind::Bake));
+        assert_eq!(kind("docker-bake.override.json", ""), Some(FileKind::Bake));
+        assert_eq!(kind("bake.hcl", ""), None);
         assert_eq!(kind("ca/ca.key", ""), Some(FileKind::Pem));
         assert_eq!(kind("registry/auth/htpasswd", ""), Some(FileKind::Htpasswd));
         assert_eq!(
@@ -259,11 +272,11 @@ mod tests {
             Some(FileKind::BuildxConfig)
         );
         assert_eq!(kind("docker/buildx/current", "{}"), None);
+        // Scripts are read whatever they run: build flags (refs) and buildx lines alike.
         assert_eq!(
             kind("Makefile", "b:\n\tdocker buildx create x\n"),
-            Some(FileKind::Script)
+            Some(FileKind::Ci)
         );
-        assert_eq!(kind("ci/run.sh", "echo hi\n"), None);
     }
 }
 

@@ -235,7 +235,11 @@ fn registry_names(snap: &Snapshot) -> Vec<(String, Option<RegTable>, Option<Loca
         add(v.to_string(), None, Some(env.src.loc_line(line)));
     }
     for f in &snap.refs {
-        for r in &f.refs {
+        for r in f
+            .refs
+            .iter()
+            .filter(|r| crate::doctor::refs::unbracketed_ipv6(&r.reference).is_none())
+        {
             add(
                 crate::doctor::refs::registry_host(&r.reference),
                 None,

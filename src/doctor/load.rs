@@ -134,21 +134,34 @@ pub fn add_file(
             snap.refs.push(RefFile {
                 src: SourceFile::new(rel, text, false),
                 refs,
+                cache_exports: Vec::new(),
             });
         }
         FileKind::Ci => {
-            let refs = refs::ci_refs(&text);
+            let (refs, cache_exports) = refs::scan_commands(&text);
             snap.refs.push(RefFile {
                 src: SourceFile::new(rel, text, false),
                 refs,
+                cache_exports,
+            });
+        }
+        FileKind::Bake => {
+            let json = rel
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+            let src = SourceFile::new(rel, text, false);
+            let (refs, cache_exports) = if json {
+                super::bake::json(&src)
+            } else {
+                super::bake::hcl(&src)
+            };
+            snap.refs.push(RefFile {
+                src,
+                refs,
+                cache_exports,
             });
         }
         FileKind::Env => snap.env.push(parse_env(rel, text)),
-        // Read for its buildx lines only (`checks::buildx`): no image references.
-        FileKind::Script => snap.refs.push(RefFile {
-            src: SourceFile::new(rel, text, false),
-            refs: Vec::new(),
-        }),
         FileKind::BuildxInstance => {
             let group = serde_json::from_str(&text).map_err(|e| ParseFailure {
                 message: e.to_string(),

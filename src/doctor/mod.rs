@@ -3,6 +3,7 @@
 //!
 //! Only [`load`] does I/O; the checks are pure functions of the [`Snapshot`] and `now`.
 
+mod bake;
 pub(crate) mod checks;
 pub mod discover;
 mod envs;

@@ -48,6 +48,20 @@ pub struct ServiceDoc {
     pub environment: Option<Spanned<EnvDoc>>,
     pub networks: Option<NetworksDoc>,
     pub hostname: Option<String>,
+    pub build: Option<BuildDoc>,
+}
+
+/// A service's `build`: a context path, or a map of which doctor reads the cache
+/// options (same option strings as `--cache-to`/`--cache-from`).
+#[derive(Debug, Deserialize, Clone)]
+#[serde(untagged)]
+pub enum BuildDoc {
+    Context(String),
+    // No spans here: an untagged enum buffers its content, which loses them.
+    Map {
+        #[serde(default)]
+        cache_to: Vec<String>,
+    },
 }
 
 #[derive(Debug, Deserialize, Clone)]
@@ -116,6 +130,19 @@ pub enum EnvDoc {
 }
 
 impl EnvDoc {
+    /// Names given without a value (`- NAME`, `NAME:`), which compose copies from the
+    /// environment it runs in: unknown to doctor.
+    pub fn from_host(&self) -> Vec<String> {
+        match self {
+            EnvDoc::Map(m) => m
+                .iter()
+                .filter(|(_, v)| v.is_none())
+                .map(|(k, _)| k.clone())
+                .collect(),
+            EnvDoc::List(l) => l.iter().filter(|e| !e.contains('=')).cloned().collect(),
+        }
+    }
+
     pub fn pairs(&self) -> Vec<(String, String)> {
         match self {
             EnvDoc::Map(m) => m
@@ -275,11 +302,21 @@ pub struct ImageRef {
     pub options: Option<String>,
 }
 
-/// A Dockerfile or a CI file, reduced to its image references.
+/// One cache export's option string (`type=registry,ref=...,mode=max`) where it is
+/// written, whether or not its reference could be resolved.
+#[derive(Debug, Clone)]
+pub struct CacheExport {
+    pub line: usize,
+    pub options: String,
+}
+
+/// A Dockerfile, a CI file, a build script or Makefile, or a bake file, reduced to its
+/// image references and cache exports.
 #[derive(Debug, Clone)]
 pub struct RefFile {
     pub src: SourceFile,
     pub refs: Vec<ImageRef>,
+    pub cache_exports: Vec<CacheExport>,
 }
 
 /// What the loader found at an absolute path a buildx builder names (its driver-opts,

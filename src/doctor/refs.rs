@@ -1,7 +1,7 @@
 //! Image references: Dockerfile `FROM` lines, CI `--output`/`--export-cache` options, and
 //! the registry host BuildKit derives from a reference (`reference.Domain`).
 
-use super::parsed::ImageRef;
+use super::parsed::{CacheExport, ImageRef};
 use std::collections::BTreeMap;
 
 /// The registry host of a normalized reference, port included (`docker.io` for Hub).
@@ -17,6 +17,31 @@ pub fn registry_host(reference: &str) -> String {
         }
         _ => "docker.io".to_string(),
     }
+}
+
+/// For a reference whose registry is an IPv6 address without brackets
+/// (`fd00::5:5000/app:1`), the bracketed form image references need
+/// (`[fd00::5]:5000`). The reference grammar (`distribution/reference`) allows IPv6
+/// only as `[addr]` or `[addr]:port`, so BuildKit refuses the reference before it dials
+/// anything: `invalid reference format`. When the last group is all digits it is read as
+/// the port, as the writer almost always means.
+pub fn unbracketed_ipv6(reference: &str) -> Option<String> {
+    let (first, _) = reference.split_once('/')?;
+    if first.starts_with('[') || first.matches(':').count() < 2 {
+        return None;
+    }
+    if let Some((addr, port)) = first.rsplit_once(':')
+        && !port.is_empty()
+        && port.len() <= 5
+        && port.bytes().all(|b| b.is_ascii_digit())
+        && addr.parse::<std::net::Ipv6Addr>().is_ok()
+    {
+        return Some(format!("[{addr}]:{port}"));
+    }
+    first
+        .parse::<std::net::Ipv6Addr>()
+        .is_ok()
+        .then(|| format!("[{first}]"))
 }
 
 /// Substitutes `$NAME`, `${NAME}` and `${NAME:-default}` from `args`; unknown names
@@ -127,19 +152,39 @@ pub(crate) fn dockerfile_refs_with(
     refs
 }
 
-/// Registry references in a CI file: `--output`/`--export-cache`/`--import-cache`
-/// (buildctl) and `--cache-to`/`--cache-from` (buildx) option strings with `type=registry`
-/// or `type=image`. References containing unresolved variables are skipped.
+/// Registry references in a CI file, shell script or Makefile:
+/// `--output`/`--export-cache`/`--import-cache` (buildctl) and `--cache-to`/`--cache-from`
+/// (buildx, `docker build`) option strings with `type=registry` or `type=image`. A
+/// command may continue over lines ending in `\`. References containing unresolved
+/// variables are skipped.
 pub fn ci_refs(text: &str) -> Vec<ImageRef> {
+    scan_commands(text).0
+}
+
+/// [`ci_refs`] and every cache export option string of the file, variables or not.
+pub(crate) fn scan_commands(text: &str) -> (Vec<ImageRef>, Vec<CacheExport>) {
     let mut refs = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let tokens: Vec<&str> = line
-            .split(|c: char| c.is_whitespace() || c == '"' || c == '\'')
-            .filter(|t| !t.is_empty())
-            .collect();
-        for (j, tok) in tokens.iter().enumerate() {
+    let mut exports = Vec::new();
+    // One command's tokens with their lines, across `\` continuations.
+    let mut command: Vec<(&str, usize)> = Vec::new();
+    let lines: Vec<&str> = text.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        let trimmed = line.trim_end();
+        let (body, continues) = match trimmed.strip_suffix('\\') {
+            Some(b) => (b, true),
+            None => (trimmed, false),
+        };
+        command.extend(
+            body.split(|c: char| c.is_whitespace() || c == '"' || c == '\'')
+                .filter(|t| !t.is_empty())
+                .map(|t| (t, i + 1)),
+        );
+        if continues && i + 1 < lines.len() {
+            continue;
+        }
+        for (j, (tok, line)) in command.iter().enumerate() {
             let (flag, value) = match tok.split_once('=') {
-                Some((f, v)) if f.starts_with("--") => (f, Some(v)),
+                Some((f, v)) if f.starts_with("--") => (f, Some((v, *line))),
                 _ => (*tok, None),
             };
             let role = match flag {
@@ -148,35 +193,46 @@ pub fn ci_refs(text: &str) -> Vec<ImageRef> {
                 "--import-cache" | "--cache-from" => "import-cache",
                 _ => continue,
             };
-            let Some(opts) = value.or_else(|| tokens.get(j + 1).copied()) else {
+            let Some((opts, line)) = value.or_else(|| command.get(j + 1).copied()) else {
                 continue;
             };
-            let fields: Vec<(&str, &str)> = opts
-                .split(',')
-                .filter_map(|kv| kv.split_once('='))
-                .collect();
-            let ty = fields.iter().find(|(k, _)| *k == "type").map(|(_, v)| *v);
-            if !matches!(ty, Some("registry" | "image")) {
-                continue;
+            if role == "export-cache" {
+                exports.push(CacheExport {
+                    line,
+                    options: opts.to_string(),
+                });
             }
-            for (k, v) in &fields {
-                if matches!(*k, "ref" | "name") {
-                    for r in v.split(';') {
-                        if r.contains('$') || r.is_empty() {
-                            continue;
-                        }
-                        refs.push(ImageRef {
-                            reference: r.to_string(),
-                            line: i + 1,
-                            role,
-                            options: Some(opts.to_string()),
-                        });
-                    }
-                }
-            }
+            refs.extend(option_refs(opts, line, role));
         }
+        command.clear();
     }
-    refs
+    (refs, exports)
+}
+
+/// The registry references of one option string (`type=registry,ref=...`): `ref` and
+/// `name` (`;`-separated) of `type=registry` or `type=image`, skipping unresolved
+/// variables.
+pub(crate) fn option_refs(opts: &str, line: usize, role: &'static str) -> Vec<ImageRef> {
+    let fields: Vec<(&str, &str)> = opts
+        .split(',')
+        .filter_map(|kv| kv.split_once('='))
+        .collect();
+    let ty = fields.iter().find(|(k, _)| *k == "type").map(|(_, v)| *v);
+    if !matches!(ty, Some("registry" | "image")) {
+        return Vec::new();
+    }
+    fields
+        .iter()
+        .filter(|(k, _)| matches!(*k, "ref" | "name"))
+        .flat_map(|(_, v)| v.split(';'))
+        .filter(|r| !r.contains('$') && !r.is_empty())
+        .map(|r| ImageRef {
+            reference: r.to_string(),
+            line,
+            role,
+            options: Some(opts.to_string()),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -193,6 +249,22 @@ mod tests {
             "gitlab.example.com:443"
         );
         assert_eq!(registry_host("localhost/x@sha256:abc"), "localhost");
+    }
+
+    #[test]
+    fn ipv6_registries_need_brackets() {
+        assert_eq!(
+            unbracketed_ipv6("fd00::5:5000/app:1").as_deref(),
+            Some("[fd00::5]:5000")
+        );
+        assert_eq!(
+            unbracketed_ipv6("2001:db8::1/app").as_deref(),
+            Some("[2001:db8::1]")
+        );
+        assert_eq!(unbracketed_ipv6("[fd00::5]:5000/app:1"), None);
+        assert_eq!(unbracketed_ipv6("registry:5000/app:1"), None);
+        assert_eq!(unbracketed_ipv6("alpine:3.20"), None);
+        assert_eq!(unbracketed_ipv6("a:b:c/app"), None);
     }
 
     #[test]
@@ -216,5 +288,28 @@ mod tests {
         assert_eq!(refs.len(), 2);
         assert_eq!(refs[1].role, "export-cache");
         assert_eq!(refs[1].line, 2);
+    }
+
+    #[test]
+    fn commands_continue_over_lines() {
+        let sh = "#!/bin/sh\nbuildctl build \\\n  --export-cache \\\n    type=registry,ref=registry:5000/app:cache \\\n  --output type=image,name=$IMAGE,push=true\necho --cache-to\n";
+        let (refs, exports) = scan_commands(sh);
+        let got: Vec<(&str, usize, &str)> = refs
+            .iter()
+            .map(|r| (r.reference.as_str(), r.line, r.role))
+            .collect();
+        assert_eq!(got, vec![("registry:5000/app:cache", 4, "export-cache")]);
+        // `echo --cache-to` at the end of the script has no value: nothing.
+        assert_eq!(exports.len(), 1);
+        assert_eq!(exports[0].line, 4);
+        // A Makefile variable hides the reference, not the options.
+        let mk = "push:\n\tdocker buildx build --cache-to=type=registry,ref=$(REG)/app:c,oci-mediatypes=false .\n";
+        let (refs, exports) = scan_commands(mk);
+        assert!(refs.is_empty());
+        assert_eq!(
+            exports[0].options,
+            "type=registry,ref=$(REG)/app:c,oci-mediatypes=false"
+        );
+        assert_eq!(exports[0].line, 2);
     }
 }

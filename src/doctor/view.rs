@@ -37,6 +37,8 @@ pub(crate) struct ServiceView {
     pub network_mode: Option<String>,
     pub aliases: Vec<String>,
     pub env: Vec<(String, String)>,
+    /// Variables named without a value: compose takes them from the shell it runs in.
+    pub env_from_host: Vec<String>,
 }
 
 impl ServiceView {
@@ -232,7 +234,13 @@ fn merge_service(base: &mut ServiceView, over: ServiceView) {
     }
     for (k, v) in over.env {
         base.env.retain(|(bk, _)| *bk != k);
+        base.env_from_host.retain(|bk| *bk != k);
         base.env.push((k, v));
+    }
+    for k in over.env_from_host {
+        base.env.retain(|(bk, _)| *bk != k);
+        base.env_from_host.retain(|bk| *bk != k);
+        base.env_from_host.push(k);
     }
 }
 
@@ -349,6 +357,11 @@ pub(super) fn services(file: &ComposeFile, idx: usize) -> Vec<ServiceView> {
             .filter_map(|v| mount(&base, &v.value, idx, v.referenced.line() as usize))
             .collect();
         let ports = s.ports.iter().filter_map(|p| port(&p.value)).collect();
+        let from_host = s
+            .environment
+            .as_ref()
+            .map(|e| e.value.from_host())
+            .unwrap_or_default();
         let mut aliases: Vec<String> = s.hostname.iter().cloned().collect();
         if let Some(super::parsed::NetworksDoc::Map(m)) = &s.networks {
             aliases.extend(m.values().flatten().flat_map(|a| a.aliases.clone()));
@@ -368,7 +381,11 @@ pub(super) fn services(file: &ComposeFile, idx: usize) -> Vec<ServiceView> {
                 .environment
                 .as_ref()
                 .map(|e| e.value.pairs())
-                .unwrap_or_default(),
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|(k, _)| !from_host.contains(k))
+                .collect(),
+            env_from_host: from_host,
         });
     }
     out
@@ -385,6 +402,22 @@ fn key_line(src: &SourceFile, name: &str, near: usize) -> usize {
             })
         })
         .unwrap_or(near)
+}
+
+/// Where `svc` sets the environment variable `key` (a `KEY=v` list item or a `KEY: v`
+/// map entry at or after the service's line), else the service's own line.
+pub(crate) fn env_loc(snap: &Snapshot, svc: &ServiceView, key: &str) -> Option<Location> {
+    let file = snap.compose.get(svc.file)?;
+    let sets = |t: &str| {
+        let t = t.trim_start().trim_start_matches("- ").trim_start();
+        let t = t.trim_start_matches(['"', '\'']);
+        t.strip_prefix(key)
+            .is_some_and(|rest| rest.starts_with(['=', ':', '"', '\'']) || rest.is_empty())
+    };
+    let line = (svc.line..=file.src.line_count())
+        .find(|l| file.src.line_text(*l).is_some_and(sets))
+        .unwrap_or(svc.line);
+    Some(file.src.loc_line(line))
 }
 
 /// A location on a line of the compose file.

@@ -179,7 +179,7 @@ impl Up {
                 "PATH",
                 format!("{}:{}", shim.path().display(), client_path()),
             )
-            .current_dir(env.dir.path());
+            .current_dir(env.root());
         (c, shim)
     }
 

@@ -167,8 +167,8 @@ fn buildx_faults_agree_with_doctor() {
             (
                 ok,
                 out,
-                doctor_codes(copy.dir.path()),
-                live_codes(up, copy.dir.path()),
+                doctor_codes(copy.root()),
+                live_codes(up, copy.root()),
             )
         });
         let handles: Vec<_> = FAULTS
@@ -179,7 +179,7 @@ fn buildx_faults_agree_with_doctor() {
                 s.spawn(move || {
                     let copy = env.copy();
                     let name = format!("fault{i}");
-                    let opts = (fault.opts)(copy.dir.path(), other.dir.path());
+                    let opts = (fault.opts)(copy.root(), other.root());
                     let (created, out) = create(up, &copy, &name, &opts);
                     let ctx = context("scratch", &format!("buildx fault {i}\n"));
                     let (ok, build) = if created {
@@ -203,8 +203,8 @@ fn buildx_faults_agree_with_doctor() {
                             .unwrap_or("no error")
                             .to_string(),
                         expected: fault.code,
-                        found: doctor_codes(copy.dir.path()),
-                        live: live_codes(up, copy.dir.path()),
+                        found: doctor_codes(copy.root()),
+                        live: live_codes(up, copy.root()),
                     }
                 })
             })
@@ -285,7 +285,7 @@ fn rewired(copy: &Env) -> &Env {
     let (ok, out) = run_for(
         Command::new(assert_cmd::cargo::cargo_bin("bkenv"))
             .arg("init")
-            .arg(copy.dir.path()),
+            .arg(copy.root()),
         crate::env::CLIENT_TIMEOUT,
     );
     assert!(ok, "bkenv init on the copy: {out}");
@@ -326,13 +326,13 @@ fn frozen_builder_config_from_the_real_buildx() {
     );
     assert!(ok, "buildx create --driver kubernetes: {out}");
     assert!(env.path("docker/buildx/instances/kube").is_file());
-    assert_eq!(doctor_codes(env.dir.path()), Vec::<String>::new());
+    assert_eq!(doctor_codes(env.root()), Vec::<String>::new());
     let (ok, out) = run_for(
         Command::new(assert_cmd::cargo::cargo_bin("bkenv"))
             .args(["init", "--new-ca"])
-            .arg(env.dir.path()),
+            .arg(env.root()),
         crate::env::CLIENT_TIMEOUT,
     );
     assert!(ok, "bkenv init --new-ca: {out}");
-    assert_eq!(doctor_codes(env.dir.path()), vec!["BK808".to_string()]);
+    assert_eq!(doctor_codes(env.root()), vec!["BK808".to_string()]);
 }

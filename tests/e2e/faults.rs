@@ -74,8 +74,10 @@ struct Fault {
     /// Whether BuildKit would speak plain HTTP (the environment's buildkitd.toml says
     /// `http = true`), so probe must too.
     plain_http: bool,
-    /// What `bkenv probe` connects to, and the code it (and `doctor --probe`) reports.
-    probe: (&'static str, &'static str),
+    /// What `bkenv probe` connects to, and the code it (and `doctor --probe`) reports;
+    /// `None` for a fault only the daemon's own settings show (its environment), which a
+    /// probe from outside cannot see: `doctor --probe` must then keep the static code.
+    probe: Option<(&'static str, &'static str)>,
     /// What static `bkenv doctor` reports.
     doctor: Doctor,
 }
@@ -88,7 +90,7 @@ const FAULTS: &[Fault] = &[
         client: Client::SkopeoPush("certificate is valid for localhost"),
         buildctl: "certificate is valid for localhost",
         plain_http: false,
-        probe: (NAME, "BK706"),
+        probe: Some((NAME, "BK706")),
         doctor: Doctor::Code("BK210"),
     },
     Fault {
@@ -98,7 +100,7 @@ const FAULTS: &[Fault] = &[
         client: Client::SkopeoPush("certificate signed by unknown authority"),
         buildctl: "certificate signed by unknown authority",
         plain_http: false,
-        probe: (NAME, "BK705"),
+        probe: Some((NAME, "BK705")),
         doctor: Doctor::Code("BK209"),
     },
     Fault {
@@ -108,7 +110,7 @@ const FAULTS: &[Fault] = &[
         client: Client::SkopeoPush("certificate has expired or is not yet valid"),
         buildctl: "certificate has expired or is not yet valid",
         plain_http: false,
-        probe: (NAME, "BK708"),
+        probe: Some((NAME, "BK708")),
         doctor: Doctor::Code("BK502"),
     },
     Fault {
@@ -118,7 +120,7 @@ const FAULTS: &[Fault] = &[
         client: Client::SkopeoPush("legacy Common Name field"),
         buildctl: "legacy Common Name field",
         plain_http: false,
-        probe: (NAME, "BK707"),
+        probe: Some((NAME, "BK707")),
         doctor: Doctor::Code("BK505"),
     },
     Fault {
@@ -128,7 +130,7 @@ const FAULTS: &[Fault] = &[
         client: Client::SkopeoPush("server gave HTTP response to HTTPS client"),
         buildctl: "server gave HTTP response to HTTPS client",
         plain_http: false,
-        probe: (NAME, "BK703"),
+        probe: Some((NAME, "BK703")),
         doctor: Doctor::Code("BK203"),
     },
     Fault {
@@ -138,7 +140,7 @@ const FAULTS: &[Fault] = &[
         client: Client::CurlPlainHttp("Client sent an HTTP request to an HTTPS server"),
         buildctl: "unexpected status from HEAD request to http://registry:5000/v2/",
         plain_http: true,
-        probe: (NAME, "BK704"),
+        probe: Some((NAME, "BK704")),
         doctor: Doctor::Code("BK202"),
     },
     Fault {
@@ -148,7 +150,7 @@ const FAULTS: &[Fault] = &[
         client: Client::SkopeoPush("authentication required"),
         buildctl: "401 Unauthorized",
         plain_http: false,
-        probe: (NAME, "BK718"),
+        probe: Some((NAME, "BK718")),
         doctor: Doctor::Code("BK403"),
     },
     Fault {
@@ -158,7 +160,7 @@ const FAULTS: &[Fault] = &[
         client: Client::SkopeoPush("authentication required"),
         buildctl: "401 Unauthorized",
         plain_http: false,
-        probe: (NAME, "BK717"),
+        probe: Some((NAME, "BK717")),
         doctor: Doctor::Code("BK408"),
     },
     Fault {
@@ -168,7 +170,7 @@ const FAULTS: &[Fault] = &[
         client: Client::SkopeoPush("authentication required"),
         buildctl: "401 Unauthorized",
         plain_http: false,
-        probe: (NAME, "BK717"),
+        probe: Some((NAME, "BK717")),
         doctor: Doctor::Code("BK407"),
     },
     Fault {
@@ -178,7 +180,7 @@ const FAULTS: &[Fault] = &[
         client: Client::RegistryRefuses("private key does not match public key"),
         buildctl: "failed to do request: Head \"https://registry:5000/v2/",
         plain_http: false,
-        probe: (NAME, "BK701"),
+        probe: Some((NAME, "BK701")),
         doctor: Doctor::Code("BK501"),
     },
     Fault {
@@ -188,7 +190,7 @@ const FAULTS: &[Fault] = &[
         client: Client::RegistryRefuses("open /certs/registry.crt: no such file or directory"),
         buildctl: "failed to do request: Head \"https://registry:5000/v2/",
         plain_http: false,
-        probe: (NAME, "BK701"),
+        probe: Some((NAME, "BK701")),
         doctor: Doctor::Code("BK302"),
     },
     Fault {
@@ -198,7 +200,7 @@ const FAULTS: &[Fault] = &[
         client: Client::DaemonRefuses("open /etc/buildkit/certs/server.key: permission denied"),
         buildctl: "connect: connection refused",
         plain_http: false,
-        probe: (BUILDKITD, "BK701"),
+        probe: Some((BUILDKITD, "BK701")),
         doctor: Doctor::Pending(PENDING_KEY_UNREADABLE_BY_CONTAINER_USER),
     },
     Fault {
@@ -208,7 +210,7 @@ const FAULTS: &[Fault] = &[
         client: Client::DaemonRefuses("mkdir /run/buildkit: permission denied"),
         buildctl: "connect: connection refused",
         plain_http: false,
-        probe: (BUILDKITD, "BK701"),
+        probe: Some((BUILDKITD, "BK701")),
         doctor: Doctor::Pending(PENDING_SOCKET_OUTSIDE_USER_DIRS),
     },
     Fault {
@@ -220,8 +222,31 @@ const FAULTS: &[Fault] = &[
         plain_http: false,
         // Plaintext gRPC where TLS is expected: probe flags the endpoint but cannot
         // classify it yet (BK722), where BK703 would name it.
-        probe: (BUILDKITD, "BK722"),
+        probe: Some((BUILDKITD, "BK722")),
         doctor: Doctor::Code("BK301"),
+    },
+    Fault {
+        name: "buildkitd proxy without NO_PROXY",
+        base: Base::Default,
+        plant: proxy_without_bypass,
+        client: Client::BuildctlOnly,
+        buildctl: "proxyconnect tcp",
+        plain_http: false,
+        // The proxy is buildkitd's own environment: a probe from outside dials the
+        // registry directly and sees nothing wrong.
+        probe: None,
+        doctor: Doctor::Code("BK221"),
+    },
+    Fault {
+        name: "credentials given to buildkitd",
+        base: Base::Default,
+        plant: credentials_in_daemon,
+        client: Client::BuildctlOnly,
+        buildctl: "401 Unauthorized",
+        plain_http: false,
+        // The daemon's own files: a probe sees only that the client has no credentials.
+        probe: None,
+        doctor: Doctor::Code("BK421"),
     },
 ];
 
@@ -509,6 +534,46 @@ fn edit_compose_line(env: &Env, line: &str, with: Option<&str>) {
     assert!(ok, "the compose file stays valid: {out}");
 }
 
+/// An HTTPS proxy in buildkitd's environment whose `NO_PROXY` lists the loopback names
+/// only: buildkitd sends the registry's requests to the proxy, which refuses them (a
+/// port of the registry's host where nothing listens, so the failure is immediate).
+fn proxy_without_bypass(env: &Env, _: &Path) {
+    edit_compose_line(
+        env,
+        "privileged: true",
+        Some(
+            "privileged: true\n    environment:\n      \
+             - \"HTTPS_PROXY=http://registry:3128\"\n      \
+             - \"NO_PROXY=localhost,127.0.0.1\"",
+        ),
+    );
+}
+
+/// The client's credentials moved into buildkitd's container (`DOCKER_CONFIG` and the
+/// config mounted there), as users do when the daemon is the one pushing: buildkitd
+/// never reads them and the client has none to send.
+fn credentials_in_daemon(env: &Env, _: &Path) {
+    std::fs::create_dir_all(env.path("daemon-docker")).expect("daemon-docker");
+    env.write("daemon-docker/config.json", &env.read("docker/config.json"));
+    edit_config_json(env, serde_json::Map::clear);
+    edit_compose_line(
+        env,
+        "privileged: true",
+        Some(
+            "privileged: true\n    environment:\n      \
+             - \"DOCKER_CONFIG=/root/.docker\"",
+        ),
+    );
+    edit_compose_line(
+        env,
+        r#"- "./buildkit/buildkitd.toml:/etc/buildkit/buildkitd.toml:ro""#,
+        Some(
+            "- \"./buildkit/buildkitd.toml:/etc/buildkit/buildkitd.toml:ro\"\n      \
+             - \"./daemon-docker:/root/.docker:ro\"",
+        ),
+    );
+}
+
 /// The rootful image's socket in the rootless service's command.
 fn rootful_socket(env: &Env, _: &Path) {
     edit_compose_line(
@@ -543,7 +608,11 @@ struct Row {
     /// Whether buildctl failed with the expected error, and what it said.
     buildctl_rejected: bool,
     buildctl: String,
+    /// The code probe and `doctor --probe` must report: the probe's, or the static one
+    /// when probe cannot see the fault.
     probe_code: &'static str,
+    /// Whether `bkenv probe` ran for this fault.
+    probed: bool,
     /// Codes `bkenv probe` reported.
     probe_codes: Vec<String>,
     /// Codes `bkenv doctor --probe` reported.
@@ -697,7 +766,9 @@ fn run_faults(with_probe: bool) -> (Vec<Row>, (bool, String)) {
                     let (ok, out) = buildctl_push(&env, &up, &format!("fault{i}"), false);
                     let (probe_codes, live_codes) = if with_probe {
                         (
-                            probe_codes(&env, &up, fault.probe.0, fault.plain_http),
+                            fault.probe.map_or_else(Vec::new, |(target, _)| {
+                                probe_codes(&env, &up, target, fault.plain_http)
+                            }),
                             doctor_codes(&env, &up, true),
                         )
                     } else {
@@ -709,7 +780,13 @@ fn run_faults(with_probe: bool) -> (Vec<Row>, (bool, String)) {
                         client,
                         buildctl_rejected: !ok && out.contains(fault.buildctl),
                         buildctl: format!("buildctl: {}", around(&out, fault.buildctl)),
-                        probe_code: fault.probe.1,
+                        probe_code: fault.probe.map_or_else(
+                            || match fault.doctor {
+                                Doctor::Code(c) | Doctor::Pending(c) => c,
+                            },
+                            |(_, code)| code,
+                        ),
+                        probed: fault.probe.is_some(),
                         probe_codes,
                         live_codes,
                         doctor: fault.doctor,
@@ -771,8 +848,12 @@ fn print_table(rows: &[Row], control_ok: bool) {
             verdict(r.rejected),
             verdict(r.buildctl_rejected),
             doctor,
-            r.probe_code,
-            codes(&r.probe_codes),
+            if r.probed { r.probe_code } else { "-" },
+            if r.probed {
+                codes(&r.probe_codes)
+            } else {
+                "(not seen outside)".into()
+            },
             codes(&r.live_codes),
             r.client,
             r.buildctl,
@@ -806,7 +887,7 @@ fn every_fault_is_rejected_by_the_real_client_and_reported_by_probe() {
     let missed: Vec<String> = rows
         .iter()
         .filter(|r| {
-            !r.probe_codes.iter().any(|c| c == r.probe_code)
+            (r.probed && !r.probe_codes.iter().any(|c| c == r.probe_code))
                 || !r.live_codes.iter().any(|c| c == r.probe_code)
         })
         .map(|r| {
@@ -861,7 +942,11 @@ fn fault_table_codes_are_distinct_per_fault_kind() {
     slugs.sort_unstable();
     slugs.dedup();
     assert_eq!(slugs.len(), FAULTS.len());
-    assert!(FAULTS.iter().all(|f| f.probe.1.starts_with("BK7")));
+    assert!(
+        FAULTS
+            .iter()
+            .all(|f| f.probe.is_none_or(|(_, code)| code.starts_with("BK7")))
+    );
     // A pending code is never a real one: it cannot pass for a check that exists.
     assert!(FAULTS.iter().all(|f| match f.doctor {
         Doctor::Code(c) => c.starts_with("BK"),

@@ -1,17 +1,12 @@
-//! BK6xx: builds: Dockerfile `FROM` lines and CI cache exports. References to registries
+//! BK6xx: builds: image references in Dockerfile `FROM` lines and build commands (cache
+//! exports are `cache`'s). References to registries
 //! without trust or credentials are reported by BK201/BK403/BK404 at the reference.
 
 use super::Ctx;
 use crate::diag::Finding;
+use crate::doctor::refs::unbracketed_ipv6;
 
 crate::diag::checks! {
-    BK601 {
-        slug: "cache-export-incomplete-options",
-        severity: Warning,
-        fixable: false,
-        title: "A registry cache export lacks `mode=max,image-manifest=true,oci-mediatypes=true`",
-        prevents: "",
-    }
     BK602 {
         slug: "from-blank-after-arg",
         severity: Error,
@@ -19,39 +14,38 @@ crate::diag::checks! {
         title: "A `FROM` image is empty after ARG substitution",
         prevents: "base name (${X}) should not be blank",
     }
+    BK611 {
+        slug: "image-ref-ipv6-unbracketed",
+        severity: Error,
+        fixable: false,
+        title: "An image reference names an IPv6 registry without brackets",
+        prevents: "invalid reference format",
+    }
 }
 
 pub(crate) fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
-    let version = ctx.buildkit_version();
-    let supports = version.is_none_or(|v| v >= (0, 12, 0));
     for f in &ctx.snap.refs {
         for r in &f.refs {
+            if let Some(host) = unbracketed_ipv6(&r.reference) {
+                let (first, path) = r.reference.split_once('/').unwrap_or((&r.reference, ""));
+                let what = if r.role == "from" {
+                    "`FROM`"
+                } else {
+                    "the reference"
+                };
+                out.push(Finding::new(&BK611, format!("registry `{first}` of `{}` is an IPv6 address without brackets", r.reference))
+                    .at(f.src.loc_line(r.line))
+                    .prevents(format!("invalid reference format ({what} is refused before any registry is dialled)"))
+                    .help(format!("write `{host}/{path}`: image references (and `[registry.\"{host}\"]` tables) bracket IPv6 addresses")));
+                continue;
+            }
             if r.role == "from-blank" {
                 let raw = r.options.clone().unwrap_or_default();
                 out.push(Finding::new(&BK602, format!("`FROM {raw}` is empty: the ARG has no value before the first FROM"))
                     .at(f.src.loc_line(r.line))
                     .prevents(format!("base name ({raw}) should not be blank"))
                     .help("give the ARG a default (`ARG BASE=alpine:3.20`) before the first FROM, or pass `--build-arg`"));
-                continue;
             }
-            if r.role != "export-cache" || !supports {
-                continue;
-            }
-            let opts = r.options.as_deref().unwrap_or_default();
-            if !opts.split(',').any(|o| o == "type=registry") {
-                continue;
-            }
-            let missing: Vec<&str> = ["mode=max", "image-manifest=true", "oci-mediatypes=true"]
-                .into_iter()
-                .filter(|want| !opts.split(',').any(|o| o == *want))
-                .collect();
-            if missing.is_empty() {
-                continue;
-            }
-            out.push(Finding::new(&BK601, format!("registry cache export to `{}` lacks {}", r.reference, missing.join(",")))
-                .at(f.src.loc_line(r.line))
-                .prevents("cache export rejected by strict registries (ECR, GAR, Quay, Harbor): MANIFEST_INVALID / 400 / 404 on PUT of the manifest; without mode=max intermediate stages are not cached")
-                .help(format!("use `{opts},{}`", missing.join(","))));
         }
     }
 }

@@ -4,11 +4,14 @@
 
 pub(crate) mod builds;
 pub(crate) mod buildx;
+pub(crate) mod cache;
 pub(crate) mod certs;
 pub(crate) mod compose;
 pub(crate) mod creds;
+pub(crate) mod daemon_creds;
 pub(crate) mod grpc;
 pub(crate) mod meta;
+pub(crate) mod proxy;
 pub(crate) mod registry;
 pub(crate) mod registry_uses;
 pub(crate) mod toml;
@@ -41,6 +44,10 @@ pub(crate) static FAMILIES: &[Family] = &[
         run: registry::run,
     },
     Family {
+        checks: proxy::CHECKS,
+        run: proxy::run,
+    },
+    Family {
         checks: compose::CHECKS,
         run: compose::run,
     },
@@ -49,8 +56,16 @@ pub(crate) static FAMILIES: &[Family] = &[
         run: creds::run,
     },
     Family {
+        checks: daemon_creds::CHECKS,
+        run: daemon_creds::run,
+    },
+    Family {
         checks: certs::CHECKS,
         run: certs::run,
+    },
+    Family {
+        checks: cache::CHECKS,
+        run: cache::run,
     },
     Family {
         checks: builds::CHECKS,

@@ -3,7 +3,7 @@
 
 use super::Ctx;
 use crate::diag::Location;
-use crate::doctor::refs::registry_host;
+use crate::doctor::refs::{registry_host, unbracketed_ipv6};
 
 /// Where the environment uses a registry host.
 #[derive(Debug, Clone)]
@@ -24,7 +24,12 @@ pub(crate) fn usages(ctx: &Ctx<'_>) -> Vec<RegistryUse> {
         });
     }
     for f in &ctx.snap.refs {
-        for r in f.refs.iter().filter(|r| !r.reference.is_empty()) {
+        // A reference BuildKit cannot parse dials nothing (BK611 reports it).
+        for r in f
+            .refs
+            .iter()
+            .filter(|r| !r.reference.is_empty() && unbracketed_ipv6(&r.reference).is_none())
+        {
             out.push(RegistryUse {
                 host: registry_host(&r.reference),
                 location: f.src.loc_line(r.line),
