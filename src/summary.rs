@@ -188,7 +188,10 @@ pub fn next_steps(env: &Environment, dir: &str, tools: &Tools) -> String {
             "  {} --use   # a buildx builder on this buildkitd (remote driver)",
             layout::BUILDX_REMOTE
         );
-        let _ = writeln!(s, "  docker buildx build --push -t {reg}/hello:buildx {hello}");
+        let _ = writeln!(
+            s,
+            "  docker buildx build --push -t {reg}/hello:buildx {hello}"
+        );
         let _ = writeln!(
             s,
             "  # docker-container builders (buildx's default): {}",

@@ -228,7 +228,8 @@ mod tests {
     #[test]
     fn quoting_survives_hostile_paths() {
         assert_eq!(csv_field("cacert=/a,b/\"c\""), "\"cacert=/a,b/\"\"c\"\"\"");
-        assert_eq!(sh_quote("cacert=/x/ca.crt"), "cacert=/x/ca.crt");
+        // What sh reads back is the exact field (shell::quote's own tests run sh).
+        assert!(sh_quote("cacert=/a b/ca.crt").starts_with('\''));
     }
 
     #[test]

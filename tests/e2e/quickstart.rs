@@ -47,9 +47,8 @@ fn readme_quick_start_builds_and_pushes_as_printed() {
         .expect("link bkenv");
     // `docker buildx ...` in the printed steps: the real buildx plugin behind a `docker`
     // stand-in (no Docker CLI here), as the other buildx tests run it.
-    let docker = crate::support::docker_shim(
-        &crate::buildkit::bin("docker-buildx").expect("docker-buildx"),
-    );
+    let docker =
+        crate::support::docker_shim(&crate::buildkit::bin("docker-buildx").expect("docker-buildx"));
     let path = format!(
         "{}:{}:{}",
         bin.display(),
