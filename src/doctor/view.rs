@@ -80,7 +80,7 @@ impl ServiceView {
 
     /// BuildKit version from the image tag (`moby/buildkit:v0.23.2-rootless`).
     pub(crate) fn buildkit_version(&self) -> Option<(u32, u32, u32)> {
-        crate::model::image_version(self.image.as_deref()?)
+        buildkit_image_version(self.image.as_deref()?)
     }
 
     pub(crate) fn env_var(&self, key: &str) -> Option<&str> {
@@ -100,6 +100,20 @@ impl ServiceView {
         v.extend(self.aliases.iter().cloned());
         v
     }
+}
+
+/// The BuildKit release an image runs, when it is BuildKit's own image (`moby/buildkit`,
+/// or a copy named `.../buildkit`) with a version tag. Other images that carry
+/// "buildkit" in their name (`earthly/buildkitd:v0.6.28`) number their own releases.
+pub(crate) fn buildkit_image_version(image: &str) -> Option<(u32, u32, u32)> {
+    let image = image.split('@').next().unwrap_or(image);
+    // A `:` followed by a `/` is a registry port (`reg:5000/moby/buildkit`), not a tag.
+    let (repo, _) = image.rsplit_once(':').filter(|(_, t)| !t.contains('/'))?;
+    let name = repo.rsplit('/').next().unwrap_or(repo);
+    if !name.eq_ignore_ascii_case("buildkit") {
+        return None;
+    }
+    crate::model::image_version(image)
 }
 
 /// A registry service with its config and served TLS material (container paths).
