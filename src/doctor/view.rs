@@ -37,6 +37,12 @@ pub(crate) struct ServiceView {
     pub network_mode: Option<String>,
     pub aliases: Vec<String>,
     pub env: Vec<(String, String)>,
+    /// `extra_hosts` entries: `(name, address)`, the address possibly `host-gateway`.
+    pub extra_hosts: Vec<(String, String)>,
+    /// The line of `command` (or `entrypoint`), where flags are reported.
+    pub args_line: Option<usize>,
+    /// The healthcheck's `test`, as written, and its line.
+    pub healthcheck: Option<(crate::doctor::parsed::StrOrList, usize)>,
 }
 
 impl ServiceView {
@@ -88,6 +94,16 @@ impl ServiceView {
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// The address `extra_hosts` gives `name` in this container (`host-gateway` or an
+    /// IP), if any. Docker appends these entries after `127.0.0.1 localhost`, and Go
+    /// dials a name's addresses in order, so a refused loopback port falls through to it.
+    pub(crate) fn extra_host(&self, name: &str) -> Option<&str> {
+        self.extra_hosts
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, a)| a.as_str())
     }
 
     pub(crate) fn bridge_network(&self) -> bool {
@@ -166,7 +182,8 @@ impl View {
 }
 
 /// The names `docker compose` loads by default, in its order of precedence, and the
-/// override file it merges on top of each.
+/// override file it merges on top of each; then podman-compose's own names, which it
+/// reads when no Docker Compose name is present.
 const DEFAULT_FILES: &[(&str, &[&str])] = &[
     (
         "compose.yaml",
@@ -188,6 +205,22 @@ const DEFAULT_FILES: &[(&str, &[&str])] = &[
         &[
             "docker-compose.override.yml",
             "docker-compose.override.yaml",
+        ],
+    ),
+    ("podman-compose.yaml", &[]),
+    ("podman-compose.yml", &[]),
+    (
+        "container-compose.yml",
+        &[
+            "container-compose.override.yml",
+            "container-compose.override.yaml",
+        ],
+    ),
+    (
+        "container-compose.yaml",
+        &[
+            "container-compose.override.yaml",
+            "container-compose.override.yml",
         ],
     ),
 ];
@@ -230,6 +263,15 @@ fn merge_service(base: &mut ServiceView, over: ServiceView) {
     }
     if !over.args.is_empty() {
         base.args = over.args;
+        base.args_line = over.args_line;
+    }
+    if over.healthcheck.is_some() {
+        base.healthcheck = over.healthcheck;
+    }
+    for h in over.extra_hosts {
+        if !base.extra_hosts.contains(&h) {
+            base.extra_hosts.push(h);
+        }
     }
     if over.network_mode.is_some() {
         base.network_mode = over.network_mode;
@@ -383,6 +425,21 @@ pub(super) fn services(file: &ComposeFile, idx: usize) -> Vec<ServiceView> {
                 .as_ref()
                 .map(|e| e.value.pairs())
                 .unwrap_or_default(),
+            extra_hosts: s
+                .extra_hosts
+                .as_ref()
+                .map(|e| e.pairs())
+                .unwrap_or_default(),
+            args_line: s
+                .command
+                .as_ref()
+                .or(s.entrypoint.as_ref())
+                .map(|c| c.referenced.line() as usize),
+            healthcheck: s
+                .healthcheck
+                .as_ref()
+                .and_then(|h| h.test.as_ref())
+                .map(|t| (t.value.clone(), t.referenced.line() as usize)),
         });
     }
     out
