@@ -162,9 +162,16 @@ pub fn add_file(
     }
 }
 
+/// `p` relative to `root` when it lies inside it (explicit inputs arrive absolute, from
+/// the working directory, while `root` may be relative), else `p` as it is.
 fn rel_path(root: &Path, p: &Path) -> PathBuf {
-    p.strip_prefix(root)
-        .map_or_else(|_| p.to_path_buf(), Path::to_path_buf)
+    if let Ok(rel) = p.strip_prefix(root) {
+        return rel.to_path_buf();
+    }
+    std::path::absolute(root)
+        .ok()
+        .and_then(|abs| p.strip_prefix(abs).ok().map(Path::to_path_buf))
+        .unwrap_or_else(|| p.to_path_buf())
 }
 
 pub(crate) fn parse_toml(rel: PathBuf, text: String) -> TomlFile {
