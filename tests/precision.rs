@@ -264,3 +264,24 @@ fn the_release_in_play_gates_keys() {
         report.findings
     );
 }
+
+/// A dotless, port-less key other than `localhost` is a Docker Hub namespace in an image
+/// reference, never a registry host: reported when the table sets something (and then
+/// not again as BK207), silent when it only restates the defaults.
+#[test]
+fn hub_namespace_keys_never_match() {
+    let tmp = tempfile::tempdir().unwrap();
+    let toml = tmp.path().join("buildkitd.toml");
+    std::fs::write(
+        &toml,
+        "[registry.\"build-cache\"]\n  http = false\n  insecure = false\n",
+    )
+    .unwrap();
+    assert!(describe(&run(tmp.path())).is_empty());
+    std::fs::write(&toml, "[registry.\"build-cache\"]\n  insecure = true\n").unwrap();
+    let report = run(tmp.path());
+    let got = describe(&report);
+    assert_eq!(codes(&report, "BK007").len(), 1, "{got:#?}");
+    assert!(got[0].contains("docker.io/build-cache/app"), "{got:#?}");
+    assert_eq!(got.len(), 1, "{got:#?}");
+}

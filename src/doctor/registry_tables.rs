@@ -102,6 +102,10 @@ pub(crate) enum Never {
     Ipv6(String),
     /// Not a host name an image reference can carry, and why.
     NotAHost(String),
+    /// A lower-case name without a dot or a port, other than `localhost`: in an image
+    /// reference it is a Docker Hub namespace (`build-cache/app` is
+    /// `docker.io/build-cache/app`), never a registry.
+    HubNamespace,
 }
 
 /// Whether the key of `[registry."key"]` can never match: BuildKit looks tables up by
@@ -171,6 +175,15 @@ pub(crate) fn never_matches(key: &str) -> Option<Never> {
         };
         return Some(Never::NotAHost(why));
     }
+    // distribution's splitDockerDomain: a first component without `.` or `:` that is
+    // not `localhost` and is all lower case is a path under docker.io.
+    if port.is_none()
+        && !host.contains('.')
+        && host != "localhost"
+        && host.bytes().all(|b| !b.is_ascii_uppercase())
+    {
+        return Some(Never::HubNamespace);
+    }
     None
 }
 
@@ -195,7 +208,10 @@ mod tests {
         assert_eq!(never_matches("registry:5000"), None);
         assert_eq!(never_matches("[::1]:5000"), None);
         assert_eq!(never_matches("10.0.0.1:5000"), None);
-        assert_eq!(never_matches("configs"), None);
+        assert_eq!(never_matches("configs"), Some(Never::HubNamespace));
+        assert_eq!(never_matches("build-cache"), Some(Never::HubNamespace));
+        assert_eq!(never_matches("localhost"), None);
+        assert_eq!(never_matches("registry:5000"), None);
         assert_eq!(never_matches("My-Registry.example.com"), None);
         assert_eq!(
             never_matches("https://r.example.com/v2/"),

@@ -312,6 +312,12 @@ fn registry_keys(
                 format!("registry key `{h}` never matches: {why}"),
                 "key the table by the `host[:port]` of the image references".to_string(),
             ),
+            // A table that sets only defaults loses nothing by never matching.
+            Never::HubNamespace if !sets_something(t) => continue,
+            Never::HubNamespace => (
+                format!("registry key `{h}` never matches: an image reference `{h}/app` is Docker Hub's `docker.io/{h}/app`, so `{h}` is never the registry's host"),
+                format!("image references name a registry by a host with a dot or a port (`{h}:5000/app`); key the table the same way (`[registry.\"{h}:5000\"]`)"),
+            ),
         };
         out.push(
             Finding::new(&BK007, message)
@@ -320,6 +326,17 @@ fn registry_keys(
                 .help(help),
         );
     }
+}
+
+/// Whether a table sets anything a registry without a table lacks (HTTPS, verified
+/// against the system roots, no mirrors).
+fn sets_something(t: &crate::doctor::registry_tables::RegTable) -> bool {
+    t.http == Some(true)
+        || t.insecure == Some(true)
+        || !t.ca.is_empty()
+        || !t.tlsconfigdir.is_empty()
+        || !t.keypairs.is_empty()
+        || !t.mirrors.is_empty()
 }
 
 /// `[registry."localhost"]` meant for `localhost:5000`: a table only applies to the
