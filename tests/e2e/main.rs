@@ -9,6 +9,7 @@ mod support;
 mod buildkit;
 mod builds;
 mod container;
+mod corpus;
 mod env;
 mod faults;
 mod good;

@@ -187,8 +187,19 @@ impl Walk<'_> {
                 out: &mut inner,
             }
             .table(tb, sub, full);
-            let unknown: Vec<Finding> = inner.into_iter().filter(|f| f.check == &BK004).collect();
+            let mut unknown: Vec<Finding> =
+                inner.into_iter().filter(|f| f.check == &BK004).collect();
             let useful = tb.len() > unknown.len();
+            // `[cache] exports` on v0.23.2: the table itself is not read either.
+            if let Some((a, b, c)) = key.since.filter(|_| !key.read_by(self.play.v)) {
+                for f in &mut unknown {
+                    f.notes.push(format!(
+                        "`[{}]` itself is read from BuildKit v{a}.{b}.{c} on; {} ignores the whole table",
+                        dotted(full),
+                        self.v()
+                    ));
+                }
+            }
             self.out.extend(unknown);
             if !useful {
                 return;
