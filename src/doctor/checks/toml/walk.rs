@@ -754,7 +754,11 @@ impl Walk<'_> {
                 self.out.push(
                     Finding::new(&BK014, message)
                         .at(at)
-                        .prevents("no error: the GC policy keeps cache for a time nobody meant")
+                        .prevents(if name.starts_with("history.") {
+                            "no error: build history is kept for a time nobody meant"
+                        } else {
+                            "no error: the GC policy keeps cache for a time nobody meant"
+                        })
                         .help(help),
                 );
             }
