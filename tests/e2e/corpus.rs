@@ -132,3 +132,62 @@ fn unquoted_registry_key_fixed_by_doctor_loads_in_the_real_daemon() {
     );
     load(&config).unwrap_or_else(|log| panic!("the fixed file does not load: {log}"));
 }
+
+/// BK013 (a size or duration BuildKit cannot parse) holds exactly where the real daemon
+/// refuses the file, for the spellings seen in public configs and the edges of
+/// `units.RAMInBytes` and `time.ParseDuration`.
+#[test]
+fn size_and_duration_verdicts_agree_with_the_daemon() {
+    if !buildkit::present() {
+        return;
+    }
+    let sizes = [
+        "\"10GiB\"",
+        "\"10 G\"",
+        "\"1.5GB\"",
+        "\"10gb\"",
+        "\"10TB\"",
+        "\"1e9\"",
+        "10.5",
+        "\"10 GB \"",
+        "\"50 %\"",
+        "-5",
+        "\"0x10\"",
+        "true",
+    ];
+    let durations = [
+        "\"48h\"",
+        "172800",
+        "\"1h30m\"",
+        "\"172800\"",
+        "\"-1h\"",
+        "0",
+        "\"2d\"",
+        "1.5",
+        "\"1w\"",
+        "\"48H\"",
+    ];
+    let configs = sizes
+        .iter()
+        .map(|v| format!("[worker.oci]\n  gc = true\n  reservedSpace = {v}\n"))
+        .chain(durations.iter().map(|v| {
+            format!("[worker.oci]\n  gc = true\n[[worker.oci.gcpolicy]]\n  all = true\n  keepDuration = {v}\n")
+        }));
+    let mut disagree = Vec::new();
+    for text in configs {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("buildkitd.toml");
+        std::fs::write(&config, &text).unwrap();
+        let inputs = bkenv::doctor::DoctorInputs::default();
+        let report =
+            bkenv::doctor::run(dir.path(), &inputs, time::OffsetDateTime::now_utc()).unwrap();
+        let doctor_says_fails = report.findings.iter().any(|f| f.code() == "BK013");
+        let daemon_fails = load(&config).is_err();
+        if doctor_says_fails != daemon_fails {
+            disagree.push(format!(
+                "{text}: doctor BK013 {doctor_says_fails}, daemon fails {daemon_fails}"
+            ));
+        }
+    }
+    assert!(disagree.is_empty(), "{disagree:#?}");
+}
