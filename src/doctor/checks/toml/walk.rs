@@ -263,6 +263,10 @@ impl Walk<'_> {
                 .collect()
         };
         let help = match (k, alias.or_else(|| did_you_mean(k, &names))) {
+            // BuildKit's own docs/buildkitd.toml.md (v0.27 on) spells the table so.
+            ("ghacache", _) if path.is_empty() => {
+                "the table is `[cache.gha]` (`[cache.gha.sign]`, `[cache.gha.verify]`), read from BuildKit v0.27.0 on; BuildKit's docs/buildkitd.toml.md writes `[ghacache]`, which no release reads".to_string()
+            }
             ("credentials" | "auth" | "username" | "password", _) => {
                 "buildkitd.toml has no credentials; use the client's Docker config.json (`docker login`)".to_string()
             }
@@ -772,6 +776,9 @@ impl Walk<'_> {
         if !has_rules(t) {
             return;
         }
+        // One finding per worker table, at the first unused size: the cause is the
+        // rules, and three warnings for it would be noise.
+        let mut unused: Vec<(&str, &Item)> = Vec::new();
         for size in schema::WORKER_GC_SIZES {
             let Some((k, item)) = t.iter().find(|(k, _)| {
                 *k == *size
@@ -780,26 +787,46 @@ impl Walk<'_> {
             }) else {
                 continue;
             };
-            let key = schema::OCI.key(size);
-            if !key.is_some_and(|key| key.read_by(self.play.v)) {
-                continue;
+            if schema::OCI
+                .key(size)
+                .is_some_and(|key| key.read_by(self.play.v))
+            {
+                unused.push((k, item));
             }
-            let mut full = path.to_vec();
-            full.push(k);
-            self.out.push(
-                Finding::new(
-                    &BK016,
-                    format!(
-                        "`{}` has no effect: the `gcpolicy` rules of `[{}]` replace the default policy it sizes",
-                        dotted(&full),
-                        dotted(path)
-                    ),
-                )
-                .at(self.file.src.loc_opt(Self::key_span(t, k, item)))
-                .prevents("no error: the setting has no effect")
-                .help(format!("put the size in each `[[{}.gcpolicy]]` rule (`reservedSpace`, `maxUsedSpace`, `minFreeSpace`, or `keepBytes` before v0.17), or remove the rules to use the default policy with this size", dotted(path))),
-            );
         }
+        let Some(&(k, item)) = unused.first() else {
+            return;
+        };
+        let names: Vec<String> = unused
+            .iter()
+            .map(|(k, _)| {
+                let mut full = path.to_vec();
+                full.push(k);
+                format!("`{}`", dotted(&full))
+            })
+            .collect();
+        let (what, verb) = if names.len() == 1 {
+            (names[0].clone(), "has")
+        } else {
+            (names.join(", "), "have")
+        };
+        let mut f = Finding::new(
+            &BK016,
+            format!(
+                "{what} {verb} no effect: the `gcpolicy` rules of `[{}]` replace the default policy {}",
+                dotted(path),
+                if names.len() == 1 { "it sizes" } else { "they size" }
+            ),
+        )
+        .at(self.file.src.loc_opt(Self::key_span(t, k, item)))
+        .prevents("no error: the setting has no effect")
+        .help(format!("put the size in each `[[{}.gcpolicy]]` rule (`reservedSpace`, `maxUsedSpace`, `minFreeSpace`, or `keepBytes` before v0.17), or remove the rules to use the default policy with this size", dotted(path)));
+        for (k, item) in unused.iter().skip(1) {
+            if let Some(span) = self.file.src.loc_opt(Self::key_span(t, k, item)).span {
+                f = f.note(format!("`{k}` is at line {}", span.line));
+            }
+        }
+        self.out.push(f);
     }
 }
 
