@@ -313,7 +313,7 @@ fn registry_keys(
                 "key the table by the `host[:port]` of the image references".to_string(),
             ),
             // A table that sets only defaults loses nothing by never matching.
-            Never::HubNamespace if !sets_something(t) => continue,
+            Never::HubNamespace if !sets_something(t, false) => continue,
             Never::HubNamespace => (
                 format!("registry key `{h}` never matches: an image reference `{h}/app` is Docker Hub's `docker.io/{h}/app`, so `{h}` is never the registry's host"),
                 format!("image references name a registry by a host with a dot or a port (`{h}:5000/app`); key the table the same way (`[registry.\"{h}:5000\"]`)"),
@@ -328,11 +328,15 @@ fn registry_keys(
     }
 }
 
-/// Whether a table sets anything a registry without a table lacks (HTTPS, verified
-/// against the system roots, no mirrors).
-fn sets_something(t: &crate::doctor::registry_tables::RegTable) -> bool {
-    t.http == Some(true)
-        || t.insecure == Some(true)
+/// Whether a table sets anything a registry without a table lacks: HTTPS verified
+/// against the system roots and no mirrors, or for a loopback host, plain HTTP.
+fn sets_something(t: &crate::doctor::registry_tables::RegTable, loopback: bool) -> bool {
+    let transport = if loopback {
+        t.http == Some(false) || t.insecure.is_some()
+    } else {
+        t.http == Some(true) || t.insecure == Some(true)
+    };
+    transport
         || !t.ca.is_empty()
         || !t.tlsconfigdir.is_empty()
         || !t.keypairs.is_empty()
@@ -353,13 +357,7 @@ fn port_less_loopback(
     if crate::hostport::split(h).1.is_some() || !crate::hostport::is_loopback(h) {
         return;
     }
-    let differs = t.http == Some(false)
-        || t.insecure.is_some()
-        || !t.ca.is_empty()
-        || !t.tlsconfigdir.is_empty()
-        || !t.keypairs.is_empty()
-        || !t.mirrors.is_empty();
-    if !differs {
+    if !sets_something(t, true) {
         return;
     }
     let mut used: Vec<(String, crate::diag::Location)> = super::registry_uses::usages(ctx)
