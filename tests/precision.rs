@@ -285,3 +285,21 @@ fn hub_namespace_keys_never_match() {
     assert!(got[0].contains("docker.io/build-cache/app"), "{got:#?}");
     assert_eq!(got.len(), 1, "{got:#?}");
 }
+
+/// `[frontend.dockerfile.v0]` unquoted is the table `frontend.dockerfile` holding `v0`:
+/// the help says to quote it, not to rename it.
+#[test]
+fn an_unquoted_dotted_key_is_told_to_quote() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("buildkitd.toml"),
+        "[frontend.dockerfile.v0]\n  enabled = false\n",
+    )
+    .unwrap();
+    let report = run(tmp.path());
+    assert_eq!(codes(&report, "BK004").len(), 1, "{:#?}", describe(&report));
+    assert_eq!(
+        help_of(&report, "BK004"),
+        "quote the key: `[frontend.\"dockerfile.v0\"]`; unquoted, its dot makes two tables"
+    );
+}

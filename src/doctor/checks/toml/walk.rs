@@ -262,7 +262,23 @@ impl Walk<'_> {
                 .map(|(p, _)| format!("`[{p}]`"))
                 .collect()
         };
+        // `[frontend.dockerfile.v0]`: an unquoted dot split a key that has one.
+        let split = item.as_table_like().and_then(|inner| {
+            inner
+                .iter()
+                .map(|(child, _)| format!("{k}.{child}"))
+                .find(|joined| names.contains(&joined.as_str()))
+        });
+        let quoted = split.map(|joined| {
+            let at = if path.is_empty() {
+                String::new()
+            } else {
+                format!("{}.", dotted(path))
+            };
+            format!("quote the key: `[{at}\"{joined}\"]`; unquoted, its dot makes two tables")
+        });
         let help = match (k, alias.or_else(|| did_you_mean(k, &names))) {
+            _ if quoted.is_some() => quoted.unwrap_or_default(),
             // BuildKit's own docs/buildkitd.toml.md (v0.27 on) spells the table so.
             ("ghacache", _) if path.is_empty() => {
                 "the table is `[cache.gha]` (`[cache.gha.sign]`, `[cache.gha.verify]`), read from BuildKit v0.27.0 on; BuildKit's docs/buildkitd.toml.md writes `[ghacache]`, which no release reads".to_string()
