@@ -211,7 +211,7 @@ mod tests {
         assert_eq!(never_matches("configs"), Some(Never::HubNamespace));
         assert_eq!(never_matches("build-cache"), Some(Never::HubNamespace));
         assert_eq!(never_matches("localhost"), None);
-        assert_eq!(never_matches("registry:5000"), None);
+        assert_eq!(never_matches("Registry"), None);
         assert_eq!(never_matches("My-Registry.example.com"), None);
         assert_eq!(
             never_matches("https://r.example.com/v2/"),

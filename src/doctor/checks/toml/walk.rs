@@ -278,7 +278,6 @@ impl Walk<'_> {
             format!("quote the key: `[{at}\"{joined}\"]`; unquoted, its dot makes two tables")
         });
         let help = match (k, alias.or_else(|| did_you_mean(k, &names))) {
-            _ if quoted.is_some() => quoted.unwrap_or_default(),
             // BuildKit's own docs/buildkitd.toml.md (v0.27 on) spells the table so.
             ("ghacache", _) if path.is_empty() => {
                 "the table is `[cache.gha]` (`[cache.gha.sign]`, `[cache.gha.verify]`), read from BuildKit v0.27.0 on; BuildKit's docs/buildkitd.toml.md writes `[ghacache]`, which no release reads".to_string()
@@ -321,7 +320,7 @@ impl Walk<'_> {
                 }
             }
         };
-        f = f.help(help);
+        f = f.help(quoted.unwrap_or(help));
         self.out.push(f);
     }
 
