@@ -37,6 +37,8 @@ pub(crate) struct ServiceView {
     pub network_mode: Option<String>,
     pub aliases: Vec<String>,
     pub env: Vec<(String, String)>,
+    /// The line of `environment`.
+    pub env_line: Option<usize>,
     /// `extra_hosts` entries: `(name, address)`, the address possibly `host-gateway`.
     pub extra_hosts: Vec<(String, String)>,
     /// The line of `command` (or `entrypoint`), where flags are reported.
@@ -425,6 +427,7 @@ pub(super) fn services(file: &ComposeFile, idx: usize) -> Vec<ServiceView> {
                 .as_ref()
                 .map(|e| e.value.pairs())
                 .unwrap_or_default(),
+            env_line: s.environment.as_ref().map(|e| e.referenced.line() as usize),
             extra_hosts: s
                 .extra_hosts
                 .as_ref()

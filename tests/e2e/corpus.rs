@@ -22,12 +22,18 @@ fn corpus() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus")
 }
 
-/// What the real daemon does with `config`: `Ok(workers -v output)` once it serves, or
+/// A buildkitd serving on a unix socket in its own directory.
+struct Daemon {
+    _proc: Proc,
+    sock: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// Starts the real daemon with `config` and extra `flags`: `Ok` once it serves, or
 /// `Err(its log)` when it exits. It runs in a private mount namespace with its own
 /// `/run`, so nothing it creates there meets another daemon on this machine.
-fn load(config: &Path) -> Result<String, String> {
-    let (Some(buildkitd), Some(buildctl)) = (buildkit::bin("buildkitd"), buildkit::bin("buildctl"))
-    else {
+fn start(config: &Path, flags: &[&str]) -> Result<Daemon, String> {
+    let Some(buildkitd) = buildkit::bin("buildkitd") else {
         return Err("no buildkitd".into());
     };
     let dir = tempfile::tempdir().unwrap();
@@ -48,6 +54,7 @@ fn load(config: &Path) -> Result<String, String> {
             "--containerd-worker",
             "false",
         ])
+        .args(flags)
         .env("PATH", buildkit::client_path())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -56,19 +63,34 @@ fn load(config: &Path) -> Result<String, String> {
     let _ = wait_until("buildkitd socket or exit", || {
         sock.exists() || daemon.exited()
     });
-    let text = || std::fs::read_to_string(&log).unwrap_or_default();
     if !sock.exists() {
         let _ = wait_until("buildkitd exit", || daemon.exited());
-        return Err(text());
+        return Err(std::fs::read_to_string(&log).unwrap_or_default());
     }
-    let (ok, out) = run_for(
-        Command::new(&buildctl)
-            .arg(format!("--addr=unix://{}", sock.display()))
-            .args(["debug", "workers", "-v"]),
+    Ok(Daemon {
+        _proc: daemon,
+        sock,
+        _dir: dir,
+    })
+}
+
+/// `buildctl` against `daemon`: (success, output).
+fn buildctl(daemon: &Daemon, args: &[&str]) -> (bool, String) {
+    let buildctl = buildkit::bin("buildctl").expect("buildctl");
+    run_for(
+        Command::new(buildctl)
+            .arg(format!("--addr=unix://{}", daemon.sock.display()))
+            .args(args),
         WAIT,
-    );
-    daemon.kill();
-    assert!(ok, "buildctl debug workers: {out}\n{}", text());
+    )
+}
+
+/// What the real daemon does with `config`: `Ok(workers -v output)` once it serves, or
+/// `Err(its log)` when it exits.
+fn load(config: &Path) -> Result<String, String> {
+    let daemon = start(config, &[])?;
+    let (ok, out) = buildctl(&daemon, &["debug", "workers", "-v"]);
+    assert!(ok, "buildctl debug workers: {out}");
     Ok(out)
 }
 
@@ -190,4 +212,59 @@ fn size_and_duration_verdicts_agree_with_the_daemon() {
         }
     }
     assert!(disagree.is_empty(), "{disagree:#?}");
+}
+
+/// BK306: flags in `BUILDKITD_FLAGS` never reach buildkitd. Without
+/// `--allow-insecure-entitlement network.host` on its command line the real daemon
+/// refuses `--allow network.host` with the text BK306 predicts; with it, the build
+/// passes; doctor names the variable on the bad fixture and not on the good one.
+#[test]
+fn buildkitd_flags_in_the_environment_are_not_applied() {
+    if !buildkit::present() {
+        return;
+    }
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/checks/BK306");
+    let inputs = bkenv::doctor::DoctorInputs::default();
+    let now = time::OffsetDateTime::now_utc();
+    let bad = bkenv::doctor::run(&fixtures.join("bad"), &inputs, now).unwrap();
+    let bk306: Vec<_> = bad
+        .findings
+        .iter()
+        .filter(|f| f.code() == "BK306")
+        .collect();
+    assert_eq!(bk306.len(), 1, "{:#?}", bad.findings);
+    let predicted = bk306[0].prevents.clone().unwrap_or_default();
+    let good = bkenv::doctor::run(&fixtures.join("good"), &inputs, now).unwrap();
+    assert!(good.findings.iter().all(|f| f.code() != "BK306"));
+
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(work.path().join("Dockerfile"), "FROM scratch\nCOPY a /a\n").unwrap();
+    std::fs::write(work.path().join("a"), "a\n").unwrap();
+    std::fs::write(work.path().join("buildkitd.toml"), "").unwrap();
+    let ctx = format!("context={}", work.path().display());
+    let df = format!("dockerfile={}", work.path().display());
+    let build = [
+        "build",
+        "--frontend",
+        "dockerfile.v0",
+        "--local",
+        &ctx,
+        "--local",
+        &df,
+        "--allow",
+        "network.host",
+    ];
+    let config = work.path().join("buildkitd.toml");
+    // What the image runs: buildkitd with its arguments, the variable ignored.
+    let plain = start(&config, &[]).unwrap_or_else(|log| panic!("buildkitd: {log}"));
+    let (ok, out) = buildctl(&plain, &build);
+    assert!(
+        !ok && out.contains(&predicted),
+        "`{predicted}` not in\n{out}"
+    );
+    drop(plain);
+    let flagged = start(&config, &["--allow-insecure-entitlement", "network.host"])
+        .unwrap_or_else(|log| panic!("buildkitd: {log}"));
+    let (ok, out) = buildctl(&flagged, &build);
+    assert!(ok, "{out}");
 }
