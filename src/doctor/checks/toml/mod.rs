@@ -290,7 +290,18 @@ fn registry_keys(
     for t in tables.iter().filter(|t| !skip.contains(&t.host)) {
         let at = file.src.loc_opt(t.key_span.clone());
         let h = &t.host;
-        let never = "no error: the table is silently unused, then `x509: certificate signed by unknown authority` or `http: server gave HTTP response to HTTPS client`";
+        // What the unused table costs: its transport and trust settings, else only its
+        // mirrors (pulls then go to the registry itself and still work).
+        let transport = t.http.is_some()
+            || t.insecure.is_some()
+            || !t.ca.is_empty()
+            || !t.tlsconfigdir.is_empty()
+            || !t.keypairs.is_empty();
+        let never = if transport || t.mirrors.is_empty() {
+            "no error: the table is silently unused, then `x509: certificate signed by unknown authority` or `http: server gave HTTP response to HTTPS client`"
+        } else {
+            "no error: the table is silently unused, so its mirrors are never tried and pulls go to the registry itself"
+        };
         let Some(why) = never_matches(h) else {
             port_less_loopback(ctx, file, &tables, t, out);
             continue;
