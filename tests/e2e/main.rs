@@ -13,6 +13,7 @@ mod corpus;
 mod env;
 mod faults;
 mod good;
+mod image;
 mod oci;
 mod sandbox;
 
