@@ -89,10 +89,11 @@ pub const SUBCOMMANDS: &[&str] = &[
     "man",
 ];
 
-/// Explicit files, for environments whose files are not where discovery looks.
+/// Explicit files, for environments whose files are not where discovery looks. Paths
+/// are taken from the working directory, not from DIR; a missing file is an error.
 #[derive(Debug, Args)]
 pub struct InputArgs {
-    /// The buildkitd.toml to check.
+    /// The buildkitd.toml to check (a path from the working directory, like every FILE).
     #[arg(long, value_name = "FILE")]
     pub buildkitd_config: Option<PathBuf>,
     /// The compose file to check.

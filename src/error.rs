@@ -27,6 +27,14 @@ pub enum Error {
     #[error(transparent)]
     Fix(#[from] crate::doctor::FixError),
 
+    /// A file named by a flag (`--compose`, ...) does not exist.
+    #[error("{flag} {}: no such file (paths given on the command line are relative to the working directory{})", path.display(), cwd.as_ref().map(|c| format!(", {}", c.display())).unwrap_or_default())]
+    MissingInput {
+        flag: &'static str,
+        path: PathBuf,
+        cwd: Option<PathBuf>,
+    },
+
     #[error("{path}: {message}")]
     Refused { path: PathBuf, message: String },
 

@@ -241,6 +241,10 @@ impl Registry {
     }
 }
 
+/// The BuildKit release bkenv pins (`buildkitd.image` of `templates/bkenv.toml`), which
+/// doctor assumes when nothing in an environment names one.
+pub(crate) const PINNED_BUILDKIT: (u32, u32, u32) = (0, 23, 2);
+
 /// `moby/buildkit:v0.23.2-rootless` → (0, 23, 2); a missing minor or patch is 0.
 /// Shared by init (what to emit) and doctor (what the image in compose supports).
 pub fn image_version(image: &str) -> Option<(u32, u32, u32)> {

@@ -133,6 +133,7 @@ fn every_check_behaves_on_its_fixtures() {
         command: "doctor",
         tool_version: "0.0.0-test",
         color: false,
+        base_uri: None,
     };
     for m in catalog::static_checks() {
         let dir = fixtures().join("checks").join(m.code);

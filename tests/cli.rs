@@ -67,11 +67,14 @@ impl Drop for Registry {
     }
 }
 
+/// Runs bkenv inside `dir` on `.`, as a user in the environment does: report paths are
+/// named from the working directory (tests/report_paths.rs covers other directories).
 fn bkenv(dir: &Path, args: &[&str]) -> (i32, String, String) {
     let out = Command::cargo_bin("bkenv")
         .unwrap()
         .args(args)
-        .arg(dir)
+        .arg(".")
+        .current_dir(dir)
         .env_remove("GITHUB_ACTIONS")
         .output()
         .unwrap();

@@ -95,6 +95,48 @@ fn unparseable_files_are_never_edited() {
     assert!(plan.edits.is_empty(), "{:#?}", plan.edits);
 }
 
+/// The most common unquoted key, `[registry.registry:5000]`, is a TOML syntax error
+/// (issue 15): its fix is the repair, so `--fix` quotes it even though the file does not
+/// parse, and the result loads. With a second, unrelated syntax error the quoted file
+/// still would not parse, so it is left as it is.
+#[test]
+fn unquoted_host_port_key_is_quoted_by_fix() {
+    let tmp = tempfile::tempdir().unwrap();
+    let toml = tmp.path().join("buildkitd.toml");
+    let text = "[registry.registry:5000]\n  http = true\n\n[[registry.my.reg.io:443.keypair]]\n  key = \"/k\"\n  cert = \"/c\"\n";
+    std::fs::write(&toml, text).unwrap();
+    let before = run(tmp.path());
+    let bk006: Vec<_> = before
+        .findings
+        .iter()
+        .filter(|f| f.code() == "BK006")
+        .collect();
+    assert_eq!(bk006.len(), 2, "{:#?}", describe(&before));
+    assert!(
+        bk006.iter().all(|f| f.fixable()),
+        "{:#?}",
+        describe(&before)
+    );
+    assert_eq!(fix(tmp.path()), [Path::new("buildkitd.toml")]);
+    let fixed = std::fs::read_to_string(&toml).unwrap();
+    assert_eq!(
+        fixed,
+        "[registry.\"registry:5000\"]\n  http = true\n\n[[registry.\"my.reg.io:443\".keypair]]\n  key = \"/k\"\n  cert = \"/c\"\n"
+    );
+    let after = describe(&run(tmp.path()));
+    assert!(
+        after
+            .iter()
+            .all(|f| !f.starts_with("BK006") && !f.starts_with("BK001")),
+        "{after:#?}"
+    );
+
+    let broken = "[registry.registry:5000]\nhttp = true\nother = \n";
+    std::fs::write(&toml, broken).unwrap();
+    assert!(fix(tmp.path()).is_empty());
+    assert_eq!(std::fs::read_to_string(&toml).unwrap(), broken);
+}
+
 /// BK403 renames the key under `auths`, not the first `"registry":` anywhere in the file
 /// (here a header of `HttpHeaders`), and the finding points at that key.
 #[test]

@@ -54,6 +54,7 @@ fn ctx() -> RenderCtx<'static> {
         command: "doctor",
         tool_version: "0.0.0-test",
         color: false,
+        base_uri: Some("file:///home/dev/project/"),
     }
 }
 

@@ -41,25 +41,36 @@ pub(crate) fn overrides(
     )?)
 }
 
-/// Applies `-A/-W/-D`, renders the findings in the chosen format to stdout or to
+/// Report paths resolve from the working directory, whatever DIR was checked.
+pub(crate) fn path_base(dir: &std::path::Path) -> crate::report::base::PathBase {
+    crate::report::base::PathBase::new(dir, std::env::current_dir().ok())
+}
+
+/// Applies `-A/-W/-D`, rebases paths onto the working directory (`pseudo` sources are
+/// not files and keep their names), renders the findings in the chosen format to stdout or to
 /// `--output FILE` (then stdout gets a one-line summary), and returns the exit status.
 pub(crate) fn emit_findings(
     command: &str,
     args: &crate::cli::ReportArgs,
     findings: Vec<crate::diag::Finding>,
+    base: &crate::report::base::PathBase,
+    pseudo: &[&std::path::Path],
     out: &mut dyn Write,
 ) -> Result<crate::ExitStatus, Error> {
     use crate::report::{self, Format, RenderCtx};
     let overrides = overrides(args)?;
-    let findings = overrides.apply(findings);
+    let mut findings = overrides.apply(findings);
+    base.rebase(&mut findings, pseudo);
     let format = args
         .format
         .unwrap_or_else(|| report::default_format(&|k| std::env::var(k).ok()));
     let to_file = args.output.is_some();
+    let base_uri = base.cwd_uri();
     let ctx = RenderCtx {
         command,
         tool_version: env!("CARGO_PKG_VERSION"),
         color: !to_file && format == Format::Human && report::stdout_color(),
+        base_uri: base_uri.as_deref(),
     };
     let io = |e| Error::io("write", "stdout", e);
     match &args.output {

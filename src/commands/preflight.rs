@@ -9,6 +9,7 @@ use crate::doctor::{self, refs};
 use crate::error::{Error, Result};
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::path::Path;
 use time::OffsetDateTime;
 
 pub(crate) fn run(args: PreflightArgs, out: &mut dyn Write) -> Result<ExitStatus> {
@@ -16,13 +17,25 @@ pub(crate) fn run(args: PreflightArgs, out: &mut dyn Write) -> Result<ExitStatus
     let probing = (!args.offline).then(|| args.net.probing());
     let report = doctor::diagnose(
         &args.dir,
-        &super::doctor::inputs(&args.inputs),
+        &super::doctor::inputs(&args.inputs)?,
         &extra,
         probing.as_ref(),
         OffsetDateTime::now_utc(),
     )?;
-    super::emit_findings("preflight", &args.report, report.findings, out)
+    let base = super::path_base(&args.dir);
+    let pseudo = [Path::new(ARGUMENTS)];
+    super::emit_findings(
+        "preflight",
+        &args.report,
+        report.findings,
+        &base,
+        &pseudo,
+        out,
+    )
 }
+
+/// The pseudo-file findings about `--image` and `--cache-ref` point into.
+const ARGUMENTS: &str = "preflight-arguments";
 
 fn build_at_hand(args: &PreflightArgs) -> Result<Vec<RefFile>> {
     let mut files = Vec::new();
@@ -30,7 +43,9 @@ fn build_at_hand(args: &PreflightArgs) -> Result<Vec<RefFile>> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
         let build_args: BTreeMap<String, String> = args.build_arg.iter().cloned().collect();
         let found = refs::dockerfile_refs_with(&text, &build_args);
-        let rel = path.strip_prefix(&args.dir).unwrap_or(path).to_path_buf();
+        // Named from the working directory: absolute, so that the report's rebasing onto
+        // DIR leaves it where it is.
+        let rel = std::path::absolute(path).unwrap_or_else(|_| path.clone());
         files.push(RefFile {
             src: SourceFile::new(rel, text, false),
             refs: found,
@@ -56,7 +71,7 @@ fn build_at_hand(args: &PreflightArgs) -> Result<Vec<RefFile>> {
     }
     if !found.is_empty() {
         files.push(RefFile {
-            src: SourceFile::new("preflight-arguments", text, false),
+            src: SourceFile::new(ARGUMENTS, text, false),
             refs: found,
             cache_exports: Vec::new(),
         });

@@ -67,7 +67,9 @@ pub(crate) fn run(args: ProbeArgs, out: &mut dyn Write) -> Result<ExitStatus> {
         super::emit(out, &facts_lines(&reports))?;
     }
     let findings = reports.into_iter().flat_map(|r| r.findings).collect();
-    super::emit_findings("probe", &args.report, findings, out)
+    // Probe names files from the working directory already.
+    let base = super::path_base(std::path::Path::new("."));
+    super::emit_findings("probe", &args.report, findings, &base, &[], out)
 }
 
 /// One line per endpoint: what was learnt, healthy or not.

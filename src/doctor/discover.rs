@@ -157,7 +157,15 @@ pub fn classify(
     if is(ext, "toml") && parent_is("buildx") {
         return Ok(Some(FileKind::BuildxConfig));
     }
-    if (starts(name, "docker-compose") || starts(name, "compose")) && yaml {
+    // Docker Compose's names, and podman-compose's own (`podman-compose.yml`,
+    // `container-compose.yml`) besides them.
+    let compose = [
+        "docker-compose",
+        "compose",
+        "podman-compose",
+        "container-compose",
+    ];
+    if yaml && compose.iter().any(|c| starts(name, c)) {
         return Ok(Some(FileKind::Compose));
     }
     if starts(name, "dockerfile") || starts(name, "containerfile") || ends(name, ".dockerfile") {
@@ -238,6 +246,14 @@ mod tests {
         assert_eq!(kind("bkenv.toml", "[[registry]]\nname = \"r\"\n"), None);
         assert_eq!(kind("docker-compose.yml", ""), Some(FileKind::Compose));
         assert_eq!(kind("compose.yaml", ""), Some(FileKind::Compose));
+        assert_eq!(kind("compose.yml", ""), Some(FileKind::Compose));
+        assert_eq!(kind("podman-compose.yml", ""), Some(FileKind::Compose));
+        assert_eq!(kind("podman-compose.yaml", ""), Some(FileKind::Compose));
+        assert_eq!(kind("container-compose.yml", ""), Some(FileKind::Compose));
+        assert_eq!(
+            kind("docker-compose.prod.yaml", ""),
+            Some(FileKind::Compose)
+        );
         assert_eq!(
             kind(
                 "registry/config.yml",

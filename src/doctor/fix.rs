@@ -4,8 +4,10 @@
 //!
 //! Only [`Applicability::Safe`] fixes are applied. Two fixes that touch the same bytes are
 //! never applied together: the first (in report order) is, the other is left for the next
-//! pass, which starts from a fresh diagnosis of the edited files. A file that does not
-//! parse is never touched, and a TOML or JSON file is parsed again before it is written.
+//! pass, which starts from a fresh diagnosis of the edited files. A file is parsed again
+//! before it is written: a file that parsed must still parse, and a file that did not
+//! parse is touched only when the fixes make it parse (an unquoted `[registry.r:5000]`
+//! is a syntax error whose fix is the repair); otherwise it is left as it is.
 
 use super::snapshot::Snapshot;
 use super::source::SourceFile;
@@ -54,24 +56,25 @@ enum Syntax {
     Text,
 }
 
-/// The file at `path` as the environments read it, if it parsed (or has no syntax).
-fn source<'a>(environments: &'a [Snapshot], path: &Path) -> Option<(&'a SourceFile, Syntax)> {
+/// The file at `path` as the environments read it, if it parsed (or has no syntax);
+/// a buildkitd.toml that did not parse comes with `broken` set.
+fn source<'a>(environments: &'a [Snapshot], path: &Path) -> Option<(&'a SourceFile, Syntax, bool)> {
     environments.iter().find_map(|env| {
         if let Some(t) = env.buildkitd.iter().find(|t| t.src.path == path) {
-            return t.doc.is_ok().then_some((&t.src, Syntax::Toml));
+            return Some((&t.src, Syntax::Toml, t.doc.is_err()));
         }
         if let Some(c) = env.docker_configs.iter().find(|c| c.src.path == path) {
-            return c.doc.is_ok().then_some((&c.src, Syntax::Json));
+            return c.doc.is_ok().then_some((&c.src, Syntax::Json, false));
         }
         if let Some(c) = env.compose.iter().find(|c| c.src.path == path) {
-            return c.doc.is_ok().then_some((&c.src, Syntax::Yaml));
+            return c.doc.is_ok().then_some((&c.src, Syntax::Yaml, false));
         }
         if let Some(c) = env.registry_configs.iter().find(|c| c.src.path == path) {
-            return c.doc.is_ok().then_some((&c.src, Syntax::Yaml));
+            return c.doc.is_ok().then_some((&c.src, Syntax::Yaml, false));
         }
         env.sources()
             .find(|s| s.path == path)
-            .map(|s| (s, Syntax::Text))
+            .map(|s| (s, Syntax::Text, false))
     })
 }
 
@@ -118,14 +121,18 @@ pub fn plan(environments: &[Snapshot], findings: &[Finding]) -> Result<FixPlan, 
     }
     let mut out = Vec::new();
     for (path, edits) in by_file {
-        if let Some((src, syntax)) = source(environments, path)
+        if let Some((src, syntax, broken)) = source(environments, path)
             && edits
                 .iter()
                 .any(|e| matches!(e.change, Change::Replace { .. }))
         {
-            let text = crate::diag::apply(&src.text, &edits)
-                .filter(|t| parses(syntax, t))
-                .ok_or_else(|| FixError::WouldBreak(path.to_path_buf()))?;
+            let text = crate::diag::apply(&src.text, &edits).filter(|t| parses(syntax, t));
+            let text = match (text, broken) {
+                (Some(t), _) => t,
+                // Still broken after the fixes (another syntax error): left for the user.
+                (None, true) => continue,
+                (None, false) => return Err(FixError::WouldBreak(path.to_path_buf())),
+            };
             if text != src.text {
                 out.push(FileEdit::Write {
                     path: path.to_path_buf(),

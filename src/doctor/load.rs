@@ -71,8 +71,24 @@ pub(crate) fn load(root: &Path, inputs: &DoctorInputs) -> Vec<Snapshot> {
             .iter()
             .flat_map(|s| s.mounts.iter().filter_map(|m| m.host.as_deref()));
         env.paths = PathIndex::list(root, sources);
+        let dir = view
+            .compose
+            .and_then(|i| env.compose.get(i))
+            .and_then(|c| c.src.path.parent())
+            .unwrap_or(Path::new(""));
+        env.spec_image = spec_image(&root.join(dir).join(crate::spec::SPEC_FILE));
     }
     environments
+}
+
+/// `buildkitd.image` of a `bkenv.toml`, if the file exists and names one.
+fn spec_image(path: &Path) -> Option<String> {
+    let bytes = crate::safefs::read_bounded(path, crate::safefs::Links::Follow).ok()?;
+    let doc = toml_edit::Document::parse(String::from_utf8(bytes).ok()?).ok()?;
+    doc.get("buildkitd")?
+        .get("image")?
+        .as_str()
+        .map(str::to_string)
 }
 
 /// Parses one file's bytes into the snapshot: the I/O-free half of [`load`], used by
@@ -236,9 +252,16 @@ fn read_named(root: &Path, snap: &mut Snapshot) {
     }
 }
 
+/// `p` relative to `root` when it lies inside it (explicit inputs arrive absolute, from
+/// the working directory, while `root` may be relative), else `p` as it is.
 fn rel_path(root: &Path, p: &Path) -> PathBuf {
-    p.strip_prefix(root)
-        .map_or_else(|_| p.to_path_buf(), Path::to_path_buf)
+    if let Ok(rel) = p.strip_prefix(root) {
+        return rel.to_path_buf();
+    }
+    std::path::absolute(root)
+        .ok()
+        .and_then(|abs| p.strip_prefix(abs).ok().map(Path::to_path_buf))
+        .unwrap_or_else(|| p.to_path_buf())
 }
 
 pub(crate) fn parse_toml(rel: PathBuf, text: String) -> TomlFile {

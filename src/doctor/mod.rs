@@ -30,7 +30,9 @@ use time::OffsetDateTime;
 pub use fix::FixError;
 pub use snapshot::Snapshot;
 
-/// Explicit paths that replace discovery for one kind of file.
+/// Explicit paths that replace discovery for one kind of file. A relative path is taken
+/// from the checked directory; the CLI passes absolute ones, resolved from the working
+/// directory as command-line paths are.
 #[derive(Debug, Clone, Default)]
 pub struct DoctorInputs {
     pub buildkitd_config: Option<PathBuf>,

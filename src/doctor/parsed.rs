@@ -49,6 +49,8 @@ pub struct ServiceDoc {
     pub networks: Option<NetworksDoc>,
     pub hostname: Option<String>,
     pub build: Option<BuildDoc>,
+    pub extra_hosts: Option<ExtraHostsDoc>,
+    pub healthcheck: Option<HealthcheckDoc>,
 }
 
 /// A service's `build`: a context path, or a map of which doctor reads the cache
@@ -62,6 +64,37 @@ pub enum BuildDoc {
         #[serde(default)]
         cache_to: Vec<String>,
     },
+}
+
+/// `extra_hosts`: `["name:ip"]` (or `name=ip`, Compose 2.24 on) or `{name: ip}`.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(untagged)]
+pub enum ExtraHostsDoc {
+    List(Vec<String>),
+    Map(BTreeMap<String, Scalar>),
+}
+
+impl ExtraHostsDoc {
+    /// `(name, address)` pairs; the address may be `host-gateway`.
+    pub fn pairs(&self) -> Vec<(String, String)> {
+        match self {
+            ExtraHostsDoc::List(l) => l
+                .iter()
+                .filter_map(|e| {
+                    // `name=ip` first: an IPv6 address holds `:`.
+                    let (n, a) = e.split_once('=').or_else(|| e.split_once(':'))?;
+                    Some((n.trim().to_string(), a.trim().to_string()))
+                })
+                .collect(),
+            ExtraHostsDoc::Map(m) => m.iter().map(|(k, v)| (k.clone(), v.text())).collect(),
+        }
+    }
+}
+
+/// `healthcheck`: only its `test` matters here.
+#[derive(Debug, Deserialize, Default, Clone)]
+pub struct HealthcheckDoc {
+    pub test: Option<Spanned<StrOrList>>,
 }
 
 #[derive(Debug, Deserialize, Clone)]

@@ -26,6 +26,9 @@ pub struct Snapshot {
     pub paths: PathIndex,
     /// Credential helpers (`docker-credential-<name>`) found on PATH.
     pub helpers_on_path: BTreeSet<String>,
+    /// `buildkitd.image` of the environment's `bkenv.toml`, when it has one: the BuildKit
+    /// release its configs are checked against when no compose service names one.
+    pub spec_image: Option<String>,
 }
 
 impl Snapshot {

@@ -39,6 +39,14 @@ pub(crate) struct ServiceView {
     pub env: Vec<(String, String)>,
     /// Variables named without a value: compose takes them from the shell it runs in.
     pub env_from_host: Vec<String>,
+    /// The line of `environment`.
+    pub env_line: Option<usize>,
+    /// `extra_hosts` entries: `(name, address)`, the address possibly `host-gateway`.
+    pub extra_hosts: Vec<(String, String)>,
+    /// The line of `command` (or `entrypoint`), where flags are reported.
+    pub args_line: Option<usize>,
+    /// The healthcheck's `test`, as written, and its line.
+    pub healthcheck: Option<(crate::doctor::parsed::StrOrList, usize)>,
 }
 
 impl ServiceView {
@@ -82,7 +90,7 @@ impl ServiceView {
 
     /// BuildKit version from the image tag (`moby/buildkit:v0.23.2-rootless`).
     pub(crate) fn buildkit_version(&self) -> Option<(u32, u32, u32)> {
-        crate::model::image_version(self.image.as_deref()?)
+        buildkit_image_version(self.image.as_deref()?)
     }
 
     pub(crate) fn env_var(&self, key: &str) -> Option<&str> {
@@ -90,6 +98,16 @@ impl ServiceView {
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// The address `extra_hosts` gives `name` in this container (`host-gateway` or an
+    /// IP), if any. Docker appends these entries after `127.0.0.1 localhost`, and Go
+    /// dials a name's addresses in order, so a refused loopback port falls through to it.
+    pub(crate) fn extra_host(&self, name: &str) -> Option<&str> {
+        self.extra_hosts
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, a)| a.as_str())
     }
 
     pub(crate) fn bridge_network(&self) -> bool {
@@ -102,6 +120,20 @@ impl ServiceView {
         v.extend(self.aliases.iter().cloned());
         v
     }
+}
+
+/// The BuildKit release an image runs, when it is BuildKit's own image (`moby/buildkit`,
+/// or a copy named `.../buildkit`) with a version tag. Other images that carry
+/// "buildkit" in their name (`earthly/buildkitd:v0.6.28`) number their own releases.
+pub(crate) fn buildkit_image_version(image: &str) -> Option<(u32, u32, u32)> {
+    let image = image.split('@').next().unwrap_or(image);
+    // A `:` followed by a `/` is a registry port (`reg:5000/moby/buildkit`), not a tag.
+    let (repo, _) = image.rsplit_once(':').filter(|(_, t)| !t.contains('/'))?;
+    let name = repo.rsplit('/').next().unwrap_or(repo);
+    if !name.eq_ignore_ascii_case("buildkit") {
+        return None;
+    }
+    crate::model::image_version(image)
 }
 
 /// A registry service with its config and served TLS material (container paths).
@@ -154,7 +186,8 @@ impl View {
 }
 
 /// The names `docker compose` loads by default, in its order of precedence, and the
-/// override file it merges on top of each.
+/// override file it merges on top of each; then podman-compose's own names, which it
+/// reads when no Docker Compose name is present.
 const DEFAULT_FILES: &[(&str, &[&str])] = &[
     (
         "compose.yaml",
@@ -176,6 +209,22 @@ const DEFAULT_FILES: &[(&str, &[&str])] = &[
         &[
             "docker-compose.override.yml",
             "docker-compose.override.yaml",
+        ],
+    ),
+    ("podman-compose.yaml", &[]),
+    ("podman-compose.yml", &[]),
+    (
+        "container-compose.yml",
+        &[
+            "container-compose.override.yml",
+            "container-compose.override.yaml",
+        ],
+    ),
+    (
+        "container-compose.yaml",
+        &[
+            "container-compose.override.yaml",
+            "container-compose.override.yml",
         ],
     ),
 ];
@@ -218,6 +267,15 @@ fn merge_service(base: &mut ServiceView, over: ServiceView) {
     }
     if !over.args.is_empty() {
         base.args = over.args;
+        base.args_line = over.args_line;
+    }
+    if over.healthcheck.is_some() {
+        base.healthcheck = over.healthcheck;
+    }
+    for h in over.extra_hosts {
+        if !base.extra_hosts.contains(&h) {
+            base.extra_hosts.push(h);
+        }
     }
     if over.network_mode.is_some() {
         base.network_mode = over.network_mode;
@@ -386,6 +444,22 @@ pub(super) fn services(file: &ComposeFile, idx: usize) -> Vec<ServiceView> {
                 .filter(|(k, _)| !from_host.contains(k))
                 .collect(),
             env_from_host: from_host,
+            env_line: s.environment.as_ref().map(|e| e.referenced.line() as usize),
+            extra_hosts: s
+                .extra_hosts
+                .as_ref()
+                .map(|e| e.pairs())
+                .unwrap_or_default(),
+            args_line: s
+                .command
+                .as_ref()
+                .or(s.entrypoint.as_ref())
+                .map(|c| c.referenced.line() as usize),
+            healthcheck: s
+                .healthcheck
+                .as_ref()
+                .and_then(|h| h.test.as_ref())
+                .map(|t| (t.value.clone(), t.referenced.line() as usize)),
         });
     }
     out

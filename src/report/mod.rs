@@ -5,6 +5,7 @@
 //! finding, which checks never do. The exit status depends on the findings after
 //! `-A/-W/-D` ([`levels`]), never on the format.
 
+pub mod base;
 pub mod explain;
 pub(crate) mod github;
 pub(crate) mod gitlab;
@@ -104,6 +105,8 @@ pub struct RenderCtx<'a> {
     pub tool_version: &'a str,
     /// ANSI colour in the human format; decided by the caller (see [`stdout_color`]).
     pub color: bool,
+    /// The working directory as a `file:` URI, the base of relative paths in SARIF.
+    pub base_uri: Option<&'a str>,
 }
 
 impl Default for RenderCtx<'_> {
@@ -112,6 +115,7 @@ impl Default for RenderCtx<'_> {
             command: "doctor",
             tool_version: env!("CARGO_PKG_VERSION"),
             color: false,
+            base_uri: None,
         }
     }
 }

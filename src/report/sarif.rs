@@ -1,8 +1,9 @@
 //! `--format sarif`: SARIF 2.1.0 for GitHub code scanning and other SARIF consumers.
 //!
 //! One run; `tool.driver.rules` holds the catalog entry of every code the findings use (in
-//! code order), results point at them by `ruleId` and `ruleIndex`. Paths inside the
-//! environment are relative URIs against `%SRCROOT%`; columns count Unicode code points
+//! code order), results point at them by `ruleId` and `ruleIndex`. Paths under the working
+//! directory are relative URIs against `%SRCROOT%`, which `originalUriBaseIds` defines as
+//! the working directory; other paths are absolute `file:` URIs; columns count Unicode code points
 //! and the end column is exclusive, as SARIF defines them.
 
 use super::{RenderCtx, fingerprint, slash_path};
@@ -12,6 +13,9 @@ use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
+/// The base of relative artifact URIs: the working directory (GitHub code scanning takes
+/// it as the repository root when `originalUriBaseIds` does not say otherwise).
+const SRCROOT: &str = "%SRCROOT%";
 
 #[derive(Serialize)]
 struct Log<'a> {
@@ -27,6 +31,14 @@ struct Run<'a> {
     tool: Tool<'a>,
     results: Vec<SarifResult<'a>>,
     column_kind: &'static str,
+    /// Where `%SRCROOT%` points: the working directory the relative URIs resolve from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    original_uri_base_ids: Option<BTreeMap<&'static str, BaseUri>>,
+}
+
+#[derive(Serialize)]
+struct BaseUri {
+    uri: String,
 }
 
 #[derive(Serialize)]
@@ -140,7 +152,7 @@ fn rule_for(m: &Check) -> Rule {
 }
 
 /// Percent-encodes a path for a URI reference, keeping `/` and RFC 3986 unreserved bytes.
-fn uri_encode(path: &str) -> String {
+pub(crate) fn uri_encode(path: &str) -> String {
     let mut out = String::with_capacity(path.len());
     for b in path.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
@@ -167,7 +179,7 @@ fn location(f: &Finding) -> Vec<SarifLocation> {
     } else {
         ArtifactLocation {
             uri: uri_encode(&path),
-            uri_base_id: Some("%SRCROOT%"),
+            uri_base_id: Some(SRCROOT),
         }
     };
     let region = loc.span.map(|s| Region {
@@ -222,6 +234,14 @@ pub(crate) fn render(
             },
             results,
             column_kind: "unicodeCodePoints",
+            original_uri_base_ids: ctx.base_uri.map(|uri| {
+                BTreeMap::from([(
+                    SRCROOT,
+                    BaseUri {
+                        uri: uri.to_string(),
+                    },
+                )])
+            }),
         }],
     };
     serde_json::to_writer_pretty(&mut *out, &log)?;

@@ -137,6 +137,11 @@ mod tests {
             ["registry:5000", "localhost:5005"]
         );
         assert!(!spec.buildkitd.mtls);
+        // Doctor assumes the pinned release where nothing names one.
+        assert_eq!(
+            crate::model::image_version(&spec.buildkitd.image),
+            Some(crate::model::PINNED_BUILDKIT)
+        );
     }
 
     #[test]

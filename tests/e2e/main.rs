@@ -10,6 +10,7 @@ mod buildkit;
 mod builds;
 mod buildx;
 mod container;
+mod corpus;
 mod env;
 mod faults;
 mod good;

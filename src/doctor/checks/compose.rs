@@ -43,6 +43,13 @@ crate::diag::checks! {
         title: "A compose file or registry config is not valid YAML for its schema",
         prevents: "",
     }
+    BK306 {
+        slug: "buildkitd-flags-env-ignored",
+        severity: Warning,
+        fixable: false,
+        title: "BUILDKITD_FLAGS is set for a buildkit service, but `buildkitd` never reads it",
+        prevents: "granting entitlement network.host is not allowed by build daemon configuration",
+    }
 }
 
 pub(crate) fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
@@ -53,6 +60,7 @@ pub(crate) fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     for s in &ctx.view.services {
         if s.kind == ServiceKind::Buildkit {
             config_mounted(ctx, s, out);
+            flags_env(ctx, s, out);
         }
         keys_mounted(ctx, s, out);
     }
@@ -312,4 +320,70 @@ fn yaml_errors(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
             .help("fix the YAML; doctor skips the checks that need this file"),
         );
     }
+}
+
+/// BK306: `BUILDKITD_FLAGS` is read only by `buildctl-daemonless.sh`; the images run
+/// `buildkitd` (or `rootlesskit buildkitd`), which takes flags from its arguments. A
+/// command that expands the variable itself (`sh -c 'buildkitd $BUILDKITD_FLAGS'`) or
+/// runs `buildctl-daemonless.sh` uses it.
+fn flags_env(ctx: &Ctx<'_>, s: &ServiceView, out: &mut Vec<Finding>) {
+    const VAR: &str = "BUILDKITD_FLAGS";
+    let Some((_, flags)) = s.env.iter().find(|(k, v)| k == VAR && !v.trim().is_empty()) else {
+        return;
+    };
+    if s.args
+        .iter()
+        .any(|a| a.contains(VAR) || a.contains("buildctl-daemonless"))
+    {
+        return;
+    }
+    let words: Vec<&str> = flags.split_whitespace().collect();
+    let entitlement = words
+        .iter()
+        .zip(words.iter().skip(1))
+        .find_map(
+            |(w, next)| match w.strip_prefix("--allow-insecure-entitlement") {
+                Some("") => Some(next.to_string()),
+                Some(v) => v.strip_prefix('=').map(str::to_string),
+                None => None,
+            },
+        );
+    let prevents = match &entitlement {
+        Some(e) => format!("granting entitlement {e} is not allowed by build daemon configuration"),
+        None => "no error: buildkitd starts without these flags".to_string(),
+    };
+    let quoted: Vec<String> = words.iter().map(|w| format!("{w:?}")).collect();
+    let at = ctx.snap.compose.get(s.file).map(|f| {
+        let from = s.env_line.unwrap_or(s.line).max(1);
+        let line = f
+            .src
+            .text
+            .lines()
+            .enumerate()
+            .skip(from - 1)
+            .find(|(_, l)| l.contains(VAR))
+            .map_or(from, |(i, _)| i + 1);
+        f.src.loc_line(line)
+    });
+    let mut finding = Finding::new(
+        &BK306,
+        format!(
+            "`{VAR}` in the environment of `{}` is never read: the image runs buildkitd, which takes its flags from `command`, so `{flags}` is not applied",
+            s.name
+        ),
+    )
+    .prevents(prevents)
+    .help(format!(
+        "pass the flags as arguments: `command: [{}]` (after any flags `command` already has)",
+        quoted.join(", ")
+    ));
+    if let Some(e) = &entitlement {
+        finding = finding.note(format!(
+            "or allow it in buildkitd.toml: `insecure-entitlements = [\"{e}\"]`"
+        ));
+    }
+    if let Some(at) = at {
+        finding = finding.at(at);
+    }
+    out.push(finding);
 }

@@ -76,6 +76,13 @@ crate::diag::checks! {
         title: "buildkitd older than v0.17 serves TLS without ALPN; current clients refuse it",
         prevents: "credentials: cannot check peer: missing selected ALPN property",
     }
+    BK111 {
+        slug: "healthcheck-cannot-reach-daemon",
+        severity: Error,
+        fixable: false,
+        title: "A compose healthcheck runs `buildctl` against an address or TLS setting the daemon does not serve",
+        prevents: "failed to list workers: Unavailable: connection error",
+    }
 }
 
 /// The `[grpc.tls]` settings of a config.
@@ -100,20 +107,26 @@ pub(crate) fn grpc_tls<'a>(doc: &'a toml_edit::Document<String>) -> GrpcTls<'a> 
     }
 }
 
+/// The values of a buildkitd flag in a service's arguments (`--addr X`, `--addr=X`).
+fn flag_values(args: &[String], name: &str) -> Vec<String> {
+    let mut v = Vec::new();
+    let mut it = args.iter();
+    let eq = format!("{name}=");
+    while let Some(a) = it.next() {
+        if a == name {
+            v.extend(it.next().cloned());
+        } else if let Some(x) = a.strip_prefix(&eq) {
+            v.push(x.to_string());
+        }
+    }
+    v
+}
+
 /// gRPC addresses: `--addr` flags replace the config's list.
 pub(crate) fn addresses(cfg: &ActiveConfig<'_>) -> Vec<(String, Option<std::ops::Range<usize>>)> {
-    let flags: Vec<String> = cfg.service.map_or(Vec::new(), |s| {
-        let mut v = Vec::new();
-        let mut it = s.args.iter();
-        while let Some(a) = it.next() {
-            if a == "--addr" {
-                v.extend(it.next().cloned());
-            } else if let Some(x) = a.strip_prefix("--addr=") {
-                v.push(x.to_string());
-            }
-        }
-        v
-    });
+    let flags = cfg
+        .service
+        .map_or(Vec::new(), |s| flag_values(&s.args, "--addr"));
     if !flags.is_empty() {
         return flags.into_iter().map(|a| (a, None)).collect();
     }
@@ -130,19 +143,30 @@ pub(crate) fn addresses(cfg: &ActiveConfig<'_>) -> Vec<(String, Option<std::ops:
 }
 
 pub(crate) fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
-    for cfg in ctx.active_configs() {
+    let configs = ctx.active_configs();
+    for s in ctx.view.buildkit_services() {
+        let cfg = configs
+            .iter()
+            .find(|c| c.service.is_some_and(|x| x.name == s.name));
+        if cfg.is_none() {
+            flags_only(ctx, s, out);
+        }
+        healthcheck(ctx, s, &Daemon::of(cfg, Some(s)), out);
+    }
+    for cfg in configs {
         let src = &cfg.file.src;
         let tls = grpc_tls(cfg.doc);
-        let on = tls.cert.is_some() && tls.key.is_some();
+        let daemon = Daemon::of(Some(&cfg), cfg.service);
+        let on = daemon.tls();
         alpn(ctx, &cfg, &tls, on, out);
         match (tls.cert.clone(), tls.key.clone(), tls.ca.clone()) {
-            (None, None, Some((ca, span))) => out.push(
+            (None, None, Some((ca, span))) if !daemon.cert && !daemon.key => out.push(
                 Finding::new(&BK101, format!("`grpc.tls.ca = \"{ca}\"` without `cert` and `key`: buildkitd serves gRPC without TLS"))
                     .at(src.loc_opt(span))
                     .prevents("no error: TLS is off and clients that expect TLS fail with `authentication handshake failed: tls: first record does not look like a TLS handshake`")
                     .help("add `cert` and `key` under `[grpc.tls]` (the server certificate and its key)"),
             ),
-            (Some((p, span)), None, _) | (None, Some((p, span)), _) => out.push(
+            (Some((p, span)), None, _) | (None, Some((p, span)), _) if daemon.cert != daemon.key => out.push(
                 Finding::new(&BK102, format!("`[grpc.tls]` sets only `{}` (\"{p}\")", if tls.cert.is_some() { "cert" } else { "key" }))
                     .at(src.loc_opt(span))
                     .help("set both `cert` and `key`, or neither"),
@@ -151,12 +175,12 @@ pub(crate) fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
         }
         for (addr, span) in addresses(&cfg) {
             if addr.starts_with("tcp://") && !on {
-                out.push(
-                    Finding::new(&BK103, format!("buildkitd listens on `{addr}` without TLS"))
-                        .at(span.map_or_else(|| src.file_loc(), |s| src.loc(s)))
-                        .prevents(format!("TLS is not enabled for {addr}. enabling mutual TLS authentication is highly recommended"))
-                        .help("add `[grpc.tls]` with `cert` and `key` (and `ca` for mutual TLS), or listen on a unix socket only"),
-                );
+                let at = match (span, cfg.service) {
+                    (Some(s), _) => src.loc(s),
+                    (None, Some(svc)) => args_loc(ctx, svc).unwrap_or_else(|| src.file_loc()),
+                    (None, None) => src.file_loc(),
+                };
+                out.push(tcp_without_tls(&addr, at));
             }
         }
         let Some((env, host, line)) = ctx.snap.env_var("BUILDKIT_HOST") else {
@@ -183,6 +207,196 @@ pub(crate) fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
                     .help("set BUILDKIT_TLS_CA to the CA that issued the buildkitd server certificate (buildctl uses an empty trust pool without it)"),
             );
         }
+    }
+}
+
+fn tcp_without_tls(addr: &str, at: crate::diag::Location) -> Finding {
+    Finding::new(&BK103, format!("buildkitd listens on `{addr}` without TLS"))
+        .at(at)
+        .prevents(format!("TLS is not enabled for {addr}. enabling mutual TLS authentication is highly recommended"))
+        .help("add `[grpc.tls]` with `cert` and `key` (and `ca` for mutual TLS), or `--tlscert`/`--tlskey` flags, or listen on a unix socket only")
+}
+
+/// Where a service's flags are written: its `command` (or `entrypoint`) line.
+fn args_loc(ctx: &Ctx<'_>, s: &ServiceView) -> Option<crate::diag::Location> {
+    crate::doctor::view::compose_loc(ctx.snap, s.file, s.args_line.unwrap_or(s.line))
+}
+
+/// What buildkitd listens on and whether it serves TLS: `--addr`, `--tlscert`,
+/// `--tlskey` and `--tlscacert` replace the config's values (a config-less daemon
+/// listens on the image's default socket).
+struct Daemon {
+    addrs: Vec<String>,
+    cert: bool,
+    key: bool,
+    ca: bool,
+}
+
+impl Daemon {
+    fn of(cfg: Option<&ActiveConfig<'_>>, svc: Option<&ServiceView>) -> Daemon {
+        let args: &[String] = svc.map_or(&[], |s| s.args.as_slice());
+        let flag = |name: &str| {
+            flag_values(args, name)
+                .last()
+                .is_some_and(|v| !v.is_empty())
+        };
+        let tls = cfg.map(|c| grpc_tls(c.doc));
+        let mut addrs: Vec<String> = match cfg {
+            Some(c) => addresses(c).into_iter().map(|(a, _)| a).collect(),
+            None => flag_values(args, "--addr"),
+        };
+        if addrs.is_empty() {
+            addrs.push(default_socket(svc).to_string());
+        }
+        Daemon {
+            addrs,
+            cert: flag("--tlscert") || tls.as_ref().is_some_and(|t| t.cert.is_some()),
+            key: flag("--tlskey") || tls.as_ref().is_some_and(|t| t.key.is_some()),
+            ca: flag("--tlscacert") || tls.as_ref().is_some_and(|t| t.ca.is_some()),
+        }
+    }
+
+    fn tls(&self) -> bool {
+        self.cert && self.key
+    }
+}
+
+/// The socket buildkitd listens on without `--addr` or `grpc.address`, and the one
+/// buildctl dials without `--addr`, in the `moby/buildkit` images (the rootless image
+/// sets `BUILDKIT_HOST` and `XDG_RUNTIME_DIR` for uid 1000).
+fn default_socket(svc: Option<&ServiceView>) -> &'static str {
+    let rootless = svc
+        .and_then(|s| s.image.as_deref())
+        .is_some_and(|i| i.contains("rootless"));
+    if rootless {
+        "unix:///run/user/1000/buildkit/buildkitd.sock"
+    } else {
+        "unix:///run/buildkit/buildkitd.sock"
+    }
+}
+
+/// BK103 for a buildkit service that reads no buildkitd.toml: its `--addr` flags alone
+/// decide what it listens on.
+fn flags_only(ctx: &Ctx<'_>, s: &ServiceView, out: &mut Vec<Finding>) {
+    let daemon = Daemon::of(None, Some(s));
+    if daemon.tls() {
+        return;
+    }
+    for addr in flag_values(&s.args, "--addr") {
+        if addr.starts_with("tcp://")
+            && let Some(at) = args_loc(ctx, s)
+        {
+            out.push(tcp_without_tls(&addr, at));
+        }
+    }
+}
+
+/// BK111: a healthcheck that runs `buildctl` inside the buildkit container against an
+/// address buildkitd does not listen on, or without the TLS material its listener
+/// needs, fails every time, so the service is never healthy.
+fn healthcheck(ctx: &Ctx<'_>, s: &ServiceView, daemon: &Daemon, out: &mut Vec<Finding>) {
+    use crate::doctor::parsed::StrOrList;
+    let Some((test, line)) = &s.healthcheck else {
+        return;
+    };
+    let argv: Vec<String> = match test {
+        StrOrList::List(l) => match l.first().map(String::as_str) {
+            Some("CMD") => l[1..].to_vec(),
+            Some("CMD-SHELL") => l[1..]
+                .join(" ")
+                .split_whitespace()
+                .map(str::to_string)
+                .collect(),
+            _ => return,
+        },
+        StrOrList::Str(t) => t.split_whitespace().map(str::to_string).collect(),
+    };
+    let Some(start) = argv
+        .iter()
+        .position(|a| a == "buildctl" || a.ends_with("/buildctl"))
+    else {
+        return;
+    };
+    let cmd: Vec<String> = argv[start + 1..]
+        .iter()
+        .take_while(|a| !matches!(a.as_str(), ";" | "&&" | "||" | "|"))
+        .cloned()
+        .collect();
+    let flag = |name: &str| {
+        flag_values(&cmd, name)
+            .last()
+            .cloned()
+            .filter(|v| !v.is_empty())
+    };
+    let addr = flag("--addr")
+        .or_else(|| s.env_var("BUILDKIT_HOST").map(str::to_string))
+        .unwrap_or_else(|| default_socket(Some(s)).to_string());
+    let has_ca = flag("--tlscacert").is_some() || flag("--tlsdir").is_some();
+    let has_cert = flag("--tlscert").is_some() || flag("--tlsdir").is_some();
+    let Some(at) = crate::doctor::view::compose_loc(ctx.snap, s.file, *line) else {
+        return;
+    };
+    let listening = daemon.addrs.join(", ");
+    let problem: Option<(String, String, String)> = if let Some(path) = addr.strip_prefix("unix://")
+    {
+        (!daemon.addrs.iter().any(|a| a.strip_prefix("unix://") == Some(path))).then(|| (
+            format!("the healthcheck's `buildctl` dials `{addr}`, but buildkitd listens on {listening}"),
+            format!("failed to list workers: Unavailable: connection error: desc = \"transport: Error while dialing: dial unix {path}: connect: no such file or directory\""),
+            "point the healthcheck at an address buildkitd listens on (`--addr`), or add `unix:///run/buildkit/buildkitd.sock` to its listeners".to_string(),
+        ))
+    } else if let Some(rest) = addr.strip_prefix("tcp://") {
+        let (host, port) = crate::hostport::host_and_port(rest.split('/').next().unwrap_or(rest));
+        let own = crate::hostport::is_loopback(host)
+            || host == "0.0.0.0"
+            || s.network_names().iter().any(|n| n == host);
+        let listens = daemon.addrs.iter().any(|a| {
+            a.strip_prefix("tcp://")
+                .map(|l| crate::hostport::host_and_port(l).1 == port)
+                .unwrap_or(false)
+        });
+        if !own {
+            None
+        } else if !listens {
+            Some((
+                format!(
+                    "the healthcheck's `buildctl` dials `{addr}`, but buildkitd listens on {listening}"
+                ),
+                format!(
+                    "failed to list workers: Unavailable: connection error: desc = \"transport: Error while dialing: dial tcp {rest}: connect: connection refused\""
+                ),
+                "point the healthcheck at an address buildkitd listens on".to_string(),
+            ))
+        } else if daemon.tls() && !has_ca {
+            Some((
+                format!("the healthcheck's `buildctl` dials `{addr}` without TLS flags, but buildkitd serves TLS there"),
+                "failed to list workers: Unavailable: connection error: desc = \"error reading server preface: EOF\"".to_string(),
+                "pass `--tlscacert` (and `--tlscert`/`--tlskey` for mutual TLS) to the healthcheck's buildctl, or check the daemon over its unix socket".to_string(),
+            ))
+        } else if daemon.tls() && daemon.ca && !has_cert {
+            Some((
+                format!("the healthcheck's `buildctl` dials `{addr}` without a client certificate, but buildkitd requires one (`grpc.tls.ca`)"),
+                "failed to list workers: Unavailable: write: broken pipe (the server answered `tls: certificate required`)".to_string(),
+                "pass `--tlscert` and `--tlskey` (a client certificate from the CA buildkitd trusts) to the healthcheck's buildctl, or check the daemon over its unix socket".to_string(),
+            ))
+        } else if !daemon.tls() && has_ca {
+            Some((
+                format!("the healthcheck's `buildctl` speaks TLS to `{addr}`, but buildkitd serves it without TLS"),
+                "transport: authentication handshake failed: tls: first record does not look like a TLS handshake".to_string(),
+                "drop the TLS flags from the healthcheck, or turn TLS on for the listener".to_string(),
+            ))
+        } else {
+            None
+        }
+    } else {
+        None
+    };
+    if let Some((message, prevents, help)) = problem {
+        out.push(
+            Finding::new(&BK111, message)
+                .at(at)
+                .prevents(prevents)
+                .help(help),
+        );
     }
 }
 

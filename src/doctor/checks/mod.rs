@@ -19,9 +19,10 @@ pub(crate) mod trust;
 
 use super::parsed::TomlFile;
 use super::snapshot::Snapshot;
-use super::view::{ServiceView, View};
+use super::view::{ServiceView, View, buildkit_image_version};
 use crate::diag::{Check, Finding};
 use time::OffsetDateTime;
+use toml::schema;
 
 /// One family: the checks it declares and the function that runs them.
 pub(crate) struct Family {
@@ -140,6 +141,100 @@ impl<'a> Ctx<'a> {
             .buildkit_services()
             .find_map(ServiceView::buildkit_version)
     }
+
+    /// The BuildKit release a config read by `service` (or, without one, the
+    /// environment's first buildkit service) is checked against: the image tag, else
+    /// `buildkitd.image` of `bkenv.toml`, else the release bkenv pins.
+    pub(crate) fn in_play(&self, service: Option<&ServiceView>) -> InPlay {
+        let image = service
+            .or_else(|| self.view.buildkit_services().next())
+            .and_then(|s| s.image.clone());
+        let from_image = |image: String, spec: bool| match buildkit_image_version(&image) {
+            Some(v) => Some(InPlay {
+                v,
+                from: if spec {
+                    Source::Spec(image)
+                } else {
+                    Source::Image(image)
+                },
+            }),
+            // `latest`, `buildx-stable-1`, `master`, a digest: the newest release.
+            None if !spec && is_moby_buildkit(&image) => Some(InPlay {
+                v: schema::NEWEST,
+                from: Source::Unversioned(image),
+            }),
+            None => None,
+        };
+        image
+            .and_then(|i| from_image(i, false))
+            .or_else(|| {
+                self.snap
+                    .spec_image
+                    .clone()
+                    .and_then(|i| from_image(i, true))
+            })
+            .unwrap_or(InPlay {
+                v: crate::model::PINNED_BUILDKIT,
+                from: Source::Pinned,
+            })
+    }
+}
+
+/// The BuildKit release a check holds true for, and where doctor learned it.
+#[derive(Debug, Clone)]
+pub(crate) struct InPlay {
+    pub v: schema::Version,
+    pub from: Source,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Source {
+    Image(String),
+    Spec(String),
+    /// A BuildKit image without a version tag: taken as the newest release.
+    Unversioned(String),
+    /// Nothing names a release: bkenv's pinned one.
+    Pinned,
+}
+
+impl InPlay {
+    /// `v0.23.2`, for messages.
+    pub(crate) fn version(&self) -> String {
+        let (a, b, c) = self.v;
+        format!("v{a}.{b}.{c}")
+    }
+
+    /// Where the release comes from, as a finding's note.
+    pub(crate) fn source_note(&self) -> String {
+        let v = self.version();
+        match &self.from {
+            Source::Image(i) => format!("BuildKit {v} is the release of the image `{i}`"),
+            Source::Spec(i) => format!("BuildKit {v} is `buildkitd.image = \"{i}\"` in bkenv.toml"),
+            Source::Unversioned(i) => {
+                format!("`{i}` names no release; doctor takes the newest it knows, {v}")
+            }
+            Source::Pinned => format!(
+                "no image tag or bkenv.toml names the BuildKit release; doctor assumes {v}, the one bkenv pins"
+            ),
+        }
+    }
+
+    /// go-toml v2 (v0.28 and later) matches keys without regard to case.
+    pub(crate) fn go_toml_v2(&self) -> bool {
+        self.v >= schema::GO_TOML_V2
+    }
+}
+
+/// `moby/buildkit` under any registry or tag.
+fn is_moby_buildkit(image: &str) -> bool {
+    let repo = image.split('@').next().unwrap_or(image);
+    let repo = repo
+        .rsplit_once(':')
+        .filter(|(_, t)| !t.contains('/'))
+        .map_or(repo, |(r, _)| r);
+    repo.rsplit('/')
+        .next()
+        .is_some_and(|n| n.eq_ignore_ascii_case("buildkit"))
 }
 
 /// Runs every family.

@@ -4,7 +4,7 @@ use super::registry_uses::usages;
 use super::trust::{san_covers, san_list, served, table_cas, trusted_by};
 use super::{ActiveConfig, Ctx};
 use crate::diag::{Edit, Finding, Fix, Location};
-use crate::doctor::registry_tables::{RegTable, reg_tables, table_for};
+use crate::doctor::registry_tables::{RegTable, never_matches, reg_tables, table_for};
 use crate::doctor::view::RegistryView;
 use crate::hostport::is_loopback;
 use std::collections::BTreeSet;
@@ -44,9 +44,9 @@ crate::diag::checks! {
     }
     BK205 {
         slug: "http-with-insecure",
-        severity: Warning,
+        severity: Note,
         fixable: false,
-        title: "`http = true` together with `insecure = true`",
+        title: "`http = true` together with `insecure = true`: works, but says two things",
         prevents: "",
     }
     BK206 {
@@ -127,7 +127,9 @@ pub(crate) fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     for cfg in ctx.active_configs() {
         let tables = reg_tables(cfg.doc);
         let bridge = cfg.service.is_some_and(|s| s.bridge_network());
-        for t in &tables {
+        // A table no reference can select (BK007) changes nothing: its settings are not
+        // worth a finding of their own.
+        for t in tables.iter().filter(|t| never_matches(&t.host).is_none()) {
             table_checks(ctx, &cfg, &tables, t, bridge, out);
         }
         usage_checks(ctx, &cfg, &tables, bridge, out);
@@ -146,22 +148,28 @@ fn table_checks(
     let at = src.loc_opt(t.key_span.clone());
     let h = &t.host;
     if is_loopback(h) && bridge {
-        out.push(bridge_finding(h, at.clone(), cfg));
+        out.extend(bridge_finding(ctx, h, at.clone(), cfg));
     }
     let insecure = t.insecure == Some(true);
+    let version = ctx.in_play(cfg.service);
     if t.http == Some(true) && insecure {
-        out.push(Finding::new(&BK205, format!("registry `{h}` sets both `http = true` and `insecure = true`"))
-            .at(src.loc_opt(t.insecure_span.clone()))
-            .help("for a plain-HTTP registry keep only `http = true`; for HTTPS with a private CA use `ca = [...]`"));
-    } else if insecure && !t.ca.is_empty() {
-        out.push(
-            Finding::new(
-                &BK206,
-                format!("registry `{h}` sets `insecure = true`, so its `ca` is never used"),
+        let how = if version.v >= FALLBACK {
+            format!(
+                "BuildKit {} tries HTTPS without verification first, then falls back to plain HTTP",
+                version.version()
             )
+        } else {
+            format!(
+                "BuildKit {} tries plain HTTP first and pushes over plain HTTP only",
+                version.version()
+            )
+        };
+        out.push(Finding::new(&BK205, format!("registry `{h}` sets both `http = true` and `insecure = true`; {how}"))
             .at(src.loc_opt(t.insecure_span.clone()))
-            .help("remove `insecure = true`: with `ca` set, BuildKit can verify the certificate"),
-        );
+            .note(version.source_note())
+            .help("say one thing: keep only `http = true` for a plain-HTTP registry, or trust an HTTPS registry's CA with `ca = [...]`"));
+    } else if insecure && !t.ca.is_empty() {
+        out.push(insecure_with_ca(ctx, cfg, t));
     } else if insecure {
         out.push(Finding::new(&BK207, format!("registry `{h}` skips certificate verification (`insecure = true`)"))
             .at(src.loc_opt(t.insecure_span.clone()))
@@ -176,7 +184,7 @@ fn table_checks(
                 .help("point `ca` at the CA certificate (`-----BEGIN CERTIFICATE-----`), never at a key"));
         }
     }
-    let version = cfg.service.and_then(|s| s.buildkit_version());
+    let version = Some(version.v);
     for (m, span) in &t.mirrors {
         let host = m
             .split("://")
@@ -193,15 +201,27 @@ fn table_checks(
                 .prevents(format!("no error: requests go to `https://{m}/v2/...`, fail, and BuildKit silently pulls from `{h}` instead"))
                 .help(format!("write the mirror as `\"{host}\"`, or pin moby/buildkit v0.12.0 or later")));
         }
-        let special = t.http.is_some()
+        // What the parent sets that its mirror would miss: `http = false` is the default
+        // for a non-loopback host, and a mirror has its own loopback default.
+        let special = t.http == Some(true)
+            || (t.http == Some(false) && is_loopback(h))
             || t.trusts()
             || !t.keypairs.is_empty()
-            || is_loopback(host)
             || ctx.view.registry_for(host).is_some();
-        if table_for(tables, host).is_none() && special {
+        let own = table_for(tables, host);
+        let scheme_http = m.starts_with("http://") && !is_loopback(host);
+        if own.is_none() && special && !scheme_http {
             out.push(Finding::new(&BK211, format!("mirror `{m}` of `{h}` has no `[registry.\"{host}\"]` table; it does not inherit `{h}`'s TLS/HTTP settings"))
                 .at(src.loc_opt(span.clone()))
                 .help(format!("add `[registry.\"{host}\"]` with the `http`/`ca` settings the mirror needs")));
+        } else if scheme_http
+            && own.and_then(|o| o.http) != Some(true)
+            && version.is_none_or(|v| v >= (0, 12, 0))
+        {
+            out.push(Finding::new(&BK211, format!("mirror `{m}` of `{h}` is reached over HTTPS: BuildKit drops the `http://` of a mirror and takes HTTP or HTTPS from `[registry.\"{host}\"]`"))
+                .at(src.loc_opt(span.clone()))
+                .prevents(format!("no error: the mirror fails and BuildKit pulls from `{h}` instead"))
+                .help(format!("add `[registry.\"{host}\"]` with `http = true`")));
         }
     }
     for (d, span) in &t.tlsconfigdir {
@@ -266,12 +286,84 @@ fn table_checks(
     }
 }
 
-fn bridge_finding(h: &str, at: Location, cfg: &ActiveConfig<'_>) -> Finding {
+/// The first release whose `http + insecure` tries HTTPS (skipping verification) before
+/// falling back to plain HTTP (BuildKit PR 4300, backported to v0.12.3). Before it the
+/// plain-HTTP host came first and pushes used it alone.
+const FALLBACK: (u32, u32, u32) = (0, 12, 3);
+
+/// BK213 for a loopback name buildkitd dials inside a bridge network, unless
+/// `extra_hosts` sends that name to the host, where the registry's port is published on
+/// more than the host's loopback (a port bound to 127.0.0.1 is not reachable through the
+/// gateway).
+fn bridge_finding(ctx: &Ctx<'_>, h: &str, at: Location, cfg: &ActiveConfig<'_>) -> Option<Finding> {
     let svc = cfg.service.map_or("buildkitd", |s| s.name.as_str());
-    Finding::new(&BK213, format!("`{h}` is loopback, but service `{svc}` runs in a bridge network where localhost is the container itself"))
+    let (name, port) = crate::hostport::host_and_port(h);
+    let published = ctx.view.registry_for(h).and_then(|(r, _)| {
+        let s = ctx.view.service(r)?;
+        s.ports
+            .iter()
+            .find(|p| p.target == r.port && p.published == port)
+            .cloned()
+    });
+    let mut f = Finding::new(
+        &BK213,
+        format!(
+            "`{h}` is loopback, but service `{svc}` runs in a bridge network where localhost is the container itself"
+        ),
+    );
+    if let Some(addr) = cfg.service.and_then(|s| s.extra_host(name)) {
+        let local_only = published
+            .as_ref()
+            .and_then(|p| p.host_ip.as_deref())
+            .is_some_and(crate::hostport::is_loopback);
+        if !local_only {
+            return None;
+        }
+        f = Finding::new(
+            &BK213,
+            format!(
+                "`extra_hosts` sends `{name}` in service `{svc}` to `{addr}`, but the registry publishes `{h}` on the host's loopback only"
+            ),
+        );
+    }
+    Some(f
         .at(at)
-        .prevents(format!("dial tcp 127.0.0.1:{}: connect: connection refused", h.rsplit_once(':').map_or("443", |(_, p)| p)))
-        .help("use the registry's service name inside the network (e.g. `registry:5000`), or run buildkitd with `network_mode: host`")
+        .prevents(format!("dial tcp 127.0.0.1:{}: connect: connection refused", port.map_or(443, |p| p)))
+        .help("use the registry's service name inside the network (e.g. `registry:5000`), or run buildkitd with `network_mode: host`"))
+}
+
+/// BK206: `insecure = true` beside `ca`. Whether dropping `insecure` is safe depends on
+/// the certificate the registry serves: it must be signed by a `ca` and cover the name.
+fn insecure_with_ca(ctx: &Ctx<'_>, cfg: &ActiveConfig<'_>, t: &RegTable) -> Finding {
+    let h = &t.host;
+    let f = Finding::new(
+        &BK206,
+        format!("registry `{h}` sets `insecure = true`, so its `ca` is never used"),
+    )
+    .at(cfg.file.src.loc_opt(t.insecure_span.clone()));
+    let served = ctx.view.registry_for(h).and_then(|(r, _)| served(ctx, r));
+    let Some((path, leaf)) = served.and_then(|(p, c)| c.first().map(|l| (p, l))) else {
+        return f.help(format!(
+            "remove `insecure = true` once the registry's certificate is signed by a `ca` file and valid for `{}` (`bkenv doctor --probe` checks both); until then removing it fails with `x509: ...`",
+            crate::hostport::strip_port(h)
+        ));
+    };
+    let cas = table_cas(ctx, cfg, t);
+    let name = crate::hostport::strip_port(h);
+    if !cas.is_empty() && !trusted_by(leaf, &cas) {
+        return f
+            .note(format!("the certificate it serves ({}) is issued by {}, which no `ca` file signs", path.display(), leaf.issuer))
+            .help("point `ca` at the CA that issued the registry certificate before removing `insecure = true`; removing it now fails with `x509: certificate signed by unknown authority`");
+    }
+    if !san_covers(leaf, h) {
+        return f
+            .note(format!("the certificate it serves ({}) is valid for {}, not {name}", path.display(), san_list(leaf)))
+            .help(format!("reissue the registry certificate with `{name}` in its SANs before removing `insecure = true`; removing it now fails with `x509: certificate is valid for {}, not {name}`", san_list(leaf)));
+    }
+    f.help(format!(
+        "remove `insecure = true`: the `ca` signs the certificate `{h}` serves ({}), which is valid for {name}",
+        path.display()
+    ))
 }
 
 fn usage_checks(
@@ -292,7 +384,7 @@ fn usage_checks(
         if is_loopback(&h) && bridge && !is_table {
             // Every usage site is reported; tables by `table_checks`, then checked below.
             if cfg.service.is_some() {
-                out.push(bridge_finding(&h, at, cfg));
+                out.extend(bridge_finding(ctx, &h, at, cfg));
             }
             continue;
         }
@@ -333,6 +425,11 @@ fn tls_registry(
 ) {
     let src = &cfg.file.src;
     let http = t.and_then(|t| t.http);
+    let insecure = t.is_some_and(|t| t.insecure == Some(true));
+    // `http + insecure` tries HTTPS first from v0.12.3 on (BK205 notes it).
+    if http == Some(true) && insecure && ctx.in_play(cfg.service).v >= FALLBACK {
+        return;
+    }
     if http == Some(true) {
         let span = t.and_then(|t| t.http_span.clone());
         out.push(

@@ -1,12 +1,18 @@
 //! BK0xx: buildkitd.toml syntax and schema, checked strictly because BuildKit never is.
+//!
+//! [`schema`] is BuildKit's schema per release; [`walk`] checks every key of a parsed
+//! file against it for the release in play ([`Ctx::in_play`]). The header scan
+//! (BK006) and the registry-key rules (BK007) work on the raw text and the keys.
 
-use super::Ctx;
-mod types;
+use super::{Ctx, InPlay};
+mod golang;
+pub(crate) mod schema;
+mod walk;
 
 use crate::diag::{Edit, Finding, Fix};
 use crate::doctor::parsed::TomlFile;
-use toml_edit::{Item, Table, Value};
-use types::{expect_str, keys, string_vs_array, wrong_type};
+use crate::doctor::registry_tables::{Never, never_matches, reg_tables};
+use toml_edit::Item;
 
 crate::diag::checks! {
     BK001 {
@@ -34,14 +40,14 @@ crate::diag::checks! {
         slug: "unknown-key",
         severity: Warning,
         fixable: false,
-        title: "A key BuildKit does not know; it is silently ignored",
+        title: "A key no BuildKit release reads; it is silently ignored",
         prevents: "",
     }
     BK005 {
         slug: "wrong-case-key",
         severity: Warning,
         fixable: false,
-        title: "A key spelled with the wrong case; ignored by BuildKit v0.10 to v0.27",
+        title: "A key spelled with a case go-toml v1 (BuildKit v0.10 to v0.27) does not match; it is ignored",
         prevents: "",
     }
     BK006 {
@@ -55,7 +61,7 @@ crate::diag::checks! {
         slug: "registry-key-not-host",
         severity: Error,
         fixable: false,
-        title: "A registry key is not the exact host[:port] BuildKit looks up",
+        title: "A registry key can never match: BuildKit looks tables up by the exact host[:port]",
         prevents: "",
     }
     BK008 {
@@ -76,7 +82,7 @@ crate::diag::checks! {
         slug: "wrong-value-type",
         severity: Error,
         fixable: false,
-        title: "A value has the wrong TOML type",
+        title: "A value has a TOML type BuildKit cannot decode into the key",
         prevents: "failed to parse config",
     }
     BK011 {
@@ -86,56 +92,53 @@ crate::diag::checks! {
         title: "A gRPC address has no scheme",
         prevents: "address does not contain proto",
     }
+    BK012 {
+        slug: "key-not-in-version",
+        severity: Warning,
+        fixable: false,
+        title: "A key the BuildKit release in play does not read yet; it is silently ignored",
+        prevents: "",
+    }
+    BK013 {
+        slug: "invalid-size-or-duration",
+        severity: Error,
+        fixable: false,
+        title: "A size or duration BuildKit cannot parse",
+        prevents: "failed to parse config: unmarshal text: invalid disk space",
+    }
+    BK014 {
+        slug: "gc-unit-mistake",
+        severity: Warning,
+        fixable: false,
+        title: "A GC size or duration whose unit is almost surely not what was meant",
+        prevents: "",
+    }
+    BK015 {
+        slug: "key-case-only-go-toml-v2",
+        severity: Note,
+        fixable: false,
+        title: "A key spelled with a case only go-toml v2 (BuildKit v0.28 and later) matches",
+        prevents: "",
+    }
+    BK016 {
+        slug: "gc-size-beside-gcpolicy",
+        severity: Warning,
+        fixable: false,
+        title: "A worker GC size that `gcpolicy` rules make unused",
+        prevents: "",
+    }
 }
 
-const TOP: &[&str] = &[
-    "debug",
-    "trace",
-    "root",
-    "insecure-entitlements",
-    "grpc",
-    "worker",
-    "registry",
-    "dns",
-    "history",
-    "log",
-    "otel",
-    "frontend",
-    "system",
-    "cdi",
-    "provenanceEnvDir",
-    "cache",
-    "proxyNetwork",
-    "entitlements",
-];
-const GRPC: &[&str] = &[
-    "address",
-    "debugAddress",
-    "uid",
-    "gid",
-    "securityDescriptor",
-    "tls",
-];
-const TLS: &[&str] = &["cert", "key", "ca"];
-const REGISTRY: &[&str] = &[
-    "mirrors",
-    "http",
-    "insecure",
-    "ca",
-    "keypair",
-    "tlsconfigdir",
-];
-const KEYPAIR: &[&str] = &["key", "cert"];
-
 pub(crate) fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
-    let v2 = ctx.buildkit_version().is_some_and(|v| v >= (0, 28, 0));
     for file in &ctx.snap.buildkitd {
-        let header_hits = unquoted_headers(file, out);
+        let plays = plays(ctx, file);
+        let first = plays.first().cloned().unwrap_or_else(|| ctx.in_play(None));
+        let headers = unquoted_headers(file, &first, out);
         match &file.doc {
             Err(e) => {
                 let range = e.range.clone().unwrap_or(0..0);
                 let (line, col) = file.src.line_col(range.start);
-                if header_hits.contains(&line) {
+                if headers.iter().any(|h| h.line == line) {
                     continue;
                 }
                 let text = file.src.line_text(line).unwrap_or_default().trim_start();
@@ -165,209 +168,264 @@ pub(crate) fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
                     .help("fix the TOML syntax; BuildKit refuses to start with this file"),
                 );
             }
-            Ok(doc) => schema(file, doc.as_table(), v2, out),
+            Ok(doc) => {
+                let skip: Vec<String> = headers.into_iter().map(|h| h.registry).collect();
+                for play in &plays {
+                    walk::check(file, doc.as_table(), play, &skip, out);
+                }
+                registry_keys(ctx, file, doc, &skip, out);
+                grpc_addresses(file, doc, out);
+            }
         }
     }
 }
 
+/// The releases a file is read by: the versions of the services that mount it, or the
+/// environment's one when no service reads it.
+fn plays(ctx: &Ctx<'_>, file: &TomlFile) -> Vec<InPlay> {
+    let mut plays: Vec<InPlay> = Vec::new();
+    for cfg in ctx.active_configs() {
+        if cfg.file.src.path == file.src.path && cfg.service.is_some() {
+            let p = ctx.in_play(cfg.service);
+            if !plays.iter().any(|q| q.v == p.v) {
+                plays.push(p);
+            }
+        }
+    }
+    if plays.is_empty() {
+        plays.push(ctx.in_play(None));
+    }
+    plays
+}
+
+/// A `[registry.host...]` header BK006 reported: its line and the registry name TOML
+/// reads from it (the first dotted part), whose table BK006 speaks for.
+struct Header {
+    line: usize,
+    registry: String,
+}
+
 /// `[registry.host:5000]` and `[registry.my.reg.io]` headers, found on the raw text so
-/// they are reported even when the file does not parse. Returns their lines.
-fn unquoted_headers(file: &TomlFile, out: &mut Vec<Finding>) -> Vec<usize> {
-    let mut lines = Vec::new();
+/// they are reported even when the file does not parse. A header with a quote anywhere
+/// in its key is someone's deliberate TOML (`[registry.configs."r:5000".tls]`), left to
+/// the schema walk.
+fn unquoted_headers(file: &TomlFile, play: &InPlay, out: &mut Vec<Finding>) -> Vec<Header> {
+    let mut found = Vec::new();
     for (i, raw) in file.src.text.lines().enumerate() {
+        let indent = raw.len() - raw.trim_start().len();
         let t = raw.trim();
         let inner = t.trim_start_matches('[');
+        let brackets = t.len() - inner.len();
+        if !(1..=2).contains(&brackets) {
+            continue;
+        }
         let Some(rest) = inner.strip_prefix("registry.") else {
             continue;
         };
         // The header's key ends at its first `]`; a comment may follow.
         let key = rest.split(']').next().unwrap_or(rest);
         let key = key.strip_suffix(".keypair").unwrap_or(key);
-        if key.starts_with('"')
-            || key.starts_with('\'')
-            || !(key.contains(':') || key.contains('.'))
-        {
+        let bare = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':');
+        if key.is_empty() || !key.chars().all(bare) || !(key.contains(':') || key.contains('.')) {
             continue;
         }
         let parses = !key.contains(':');
-        let mut f = Finding::new(
-            &BK006,
-            format!(
-                "registry key `{key}` is not quoted; BuildKit reads `[registry.{key}]` as {}",
-                if parses {
-                    format!(
-                        "registry `{}` with nested tables, which it ignores",
-                        key.split('.').next().unwrap_or(key)
-                    )
-                } else {
-                    "a syntax error".to_string()
-                }
-            ),
-        )
-        .at(file.src.loc_line(i + 1))
-        .help(format!("quote the key: `[registry.\"{key}\"]`"));
-        if parses {
-            // The key starts right after `registry.`, past the indent and the brackets.
-            let start = file.src.line_start(i + 1).map(|line| {
-                line + (raw.len() - raw.trim_start().len())
-                    + (t.len() - inner.len())
-                    + "registry.".len()
-            });
-            let fix = start.map(|s| {
-                Fix::safe([Edit::replace(
-                    &file.src.path,
-                    s..s + key.len(),
-                    format!("\"{key}\""),
-                )])
-            });
-            f = f
-                .fix(fix)
-                .prevents("no error: the settings are silently not applied");
+        let line = i + 1;
+        let start = file
+            .src
+            .line_start(line)
+            .map(|l| l + indent + brackets + "registry.".len());
+        let fix = start.map(|s| {
+            Fix::safe([Edit::replace(
+                &file.src.path,
+                s..s + key.len(),
+                format!("\"{key}\""),
+            )])
+        });
+        let registry = key.split('.').next().unwrap_or(key).to_string();
+        let (what, prevents) = if parses {
+            (
+                format!("registry `{registry}` with nested tables, which it ignores"),
+                "no error: the settings are silently not applied".to_string(),
+            )
+        } else if play.go_toml_v2() {
+            (
+                "a syntax error".to_string(),
+                "failed to parse config: toml: expected character ]".to_string(),
+            )
         } else {
-            f = f.prevents(
-                "failed to parse config: invalid table array key: invalid bare key character: :",
-            );
-        }
-        out.push(f);
-        lines.push(i + 1);
+            (
+                "a syntax error".to_string(),
+                format!(
+                    "failed to parse config: ({line}, {}): invalid table array key: invalid bare key character: :",
+                    indent + brackets + 1
+                ),
+            )
+        };
+        out.push(
+            Finding::new(
+                &BK006,
+                format!("registry key `{key}` is not quoted; BuildKit reads `[registry.{key}]` as {what}"),
+            )
+            .at(file.src.loc_line(line))
+            .prevents(prevents)
+            .help(format!("quote the key: `[registry.\"{key}\"]`"))
+            .fix(fix),
+        );
+        found.push(Header { line, registry });
     }
-    lines
+    found
 }
 
-fn schema(file: &TomlFile, root: &Table, v2: bool, out: &mut Vec<Finding>) {
-    keys(file, root, TOP, "", out);
-    if let Some(grpc) = root.get("grpc").and_then(Item::as_table_like) {
-        if let Some(g) = root.get("grpc").and_then(Item::as_table) {
-            keys(file, g, GRPC, "grpc.", out);
-            if let Some(tls) = g.get("tls").and_then(Item::as_table) {
-                keys(file, tls, TLS, "grpc.tls.", out);
-                for k in ["cert", "key"] {
-                    expect_str(file, tls, k, "grpc.tls.", out);
-                }
-                if let Some(item) = tls.get("ca") {
-                    if let Some(arr) = item.as_array() {
-                        let mut f = Finding::new(&BK003, format!("`grpc.tls.ca` is an array of {} path(s); BuildKit reads one CA file path", arr.len()))
-                            .at(file.src.loc_opt(item.span()))
-                            .prevents(if v2 { "failed to parse config: toml: cannot decode TOML array into struct field config.TLSConfig.CA of type string".to_string() } else { format!("failed to parse config: Can't convert {:?}([]interface {{}}) to a slice", arr.iter().filter_map(Value::as_str).collect::<Vec<_>>()) })
-                            .help("write `ca = \"/path/ca.crt\"` (a single string); concatenate several CAs into one PEM file");
-                        // One path: the array becomes its only element, as written.
-                        if let (1, Some(span), Some(one)) =
-                            (arr.len(), item.span(), arr.get(0).and_then(Value::span))
-                            && let Some(raw) = file.src.text.get(one)
-                        {
-                            f = f.fix(Fix::safe([Edit::replace(&file.src.path, span, raw)]));
-                        }
-                        out.push(f);
-                    } else {
-                        expect_str(file, tls, "ca", "grpc.tls.", out);
-                    }
-                }
-            }
-            string_vs_array(file, g, "address", "grpc.", "GRPCConfig.Address", v2, out);
-            for k in ["uid", "gid"] {
-                if let Some(item) = g.get(k).filter(|i| i.as_integer().is_none()) {
-                    out.push(wrong_type(file, item, &format!("grpc.{k}"), "an integer"));
-                }
-            }
-            if let Some(arr) = g.get("address").and_then(Item::as_array) {
-                for v in arr.iter() {
-                    if let Some(a) = v.as_str().filter(|a| !a.contains("://")) {
-                        out.push(Finding::new(&BK011, format!("gRPC address `{a}` has no scheme"))
-                            .at(file.src.loc_opt(v.span()))
-                            .prevents(format!("address {a} does not contain proto, you meant unix://{a} ?"))
-                            .help(format!("write `tcp://{a}` for a TCP listener or `unix://{a}` for a socket")));
-                    }
-                }
-            }
-        }
-        let _ = grpc;
-    }
-    let Some(reg) = root.get("registry").and_then(Item::as_table) else {
-        return;
-    };
-    for (host, item) in reg.iter() {
-        let key_span = reg.key(host).and_then(|k| k.span());
-        let raw = key_span
-            .clone()
-            .and_then(|s| file.src.text.get(s))
-            .unwrap_or(host);
-        let quoted = raw.starts_with('"') || raw.starts_with('\'');
-        if host.contains("://")
-            || host.contains('/')
-            || host == "registry-1.docker.io"
-            || host == "index.docker.io"
-        {
-            let exact = host
-                .split("://")
-                .last()
-                .unwrap_or(host)
-                .split('/')
-                .next()
-                .unwrap_or(host);
-            let exact = if exact == "registry-1.docker.io" || exact == "index.docker.io" {
-                "docker.io"
-            } else {
-                exact
-            };
-            out.push(Finding::new(&BK007, format!("registry key `{host}` never matches: BuildKit looks up the bare `host[:port]` of the image reference"))
-                .at(file.src.loc_opt(key_span.clone()))
-                .prevents("no error: the table is silently unused, then `x509: certificate signed by unknown authority` or `http: server gave HTTP response to HTTPS client`")
-                .help(format!("use `[registry.\"{exact}\"]`")));
-        }
-        let Some(t) = item.as_table() else {
-            if item.is_inline_table() {
-                continue;
-            }
-            out.push(wrong_type(
-                file,
-                item,
-                &format!("registry.{host}"),
-                "a table",
-            ));
+/// BK007: registry keys no image reference can produce, and a port-less loopback key
+/// when the environment uses that host with a port.
+fn registry_keys(
+    ctx: &Ctx<'_>,
+    file: &TomlFile,
+    doc: &toml_edit::Document<String>,
+    skip: &[String],
+    out: &mut Vec<Finding>,
+) {
+    let tables = reg_tables(doc);
+    for t in tables.iter().filter(|t| !skip.contains(&t.host)) {
+        let at = file.src.loc_opt(t.key_span.clone());
+        let h = &t.host;
+        // What the unused table costs: its transport and trust settings, else only its
+        // mirrors (pulls then go to the registry itself and still work).
+        let transport = t.http.is_some()
+            || t.insecure.is_some()
+            || !t.ca.is_empty()
+            || !t.tlsconfigdir.is_empty()
+            || !t.keypairs.is_empty();
+        let never = if transport || t.mirrors.is_empty() {
+            "no error: the table is silently unused, then `x509: certificate signed by unknown authority` or `http: server gave HTTP response to HTTPS client`"
+        } else {
+            "no error: the table is silently unused, so its mirrors are never tried and pulls go to the registry itself"
+        };
+        let Some(why) = never_matches(h) else {
+            port_less_loopback(ctx, file, &tables, t, out);
             continue;
         };
-        if !quoted && t.iter().any(|(k, v)| k != "keypair" && v.is_table()) {
-            // Reported by the header scan (BK006).
-            continue;
-        }
-        keys(file, t, REGISTRY, &format!("registry.\"{host}\"."), out);
-        let field = |f: &str| format!("RegistryConfig.{f}");
-        string_vs_array(file, t, "ca", "", &field("RootCAs"), v2, out);
-        string_vs_array(file, t, "mirrors", "", &field("Mirrors"), v2, out);
-        string_vs_array(file, t, "tlsconfigdir", "", &field("TLSConfigDir"), v2, out);
-        for k in ["http", "insecure"] {
-            if let Some(item) = t.get(k).filter(|i| i.as_bool().is_none()) {
-                out.push(wrong_type(
-                    file,
-                    item,
-                    k,
-                    "a boolean (`true`/`false`, unquoted)",
-                ));
-            }
-        }
-        if let Some(kp) = t.get("keypair") {
-            let span = t.key("keypair").and_then(|k| k.span());
-            if kp.is_table() || kp.is_inline_table() {
-                out.push(
-                    Finding::new(
-                        &BK008,
-                        format!("`keypair` of registry `{host}` is a single table"),
-                    )
-                    .at(file.src.loc_opt(span))
-                    .prevents(if v2 {
-                        "failed to parse config: toml: cannot store a table in a slice"
-                    } else {
-                        "failed to parse config: Can't convert ... (*toml.Tree) to a tree"
-                    })
-                    .help(format!(
-                        "write it as an array of tables: `[[registry.\"{host}\".keypair]]`"
-                    )),
-                );
-            } else if let Some(aot) = kp.as_array_of_tables() {
-                for kt in aot.iter() {
-                    keys(file, kt, KEYPAIR, "keypair.", out);
+        let (message, help) = match why {
+            Never::Exact(exact) => (
+                format!("registry key `{h}` never matches: BuildKit looks up the bare `host[:port]` of the image reference"),
+                format!("use `[registry.\"{exact}\"]`"),
+            ),
+            Never::Pattern => (
+                format!("registry key `{h}` never matches: BuildKit has no wildcards, it looks up the exact `host[:port]` of each image reference"),
+                "write one table per registry, keyed exactly as image references name it (`[registry.\"registry.example.com:5000\"]`)".to_string(),
+            ),
+            Never::Ipv6(exact) => (
+                format!("registry key `{h}` never matches: image references bracket IPv6 addresses"),
+                format!("use `[registry.\"{exact}\"]`"),
+            ),
+            Never::NotAHost(why) => (
+                format!("registry key `{h}` never matches: {why}"),
+                "key the table by the `host[:port]` of the image references".to_string(),
+            ),
+            // A table that sets only defaults loses nothing by never matching.
+            Never::HubNamespace if !sets_something(t, false) => continue,
+            Never::HubNamespace => (
+                format!("registry key `{h}` never matches: an image reference `{h}/app` is Docker Hub's `docker.io/{h}/app`, so `{h}` is never the registry's host"),
+                format!("image references name a registry by a host with a dot or a port (`{h}:5000/app`); key the table the same way (`[registry.\"{h}:5000\"]`)"),
+            ),
+        };
+        out.push(
+            Finding::new(&BK007, message)
+                .at(at)
+                .prevents(never)
+                .help(help),
+        );
+    }
+}
+
+/// Whether a table sets anything a registry without a table lacks: HTTPS verified
+/// against the system roots and no mirrors, or for a loopback host, plain HTTP.
+fn sets_something(t: &crate::doctor::registry_tables::RegTable, loopback: bool) -> bool {
+    let transport = if loopback {
+        t.http == Some(false) || t.insecure.is_some()
+    } else {
+        t.http == Some(true) || t.insecure == Some(true)
+    };
+    transport
+        || !t.ca.is_empty()
+        || !t.tlsconfigdir.is_empty()
+        || !t.keypairs.is_empty()
+        || !t.mirrors.is_empty()
+}
+
+/// `[registry."localhost"]` meant for `localhost:5000`: a table only applies to the
+/// exact `host:port`. Reported when the environment uses the host with a port that has
+/// no table, and the table sets something the loopback default (plain HTTP) lacks.
+fn port_less_loopback(
+    ctx: &Ctx<'_>,
+    file: &TomlFile,
+    tables: &[crate::doctor::registry_tables::RegTable],
+    t: &crate::doctor::registry_tables::RegTable,
+    out: &mut Vec<Finding>,
+) {
+    let h = &t.host;
+    if crate::hostport::split(h).1.is_some() || !crate::hostport::is_loopback(h) {
+        return;
+    }
+    if !sets_something(t, true) {
+        return;
+    }
+    let mut used: Vec<(String, crate::diag::Location)> = super::registry_uses::usages(ctx)
+        .into_iter()
+        .map(|u| (u.host, u.location))
+        .collect();
+    for r in &ctx.view.registries {
+        if let Some(s) = ctx.view.service(r)
+            && let Some(at) = crate::doctor::view::compose_loc(ctx.snap, s.file, s.line)
+        {
+            for p in s.ports.iter().filter(|p| p.target == r.port) {
+                if let Some(port) = p.published {
+                    used.push((format!("{h}:{port}"), at.clone()));
                 }
             }
+        }
+    }
+    let Some((with_port, at)) = used.into_iter().find(|(u, _)| {
+        crate::hostport::strip_port(u) == h.as_str()
+            && crate::hostport::split(u).1.is_some()
+            && tables.iter().all(|x| x.host != *u)
+    }) else {
+        return;
+    };
+    out.push(
+        Finding::new(
+            &BK007,
+            format!("registry key `{h}` does not apply to `{with_port}`: BuildKit looks up the exact `host:port`, and a key without a port matches only references without one"),
+        )
+        .at(file.src.loc_opt(t.key_span.clone()))
+        .note(format!("`{with_port}` is used at {}", at.path.display()))
+        .prevents(format!("no error: `{with_port}` gets the loopback default (plain HTTP) instead of this table"))
+        .help(format!("key the table as `[registry.\"{with_port}\"]` (one table per port)")),
+    );
+}
+
+/// BK011: gRPC addresses without a scheme.
+fn grpc_addresses(file: &TomlFile, doc: &toml_edit::Document<String>, out: &mut Vec<Finding>) {
+    let Some(arr) = doc
+        .get("grpc")
+        .and_then(|g| g.get("address"))
+        .and_then(Item::as_array)
+    else {
+        return;
+    };
+    for v in arr.iter() {
+        if let Some(a) = v.as_str().filter(|a| !a.contains("://")) {
+            out.push(
+                Finding::new(&BK011, format!("gRPC address `{a}` has no scheme"))
+                    .at(file.src.loc_opt(v.span()))
+                    .prevents(format!(
+                        "address {a} does not contain proto, you meant unix://{a} ?"
+                    ))
+                    .help(format!(
+                        "write `tcp://{a}` for a TCP listener or `unix://{a}` for a socket"
+                    )),
+            );
         }
     }
 }
