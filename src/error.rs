@@ -27,6 +27,9 @@ pub enum Error {
     #[error("{path}: {message}")]
     Refused { path: PathBuf, message: String },
 
+    #[error(transparent)]
+    Rotation(#[from] crate::rotation::RotationError),
+
     #[error("{0}")]
     Other(String),
 }

@@ -111,6 +111,10 @@ pub struct State {
     /// keeping them as a user edit.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub previous: BTreeMap<String, String>,
+    /// The CA rotation in progress (`bkenv rotate-ca`): its phase and both CAs, which
+    /// every trust file holds until `--drop-old`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<crate::rotation::Rotation>,
 }
 
 impl State {
@@ -321,6 +325,39 @@ impl Writer {
         }
         self.writes += 1;
         fs::rename(from, to).map_err(|e| Error::io("rename", from, e))
+    }
+
+    /// Removes the directory `path` and everything in it (counted as a write, so failure
+    /// injection covers it). A link is refused: only bkenv's own directories go this way.
+    pub fn remove_dir_all(&mut self, path: &Path) -> Result<()> {
+        if self.fail_after.is_some_and(|n| self.writes >= n) {
+            return Err(Error::Other(format!(
+                "injected failure before removing {}",
+                path.display()
+            )));
+        }
+        self.writes += 1;
+        fs::remove_dir_all(path).map_err(|e| Error::io("remove", path, e))?;
+        if let Some(d) = path.parent().and_then(|p| fs::File::open(p).ok()) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+
+    /// Removes the file `path` (counted as a write, like [`Writer::remove_dir_all`]).
+    pub fn remove_file(&mut self, path: &Path) -> Result<()> {
+        if self.fail_after.is_some_and(|n| self.writes >= n) {
+            return Err(Error::Other(format!(
+                "injected failure before removing {}",
+                path.display()
+            )));
+        }
+        self.writes += 1;
+        fs::remove_file(path).map_err(|e| Error::io("remove", path, e))?;
+        if let Some(d) = path.parent().and_then(|p| fs::File::open(p).ok()) {
+            let _ = d.sync_all();
+        }
+        Ok(())
     }
 
     /// Writes a file the user named (`--output FILE`, an explicit `doctor --fix` input).

@@ -25,8 +25,29 @@ pub enum ReissueReason {
     WrongUsage,
     /// The SAN set differs from the spec.
     NamesChanged,
-    /// Expires within [`EXPIRY_MARGIN_DAYS`]; negative once expired.
+    /// Expires within [`EXPIRY_MARGIN_DAYS`] (or the window `bkenv renew` was given);
+    /// negative once expired.
     ExpiresSoon { days: i64 },
+    /// Still fine, reissued because the user asked (`bkenv renew --force`, a CA rotation).
+    Requested,
+}
+
+impl std::fmt::Display for ReissueReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReissueReason::Missing => f.write_str("missing"),
+            ReissueReason::Unparseable => f.write_str("unreadable"),
+            ReissueReason::NotSignedByCa => f.write_str("not signed by the current CA"),
+            ReissueReason::KeyMismatch => f.write_str("its key does not match"),
+            ReissueReason::WrongUsage => f.write_str("wrong key usage"),
+            ReissueReason::NamesChanged => f.write_str("the names changed"),
+            ReissueReason::ExpiresSoon { days } if *days < 0 => {
+                write!(f, "expired {} days ago", -days)
+            }
+            ReissueReason::ExpiresSoon { days } => write!(f, "expires in {days} days"),
+            ReissueReason::Requested => f.write_str("requested"),
+        }
+    }
 }
 
 /// `None` when the leaf in `cert_pem`/`key_pem` still fits the spec at `now`.

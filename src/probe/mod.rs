@@ -9,8 +9,11 @@ mod der;
 mod http;
 mod net;
 mod registry;
+mod served;
 mod tls;
 mod tls_explain;
+
+pub use served::{ServedQuery, served_certificate};
 
 use crate::diag::Finding;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};

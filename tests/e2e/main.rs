@@ -12,6 +12,7 @@ mod container;
 mod env;
 mod faults;
 mod good;
+mod lifecycle;
 mod oci;
 mod sandbox;
 

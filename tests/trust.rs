@@ -1,0 +1,349 @@
+//! `bkenv trust install|uninstall` on the real host paths, in a private mount namespace:
+//! `/etc` and `/usr/local/share/ca-certificates` are overlays whose writes land in a
+//! temporary directory, so the namespace sees `/etc/docker/certs.d`, containerd's
+//! `certs.d`, the system store and the real `update-ca-certificates` at their real
+//! places while the host's files never change (checked at the end). Needs root, like
+//! the e2e suite.
+
+mod support;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A private mount namespace held open by a sleeping process.
+struct Ns {
+    holder: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Ns {
+    fn drop(&mut self) {
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
+    }
+}
+
+impl Ns {
+    /// `None` (after a loud message; a failure under CI) without root or overlayfs.
+    fn new() -> Option<Ns> {
+        for tool in [
+            "unshare",
+            "nsenter",
+            "setpriv",
+            "update-ca-certificates",
+            "openssl",
+        ] {
+            support::tool(tool)?;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path().display();
+        let ready = dir.path().join("ready");
+        let script = format!(
+            "set -e\n\
+             for x in etc local; do mkdir -p {d}/$x/upper {d}/$x/work; done\n\
+             mount -t overlay overlay -o lowerdir=/etc,upperdir={d}/etc/upper,workdir={d}/etc/work /etc\n\
+             mount -t overlay overlay -o lowerdir=/usr/local/share/ca-certificates,upperdir={d}/local/upper,workdir={d}/local/work /usr/local/share/ca-certificates\n\
+             mkdir -p /etc/containerd /etc/docker\n\
+             touch '{}'\n\
+             exec sleep 600\n",
+            ready.display()
+        );
+        let holder = Command::new("setpriv")
+            .args([
+                "--pdeathsig",
+                "KILL",
+                "unshare",
+                "--mount",
+                "--propagation",
+                "private",
+            ])
+            .args(["sh", "-c", &script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn unshare");
+        let mut ns = Ns { holder, _dir: dir };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !ready.exists() {
+            if matches!(ns.holder.try_wait(), Ok(Some(_))) || Instant::now() > deadline {
+                let mut err = String::new();
+                if let Some(mut e) = ns.holder.stderr.take() {
+                    use std::io::Read;
+                    let _ = e.read_to_string(&mut err);
+                }
+                assert!(
+                    std::env::var("CI").is_err(),
+                    "a private mount namespace with overlays is needed in CI: {err}"
+                );
+                eprintln!(
+                    "SKIPPED: cannot make a private mount namespace with overlays (run as root): {err}"
+                );
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(ns)
+    }
+
+    /// `program` run inside the namespace.
+    fn cmd(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new("nsenter");
+        c.arg("-t")
+            .arg(self.holder.id().to_string())
+            .args(["--mount", "--"])
+            .arg(program);
+        c
+    }
+
+    /// `path` as the namespace sees it.
+    fn path(&self, path: &str) -> PathBuf {
+        PathBuf::from(format!("/proc/{}/root{path}", self.holder.id()))
+    }
+
+    fn bkenv(&self, args: &[&str], dir: &Path) -> (bool, String) {
+        let mut c = self.cmd(assert_cmd::cargo::cargo_bin("bkenv"));
+        c.args(args)
+            .arg(dir)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null());
+        support::run(&mut c)
+    }
+
+    /// `openssl verify` of `leaf` against the namespace's system bundle.
+    fn system_trusts(&self, leaf: &Path) -> bool {
+        let (ok, _) = support::run(
+            self.cmd("openssl")
+                .args(["verify", "-CAfile", "/etc/ssl/certs/ca-certificates.crt"])
+                .arg(leaf),
+        );
+        ok
+    }
+}
+
+fn sha(path: &Path) -> Option<String> {
+    fs::read(path).ok().map(|b| bkenv::output::sha256_hex(&b))
+}
+
+fn init(spec: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    fs::write(dir.path().join("bkenv.toml"), spec).expect("spec");
+    let (ok, out) = support::run(
+        Command::new(assert_cmd::cargo::cargo_bin("bkenv"))
+            .arg("init")
+            .arg(dir.path()),
+    );
+    assert!(ok, "init: {out}");
+    dir
+}
+
+fn pem_count(path: &Path) -> usize {
+    fs::read_to_string(path)
+        .unwrap_or_default()
+        .matches("BEGIN CERTIFICATE")
+        .count()
+}
+
+#[test]
+fn trust_install_and_uninstall_on_the_real_paths_in_a_private_namespace() {
+    let host_bundle = sha(Path::new("/etc/ssl/certs/ca-certificates.crt"));
+    let host_docker = Path::new("/etc/docker/certs.d");
+    let host_docker_before = fs::read_dir(host_docker).map(|d| d.count()).ok();
+    let Some(ns) = Ns::new() else { return };
+    let env = init(include_str!("../examples/mtls/bkenv.toml"));
+    let d = env.path();
+    let leaf = d.join("registry/certs/registry.crt");
+    assert!(!ns.system_trusts(&leaf), "not trusted before the install");
+
+    // Without consent (stdin is not a terminal, no --yes) nothing changes.
+    let (ok, out) = ns.bkenv(&["trust", "install"], d);
+    assert!(!ok && out.contains("--yes"), "{out}");
+    assert!(!ns.path("/etc/docker/certs.d").exists(), "{out}");
+    // The plan names what makes this safe: the name constraints.
+    assert!(out.contains("can sign only for: "), "{out}");
+
+    let (ok, out) = ns.bkenv(&["trust", "install", "--yes"], d);
+    assert!(ok, "{out}");
+    let ca = fs::read_to_string(d.join("ca/ca.crt")).expect("ca");
+    // Docker: every host-side name, IPv6 literals bracketed; registry:5000 is dialled
+    // only inside the compose network.
+    for name in ["localhost:5005", "[::1]:5005"] {
+        let docker = ns.path(&format!("/etc/docker/certs.d/{name}/ca.crt"));
+        assert_eq!(
+            fs::read_to_string(&docker).expect("docker ca.crt"),
+            ca,
+            "{name}"
+        );
+        assert_eq!(
+            fs::metadata(&docker).unwrap().permissions().mode() & 0o777,
+            0o644
+        );
+        let hosts = ns.path(&format!("/etc/containerd/certs.d/{name}/hosts.toml"));
+        let doc: toml_edit::DocumentMut = fs::read_to_string(&hosts)
+            .expect("hosts.toml")
+            .parse()
+            .expect("hosts.toml parses");
+        let server = format!("https://{name}");
+        assert_eq!(doc["server"].as_str(), Some(server.as_str()));
+        let ca_path = doc["host"][server.as_str()]["ca"].as_str().expect("ca");
+        assert_eq!(ca_path, format!("/etc/containerd/certs.d/{name}/ca.crt"));
+        assert_eq!(
+            fs::read_to_string(ns.path(ca_path)).expect("containerd ca"),
+            ca
+        );
+    }
+    assert!(!ns.path("/etc/docker/certs.d/registry:5000").exists());
+    // The system store: the real update-ca-certificates ran.
+    assert!(ns.system_trusts(&leaf), "trusted after the install: {out}");
+    assert!(out.contains("update-ca-certificates"), "{out}");
+    let record: serde_json::Value =
+        serde_json::from_slice(&fs::read(d.join(".bkenv/host-trust.json")).expect("record"))
+            .expect("record JSON");
+    // Two names: Docker 2, containerd 2 x (ca.crt, hosts.toml), the system store 1.
+    assert_eq!(
+        record["files"].as_array().map(Vec::len),
+        Some(7),
+        "{record}"
+    );
+
+    // Again: nothing to change.
+    let (ok, out) = ns.bkenv(&["trust", "install", "--yes"], d);
+    assert!(ok && out.contains("nothing to change"), "{out}");
+
+    // A rotation: host trust follows the environment's trust set at each install.
+    for (step, cas) in [(None, 2), (Some("--finish"), 2), (Some("--drop-old"), 1)] {
+        let mut args = vec!["rotate-ca"];
+        args.extend(step);
+        let (ok, out) = ns.bkenv(&args, d);
+        assert!(ok, "{out}");
+        assert!(
+            out.contains("sudo bkenv trust install"),
+            "the rotation says so: {out}"
+        );
+        let (ok, out) = ns.bkenv(&["trust", "install", "--yes"], d);
+        assert!(ok, "{out}");
+        assert_eq!(
+            pem_count(&ns.path("/etc/docker/certs.d/localhost:5005/ca.crt")),
+            cas
+        );
+        let system: Vec<_> = fs::read_dir(ns.path("/usr/local/share/ca-certificates"))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with("bkenv-"))
+            .collect();
+        assert_eq!(system.len(), cas, "{step:?}: {out}");
+        assert!(ns.system_trusts(&leaf), "{step:?}");
+    }
+
+    // A file changed since the install is kept; everything else goes, with the
+    // directories the install created.
+    let changed = ns.path("/etc/docker/certs.d/localhost:5005/ca.crt");
+    let mut text = fs::read_to_string(&changed).unwrap();
+    text.push_str("# mine\n");
+    fs::write(&changed, &text).unwrap();
+    let (ok, out) = ns.bkenv(&["trust", "uninstall"], d);
+    assert!(
+        !ok && out.contains("--yes"),
+        "consent for uninstall too: {out}"
+    );
+    let (ok, out) = ns.bkenv(&["trust", "uninstall", "--yes"], d);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("kept") && out.contains("localhost:5005/ca.crt"),
+        "{out}"
+    );
+    assert_eq!(
+        fs::read_to_string(&changed).unwrap(),
+        text,
+        "the edited file stays"
+    );
+    assert!(!ns.path("/etc/docker/certs.d/[::1]:5005").exists());
+    assert!(
+        !ns.path("/etc/containerd/certs.d").exists(),
+        "created by install, removed"
+    );
+    assert!(
+        ns.path("/etc/containerd").is_dir(),
+        "containerd's own directory stays"
+    );
+    assert!(!ns.system_trusts(&leaf), "no longer trusted: {out}");
+    // The record keeps only the directory that still holds the kept file, so a later
+    // uninstall removes it once it is empty.
+    let record: serde_json::Value =
+        serde_json::from_slice(&fs::read(d.join(".bkenv/host-trust.json")).expect("record"))
+            .expect("record JSON");
+    assert_eq!(
+        record["files"].as_array().map(Vec::len),
+        Some(0),
+        "{record}"
+    );
+    let dirs: Vec<&str> = record["dirs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d.as_str())
+        .collect();
+    assert_eq!(
+        dirs,
+        ["/etc/docker/certs.d/localhost:5005", "/etc/docker/certs.d"],
+        "{record}"
+    );
+
+    // Someone else's file where bkenv would write: refused, untouched.
+    fs::write(&changed, "not bkenv's\n").unwrap();
+    let (ok, out) = ns.bkenv(&["trust", "install", "--yes"], d);
+    assert!(
+        !ok && out.contains("was not written by `bkenv trust install`"),
+        "{out}"
+    );
+    assert_eq!(fs::read_to_string(&changed).unwrap(), "not bkenv's\n");
+    assert!(
+        !ns.path("/etc/docker/certs.d/[::1]:5005").exists(),
+        "nothing written"
+    );
+
+    drop(ns);
+    // The host never saw any of it.
+    assert_eq!(
+        sha(Path::new("/etc/ssl/certs/ca-certificates.crt")),
+        host_bundle
+    );
+    assert_eq!(
+        fs::read_dir(host_docker).map(|d| d.count()).ok(),
+        host_docker_before
+    );
+    assert!(!Path::new("/etc/containerd").exists());
+}
+
+#[test]
+fn a_ca_without_name_constraints_stays_out_of_the_system_store() {
+    let Some(ns) = Ns::new() else { return };
+    let spec = include_str!("../templates/bkenv.toml")
+        .replace("name_constraints = true", "name_constraints = false");
+    let env = init(&spec);
+    let d = env.path();
+    let (ok, out) = ns.bkenv(&["trust", "install", "--yes", "--dry-run"], d);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("NO name constraints") && out.contains("--allow-unconstrained"),
+        "{out}"
+    );
+    assert!(out.contains("skipped system"), "{out}");
+    let (ok, out) = ns.bkenv(&["trust", "install", "--yes"], d);
+    assert!(ok, "{out}");
+    let leaf = d.join("registry/certs/registry.crt");
+    assert!(!ns.system_trusts(&leaf), "{out}");
+    assert!(
+        ns.path("/etc/docker/certs.d/localhost:5005/ca.crt")
+            .exists()
+    );
+    let (ok, out) = ns.bkenv(&["trust", "install", "--yes", "--allow-unconstrained"], d);
+    assert!(ok, "{out}");
+    assert!(ns.system_trusts(&leaf), "{out}");
+    let (ok, out) = ns.bkenv(&["trust", "uninstall", "--yes"], d);
+    assert!(ok, "{out}");
+    assert!(!ns.system_trusts(&leaf), "{out}");
+}
