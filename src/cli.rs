@@ -251,6 +251,7 @@ pub struct StatusArgs {
     /// the one on disk ("renewed but not restarted").
     #[arg(long)]
     pub probe: bool,
+    /// Output format.
     #[arg(long, value_enum, default_value = "human")]
     pub format: OutputFormat,
     #[command(flatten)]
@@ -274,6 +275,7 @@ pub struct RenewArgs {
     /// Print what would be reissued and write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Output format.
     #[arg(long, value_enum, default_value = "human")]
     pub format: OutputFormat,
 }
@@ -289,6 +291,7 @@ pub struct RotateCaArgs {
     /// Step 3: take the old CA out of every trust file.
     #[arg(long)]
     pub drop_old: bool,
+    /// Output format.
     #[arg(long, value_enum, default_value = "human")]
     pub format: OutputFormat,
 }
@@ -321,7 +324,7 @@ pub struct TrustInstallArgs {
     /// Print the plan and change nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Only these targets: docker, containerd, system (repeatable) [default: those present].
+    /// Only this target (repeatable) [default: every target present on the machine].
     #[arg(long = "target", value_name = "TARGET", value_enum)]
     pub targets: Vec<crate::hosttrust::Target>,
     /// Install a CA without name constraints into the system store anyway.
@@ -330,6 +333,7 @@ pub struct TrustInstallArgs {
     /// Treat DIR as the root of the host's file system (an image being built).
     #[arg(long, value_name = "DIR", default_value = "/")]
     pub root: PathBuf,
+    /// Output format.
     #[arg(long, value_enum, default_value = "human")]
     pub format: OutputFormat,
 }
@@ -345,6 +349,7 @@ pub struct TrustUninstallArgs {
     /// Print the plan and change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Output format.
     #[arg(long, value_enum, default_value = "human")]
     pub format: OutputFormat,
 }
