@@ -1,9 +1,12 @@
 //! Command-line definition. Only this module knows clap; it produces plain values.
 
+use crate::doctor::Probing;
+use crate::probe::{ProbeOptions, Resolve};
 use crate::report::Format;
 use crate::report::levels::Level;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Stand up, diagnose and preflight BuildKit + private registry TLS environments.
 ///
@@ -118,8 +121,8 @@ pub struct PreflightArgs {
     #[arg(long, value_name = "PATH")]
     pub dockerfile: Option<PathBuf>,
     /// A build argument for --dockerfile, as `buildctl --opt build-arg:K=V`. Repeatable.
-    #[arg(long, value_name = "KEY=VALUE")]
-    pub build_arg: Vec<String>,
+    #[arg(long, value_name = "KEY=VALUE", value_parser = key_value)]
+    pub build_arg: Vec<(String, String)>,
     /// The image the build pushes (`host:port/repo:tag`).
     #[arg(long, value_name = "REF")]
     pub image: Option<String>,
@@ -163,10 +166,39 @@ pub struct NetArgs {
     /// Connect to ADDR:PORT when dialling NAME:PORT (like curl); TLS is still verified
     /// against NAME, as BuildKit would. Repeatable.
     #[arg(long, value_name = "NAME:PORT=ADDR:PORT")]
-    pub resolve: Vec<String>,
+    pub resolve: Vec<Resolve>,
     /// Bound on each network step, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 3.0)]
-    pub timeout: f64,
+    #[arg(long, value_name = "SECONDS", default_value = "3", value_parser = seconds)]
+    pub timeout: Duration,
+}
+
+impl NetArgs {
+    /// What `doctor --probe` and `preflight` pass to the library.
+    pub fn probing(&self) -> Probing {
+        Probing {
+            resolve: self.resolve.clone(),
+            options: ProbeOptions {
+                timeout: self.timeout,
+                now: None,
+            },
+        }
+    }
+}
+
+/// `--timeout`: a positive number of seconds.
+fn seconds(s: &str) -> Result<Duration, String> {
+    s.parse::<f64>()
+        .ok()
+        .and_then(|n| Duration::try_from_secs_f64(n).ok())
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("`{s}` is not a positive number of seconds"))
+}
+
+/// `--build-arg KEY=VALUE`.
+fn key_value(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("`{s}` is not KEY=VALUE"))
 }
 
 #[derive(Debug, Args)]

@@ -66,7 +66,7 @@ impl std::fmt::Debug for Lookup {
 }
 
 /// The key Docker Hub credentials live under.
-pub const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
+pub(crate) const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
 
 /// docker/cli's `ConvertToHostname`: strip scheme and path, keep the port.
 pub fn key_host(key: &str) -> &str {
@@ -77,19 +77,10 @@ pub fn key_host(key: &str) -> &str {
     rest.split('/').next().unwrap_or(rest)
 }
 
-fn host_without_port(host: &str) -> &str {
-    if host.starts_with('[') {
-        return host
-            .split_once(']')
-            .map_or(host, |(h, _)| h.trim_start_matches('['));
-    }
-    host.rsplit_once(':').map_or(host, |(h, p)| {
-        if p.bytes().all(|b| b.is_ascii_digit()) {
-            h
-        } else {
-            host
-        }
-    })
+/// Whether two `host[:port]` names have the same host (IPv6 brackets aside).
+fn same_host(a: &str, b: &str) -> bool {
+    use crate::hostport::{strip_port, unbracket};
+    unbracket(strip_port(a)) == unbracket(strip_port(b))
 }
 
 impl DockerConfig {
@@ -126,7 +117,7 @@ impl DockerConfig {
                 near: self
                     .auths
                     .keys()
-                    .filter(|k| host_without_port(key_host(k)) == host_without_port(host))
+                    .filter(|k| same_host(key_host(k), host))
                     .cloned()
                     .collect(),
             },

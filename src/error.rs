@@ -24,14 +24,70 @@ pub enum Error {
     #[error("{0}")]
     Pki(#[from] crate::pki::PkiError),
 
+    #[error("{0}")]
+    Fix(#[from] crate::doctor::FixError),
+
     #[error("{path}: {message}")]
     Refused { path: PathBuf, message: String },
 
     #[error(transparent)]
-    Rotation(#[from] crate::rotation::RotationError),
+    Rotation(#[from] crate::rotation::state::RotationError),
 
-    #[error("{0}")]
-    Other(String),
+    #[error(transparent)]
+    HostTrust(#[from] crate::hosttrust::error::HostTrustError),
+
+    /// `BKENV_FAIL_AFTER_WRITES` stopped a write (crash-safety tests).
+    #[error("injected failure before {action} {}", path.display())]
+    InjectedFailure { action: &'static str, path: PathBuf },
+
+    #[error("the system random source failed")]
+    Random,
+
+    #[error("template {name}: {source}")]
+    Template {
+        name: String,
+        #[source]
+        source: minijinja::Error,
+    },
+
+    #[error("registry key {name}: {source}")]
+    TomlKey {
+        name: String,
+        #[source]
+        source: toml_edit::TomlError,
+    },
+
+    #[error("bcrypt: {0}")]
+    Bcrypt(#[source] bcrypt::BcryptError),
+
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+
+    #[error("{}: not valid JSON: {source}", path.display())]
+    DockerConfig {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+
+    #[error("{}: {source}", path.display())]
+    Pem {
+        path: PathBuf,
+        #[source]
+        source: rustls_pki_types::pem::Error,
+    },
+
+    #[error("{}: no PEM certificate in it", .0.display())]
+    NoCertificate(PathBuf),
+
+    #[error(transparent)]
+    Doctor(#[from] crate::doctor::DoctorError),
+
+    #[error(transparent)]
+    Levels(#[from] crate::report::OverrideError),
+
+    #[error(transparent)]
+    Explain(#[from] crate::report::explain::ExplainError),
 }
 
 impl Error {

@@ -214,6 +214,47 @@ fn validate_dns_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Splits `host[:port]` exactly as written, without validating: `[v6]:port`, `host:port`,
+/// a bare host, or a bare IPv6 address (which has no port). The host keeps its IPv6
+/// brackets; the port is the digits after the last `:` (possibly none, as in `host:`).
+/// Use it on names found in files, which [`HostPort::parse`] may rightly refuse.
+pub fn split(name: &str) -> (&str, Option<&str>) {
+    if name.starts_with('[') {
+        return match name.split_once(']') {
+            Some((h, after)) => (&name[..h.len() + 1], after.strip_prefix(':')),
+            None => (name, None),
+        };
+    }
+    match name.rsplit_once(':') {
+        Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) && !h.contains(':') => (h, Some(p)),
+        _ => (name, None),
+    }
+}
+
+/// The host of `host[:port]` without its port (IPv6 brackets kept), as written.
+pub fn strip_port(name: &str) -> &str {
+    split(name).0
+}
+
+/// A host without the brackets of an IPv6 literal: the form of SANs, SNI and lookups.
+pub fn unbracket(host: &str) -> &str {
+    host.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
+}
+
+/// The host without brackets and the port as a number, as a client dials `name`.
+pub fn host_and_port(name: &str) -> (&str, Option<u16>) {
+    let (host, port) = split(name);
+    (unbracket(host), port.and_then(|p| p.parse().ok()))
+}
+
+/// BuildKit's `MatchLocalhost` for a `host[:port]` as written (see [`Host::is_loopback`]).
+pub fn is_loopback(name: &str) -> bool {
+    let bare = unbracket(strip_port(name));
+    parse_host(bare, bare).is_ok_and(|h| h.is_loopback())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,5 +319,41 @@ mod tests {
                 .to_string()
                 .contains("limit is 63")
         );
+    }
+
+    #[test]
+    fn splits_names_as_written() {
+        assert_eq!(split("registry:5000"), ("registry", Some("5000")));
+        assert_eq!(split("[::1]:5000"), ("[::1]", Some("5000")));
+        assert_eq!(split("[::1]"), ("[::1]", None));
+        assert_eq!(split("::1"), ("::1", None));
+        assert_eq!(split("host:"), ("host", Some("")));
+        assert_eq!(split("host:abc"), ("host:abc", None));
+        assert_eq!(split(":5000"), ("", Some("5000")));
+        assert_eq!(host_and_port("[::1]:5000"), ("::1", Some(5000)));
+        assert_eq!(host_and_port("a.test"), ("a.test", None));
+        assert_eq!(host_and_port("a.test:99999"), ("a.test", None));
+        assert_eq!(unbracket("[::1"), "[::1");
+    }
+
+    #[test]
+    fn loopback_is_buildkits_rule() {
+        for yes in [
+            "localhost",
+            "LOCALHOST:5000",
+            "127.0.0.2:80",
+            "[::1]:5005",
+            "::1",
+        ] {
+            assert!(is_loopback(yes), "{yes}");
+        }
+        for no in [
+            "127.foo.example",
+            "registry:5000",
+            "host.docker.internal",
+            "10.0.0.1:5000",
+        ] {
+            assert!(!is_loopback(no), "{no}");
+        }
     }
 }

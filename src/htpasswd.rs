@@ -52,7 +52,7 @@ pub fn cost(hash: &str) -> Option<u32> {
 /// ignored. The username must have passed [`check_username`].
 pub fn line(username: &str, password: &str, cost: u32) -> Result<String> {
     let hash = bcrypt::hash_with_result(password, cost)
-        .map_err(|e| Error::Other(format!("bcrypt: {e}")))?
+        .map_err(Error::Bcrypt)?
         .format_for_version(bcrypt::Version::TwoY);
     Ok(format!("{username}:{hash}\n"))
 }

@@ -165,7 +165,9 @@ pub fn run_locked(
     if opts.new_ca
         && let Some(r) = &state.rotation
     {
-        return Err(crate::rotation::RotationError::NewCaDuringRotation { phase: r.phase }.into());
+        return Err(
+            crate::rotation::state::RotationError::NewCaDuringRotation { phase: r.phase }.into(),
+        );
     }
     let ca = load_or_create_ca(dir, &env, opts, rng, writer, &mut notes)?;
     let mut state_passwords = state.passwords.clone();
@@ -196,7 +198,7 @@ pub fn run_locked(
     let keep = std::mem::take(&mut leaves.keep);
     let reissued = std::mem::take(&mut leaves.reissued);
     let material = Material {
-        trust: crate::rotation::trust_bundle(&ca.cert_pem, state.rotation.as_ref())?,
+        trust: crate::rotation::state::trust_bundle(&ca.cert_pem, state.rotation.as_ref())?,
         ca_cert: ca.cert_pem.clone(),
         ca_key: ca.key_pem.clone(),
         buildkitd,
@@ -487,7 +489,11 @@ impl Leaves<'_> {
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         let Some(reason) = status else {
             let (Some(cert), Some(key)) = (cert, key) else {
-                return Err(Error::Other(format!("{cert_rel}: kept without its key")));
+                // leaf_status only keeps a pair that is whole.
+                return Err(Error::Refused {
+                    path: self.dir.join(&cert_rel),
+                    message: "was kept without its key; restore the key or remove both".into(),
+                });
             };
             return Ok(IssuedCert {
                 // Certificates only: a key pasted into the 0644 file is dropped.
@@ -604,8 +610,7 @@ const PASSWORD_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuv
 /// A 24-character password from an unambiguous alphabet (~138 bits).
 pub fn generate_password(rng: &dyn SecureRandom) -> Result<String> {
     let mut bytes = [0u8; 24];
-    rng.fill(&mut bytes)
-        .map_err(|_| Error::Other("the system random source failed".into()))?;
+    rng.fill(&mut bytes).map_err(|_| Error::Random)?;
     // 256 % 57 != 0 leaves a negligible bias; entropy stays far above what bcrypt needs.
     Ok(bytes
         .iter()

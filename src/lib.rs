@@ -2,6 +2,25 @@
 //!
 //! See ARCHITECTURE.md for the code map and the invariants between modules.
 
+// The library's surface is what `main`, `tests/`, `benches/` and `fuzz/` use: running a
+// command (`run`, `cli`), the doctor pipeline and its data (`doctor`, `diag`, `catalog`),
+// probes (`probe`), reports (`report`), init's building blocks (`init`, `spec`,
+// `model`, `pki`, `render`, `output`, `creds`, `hostport`), and the certificate
+// lifecycle (`status`, `renew`, `rotation`, `restart`, `hosttrust`, `outcome`). Everything else is
+// `pub(crate)`, so rustc sees dead code; `unreachable_pub` keeps it that way.
+#![warn(unreachable_pub)]
+// Failures are `Error`s and problems are findings; nothing in the library may panic.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
+
 pub mod castore;
 pub mod catalog;
 pub mod cli;
@@ -30,9 +49,9 @@ pub mod safefs;
 pub mod spec;
 pub mod stamp;
 pub mod status;
-pub mod suggest;
-pub mod summary;
-pub mod tomlutil;
+mod suggest;
+mod summary;
+mod tomlutil;
 
 pub use report::levels::ExitStatus;
 

@@ -1,5 +1,7 @@
 //! Thin entry point: parse, run, map the result to an exit code.
 
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::io::Write;
 use std::process::ExitCode;
 

@@ -5,7 +5,8 @@ use crate::init::InitOutcome;
 use crate::output::Status;
 use crate::renew::RenewOutcome;
 use crate::restart;
-use crate::rotation::{Phase, RotateOutcome, Step};
+use crate::rotation::state::Phase;
+use crate::rotation::{RotateOutcome, Step};
 use serde::Serialize;
 use std::fmt::Write;
 

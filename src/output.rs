@@ -114,7 +114,7 @@ pub struct State {
     /// The CA rotation in progress (`bkenv rotate-ca`): its phase and both CAs, which
     /// every trust file holds until `--drop-old`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rotation: Option<crate::rotation::Rotation>,
+    pub rotation: Option<crate::rotation::state::Rotation>,
 }
 
 impl State {
@@ -275,10 +275,10 @@ impl Writer {
     /// Atomically replaces `path` with `contents`, created with `mode` from the start.
     pub fn write(&mut self, path: &Path, contents: &[u8], mode: u32) -> Result<()> {
         if self.fail_after.is_some_and(|n| self.writes >= n) {
-            return Err(Error::Other(format!(
-                "injected failure before writing {}",
-                path.display()
-            )));
+            return Err(Error::InjectedFailure {
+                action: "writing",
+                path: path.to_path_buf(),
+            });
         }
         self.writes += 1;
         let dir = path.parent().unwrap_or(Path::new("."));
@@ -318,10 +318,10 @@ impl Writer {
     /// injection covers it).
     pub fn rename(&mut self, from: &Path, to: &Path) -> Result<()> {
         if self.fail_after.is_some_and(|n| self.writes >= n) {
-            return Err(Error::Other(format!(
-                "injected failure before renaming {}",
-                from.display()
-            )));
+            return Err(Error::InjectedFailure {
+                action: "renaming",
+                path: from.to_path_buf(),
+            });
         }
         self.writes += 1;
         fs::rename(from, to).map_err(|e| Error::io("rename", from, e))
@@ -330,33 +330,29 @@ impl Writer {
     /// Removes the directory `path` and everything in it (counted as a write, so failure
     /// injection covers it). A link is refused: only bkenv's own directories go this way.
     pub fn remove_dir_all(&mut self, path: &Path) -> Result<()> {
-        if self.fail_after.is_some_and(|n| self.writes >= n) {
-            return Err(Error::Other(format!(
-                "injected failure before removing {}",
-                path.display()
-            )));
-        }
-        self.writes += 1;
+        self.count_removal(path)?;
         fs::remove_dir_all(path).map_err(|e| Error::io("remove", path, e))?;
-        if let Some(d) = path.parent().and_then(|p| fs::File::open(p).ok()) {
-            let _ = d.sync_all();
-        }
+        sync_parent(path);
         Ok(())
     }
 
     /// Removes the file `path` (counted as a write, like [`Writer::remove_dir_all`]).
     pub fn remove_file(&mut self, path: &Path) -> Result<()> {
+        self.count_removal(path)?;
+        fs::remove_file(path).map_err(|e| Error::io("remove", path, e))?;
+        sync_parent(path);
+        Ok(())
+    }
+
+    /// Counts a removal as a write, failing where failure injection says so.
+    fn count_removal(&mut self, path: &Path) -> Result<()> {
         if self.fail_after.is_some_and(|n| self.writes >= n) {
-            return Err(Error::Other(format!(
-                "injected failure before removing {}",
-                path.display()
-            )));
+            return Err(Error::InjectedFailure {
+                action: "removing",
+                path: path.to_path_buf(),
+            });
         }
         self.writes += 1;
-        fs::remove_file(path).map_err(|e| Error::io("remove", path, e))?;
-        if let Some(d) = path.parent().and_then(|p| fs::File::open(p).ok()) {
-            let _ = d.sync_all();
-        }
         Ok(())
     }
 
@@ -478,10 +474,10 @@ impl Writer {
                     continue;
                 }
                 if self.fail_after.is_some_and(|n| self.writes >= n) {
-                    return Err(Error::Other(format!(
-                        "injected failure before writing {}",
-                        f.path.display()
-                    )));
+                    return Err(Error::InjectedFailure {
+                        action: "writing",
+                        path: f.path.clone(),
+                    });
                 }
                 self.writes += 1;
                 let Some(s) = staged[i].take() else { continue };
@@ -504,6 +500,14 @@ impl Writer {
             }
         }
         Ok(())
+    }
+}
+
+/// Makes a removal in `path`'s directory durable; a directory that cannot be synced is
+/// not an error (as in [`Writer::write`]).
+fn sync_parent(path: &Path) {
+    if let Some(d) = path.parent().and_then(|p| fs::File::open(p).ok()) {
+        let _ = d.sync_all();
     }
 }
 
@@ -704,6 +708,8 @@ pub fn apply(
     Ok(out)
 }
 
+/// Writes the state manifest alone (atomically), when it changed: a rotation step
+/// records its phase this way before it writes the files the phase implies.
 pub fn save_state(root: &Path, state: &State, writer: &mut Writer) -> Result<()> {
     let (path, json) = state_json(root, state)?;
     if let Some(dir) = path.parent() {
@@ -716,7 +722,7 @@ pub fn save_state(root: &Path, state: &State, writer: &mut Writer) -> Result<()>
 }
 
 fn state_json(root: &Path, state: &State) -> Result<(PathBuf, Vec<u8>)> {
-    let mut json = serde_json::to_vec_pretty(state).map_err(|e| Error::Other(e.to_string()))?;
+    let mut json = serde_json::to_vec_pretty(state)?;
     json.push(b'\n');
     Ok((root.join(crate::model::layout::STATE), json))
 }

@@ -7,7 +7,7 @@ use crate::output::Status;
 use crate::render::primary_registry;
 use std::fmt::Write;
 
-pub fn init_summary(
+pub(crate) fn init_summary(
     outcome: &InitOutcome,
     dir: &str,
     dry_run: bool,
@@ -62,7 +62,7 @@ pub fn init_summary(
 }
 
 /// The commands to start the environment and build, push and cache through it.
-pub fn next_steps(env: &Environment, dir: &str) -> String {
+pub(crate) fn next_steps(env: &Environment, dir: &str) -> String {
     let mut s = String::from("\nNext steps:\n");
     if dir != "." {
         let _ = writeln!(s, "  cd {dir}");

@@ -5,7 +5,7 @@ use toml_edit::{Array, Item, Table, Value};
 
 /// Sets `key` to `value` unless it already holds an equal value. A replaced value keeps
 /// its decor (spacing and trailing comment), so `names = [...]  # why` keeps `# why`.
-pub fn set(table: &mut dyn toml_edit::TableLike, key: &str, value: Value) {
+pub(crate) fn set(table: &mut dyn toml_edit::TableLike, key: &str, value: Value) {
     let same = table
         .get(key)
         .and_then(Item::as_value)
@@ -26,12 +26,12 @@ pub fn set(table: &mut dyn toml_edit::TableLike, key: &str, value: Value) {
 }
 
 /// A TOML array of strings.
-pub fn strings<S: AsRef<str>>(items: &[S]) -> Value {
+pub(crate) fn strings<S: AsRef<str>>(items: &[S]) -> Value {
     Value::Array(items.iter().map(AsRef::as_ref).collect::<Array>())
 }
 
 /// Semantic equality, ignoring formatting.
-pub fn same_value(a: &Value, b: &Value) -> bool {
+pub(crate) fn same_value(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Array(x), Value::Array(y)) => {
             x.len() == y.len() && x.iter().zip(y.iter()).all(|(p, q)| same_value(p, q))
@@ -45,7 +45,7 @@ pub fn same_value(a: &Value, b: &Value) -> bool {
 
 /// The table at `key`, created (implicit or not) when absent; `None` when `key` holds
 /// something other than a table, which callers must refuse rather than overwrite.
-pub fn table<'a>(parent: &'a mut Table, key: &str, implicit: bool) -> Option<&'a mut Table> {
+pub(crate) fn table<'a>(parent: &'a mut Table, key: &str, implicit: bool) -> Option<&'a mut Table> {
     parent
         .entry(key)
         .or_insert_with(|| {

@@ -13,7 +13,7 @@ fn at(report: &doctor::DoctorReport) -> Vec<(String, String, usize)> {
         .map(|f| {
             let l = f.location.as_ref();
             (
-                f.code.to_string(),
+                f.code().to_string(),
                 l.map(|l| l.path.display().to_string()).unwrap_or_default(),
                 l.and_then(|l| l.span).map_or(0, |s| s.line),
             )
@@ -64,13 +64,14 @@ fn common_errors_are_reported_at_their_lines() {
 #[test]
 fn fix_repairs_the_mechanical_mistakes() {
     let tmp = materialize(&fixtures().join("cheatsheet"));
-    let report = run(tmp.path());
-    let edits = doctor::fix(&report.environments, &report.findings, now()).unwrap();
-    for e in &edits {
-        if let doctor::FileEdit::Write { path, new_contents } = e {
-            std::fs::write(tmp.path().join(path), new_contents).unwrap();
-        }
-    }
+    doctor::fix::apply(
+        tmp.path(),
+        &doctor::DoctorInputs::default(),
+        now(),
+        &|f| f,
+        &mut bkenv::output::Writer::new(),
+    )
+    .unwrap();
     let after: Vec<String> = describe(&run(tmp.path()));
     for fixed in ["BK002", "BK201", "BK204"] {
         assert!(

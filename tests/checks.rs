@@ -1,17 +1,63 @@
-//! Catalog invariants, the golden environment, and one bad/good fixture pair per code.
+//! Catalog invariants, the golden environment, and one bad/good fixture pair per code,
+//! all derived from the registry: a new check is covered by declaring it, writing its
+//! explanation and its fixtures.
 
 mod support_doctor;
 
 use bkenv::catalog;
+use bkenv::report::{self, Format, RenderCtx};
 use std::collections::BTreeSet;
+use std::path::Path;
 use support_doctor::{describe, fixtures, materialize, run};
 
+/// Codes declared with `checks!` anywhere in `src/` (a `BKxxx {` line inside the
+/// macro), to catch a family whose table is not registered.
+fn declared_codes() -> BTreeSet<String> {
+    fn walk(dir: &Path, out: &mut BTreeSet<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let Some(table) = text.split("checks! {\n").nth(1) else {
+                continue;
+            };
+            for line in table.lines().take_while(|l| *l != "}") {
+                let t = line.trim();
+                if let Some(code) = t.strip_suffix(" {").filter(|c| c.starts_with("BK")) {
+                    out.insert(code.to_string());
+                }
+            }
+        }
+    }
+    let mut out = BTreeSet::new();
+    walk(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut out);
+    out
+}
+
+/// Everything the registry promises about its own entries, in one place.
 #[test]
-fn codes_are_unique_and_well_formed() {
-    let mut seen = BTreeSet::new();
-    for m in catalog::all() {
-        assert!(seen.insert(m.code), "duplicate code {}", m.code);
-        assert!(m.code.len() == 5 && m.code.starts_with("BK"), "{}", m.code);
+fn catalog_invariants() {
+    let all: Vec<_> = catalog::all().collect();
+    // Codes and slugs: unique, well-formed, in code order, found by code and by slug.
+    let codes: Vec<&str> = all.iter().map(|m| m.code).collect();
+    let mut sorted = codes.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(codes, sorted, "codes are unique and listed in order");
+    let slugs: BTreeSet<&str> = all.iter().map(|m| m.slug).collect();
+    assert_eq!(slugs.len(), all.len(), "slugs are unique");
+    for m in &all {
+        let digits = &m.code[2..];
+        assert!(
+            m.code.starts_with("BK")
+                && digits.len() == 3
+                && digits.bytes().all(|b| b.is_ascii_digit()),
+            "{}",
+            m.code
+        );
         assert!(
             m.slug
                 .chars()
@@ -19,10 +65,53 @@ fn codes_are_unique_and_well_formed() {
             "{}",
             m.slug
         );
+        assert!(catalog::lookup(m.slug).is_some_and(|l| l == *m));
+        assert!(catalog::lookup(&m.code.to_lowercase()).is_some_and(|l| l == *m));
         for h in ["## What it checks", "## Why it matters", "## How to fix"] {
             assert!(m.explanation.contains(h), "{} lacks {h}", m.code);
         }
-        assert!(catalog::lookup(m.slug).is_some_and(|l| l.code == m.code));
+        assert!(!m.title.is_empty(), "{} has no title", m.code);
+    }
+    // Every declared code is registered (no family table left out of the registry).
+    let registered: BTreeSet<String> = codes.iter().map(|c| c.to_string()).collect();
+    assert_eq!(declared_codes(), registered);
+    // Every explanation file belongs to a check.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/catalog/explain");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        let code = name.trim_end_matches(".md");
+        assert!(
+            registered.contains(code),
+            "{name} explains no registered check"
+        );
+    }
+    // Static and live checks are disjoint; a live twin is a live check, named by a
+    // static one; live checks are never fixable (nothing to edit on the wire).
+    let live = catalog::live_checks();
+    let statics = catalog::static_checks();
+    assert_eq!(live.len() + statics.len(), all.len());
+    for m in &statics {
+        if let Some(twin) = m.live_twin {
+            assert!(
+                live.contains(&twin),
+                "{}: twin {} is not live",
+                m.code,
+                twin.code
+            );
+        }
+    }
+    for m in &live {
+        assert!(m.live_twin.is_none() && !m.fixable, "{}", m.code);
+    }
+    // Every static check has its fixtures.
+    for m in &statics {
+        let dir = fixtures().join("checks").join(m.code);
+        assert!(
+            dir.join("bad").is_dir() && dir.join("good").is_dir(),
+            "{}: missing tests/fixtures/checks/{}/{{bad,good}}",
+            m.code,
+            m.code
+        );
     }
 }
 
@@ -33,42 +122,63 @@ fn golden_environment_has_no_findings() {
     assert!(got.is_empty(), "{got:#?}");
 }
 
+/// Each `bad` fixture raises its code and nothing else, each `good` one does not raise
+/// it, only checks declared fixable carry fixes (a fixable one does on its `bad`
+/// fixture), and what a person sees for the `bad` fixture is pinned: message, place,
+/// source line, prevents and help (`tests/snapshots/checks__bad_BKxxx.snap`).
 #[test]
-fn every_code_has_bad_and_good_fixtures() {
+fn every_check_behaves_on_its_fixtures() {
     let mut failures = Vec::new();
-    for code in bkenv::doctor::checks::codes() {
-        let Some(m) = catalog::lookup(code) else {
-            failures.push(format!("{code}: not in the catalog"));
-            continue;
-        };
+    let ctx = RenderCtx {
+        command: "doctor",
+        tool_version: "0.0.0-test",
+        color: false,
+    };
+    for m in catalog::static_checks() {
         let dir = fixtures().join("checks").join(m.code);
-        let (bad, good) = (dir.join("bad"), dir.join("good"));
-        if !bad.is_dir() || !good.is_dir() {
-            failures.push(format!("{}: missing fixtures", m.code));
-            continue;
-        }
-        let tmp = materialize(&bad);
-        let got = describe(&run(tmp.path()));
-        let distinct: BTreeSet<&str> = got.iter().map(|c| &c[..5]).collect();
+        let tmp = materialize(&dir.join("bad"));
+        let bad = run(tmp.path());
+        let got = describe(&bad);
+        let distinct: BTreeSet<&str> = bad.findings.iter().map(|f| f.code()).collect();
         if distinct != BTreeSet::from([m.code]) {
             failures.push(format!(
                 "{} bad: expected only {}, got {got:#?}",
                 m.code, m.code
             ));
         }
-        let tmp = materialize(&good);
-        let got = describe(&run(tmp.path()));
-        if got.iter().any(|c| c.starts_with(m.code)) {
-            failures.push(format!("{} good: raised {got:#?}", m.code));
+        if m.fixable && !bad.findings.iter().any(|f| f.fixable()) {
+            failures.push(format!(
+                "{} bad: declared fixable, but no finding has a fix",
+                m.code
+            ));
         }
+        let tmp_good = materialize(&dir.join("good"));
+        let good = run(tmp_good.path());
+        if good.findings.iter().any(|f| f.check == m) {
+            failures.push(format!("{} good: raised {:#?}", m.code, describe(&good)));
+        }
+        for f in bad.findings.iter().chain(&good.findings) {
+            if f.fix.is_some() && !f.check.fixable {
+                failures.push(format!(
+                    "{} carries a fix but is not declared fixable",
+                    f.code()
+                ));
+            }
+        }
+        let mut human = Vec::new();
+        report::render(Format::Human, &bad.findings, &ctx, &mut human).unwrap();
+        let human = String::from_utf8(human)
+            .unwrap()
+            .replace(&tmp.path().display().to_string(), "[TMP]");
+        insta::assert_snapshot!(format!("bad_{}", m.code), human);
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 #[test]
 fn doctor_catalog_table() {
-    let table: String = bkenv::doctor::checks::codes()
-        .filter_map(catalog::lookup)
+    let table: String = catalog::static_checks()
+        .into_iter()
         .map(|m| {
             format!(
                 "{} {:<7} {:<5} {:<40} {}\n",
@@ -103,7 +213,7 @@ fn bk302_covers_keypairs_and_tlsconfigdir() {
     let bk302: Vec<_> = report
         .findings
         .iter()
-        .filter(|f| f.code == "BK302")
+        .filter(|f| f.code() == "BK302")
         .collect();
     assert_eq!(bk302.len(), 3, "{got:#?}");
     let prevents: Vec<&str> = bk302.iter().filter_map(|f| f.prevents.as_deref()).collect();

@@ -252,6 +252,10 @@ fn doctor_fix_repairs_and_reports_what_it_changed() {
         ),
     )
     .unwrap();
+    // A check silenced with -A is not fixed either.
+    let (code, out, _) = bkenv(d, &["doctor", "--fix", "-A", "BK002"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("fixed:"), "{out}");
     let (code, out, _) = bkenv(d, &["doctor", "--fix"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("fixed: buildkit/buildkitd.toml"), "{out}");
@@ -328,4 +332,56 @@ fn no_secret_appears_in_any_output() {
         !text.contains(&password),
         "init printed the password without --show-password"
     );
+}
+
+/// Structured flags are checked when the command line is parsed, before anything runs
+/// (`--resolve` even without `--probe`): exit 2 and what the value should look like.
+#[test]
+fn malformed_structured_flags_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    for (args, want) in [
+        (
+            &["doctor", "--resolve", "registry"][..],
+            "`registry` is not NAME:PORT=ADDR:PORT",
+        ),
+        (
+            &["doctor", "--probe", "--timeout", "0"][..],
+            "`0` is not a positive number of seconds",
+        ),
+        (
+            &["preflight", "--offline", "--build-arg", "BASE"][..],
+            "`BASE` is not KEY=VALUE",
+        ),
+    ] {
+        let (code, out, err) = bkenv(dir.path(), args);
+        assert_eq!(code, 2, "{args:?}: {out}{err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(out.is_empty(), "{args:?}: {out}");
+    }
+}
+
+/// Source snippets redact the values of secret-named keys, whatever the file: before,
+/// only lines matching a few upper-case keywords were hidden, so buildkitd.toml's
+/// `auth = "..."` and `credentials = "..."` (unknown keys, BK004) were printed verbatim.
+#[test]
+fn snippets_redact_secret_values_by_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir(d.join("buildkit")).unwrap();
+    std::fs::write(
+        d.join("buildkit/buildkitd.toml"),
+        "[registry.\"registry:5000\"]\nauth = \"dXNlcjpodW50ZXIy\"\ncredentials = 'user:hunter2'\n",
+    )
+    .unwrap();
+    for format in ["human", "json", "sarif", "github", "gitlab"] {
+        let (code, out, err) = bkenv(d, &["doctor", "--format", format]);
+        assert_eq!(code, 0, "{format}: {out}{err}");
+        assert!(out.contains("BK004"), "{format}: {out}");
+        for secret in ["dXNlcjpodW50ZXIy", "hunter2"] {
+            assert!(!out.contains(secret), "{format} shows {secret}: {out}");
+        }
+    }
+    let (_, out, _) = bkenv(d, &["doctor"]);
+    assert!(out.contains("2 | auth = \"<redacted>\""), "{out}");
+    assert!(out.contains("3 | credentials = '<redacted>'"), "{out}");
 }

@@ -79,7 +79,7 @@ fn doctor_clean_at(dir: &Path, context: &str, now: time::OffsetDateTime) {
     let found: Vec<String> = report
         .findings
         .iter()
-        .map(|f| format!("{} {}", f.code, f.message))
+        .map(|f| format!("{} {}", f.code(), f.message))
         .collect();
     assert!(found.is_empty(), "{context}: {found:#?}");
 }

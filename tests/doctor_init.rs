@@ -32,7 +32,7 @@ fn init_examples_are_clean() {
             failures.push(format!(
                 "{}: {} {} ({loc})",
                 src.file_name().unwrap().to_string_lossy(),
-                f.code,
+                f.code(),
                 f.message
             ));
         }
@@ -86,7 +86,7 @@ fn a_tree_of_environments_is_checked_per_environment() {
     assert!(!report.findings.is_empty());
     for f in &report.findings {
         let at = &f.location.as_ref().unwrap().path;
-        assert_eq!(f.code, "BK408", "{f:#?}");
+        assert_eq!(f.code(), "BK408", "{f:#?}");
         assert!(at.starts_with(Path::new("services").join(b)), "{f:#?}");
     }
 }

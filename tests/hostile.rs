@@ -57,7 +57,7 @@ fn sparse(p: &Path, len: u64) {
 
 fn bk900_for<'a>(findings: &'a [Finding], rel: &str) -> Option<&'a Finding> {
     findings.iter().find(|f| {
-        f.code == "BK900"
+        f.code() == "BK900"
             && f.location
                 .as_ref()
                 .is_some_and(|l| l.path == Path::new(rel))
@@ -240,13 +240,13 @@ fn explicit_inputs_that_are_not_regular_files_are_bk900() {
 fn read_bounded_caps_at_the_limit() {
     let dir = ok(tempfile::tempdir());
     let at = dir.path().join("at");
-    sparse(&at, doctor::load::MAX_FILE_BYTES);
+    sparse(&at, doctor::discover::MAX_FILE_BYTES);
     assert_eq!(
-        ok(doctor::load::read_bounded(&at)).len() as u64,
-        doctor::load::MAX_FILE_BYTES
+        ok(doctor::discover::read_bounded(&at)).len() as u64,
+        doctor::discover::MAX_FILE_BYTES
     );
     let over = dir.path().join("over");
-    sparse(&over, doctor::load::MAX_FILE_BYTES + 1);
-    let err = doctor::load::read_bounded(&over).unwrap_err();
+    sparse(&over, doctor::discover::MAX_FILE_BYTES + 1);
+    let err = doctor::discover::read_bounded(&over).unwrap_err();
     assert!(err.contains("too large to be a config file"), "{err}");
 }

@@ -108,7 +108,7 @@ fn doctor_clean(dir: &Path, now: OffsetDateTime, context: &str) {
     let found: Vec<String> = report
         .findings
         .iter()
-        .map(|f| format!("{} {}", f.code, f.message))
+        .map(|f| format!("{} {}", f.code(), f.message))
         .collect();
     assert!(found.is_empty(), "{context}: {found:#?}");
 }

@@ -103,7 +103,7 @@ proptest! {
             Ok(outcome) => {
                 SUCCEEDED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let report = bkenv::doctor::run(dir.path(), &bkenv::doctor::DoctorInputs::default(), support::NOW).unwrap();
-                let codes: Vec<&str> = report.findings.iter().map(|f| f.code).collect();
+                let codes: Vec<&str> = report.findings.iter().map(|f| f.code()).collect();
                 prop_assert!(codes.is_empty(), "doctor on a generated environment: {:?}\n{}", codes, spec(&g));
                 let Some(openssl) = support::tool("openssl") else { return Ok(()) };
                 for reg in outcome.env.registries.iter().filter(|r| r.local().is_some()) {

@@ -6,7 +6,8 @@
 //! `doctor::refs` has no full reference parser (it does not split tag and digest), so the
 //! round trip is through the extractors plus `registry_host`/`strip_port`.
 
-use bkenv::doctor::refs::{ci_refs, dockerfile_refs, registry_host, strip_port};
+use bkenv::doctor::refs::{ci_refs, dockerfile_refs, registry_host};
+use bkenv::hostport::strip_port;
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]

@@ -1,7 +1,12 @@
 //! Every report format on one fixed set of findings: snapshots, the SARIF schema, and an
 //! exit status that does not depend on the format.
 
-use bkenv::diag::{Finding, Location, Severity, Span};
+use bkenv::catalog;
+use bkenv::diag::{Check, Edit, Finding, Fix, Location, Severity, Span};
+
+fn check(code: &str) -> &'static Check {
+    catalog::lookup(code).unwrap_or_else(|| panic!("{code}"))
+}
 use bkenv::report::{
     self, ExitStatus, Format, Level, LevelOverrides, RenderCtx, exit_for, summary_line,
 };
@@ -10,32 +15,35 @@ use bkenv::report::{
 /// message with `%`, `:`, `,` and a newline; a path with `,` and a space.
 fn findings() -> Vec<Finding> {
     let mut warning = Finding::new(
-        "BK901",
+        check("BK722"),
         "check `registry-trust` stopped: 100% of 2 names failed, see below:\nregistry:5000",
     )
     .at_file("ci/build, main.yml")
     .note("the other checks ran");
     warning.severity = Severity::Warning;
 
-    let mut note = Finding::new("BK901", "probe of registry.internal:443 skipped");
+    let mut note = Finding::new(check("BK722"), "probe of registry.internal:443 skipped");
     note.severity = Severity::Note;
 
     vec![
-        Finding::new("BK900", "cannot read `certs/ca.crt`: permission denied")
-            .at(Location {
-                path: "env/buildkitd.toml".into(),
-                span: Some(Span {
-                    line: 12,
-                    column: 8,
-                    end_line: 12,
-                    end_column: 24,
-                }),
-                line_text: Some("  ca = [\"/certs/ca.crt\"]".to_string()),
-            })
-            .note("buildkitd reads it as root inside the container")
-            .prevents("x509: certificate signed by unknown authority")
-            .help("make the file readable by the user running bkenv")
-            .fixable(),
+        Finding::new(
+            check("BK900"),
+            "cannot read `certs/ca.crt`: permission denied",
+        )
+        .at(Location {
+            path: "env/buildkitd.toml".into(),
+            span: Some(Span {
+                line: 12,
+                column: 8,
+                end_line: 12,
+                end_column: 24,
+            }),
+            line_text: Some("  ca = [\"/certs/ca.crt\"]".to_string()),
+        })
+        .note("buildkitd reads it as root inside the container")
+        .prevents("x509: certificate signed by unknown authority")
+        .help("make the file readable by the user running bkenv")
+        .fix(Fix::safe([Edit::mode("env/certs/ca.crt", 0o644)])),
         warning,
         note,
     ]
@@ -180,9 +188,11 @@ fn github_annotations_escape_properties_and_data() {
     assert!(lines[0].starts_with(
         "::error file=env/buildkitd.toml,line=12,col=8,endLine=12,endColumn=24,title=BK900 file-unreadable::"
     ));
-    assert!(lines[1].starts_with("::warning file=ci/build%2C main.yml,title=BK901 check-failed::"));
+    assert!(lines[1].starts_with(
+        "::warning file=ci/build%2C main.yml,title=BK722 unexpected-endpoint-response::"
+    ));
     assert!(lines[1].contains("100%25 of 2 names failed, see below:%0Aregistry:5000"));
-    assert!(lines[2].starts_with("::notice title=BK901 check-failed::"));
+    assert!(lines[2].starts_with("::notice title=BK722 unexpected-endpoint-response::"));
     assert_eq!(lines[3], summary_line("doctor", &findings()));
 }
 
@@ -200,11 +210,5 @@ fn explain_snapshots() {
         .filter(|l| l.starts_with("BK9"))
         .map(|l| l.split_whitespace().take(3).collect())
         .collect();
-    assert_eq!(
-        rows,
-        [
-            ["BK900", "file-unreadable", "error"],
-            ["BK901", "check-failed", "error"]
-        ]
-    );
+    assert_eq!(rows, [["BK900", "file-unreadable", "error"],]);
 }

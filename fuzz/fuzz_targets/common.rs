@@ -55,10 +55,10 @@ pub fn run(target: &str, data: &[u8]) {
             if let Some(t) = text {
                 for r in refs::dockerfile_refs(t).into_iter().chain(refs::ci_refs(t)) {
                     let host = refs::registry_host(&r.reference);
-                    let _ = refs::is_loopback(&host);
-                    let _ = refs::strip_port(&host);
+                    let _ = bkenv::hostport::is_loopback(&host);
+                    let _ = bkenv::hostport::strip_port(&host);
                 }
-                let _ = refs::strip_port(&refs::registry_host(t));
+                let _ = bkenv::hostport::strip_port(&refs::registry_host(t));
             }
             check_one("Dockerfile", FileKind::Dockerfile, data);
             check_one(".gitlab-ci.yml", FileKind::Ci, data);

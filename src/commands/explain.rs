@@ -6,12 +6,12 @@ use crate::error::{Error, Result};
 use crate::report::explain;
 use std::io::Write;
 
-pub fn run(args: &ExplainArgs, out: &mut dyn Write) -> Result<ExitStatus> {
+pub(crate) fn run(args: &ExplainArgs, out: &mut dyn Write) -> Result<ExitStatus> {
     if args.all {
         explain::explain_all(out, args.json).map_err(|e| Error::io("write", "stdout", e))?;
     } else {
         let code = args.code.as_deref().unwrap_or_default();
-        explain::explain(code, out, args.json).map_err(|e| Error::Other(e.to_string()))?;
+        explain::explain(code, out, args.json)?;
     }
     Ok(ExitStatus::Clean)
 }

@@ -5,7 +5,7 @@ use crate::error::Result;
 use crate::{ExitStatus, init, spec, summary};
 use std::io::Write;
 
-pub fn run(args: InitArgs, out: &mut dyn Write) -> Result<ExitStatus> {
+pub(crate) fn run(args: InitArgs, out: &mut dyn Write) -> Result<ExitStatus> {
     let mtls = match (args.mtls, args.no_mtls) {
         (true, _) => Some(true),
         (_, true) => Some(false),

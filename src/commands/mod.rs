@@ -2,22 +2,22 @@
 //! The clock, the OS random source and the process environment are read here and
 //! nowhere else.
 
-pub mod doctor;
-pub mod explain;
-pub mod init;
-pub mod preflight;
-pub mod probe;
-pub mod renew;
-pub mod rotate;
-pub mod status;
-pub mod trust;
+pub(crate) mod doctor;
+pub(crate) mod explain;
+pub(crate) mod init;
+pub(crate) mod preflight;
+pub(crate) mod probe;
+pub(crate) mod renew;
+pub(crate) mod rotate;
+pub(crate) mod status;
+pub(crate) mod trust;
 
 use crate::error::Error;
 use std::io::Write;
 
 /// How long a writing command waits for another holding the environment lock:
 /// `BKENV_LOCK_WAIT` seconds, else [`crate::lock::DEFAULT_WAIT`].
-pub fn lock_wait() -> std::time::Duration {
+pub(crate) fn lock_wait() -> std::time::Duration {
     std::env::var("BKENV_LOCK_WAIT")
         .ok()
         .and_then(|v| v.parse::<f64>().ok())
@@ -30,7 +30,7 @@ pub fn lock_wait() -> std::time::Duration {
 
 /// The writer for the environment at `dir`. Crash-safety tests make the N+1th write
 /// fail with `BKENV_FAIL_AFTER_WRITES=N`; see ARCHITECTURE.md.
-pub fn env_writer(dir: &std::path::Path) -> crate::output::Writer {
+pub(crate) fn env_writer(dir: &std::path::Path) -> crate::output::Writer {
     let mut writer = crate::output::Writer::for_env(dir);
     writer.fail_after = std::env::var("BKENV_FAIL_AFTER_WRITES")
         .ok()
@@ -40,7 +40,7 @@ pub fn env_writer(dir: &std::path::Path) -> crate::output::Writer {
 
 /// Options for a command that runs `init`'s pipeline on the environment at `dir`
 /// without changing its spec: the clock, the uid and the lock wait are read here.
-pub fn env_options(dir: &std::path::Path) -> crate::init::InitOptions {
+pub(crate) fn env_options(dir: &std::path::Path) -> crate::init::InitOptions {
     crate::init::InitOptions {
         dir: dir.to_path_buf(),
         overrides: crate::spec::Overrides::default(),
@@ -55,22 +55,30 @@ pub fn env_options(dir: &std::path::Path) -> crate::init::InitOptions {
 }
 
 /// Writes to stdout, mapping a failure (including a closed pipe) to an error `main` handles.
-pub fn emit(out: &mut dyn Write, text: &str) -> Result<(), Error> {
+pub(crate) fn emit(out: &mut dyn Write, text: &str) -> Result<(), Error> {
     out.write_all(text.as_bytes())
         .map_err(|e| Error::io("write", "stdout", e))
 }
 
+/// The `-A/-W/-D` flags of a run.
+pub(crate) fn overrides(
+    args: &crate::cli::ReportArgs,
+) -> Result<crate::report::LevelOverrides, Error> {
+    Ok(crate::report::LevelOverrides::from_flags(
+        args.levels.iter().map(|(l, s)| (*l, s.as_str())),
+    )?)
+}
+
 /// Applies `-A/-W/-D`, renders the findings in the chosen format to stdout or to
 /// `--output FILE` (then stdout gets a one-line summary), and returns the exit status.
-pub fn emit_findings(
+pub(crate) fn emit_findings(
     command: &str,
     args: &crate::cli::ReportArgs,
     findings: Vec<crate::diag::Finding>,
     out: &mut dyn Write,
 ) -> Result<crate::ExitStatus, Error> {
-    use crate::report::{self, Format, RenderCtx, levels::LevelOverrides};
-    let overrides = LevelOverrides::from_flags(args.levels.iter().map(|(l, s)| (*l, s.as_str())))
-        .map_err(|e| Error::Other(e.to_string()))?;
+    use crate::report::{self, Format, RenderCtx};
+    let overrides = overrides(args)?;
     let findings = overrides.apply(findings);
     let format = args
         .format

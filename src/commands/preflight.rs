@@ -3,38 +3,32 @@
 
 use crate::ExitStatus;
 use crate::cli::PreflightArgs;
-use crate::doctor::model::{ImageRef, RefFile};
-use crate::doctor::refs;
+use crate::doctor::parsed::{ImageRef, RefFile};
 use crate::doctor::source::SourceFile;
+use crate::doctor::{self, refs};
 use crate::error::{Error, Result};
 use std::collections::BTreeMap;
 use std::io::Write;
 use time::OffsetDateTime;
 
-pub fn run(args: PreflightArgs, out: &mut dyn Write) -> Result<ExitStatus> {
+pub(crate) fn run(args: PreflightArgs, out: &mut dyn Write) -> Result<ExitStatus> {
     let extra = build_at_hand(&args)?;
-    let probe = (!args.offline).then_some(&args.net);
-    let (findings, _) = super::doctor::diagnose(
+    let probing = (!args.offline).then(|| args.net.probing());
+    let report = doctor::diagnose(
         &args.dir,
-        &args.inputs,
-        extra,
-        probe,
+        &super::doctor::inputs(&args.inputs),
+        &extra,
+        probing.as_ref(),
         OffsetDateTime::now_utc(),
     )?;
-    super::emit_findings("preflight", &args.report, findings, out)
+    super::emit_findings("preflight", &args.report, report.findings, out)
 }
 
 fn build_at_hand(args: &PreflightArgs) -> Result<Vec<RefFile>> {
     let mut files = Vec::new();
     if let Some(path) = &args.dockerfile {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
-        let mut build_args = BTreeMap::new();
-        for a in &args.build_arg {
-            let (k, v) = a
-                .split_once('=')
-                .ok_or_else(|| Error::Other(format!("--build-arg `{a}` is not KEY=VALUE")))?;
-            build_args.insert(k.to_string(), v.to_string());
-        }
+        let build_args: BTreeMap<String, String> = args.build_arg.iter().cloned().collect();
         let found = refs::dockerfile_refs_with(&text, &build_args);
         let rel = path.strip_prefix(&args.dir).unwrap_or(path).to_path_buf();
         files.push(RefFile {

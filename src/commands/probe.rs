@@ -1,18 +1,17 @@
 //! `bkenv probe ENDPOINT...`: ad-hoc live checks with the trust and credentials given.
 
 use crate::ExitStatus;
-use crate::cli::{NetArgs, ProbeArgs};
+use crate::cli::ProbeArgs;
 use crate::creds::DockerConfig;
 use crate::error::{Error, Result};
-use crate::probe::{self, Endpoint, EndpointKind, ProbeOptions, ProbeReport, Transport, Trust};
+use crate::probe::{self, Endpoint, EndpointKind, ProbeReport, Transport, Trust};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::fmt::Write as _;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-pub fn run(args: ProbeArgs, out: &mut dyn Write) -> Result<ExitStatus> {
+pub(crate) fn run(args: ProbeArgs, out: &mut dyn Write) -> Result<ExitStatus> {
     let mut cas = Vec::new();
     for path in &args.cacert {
         cas.extend(read_certs(path)?);
@@ -22,7 +21,6 @@ pub fn run(args: ProbeArgs, out: &mut dyn Write) -> Result<ExitStatus> {
         _ => None,
     };
     let config = docker_config(args.docker_config.as_deref())?;
-    let resolve = parse_resolve(&args.net)?;
     let mut endpoints = Vec::new();
     for raw in &args.endpoints {
         let (name, kind, trust) = match raw.strip_prefix("tcp://") {
@@ -49,10 +47,7 @@ pub fn run(args: ProbeArgs, out: &mut dyn Write) -> Result<ExitStatus> {
         };
         endpoints.push(Endpoint {
             name: name.to_string(),
-            connect_to: resolve
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, a)| a.clone()),
+            connect_to: probe::connect_to(&args.net.resolve, name),
             kind,
             trust,
             transport: if args.plain_http {
@@ -62,7 +57,7 @@ pub fn run(args: ProbeArgs, out: &mut dyn Write) -> Result<ExitStatus> {
             },
         });
     }
-    let reports = probe::probe_all(&endpoints, &options(&args.net)?, &|_| None);
+    let reports = probe::probe_all(&endpoints, &args.net.probing().options, &|_| None);
     if args
         .report
         .format
@@ -76,7 +71,7 @@ pub fn run(args: ProbeArgs, out: &mut dyn Write) -> Result<ExitStatus> {
 }
 
 /// One line per endpoint: what was learnt, healthy or not.
-pub fn facts_lines(reports: &[ProbeReport]) -> String {
+pub(crate) fn facts_lines(reports: &[ProbeReport]) -> String {
     let mut s = String::new();
     for r in reports {
         let f = &r.facts;
@@ -104,32 +99,6 @@ pub fn facts_lines(reports: &[ProbeReport]) -> String {
     s
 }
 
-pub fn options(net: &NetArgs) -> Result<ProbeOptions> {
-    let timeout = Duration::try_from_secs_f64(net.timeout)
-        .ok()
-        .filter(|d| !d.is_zero())
-        .ok_or_else(|| {
-            Error::Other(format!(
-                "--timeout {} is not a positive number of seconds",
-                net.timeout
-            ))
-        })?;
-    Ok(ProbeOptions { timeout, now: None })
-}
-
-/// `NAME:PORT=ADDR:PORT` pairs.
-pub fn parse_resolve(net: &NetArgs) -> Result<Vec<(String, String)>> {
-    net.resolve
-        .iter()
-        .map(|r| {
-            r.split_once('=')
-                .filter(|(n, a)| n.contains(':') && a.contains(':'))
-                .map(|(n, a)| (n.to_string(), a.to_string()))
-                .ok_or_else(|| Error::Other(format!("--resolve `{r}` is not NAME:PORT=ADDR:PORT")))
-        })
-        .collect()
-}
-
 fn docker_config(dir: Option<&Path>) -> Result<Option<DockerConfig>> {
     let dir: Option<PathBuf> = dir
         .map(Path::to_path_buf)
@@ -141,25 +110,29 @@ fn docker_config(dir: Option<&Path>) -> Result<Option<DockerConfig>> {
     match std::fs::read_to_string(&path) {
         Ok(text) => DockerConfig::parse(&text)
             .map(Some)
-            .map_err(|e| Error::Other(format!("{}: not valid JSON: {e}", path.display()))),
+            .map_err(|source| Error::DockerConfig { path, source }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::io("read", path, e)),
     }
 }
 
 fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
+    let pem = |source| Error::Pem {
+        path: path.to_path_buf(),
+        source,
+    };
     let certs: Vec<_> = CertificateDer::pem_file_iter(path)
         .and_then(Iterator::collect)
-        .map_err(|e| Error::Other(format!("{}: {e}", path.display())))?;
+        .map_err(pem)?;
     if certs.is_empty() {
-        return Err(Error::Other(format!(
-            "{}: no PEM certificate in it",
-            path.display()
-        )));
+        return Err(Error::NoCertificate(path.to_path_buf()));
     }
     Ok(certs)
 }
 
 fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>> {
-    PrivateKeyDer::from_pem_file(path).map_err(|e| Error::Other(format!("{}: {e}", path.display())))
+    PrivateKeyDer::from_pem_file(path).map_err(|source| Error::Pem {
+        path: path.to_path_buf(),
+        source,
+    })
 }

@@ -5,7 +5,7 @@ use crate::error::Result;
 use crate::{ExitStatus, init, outcome, renew};
 use std::io::Write;
 
-pub fn run(args: &RenewArgs, out: &mut dyn Write) -> Result<ExitStatus> {
+pub(crate) fn run(args: &RenewArgs, out: &mut dyn Write) -> Result<ExitStatus> {
     let mut opts = super::env_options(&args.dir);
     opts.dry_run = args.dry_run;
     opts.renewal = init::Renewal {

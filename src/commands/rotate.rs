@@ -6,7 +6,7 @@ use crate::rotation::{self, Step};
 use crate::{ExitStatus, hosttrust, outcome};
 use std::io::Write;
 
-pub fn run(args: &RotateCaArgs, out: &mut dyn Write) -> Result<ExitStatus> {
+pub(crate) fn run(args: &RotateCaArgs, out: &mut dyn Write) -> Result<ExitStatus> {
     let step = match (args.finish, args.drop_old) {
         (true, _) => Step::Finish,
         (_, true) => Step::DropOld,

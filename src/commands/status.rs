@@ -5,17 +5,16 @@ use crate::error::Result;
 use crate::{ExitStatus, probe, spec, status};
 use std::io::Write;
 
-pub fn run(args: &StatusArgs, out: &mut dyn Write) -> Result<ExitStatus> {
+pub(crate) fn run(args: &StatusArgs, out: &mut dyn Write) -> Result<ExitStatus> {
     let now = time::OffsetDateTime::now_utc();
     let dir = &args.dir;
     let env = spec::environment_of(dir)?;
     let shown = dir.display().to_string();
     let mut report = status::collect(dir, &shown, &env, now, args.within)?;
     if args.probe {
-        let resolve = super::probe::parse_resolve(&args.net)?;
-        let plans = status::dial_plan(&env, &resolve);
+        let plans = status::dial_plan(&env, &args.net.resolve);
         let identity = client_identity(dir, &env);
-        let timeout = std::time::Duration::from_secs_f64(args.net.timeout.clamp(0.1, 600.0));
+        let timeout = args.net.timeout;
         // Each daemon on its own thread: unreachable ones cost one timeout in total.
         let served: Vec<_> = std::thread::scope(|scope| {
             let handles: Vec<_> = plans

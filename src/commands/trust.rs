@@ -3,7 +3,7 @@
 
 use crate::cli::{OutputFormat, TrustAction, TrustArgs, TrustInstallArgs, TrustUninstallArgs};
 use crate::error::{Error, Result};
-use crate::hosttrust::{self, InstallOptions};
+use crate::hosttrust::{self, HostTrustError, InstallOptions};
 use crate::{ExitStatus, outcome, spec};
 use std::io::{BufRead, IsTerminal, Write};
 use std::time::Duration;
@@ -11,7 +11,7 @@ use std::time::Duration;
 /// How long `update-ca-certificates` may take.
 const REFRESH_TIMEOUT: Duration = Duration::from_secs(120);
 
-pub fn run(args: &TrustArgs, out: &mut dyn Write) -> Result<ExitStatus> {
+pub(crate) fn run(args: &TrustArgs, out: &mut dyn Write) -> Result<ExitStatus> {
     match &args.action {
         TrustAction::Install(a) => install(a, out),
         TrustAction::Uninstall(a) => uninstall(a, out),
@@ -95,11 +95,7 @@ fn consent(yes: bool, question: &str, out: &mut dyn Write) -> Result<()> {
     }
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
-        return Err(Error::Other(
-            "host trust is changed only with your consent: re-run with --yes (stdin is not a terminal, so bkenv \
-             cannot ask); nothing was changed"
-                .into(),
-        ));
+        return Err(HostTrustError::NoConsent.into());
     }
     super::emit(out, &format!("{question} [y/N] "))?;
     out.flush().map_err(|e| Error::io("write", "stdout", e))?;
@@ -111,7 +107,7 @@ fn consent(yes: bool, question: &str, out: &mut dyn Write) -> Result<()> {
     if matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
         Ok(())
     } else {
-        Err(Error::Other("not confirmed; nothing was changed".into()))
+        Err(HostTrustError::NotConfirmed.into())
     }
 }
 

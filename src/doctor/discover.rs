@@ -72,17 +72,13 @@ pub fn discover(root: &Path) -> (Vec<Discovered>, Vec<Unreadable>) {
             if !ft.is_dir() && !ft.is_symlink() && classify(path, || None) != Ok(None) {
                 bad.push(Unreadable {
                     path: path.to_path_buf(),
-                    reason: super::load::not_regular(&ft).to_string(),
+                    reason: not_regular(&ft).to_string(),
                 });
             }
             continue;
         }
         let mut why = None;
-        let read = || {
-            super::load::read_bounded(path)
-                .map_err(|e| why = Some(e))
-                .ok()
-        };
+        let read = || read_bounded(path).map_err(|e| why = Some(e)).ok();
         match classify(path, read) {
             Ok(Some(kind)) => found.push(Discovered {
                 path: path.to_path_buf(),
@@ -178,6 +174,21 @@ pub fn classify(
         return Ok((top("storage:") && top("http:")).then_some(FileKind::RegistryConfig));
     }
     Ok(None)
+}
+
+/// The largest file doctor reads (shared with init: [`crate::safefs`]). Config files,
+/// certificates and keys are kilobytes; anything bigger is reported (BK900).
+pub const MAX_FILE_BYTES: u64 = crate::safefs::MAX_FILE_BYTES;
+
+/// Reads a regular file of at most [`MAX_FILE_BYTES`]; FIFOs, sockets and devices are
+/// refused without blocking. The error is a reason for BK900.
+pub fn read_bounded(path: &Path) -> Result<Vec<u8>, String> {
+    crate::safefs::read_bounded(path, crate::safefs::Links::Follow).map_err(|e| e.to_string())
+}
+
+/// Why a path that is not a regular file was not read.
+pub(crate) fn not_regular(ft: &std::fs::FileType) -> &'static str {
+    crate::safefs::not_regular(ft)
 }
 
 #[cfg(test)]

@@ -6,14 +6,13 @@
 //! root is its nearest ancestor. Files under no root join the only environment, or,
 //! when there are several, are checked together as one more group without compose.
 
-use super::load::Snapshot;
-use super::source::SourceFile;
+use super::snapshot::Snapshot;
 use super::view;
 use std::path::{Path, PathBuf};
 
 /// Splits a snapshot of the whole tree into one snapshot per environment. A tree with
 /// at most one compose directory comes back whole.
-pub fn split(all: Snapshot) -> Vec<Snapshot> {
+pub(super) fn split(all: Snapshot) -> Vec<Snapshot> {
     let mut roots: Vec<PathBuf> = all
         .compose
         .iter()
@@ -113,30 +112,6 @@ pub fn split(all: Snapshot) -> Vec<Snapshot> {
     );
     groups.retain(|s| !s.is_empty());
     groups
-}
-
-impl Snapshot {
-    /// The source of every file in the snapshot.
-    pub fn sources(&self) -> impl Iterator<Item = &SourceFile> {
-        (self.buildkitd.iter().map(|f| &f.src))
-            .chain(self.compose.iter().map(|f| &f.src))
-            .chain(self.docker_configs.iter().map(|f| &f.src))
-            .chain(self.registry_configs.iter().map(|f| &f.src))
-            .chain(self.htpasswd.iter().map(|f| &f.src))
-            .chain(self.pem.iter().map(|f| &f.src))
-            .chain(self.refs.iter().map(|f| &f.src))
-            .chain(self.env.iter().map(|f| &f.src))
-    }
-
-    /// True when `path` (relative to the root) is one of the snapshot's files.
-    pub fn holds(&self, path: &Path) -> bool {
-        self.sources().any(|s| s.path == path)
-    }
-
-    /// True when the snapshot holds no file and no unreadable path.
-    pub fn is_empty(&self) -> bool {
-        self.sources().next().is_none() && self.unreadable.is_empty()
-    }
 }
 
 #[cfg(test)]

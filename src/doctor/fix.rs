@@ -1,16 +1,17 @@
-//! `--fix`: mechanical, format-preserving edits. Returns edits; never writes files.
+//! `--fix`: applies the edits that fixable findings carry. Checks make the edits where
+//! they find the problem; this module only groups them by file, applies them to the text
+//! that was read, and checks the result, so no fix is dispatched on a code here.
 //!
-//! Edits are recomputed from the snapshot for the fixable findings given, so a finding
-//! filtered out by `-A` is not fixed. A file that does not parse is never touched, and
-//! every rewritten TOML/JSON file is parsed again before it is returned.
+//! Only [`Applicability::Safe`] fixes are applied. Two fixes that touch the same bytes are
+//! never applied together: the first (in report order) is, the other is left for the next
+//! pass, which starts from a fresh diagnosis of the edited files. A file that does not
+//! parse is never touched, and a TOML or JSON file is parsed again before it is written.
 
-use super::checks::{Ctx, registry::ca_candidate};
-use super::load::Snapshot;
-use crate::diag::Finding;
+use super::snapshot::Snapshot;
+use super::source::SourceFile;
+use crate::diag::{Applicability, Change, Edit, Finding, Fix};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use time::OffsetDateTime;
-use toml_edit::{Array, DocumentMut, Item, Value};
 
 /// One change to one file, relative to the environment root.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,218 +36,207 @@ pub enum FixError {
     WouldBreak(PathBuf),
 }
 
-/// The edits that repair the fixable `findings`, each made in the environment that
-/// holds the finding's file (once, when two environments share the file).
-pub fn fix(
-    environments: &[Snapshot],
-    findings: &[Finding],
-    now: OffsetDateTime,
-) -> Result<Vec<FileEdit>, FixError> {
-    let mut edits: Vec<FileEdit> = Vec::new();
-    for env in environments {
-        let own: Vec<Finding> = findings
-            .iter()
-            .filter(|f| f.location.as_ref().is_some_and(|l| env.holds(&l.path)))
-            .cloned()
-            .collect();
-        for edit in fix_env(env, &own, now)? {
-            if !edits.iter().any(|e| e.path() == edit.path()) {
-                edits.push(edit);
-            }
-        }
-    }
-    Ok(edits)
+/// What one pass of `--fix` changes.
+#[derive(Debug, Default)]
+pub struct FixPlan {
+    /// At most one text write and one mode change per file, in path order.
+    pub edits: Vec<FileEdit>,
+    /// Safe fixes left for the next pass because they touch what an applied fix changed.
+    pub deferred: usize,
 }
 
-fn fix_env(
-    snap: &Snapshot,
-    findings: &[Finding],
-    now: OffsetDateTime,
-) -> Result<Vec<FileEdit>, FixError> {
-    let ctx = Ctx::new(snap, now);
-    // Registry-table fixes go to the config the daemon reads, wherever the usage was.
-    let daemon_config = ctx
-        .active_configs()
-        .first()
-        .map(|c| c.file.src.path.clone());
-    let mut by_file: BTreeMap<PathBuf, Vec<&Finding>> = BTreeMap::new();
-    for f in findings.iter().filter(|f| f.fixable) {
-        let path = match (f.code, &daemon_config) {
-            ("BK201" | "BK204", Some(p)) => Some(p.clone()),
-            _ => f.location.as_ref().map(|l| l.path.clone()),
-        };
-        if let Some(p) = path {
-            by_file.entry(p).or_default().push(f);
+/// How a file's rewritten text is checked before it is written.
+#[derive(Clone, Copy)]
+enum Syntax {
+    Toml,
+    Json,
+    Yaml,
+    Text,
+}
+
+/// The file at `path` as the environments read it, if it parsed (or has no syntax).
+fn source<'a>(environments: &'a [Snapshot], path: &Path) -> Option<(&'a SourceFile, Syntax)> {
+    environments.iter().find_map(|env| {
+        if let Some(t) = env.buildkitd.iter().find(|t| t.src.path == path) {
+            return t.doc.is_ok().then_some((&t.src, Syntax::Toml));
         }
+        if let Some(c) = env.docker_configs.iter().find(|c| c.src.path == path) {
+            return c.doc.is_ok().then_some((&c.src, Syntax::Json));
+        }
+        if let Some(c) = env.compose.iter().find(|c| c.src.path == path) {
+            return c.doc.is_ok().then_some((&c.src, Syntax::Yaml));
+        }
+        if let Some(c) = env.registry_configs.iter().find(|c| c.src.path == path) {
+            return c.doc.is_ok().then_some((&c.src, Syntax::Yaml));
+        }
+        env.sources()
+            .find(|s| s.path == path)
+            .map(|s| (s, Syntax::Text))
+    })
+}
+
+fn parses(syntax: Syntax, text: &str) -> bool {
+    match syntax {
+        Syntax::Toml => toml_edit::Document::parse(text.to_string()).is_ok(),
+        Syntax::Json => serde_json::from_str::<serde_json::Value>(text).is_ok(),
+        Syntax::Yaml => serde_saphyr::from_str::<serde_json::Value>(text).is_ok(),
+        Syntax::Text => true,
     }
-    let mut edits = Vec::new();
-    for (path, fs) in by_file {
-        if let Some(t) = snap.buildkitd.iter().find(|t| t.src.path == path) {
-            if t.doc.is_err() {
-                continue;
-            }
-            if let Some(text) = fix_toml(&ctx, &path, &t.src.text, &fs)? {
-                edits.push(FileEdit::Write {
-                    path: path.clone(),
+}
+
+/// The file changes that apply the safe fixes of `findings` (those the caller kept after
+/// `-A/-W/-D`), against the text the `environments` hold.
+pub fn plan(environments: &[Snapshot], findings: &[Finding]) -> Result<FixPlan, FixError> {
+    let mut accepted: Vec<&Edit> = Vec::new();
+    let mut deferred = 0;
+    let fixes = findings
+        .iter()
+        .filter_map(|f| f.fix.as_ref())
+        .filter(|fix| fix.applicability == Applicability::Safe);
+    for Fix { edits, .. } in fixes {
+        // A finding two environments share carries the same edits twice: apply them once.
+        let new: Vec<&Edit> = edits.iter().filter(|e| !accepted.contains(e)).collect();
+        if new.is_empty() {
+            continue;
+        }
+        let editable = new.iter().all(|e| match e.change {
+            Change::Replace { .. } => source(environments, &e.path).is_some(),
+            Change::Mode(_) => true,
+        });
+        if !editable {
+            continue;
+        }
+        if new.iter().any(|e| accepted.iter().any(|a| a.overlaps(e))) {
+            deferred += 1;
+            continue;
+        }
+        accepted.extend(new);
+    }
+    let mut by_file: BTreeMap<&Path, Vec<&Edit>> = BTreeMap::new();
+    for e in accepted {
+        by_file.entry(&e.path).or_default().push(e);
+    }
+    let mut out = Vec::new();
+    for (path, edits) in by_file {
+        if let Some((src, syntax)) = source(environments, path)
+            && edits
+                .iter()
+                .any(|e| matches!(e.change, Change::Replace { .. }))
+        {
+            let text = crate::diag::apply(&src.text, &edits)
+                .filter(|t| parses(syntax, t))
+                .ok_or_else(|| FixError::WouldBreak(path.to_path_buf()))?;
+            if text != src.text {
+                out.push(FileEdit::Write {
+                    path: path.to_path_buf(),
                     new_contents: text,
                 });
             }
-        } else if let Some(c) = snap.docker_configs.iter().find(|c| c.src.path == path) {
-            if c.doc.is_err() {
-                continue;
-            }
-            let mut text = c.src.text.clone();
-            for f in fs.iter().filter(|f| f.code == "BK403") {
-                if let [old, new] = f.fix_args.as_slice() {
-                    text = rekey_json(&text, old, new);
-                }
-            }
-            if serde_json::from_str::<serde_json::Value>(&text).is_err() {
-                return Err(FixError::WouldBreak(path));
-            }
-            if text != c.src.text {
-                edits.push(FileEdit::Write {
-                    path: path.clone(),
-                    new_contents: text,
-                });
-            }
-        } else if fs.iter().any(|f| f.code == "BK511") {
-            edits.push(FileEdit::Chmod {
-                path: path.clone(),
-                mode: 0o600,
+        }
+        if let Some(mode) = edits.iter().rev().find_map(|e| match e.change {
+            Change::Mode(m) => Some(m),
+            Change::Replace { .. } => None,
+        }) {
+            out.push(FileEdit::Chmod {
+                path: path.to_path_buf(),
+                mode,
             });
         }
     }
-    Ok(edits)
+    Ok(FixPlan {
+        edits: out,
+        deferred,
+    })
 }
 
-/// Renames the object key `"old"` to `"new"`, leaving every other byte alone.
-fn rekey_json(text: &str, old: &str, new: &str) -> String {
-    let needle = format!("\"{old}\"");
-    let mut from = 0;
-    while let Some(i) = text.get(from..).and_then(|t| t.find(&needle)) {
-        let at = from + i;
-        let after = &text[at + needle.len()..];
-        if after.trim_start().starts_with(':') {
-            return format!("{}\"{new}\"{}", &text[..at], after);
-        }
-        from = at + needle.len();
-    }
-    text.to_string()
-}
+/// Passes `--fix` makes at most; each applies the fixes that do not overlap, so this
+/// bounds how many fixes may touch the same place in one file.
+const MAX_PASSES: usize = 8;
 
-fn fix_toml(
-    ctx: &Ctx<'_>,
-    path: &Path,
-    original: &str,
-    fs: &[&Finding],
-) -> Result<Option<String>, FixError> {
-    let mut text = original.to_string();
-    // Text-level: quote dotted registry keys on their header lines.
-    for f in fs.iter().filter(|f| f.code == "BK006") {
-        if let Some(key) = f.fix_args.first() {
-            text = text.replace(&format!("registry.{key}]"), &format!("registry.\"{key}\"]"));
-        }
-    }
-    let Ok(mut doc) = text.parse::<DocumentMut>() else {
-        return Err(FixError::WouldBreak(path.to_path_buf()));
-    };
-    for f in fs {
-        match f.code {
-            "BK002" => string_to_array(&mut doc),
-            "BK003" => {
-                if let Some(item) = doc
-                    .get_mut("grpc")
-                    .and_then(|g| g.get_mut("tls"))
-                    .and_then(|t| t.get_mut("ca"))
-                {
-                    let one = item
-                        .as_array()
-                        .filter(|a| a.len() == 1)
-                        .and_then(|a| a.get(0))
-                        .and_then(Value::as_str)
-                        .map(str::to_string);
-                    if let Some(s) = one {
-                        let decor = item.as_value().map(|v| v.decor().clone());
-                        let mut v = Value::from(s);
-                        if let Some(d) = decor {
-                            *v.decor_mut() = d;
-                        }
-                        *item = Item::Value(v);
-                    }
-                }
-            }
-            "BK204" => {
-                if let Some(host) = f.fix_args.first() {
-                    table_mut(&mut doc, host)["http"] = toml_edit::value(false);
-                }
-            }
-            "BK201" => {
-                let Some(host) = f.fix_args.first().cloned() else {
-                    continue;
-                };
-                let cand = ctx
-                    .active_configs()
-                    .iter()
-                    .find(|c| c.file.src.path == path)
-                    .and_then(|cfg| {
-                        ctx.view
-                            .registry_for(&host)
-                            .and_then(|(r, _)| ca_candidate(ctx, cfg, r))
+/// Fixes the tree at `root`: diagnoses it statically, applies the safe fixes of the
+/// findings `select` keeps (`-A/-W/-D`) through `writer`, and goes again while fixes were
+/// deferred. Returns the changed files (as findings name them), each once, in the order
+/// they were first changed. A rewritten file keeps its mode (config.json stays 0600).
+pub fn apply(
+    root: &Path,
+    inputs: &super::DoctorInputs,
+    now: time::OffsetDateTime,
+    select: &dyn Fn(Vec<Finding>) -> Vec<Finding>,
+    writer: &mut crate::output::Writer,
+) -> Result<Vec<PathBuf>, crate::error::Error> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut changed: Vec<PathBuf> = Vec::new();
+    for _ in 0..MAX_PASSES {
+        let environments = super::load::load(root, inputs);
+        let findings = select(super::check_all(&environments, now));
+        let plan = plan(&environments, &findings)?;
+        for edit in &plan.edits {
+            let path = root.join(edit.path());
+            match edit {
+                FileEdit::Write { new_contents, .. } => {
+                    let mode = std::fs::metadata(&path).map_or(crate::output::MODE_PUBLIC, |m| {
+                        m.permissions().mode() & 0o777
                     });
-                if let Some(ca) = cand {
-                    let mut arr = Array::new();
-                    arr.push(ca);
-                    table_mut(&mut doc, &host)["ca"] = toml_edit::value(arr);
+                    // An explicit input may be a link (`--docker-config` to a dotfiles
+                    // repository): the file it points at is fixed and the link stays.
+                    writer.write_through(&path, new_contents.as_bytes(), mode)?;
                 }
+                FileEdit::Chmod { mode, .. } => writer.restrict_mode(&path, *mode)?,
             }
-            _ => {}
-        }
-    }
-    let out = doc.to_string();
-    if toml_edit::Document::parse(out.clone()).is_err() {
-        return Err(FixError::WouldBreak(path.to_path_buf()));
-    }
-    Ok((out != original).then_some(out))
-}
-
-fn table_mut<'d>(doc: &'d mut DocumentMut, host: &str) -> &'d mut Item {
-    let reg = doc.entry("registry").or_insert_with(|| {
-        let mut t = toml_edit::Table::new();
-        t.set_implicit(true);
-        Item::Table(t)
-    });
-    let t = &mut reg[host];
-    if t.is_none() {
-        *t = Item::Table(toml_edit::Table::new());
-    }
-    t
-}
-
-/// Wraps strings in arrays where BuildKit wants arrays, keeping each value's decor.
-fn string_to_array(doc: &mut DocumentMut) {
-    let wrap = |item: &mut Item| {
-        if let Some(v) = item.as_value()
-            && let Some(s) = v.as_str()
-        {
-            let decor = v.decor().clone();
-            let mut arr = Array::new();
-            arr.push(s);
-            let mut nv = Value::Array(arr);
-            *nv.decor_mut() = decor;
-            *item = Item::Value(nv);
-        }
-    };
-    if let Some(a) = doc.get_mut("grpc").and_then(|g| g.get_mut("address")) {
-        wrap(a);
-    }
-    if let Some(reg) = doc.get_mut("registry").and_then(Item::as_table_mut) {
-        for (_, t) in reg.iter_mut() {
-            for k in ["ca", "mirrors", "tlsconfigdir"] {
-                if let Some(i) = t.get_mut(k) {
-                    wrap(i);
-                }
+            if !changed.iter().any(|p| p == edit.path()) {
+                changed.push(edit.path().to_path_buf());
             }
         }
+        if plan.deferred == 0 || plan.edits.is_empty() {
+            break;
+        }
+    }
+    Ok(changed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::doctor::discover::FileKind;
+    use crate::doctor::load::add_file;
+
+    fn finding(fix: Fix) -> Finding {
+        Finding::new(&crate::doctor::checks::meta::BK900, "m").fix(fix)
+    }
+
+    #[test]
+    fn overlapping_fixes_wait_and_unsafe_ones_are_not_applied() {
+        let mut snap = Snapshot::default();
+        let text = "[grpc]\naddress = \"tcp://0.0.0.0:1234\"\n";
+        add_file(
+            &mut snap,
+            "b.toml".into(),
+            FileKind::BuildkitdToml,
+            text.into(),
+            None,
+        );
+        let path = Path::new("b.toml");
+        let wrap = |with: &str| Fix::safe([Edit::replace(path, 17..37, with)]);
+        let mut unsafe_fix = Fix::safe([Edit::replace(path, 0..6, "[grpc] # x")]);
+        unsafe_fix.applicability = Applicability::Unsafe;
+        let findings = [
+            finding(wrap("[\"tcp://0.0.0.0:1234\"]")),
+            finding(wrap("[\"other\"]")),
+            finding(unsafe_fix),
+        ];
+        let plan = plan(std::slice::from_ref(&snap), &findings).unwrap();
+        assert_eq!(plan.deferred, 1);
+        assert_eq!(
+            plan.edits,
+            [FileEdit::Write {
+                path: path.into(),
+                new_contents: "[grpc]\naddress = [\"tcp://0.0.0.0:1234\"]\n".into(),
+            }]
+        );
+        let broken = [finding(Fix::safe([Edit::replace(path, 0..1, "")]))];
+        assert!(matches!(
+            super::plan(std::slice::from_ref(&snap), &broken),
+            Err(FixError::WouldBreak(_))
+        ));
     }
 }

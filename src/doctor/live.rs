@@ -3,20 +3,21 @@
 //! the compose file publishes (or a `--resolve` mapping) while TLS is still verified
 //! against the name BuildKit dials.
 
-use super::checks::common::{RegTable, reg_tables};
-use super::load::Snapshot;
+use super::registry_tables::{RegTable, reg_tables};
+use super::snapshot::Snapshot;
 use super::view::{self, View};
 use crate::creds::DockerConfig;
 use crate::diag::{Finding, Location};
 use crate::pki::{CertFacts, signed_by};
-use crate::probe::{Endpoint, EndpointKind, Transport, Trust};
+use crate::probe::checks::BK723;
+use crate::probe::{Endpoint, EndpointKind, Resolve, Transport, Trust};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::path::{Path, PathBuf};
 
 /// What to probe, where each endpoint is declared, and what cannot be probed.
 #[derive(Debug, Default)]
-pub struct Plan {
+pub(crate) struct Plan {
     pub endpoints: Vec<Endpoint>,
     /// Where each endpoint is declared, for findings that carry no location.
     pub declared_at: Vec<Option<Location>>,
@@ -25,23 +26,18 @@ pub struct Plan {
 
 impl Plan {
     /// Appends another environment's plan.
-    pub fn extend(&mut self, other: Plan) {
+    pub(crate) fn extend(&mut self, other: Plan) {
         self.endpoints.extend(other.endpoints);
         self.declared_at.extend(other.declared_at);
         self.skipped.extend(other.skipped);
     }
 }
 
-/// Builds the probe plan. `resolve` holds `(NAME:PORT, ADDR:PORT)` pairs.
-pub fn plan(snap: &Snapshot, resolve: &[(String, String)]) -> Plan {
+/// Builds the probe plan, dialling `--resolve` addresses where given.
+pub(crate) fn plan(snap: &Snapshot, resolve: &[Resolve]) -> Plan {
     let view = view::build(snap);
     let mut plan = Plan::default();
-    let mapped = |name: &str| {
-        resolve
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, a)| a.clone())
-    };
+    let mapped = |name: &str| crate::probe::connect_to(resolve, name);
     if let Some((env, host, line)) = snap.env_var("BUILDKIT_HOST")
         && let Some(name) = host.strip_prefix("tcp://")
     {
@@ -76,7 +72,7 @@ pub fn plan(snap: &Snapshot, resolve: &[(String, String)]) -> Plan {
                 Reach::Direct => None,
                 Reach::Via(addr) => Some(addr),
                 Reach::Nowhere(service) => {
-                    let f = Finding::new("BK723", format!("`{name}` resolves only inside the compose network, and `{service}` publishes no port for it; not probed"))
+                    let f = Finding::new(&BK723, format!("`{name}` resolves only inside the compose network, and `{service}` publishes no port for it; not probed"))
                         .help(format!("publish the port in the compose file, or pass --resolve {name}=ADDR:PORT"));
                     plan.skipped.push(match &at {
                         Some(l) => f.at(l.clone()),
@@ -86,9 +82,9 @@ pub fn plan(snap: &Snapshot, resolve: &[(String, String)]) -> Plan {
                 }
             },
         };
-        let host = crate::doctor::refs::strip_port(&name).to_string();
+        let host = crate::hostport::strip_port(&name).to_string();
         let http = table.as_ref().and_then(|t| t.http);
-        let plain = http.unwrap_or_else(|| crate::doctor::refs::is_loopback(&host));
+        let plain = http.unwrap_or_else(|| crate::hostport::is_loopback(&host));
         let cas: Vec<CertificateDer<'static>> = table
             .iter()
             .flat_map(|t| t.ca.iter())
@@ -132,7 +128,9 @@ pub fn plan(snap: &Snapshot, resolve: &[(String, String)]) -> Plan {
 
 /// Describes the environment CA (a CA certificate anywhere in the tree) that signed the
 /// first certificate of `chain`.
-pub fn signer(snap: &Snapshot) -> impl Fn(&[CertificateDer<'_>]) -> Option<String> + Sync + '_ {
+pub(crate) fn signer(
+    snap: &Snapshot,
+) -> impl Fn(&[CertificateDer<'_>]) -> Option<String> + Sync + '_ {
     move |chain: &[CertificateDer<'_>]| {
         let leaf = CertFacts::from_der(chain.first()?.as_ref()).ok()?;
         snap.pem.iter().find_map(|p| {
@@ -254,26 +252,15 @@ fn docker_config(snap: &Snapshot) -> Option<DockerConfig> {
     DockerConfig::parse(&file.src.text).ok()
 }
 
-/// Live findings and the static findings that predict the same failure. Reporting both
-/// would say one thing twice; the live one carries what the server really presented.
-const SAME_PROBLEM: &[(&str, &[&str])] = &[
-    ("BK706", &["BK210"]),
-    ("BK705", &["BK201", "BK209"]),
-    ("BK703", &["BK203"]),
-    ("BK704", &["BK202", "BK204"]),
-];
-
-/// Merges live findings into static ones: at the same location, a live finding replaces
-/// its static twin, except when the static one can be fixed by `--fix`, which then stays
-/// and the live one is dropped.
-pub fn merge(mut findings: Vec<Finding>, live: Vec<Finding>) -> Vec<Finding> {
+/// Merges live findings into static ones. A static check names the live check that sees
+/// the same failure on the wire (its `live_twin`); reporting both would say one thing
+/// twice, and the live one carries what the server really presented. So at the same
+/// location a live finding replaces its static twin, except when the static one can be
+/// fixed by `--fix`, which then stays and the live one is dropped.
+pub(crate) fn merge(mut findings: Vec<Finding>, live: Vec<Finding>) -> Vec<Finding> {
     for l in live {
-        let twins = SAME_PROBLEM
-            .iter()
-            .find(|(code, _)| *code == l.code)
-            .map_or(&[][..], |(_, t)| t);
-        let is_twin = |f: &Finding| twins.contains(&f.code) && f.location == l.location;
-        if findings.iter().any(|f| is_twin(f) && f.fixable) {
+        let is_twin = |f: &Finding| f.check.live_twin == Some(l.check) && f.location == l.location;
+        if findings.iter().any(|f| is_twin(f) && f.fixable()) {
             continue;
         }
         findings.retain(|f| !is_twin(f));
@@ -287,7 +274,8 @@ mod tests {
     use super::*;
 
     fn at(code: &'static str, line: usize) -> Finding {
-        Finding::new(code, code).at(Location {
+        let check = crate::catalog::lookup(code).unwrap_or_else(|| panic!("{code}"));
+        Finding::new(check, code).at(Location {
             path: "buildkit/buildkitd.toml".into(),
             span: Some(crate::diag::Span {
                 line,
@@ -363,10 +351,18 @@ mod tests {
     #[test]
     fn live_replaces_its_static_twin_unless_that_is_fixable() {
         let merged = merge(vec![at("BK210", 11), at("BK504", 1)], vec![at("BK706", 11)]);
-        let codes: Vec<_> = merged.iter().map(|f| f.code).collect();
+        let codes: Vec<_> = merged.iter().map(Finding::code).collect();
         assert_eq!(codes, ["BK504", "BK706"]);
-        let merged = merge(vec![at("BK201", 11).fixable()], vec![at("BK705", 11)]);
-        assert_eq!(merged.iter().map(|f| f.code).collect::<Vec<_>>(), ["BK201"]);
+        let fixable = at("BK201", 11).fix(crate::diag::Fix::safe([crate::diag::Edit::replace(
+            "buildkit/buildkitd.toml",
+            0..0,
+            "x",
+        )]));
+        let merged = merge(vec![fixable], vec![at("BK705", 11)]);
+        assert_eq!(
+            merged.iter().map(Finding::code).collect::<Vec<_>>(),
+            ["BK201"]
+        );
         let merged = merge(vec![at("BK210", 3)], vec![at("BK706", 11)]);
         assert_eq!(merged.len(), 2, "different places are different problems");
     }

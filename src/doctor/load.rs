@@ -2,60 +2,19 @@
 //! into a [`Snapshot`]; checks are pure functions of the snapshot.
 
 use super::DoctorInputs;
-use super::discover::{self, Discovered, FileKind, Unreadable};
-use super::model::*;
+use super::discover::{self, Discovered, FileKind, Unreadable, read_bounded};
+use super::parsed::*;
 use super::paths::PathIndex;
 use super::refs;
+pub use super::snapshot::Snapshot;
 use super::source::SourceFile;
 use rustls_pki_types::pem::{PemObject, SectionKind};
 use std::collections::BTreeSet;
+
 use std::path::{Path, PathBuf};
 
-/// The largest file doctor reads (shared with init: [`crate::safefs`]).
-pub const MAX_FILE_BYTES: u64 = crate::safefs::MAX_FILE_BYTES;
-
-/// Reads a regular file of at most [`MAX_FILE_BYTES`]; FIFOs, sockets and devices are
-/// refused without blocking. The error is a reason for BK900.
-pub fn read_bounded(path: &Path) -> Result<Vec<u8>, String> {
-    crate::safefs::read_bounded(path, crate::safefs::Links::Follow).map_err(|e| e.to_string())
-}
-
-/// Why a path that is not a regular file was not read.
-pub fn not_regular(ft: &std::fs::FileType) -> &'static str {
-    crate::safefs::not_regular(ft)
-}
-
-/// Everything doctor read, parsed, with paths relative to the environment root.
-#[derive(Debug, Default, Clone)]
-pub struct Snapshot {
-    pub buildkitd: Vec<TomlFile>,
-    pub compose: Vec<ComposeFile>,
-    pub docker_configs: Vec<DockerConfigFile>,
-    pub registry_configs: Vec<RegistryConfigFile>,
-    pub htpasswd: Vec<HtpasswdFile>,
-    pub pem: Vec<PemFile>,
-    pub refs: Vec<RefFile>,
-    pub env: Vec<EnvFile>,
-    pub unreadable: Vec<Unreadable>,
-    /// What exists under the compose bind-mount sources, for existence checks.
-    pub paths: PathIndex,
-    /// Credential helpers (`docker-credential-<name>`) found on PATH.
-    pub helpers_on_path: BTreeSet<String>,
-}
-
-impl Snapshot {
-    pub fn pem_at(&self, rel: &Path) -> Option<&PemFile> {
-        self.pem.iter().find(|p| p.src.path == rel)
-    }
-    pub fn env_var(&self, key: &str) -> Option<(&EnvFile, &str, usize)> {
-        self.env
-            .iter()
-            .find_map(|e| e.get(key).map(|(v, l)| (e, v, l)))
-    }
-}
-
 /// Reads the tree at `root` (plus explicit inputs) into one snapshot per environment.
-pub fn load(root: &Path, inputs: &DoctorInputs) -> Vec<Snapshot> {
+pub(crate) fn load(root: &Path, inputs: &DoctorInputs) -> Vec<Snapshot> {
     let (mut found, unreadable) = if root.is_dir() {
         discover::discover(root)
     } else {
@@ -192,7 +151,7 @@ fn rel_path(root: &Path, p: &Path) -> PathBuf {
         .map_or_else(|_| p.to_path_buf(), Path::to_path_buf)
 }
 
-pub fn parse_toml(rel: PathBuf, text: String) -> TomlFile {
+pub(crate) fn parse_toml(rel: PathBuf, text: String) -> TomlFile {
     let doc = toml_edit::Document::parse(text.clone()).map_err(|e| ParseFailure {
         message: e.message().to_string(),
         range: e.span(),
@@ -218,7 +177,7 @@ fn parse_yaml<T: serde::de::DeserializeOwned + Default>(text: &str) -> Result<T,
     })
 }
 
-pub fn parse_pem(rel: PathBuf, text: String, bytes: Vec<u8>, mode: Option<u32>) -> PemFile {
+pub(crate) fn parse_pem(rel: PathBuf, text: String, bytes: Vec<u8>, mode: Option<u32>) -> PemFile {
     let mut certs = 0;
     let mut keys = 0;
     for (kind, _) in <(SectionKind, Vec<u8>)>::pem_slice_iter(&bytes).flatten() {
@@ -259,7 +218,7 @@ pub fn parse_pem(rel: PathBuf, text: String, bytes: Vec<u8>, mode: Option<u32>) 
     }
 }
 
-pub fn parse_env(rel: PathBuf, text: String) -> EnvFile {
+pub(crate) fn parse_env(rel: PathBuf, text: String) -> EnvFile {
     let vars = text
         .lines()
         .enumerate()

@@ -3,26 +3,31 @@
 //!
 //! Only [`load`] does I/O; the checks are pure functions of the [`Snapshot`] and `now`.
 
-pub mod checks;
+pub(crate) mod checks;
 pub mod discover;
-pub mod envs;
+mod envs;
 pub mod fix;
-pub mod live;
+pub(crate) mod live;
 pub mod load;
-pub mod model;
+pub mod parsed;
 pub mod paths;
 pub mod refs;
+pub(crate) mod registry_tables;
+pub mod snapshot;
 pub mod source;
-pub mod view;
+pub(crate) mod view;
 mod volumes;
 
 use crate::diag::Finding;
+use crate::probe::{ProbeOptions, Resolve};
+use parsed::RefFile;
+use rustls_pki_types::CertificateDer;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
 
-pub use fix::{FileEdit, FixError, fix};
-pub use load::Snapshot;
+pub use fix::FixError;
+pub use snapshot::Snapshot;
 
 /// Explicit paths that replace discovery for one kind of file.
 #[derive(Debug, Clone, Default)]
@@ -48,16 +53,40 @@ pub struct DoctorReport {
 
 #[derive(Debug, thiserror::Error)]
 pub enum DoctorError {
-    #[error("{0} does not exist or is not a directory")]
+    #[error("{} is not a directory", .0.display())]
     NoRoot(PathBuf),
     #[error("cannot read the directory {0}: {1}")]
     Unreadable(PathBuf, #[source] std::io::Error),
 }
 
-/// Runs doctor on the environment at `root`.
+/// How `--probe` reaches the endpoints an environment names.
+#[derive(Debug, Clone, Default)]
+pub struct Probing {
+    /// `--resolve` mappings.
+    pub resolve: Vec<Resolve>,
+    pub options: ProbeOptions,
+}
+
+/// The static checks of the tree at `root` (doctor without `--probe`).
 pub fn run(
     root: &Path,
     inputs: &DoctorInputs,
+    now: OffsetDateTime,
+) -> Result<DoctorReport, DoctorError> {
+    diagnose(root, inputs, &[], None, now)
+}
+
+/// The doctor pipeline, shared by `doctor` and `preflight`: loads every environment of
+/// the tree at `root`, adds the `extra` references (preflight's build at hand) to each,
+/// runs the static checks and, with `probe`, the live probes of every environment in one
+/// concurrent run (the slowest dead endpoint, not their sum, bounds the wait). A probe
+/// finding without a place of its own points at the line that declares the endpoint,
+/// and replaces its static twin there ([`live::merge`]).
+pub fn diagnose(
+    root: &Path,
+    inputs: &DoctorInputs,
+    extra: &[RefFile],
+    probe: Option<&Probing>,
     now: OffsetDateTime,
 ) -> Result<DoctorReport, DoctorError> {
     if !root.is_dir() {
@@ -66,8 +95,30 @@ pub fn run(
     if let Err(e) = std::fs::read_dir(root) {
         return Err(DoctorError::Unreadable(root.to_path_buf(), e));
     }
-    let environments = load::load(root, inputs);
-    let findings = check_all(&environments, now);
+    let mut environments = load::load(root, inputs);
+    for env in &mut environments {
+        env.refs.extend(extra.iter().cloned());
+    }
+    let mut findings = check_all(&environments, now);
+    if let Some(probing) = probe {
+        let mut plan = live::Plan::default();
+        for env in &environments {
+            plan.extend(live::plan(env, &probing.resolve));
+        }
+        let signers: Vec<_> = environments.iter().map(live::signer).collect();
+        let signer = |chain: &[CertificateDer<'_>]| signers.iter().find_map(|s| s(chain));
+        let reports = crate::probe::probe_all(&plan.endpoints, &probing.options, &signer);
+        let mut found = plan.skipped;
+        for (report, at) in reports.into_iter().zip(plan.declared_at) {
+            found.extend(report.findings.into_iter().map(|mut f| {
+                if f.location.is_none() {
+                    f.location.clone_from(&at);
+                }
+                f
+            }));
+        }
+        findings = live::merge(findings, found);
+    }
     Ok(DoctorReport {
         findings,
         environments,
@@ -81,7 +132,7 @@ pub fn check(snapshot: &Snapshot, now: OffsetDateTime) -> Vec<Finding> {
 
 /// Runs the checks on every environment of a tree; findings are sorted, and a finding
 /// two environments share (a file both mount) is reported once.
-pub fn check_all(environments: &[Snapshot], now: OffsetDateTime) -> Vec<Finding> {
+pub(crate) fn check_all(environments: &[Snapshot], now: OffsetDateTime) -> Vec<Finding> {
     let mut findings: Vec<Finding> = environments
         .iter()
         .flat_map(|s| checks::run_all(&checks::Ctx::new(s, now)))
@@ -94,12 +145,12 @@ pub fn check_all(environments: &[Snapshot], now: OffsetDateTime) -> Vec<Finding>
             (
                 loc.map(|l| l.path.clone()),
                 loc.and_then(|l| l.span).map(|s| (s.line, s.column)),
-                f.code,
+                f.check,
                 f.message.clone(),
             )
         };
         key(a).cmp(&key(b))
     });
-    findings.dedup();
+    findings.dedup_by(|later, first| later.same_report(first));
     findings
 }

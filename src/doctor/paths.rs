@@ -26,7 +26,7 @@ pub struct PathIndex {
 
 impl PathIndex {
     /// Lists each source (`root.join(source)` on disk) into the index.
-    pub fn list<'a>(root: &Path, sources: impl IntoIterator<Item = &'a Path>) -> PathIndex {
+    pub(crate) fn list<'a>(root: &Path, sources: impl IntoIterator<Item = &'a Path>) -> PathIndex {
         let mut index = PathIndex::default();
         for source in sources {
             if index.complete.iter().any(|c| source.starts_with(c)) {
@@ -83,7 +83,7 @@ impl PathIndex {
     }
 
     /// The listed entries directly inside `dir`.
-    pub fn children<'a>(&'a self, dir: &'a Path) -> impl Iterator<Item = &'a Path> + 'a {
+    pub(crate) fn children<'a>(&'a self, dir: &'a Path) -> impl Iterator<Item = &'a Path> + 'a {
         self.paths
             .iter()
             .filter(move |p| p.parent() == Some(dir))
@@ -92,7 +92,7 @@ impl PathIndex {
 
     /// Everything directly inside `dir`, when doctor listed it completely (`None` for a
     /// directory it did not see, or one behind a link).
-    pub fn list_dir<'a>(&'a self, dir: &'a Path) -> Option<Vec<&'a Path>> {
+    pub(crate) fn list_dir<'a>(&'a self, dir: &'a Path) -> Option<Vec<&'a Path>> {
         let known = self.paths.contains(dir)
             && !self.opaque.iter().any(|o| dir.starts_with(o))
             && self.complete.iter().any(|c| dir.starts_with(c));

@@ -1,7 +1,7 @@
 //! Image references: Dockerfile `FROM` lines, CI `--output`/`--export-cache` options, and
 //! the registry host BuildKit derives from a reference (`reference.Domain`).
 
-use super::model::ImageRef;
+use super::parsed::ImageRef;
 use std::collections::BTreeMap;
 
 /// The registry host of a normalized reference, port included (`docker.io` for Hub).
@@ -19,32 +19,9 @@ pub fn registry_host(reference: &str) -> String {
     }
 }
 
-/// Whether `host` is loopback for containerd's `MatchLocalhost`.
-/// BuildKit's `MatchLocalhost` for `host[:port]`; one rule, shared with init
-/// ([`crate::hostport::Host::is_loopback`]).
-pub fn is_loopback(host: &str) -> bool {
-    let bare = strip_port(host)
-        .trim_start_matches('[')
-        .trim_end_matches(']');
-    crate::hostport::parse_host(bare, bare).is_ok_and(|h| h.is_loopback())
-}
-
-/// The host without its `:port` (IPv6 brackets kept).
-pub fn strip_port(host: &str) -> &str {
-    if host.starts_with('[') {
-        return host
-            .split_once(']')
-            .map_or(host, |(h, _)| &host[..h.len() + 1]);
-    }
-    match host.rsplit_once(':') {
-        Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) && !h.contains(':') => h,
-        _ => host,
-    }
-}
-
 /// Substitutes `$NAME`, `${NAME}` and `${NAME:-default}` from `args`; unknown names
 /// become empty, as BuildKit does.
-pub fn substitute(text: &str, args: &BTreeMap<String, String>) -> String {
+pub(crate) fn substitute(text: &str, args: &BTreeMap<String, String>) -> String {
     let mut out = String::new();
     let mut rest = text;
     while let Some(i) = rest.find('$') {
@@ -88,7 +65,10 @@ pub fn dockerfile_refs(text: &str) -> Vec<ImageRef> {
 
 /// `FROM` references with `--build-arg` values overriding the `ARG` defaults, as the
 /// build at hand will see them.
-pub fn dockerfile_refs_with(text: &str, build_args: &BTreeMap<String, String>) -> Vec<ImageRef> {
+pub(crate) fn dockerfile_refs_with(
+    text: &str,
+    build_args: &BTreeMap<String, String>,
+) -> Vec<ImageRef> {
     let mut args = BTreeMap::new();
     let mut stages: Vec<String> = Vec::new();
     let mut refs = Vec::new();
@@ -213,31 +193,6 @@ mod tests {
             "gitlab.example.com:443"
         );
         assert_eq!(registry_host("localhost/x@sha256:abc"), "localhost");
-        assert!(is_loopback("localhost:5005"));
-        assert!(is_loopback("127.0.0.1:5000"));
-        assert!(!is_loopback("registry:5000"));
-        assert_eq!(strip_port("registry:5000"), "registry");
-    }
-
-    #[test]
-    fn loopback_is_buildkits_rule() {
-        for yes in [
-            "localhost",
-            "LOCALHOST:5000",
-            "127.0.0.2:80",
-            "[::1]:5005",
-            "::1",
-        ] {
-            assert!(is_loopback(yes), "{yes}");
-        }
-        for no in [
-            "127.foo.example",
-            "registry:5000",
-            "host.docker.internal",
-            "10.0.0.1:5000",
-        ] {
-            assert!(!is_loopback(no), "{no}");
-        }
     }
 
     #[test]

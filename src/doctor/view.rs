@@ -1,48 +1,30 @@
 //! The container view: what each compose service sees, which config buildkitd reads,
 //! which certificate each registry serves and which names reach which service.
 
-use super::load::Snapshot;
-use super::model::{ComposeFile, RegistryConfigFile};
+use super::parsed::{ComposeFile, RegistryConfigFile};
+use super::snapshot::Snapshot;
 use super::source::SourceFile;
-pub use super::volumes::normalize;
+pub(crate) use super::volumes::normalize;
+pub(crate) use super::volumes::{Mount, Port};
 use super::volumes::{mount, port};
 use crate::diag::Location;
 use std::path::{Path, PathBuf};
 
 /// The config path the rootful image reads.
-pub const ROOTFUL_CONFIG: &str = "/etc/buildkit/buildkitd.toml";
+pub(crate) const ROOTFUL_CONFIG: &str = "/etc/buildkit/buildkitd.toml";
 /// The config path the rootless image reads.
-pub const ROOTLESS_CONFIG: &str = "/home/user/.config/buildkit/buildkitd.toml";
+pub(crate) const ROOTLESS_CONFIG: &str = "/home/user/.config/buildkit/buildkitd.toml";
 const REGISTRY_CONFIG: &str = "/etc/docker/registry/config.yml";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ServiceKind {
+pub(crate) enum ServiceKind {
     Buildkit,
     Registry,
     Other,
 }
 
 #[derive(Debug, Clone)]
-pub struct Mount {
-    /// Host path relative to the environment root (`None` for named volumes).
-    pub host: Option<PathBuf>,
-    pub container: String,
-    pub read_only: bool,
-    /// Where it is declared: index into `Snapshot::compose`, and line.
-    pub file: usize,
-    pub line: usize,
-}
-
-#[derive(Debug, Clone)]
-pub struct Port {
-    pub host_ip: Option<String>,
-    pub published: Option<u16>,
-    pub target: u16,
-    pub line: usize,
-}
-
-#[derive(Debug, Clone)]
-pub struct ServiceView {
+pub(crate) struct ServiceView {
     pub name: String,
     pub kind: ServiceKind,
     pub image: Option<String>,
@@ -60,7 +42,7 @@ pub struct ServiceView {
 impl ServiceView {
     /// The host file (relative to the root) that appears at `container_path`, through
     /// file or directory bind mounts (the longest matching mount wins).
-    pub fn resolve(&self, container_path: &str) -> Option<(PathBuf, &Mount)> {
+    pub(crate) fn resolve(&self, container_path: &str) -> Option<(PathBuf, &Mount)> {
         let target = Path::new(container_path);
         self.mounts
             .iter()
@@ -74,7 +56,7 @@ impl ServiceView {
     }
 
     /// The buildkitd config path this service reads.
-    pub fn config_path(&self) -> String {
+    pub(crate) fn config_path(&self) -> String {
         let mut it = self.args.iter();
         while let Some(a) = it.next() {
             if a == "--config" {
@@ -97,23 +79,23 @@ impl ServiceView {
     }
 
     /// BuildKit version from the image tag (`moby/buildkit:v0.23.2-rootless`).
-    pub fn buildkit_version(&self) -> Option<(u32, u32, u32)> {
+    pub(crate) fn buildkit_version(&self) -> Option<(u32, u32, u32)> {
         crate::model::image_version(self.image.as_deref()?)
     }
 
-    pub fn env_var(&self, key: &str) -> Option<&str> {
+    pub(crate) fn env_var(&self, key: &str) -> Option<&str> {
         self.env
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
     }
 
-    pub fn bridge_network(&self) -> bool {
+    pub(crate) fn bridge_network(&self) -> bool {
         self.network_mode.as_deref() != Some("host")
     }
 
     /// Names that reach this service inside the compose network (without port).
-    pub fn network_names(&self) -> Vec<String> {
+    pub(crate) fn network_names(&self) -> Vec<String> {
         let mut v = vec![self.name.clone()];
         v.extend(self.aliases.iter().cloned());
         v
@@ -122,7 +104,7 @@ impl ServiceView {
 
 /// A registry service with its config and served TLS material (container paths).
 #[derive(Debug, Clone)]
-pub struct RegistryView {
+pub(crate) struct RegistryView {
     pub service: usize,
     /// Index into `Snapshot::registry_configs`.
     pub config: Option<usize>,
@@ -133,7 +115,7 @@ pub struct RegistryView {
 }
 
 #[derive(Debug, Default)]
-pub struct View {
+pub(crate) struct View {
     /// Index of the compose file in the snapshot.
     pub compose: Option<usize>,
     pub services: Vec<ServiceView>,
@@ -141,7 +123,7 @@ pub struct View {
 }
 
 impl View {
-    pub fn buildkit_services(&self) -> impl Iterator<Item = &ServiceView> {
+    pub(crate) fn buildkit_services(&self) -> impl Iterator<Item = &ServiceView> {
         self.services
             .iter()
             .filter(|s| s.kind == ServiceKind::Buildkit)
@@ -149,16 +131,14 @@ impl View {
 
     /// The registry reached by `host` (`name:port`) from inside the network, or from
     /// the host through a published port; `true` when reached from the host side.
-    pub fn registry_for(&self, host: &str) -> Option<(&RegistryView, bool)> {
-        let (name, port) = match host.rsplit_once(':') {
-            Some((n, p)) => (n, p.parse::<u16>().ok()),
-            None => (host, None),
-        };
+    pub(crate) fn registry_for(&self, host: &str) -> Option<(&RegistryView, bool)> {
+        let (name, port) = crate::hostport::split(host);
+        let port = port.and_then(|p| p.parse::<u16>().ok());
         self.registries.iter().find_map(|r| {
             let s = self.services.get(r.service)?;
             let inside =
                 s.network_names().iter().any(|n| n == name) && port.unwrap_or(443) == r.port;
-            let outside = super::refs::is_loopback(name)
+            let outside = crate::hostport::is_loopback(name)
                 && s.ports
                     .iter()
                     .any(|p| p.target == r.port && p.published.is_some() && p.published == port);
@@ -166,7 +146,7 @@ impl View {
         })
     }
 
-    pub fn service(&self, r: &RegistryView) -> Option<&ServiceView> {
+    pub(crate) fn service(&self, r: &RegistryView) -> Option<&ServiceView> {
         self.services.get(r.service)
     }
 }
@@ -257,7 +237,7 @@ fn merge_service(base: &mut ServiceView, over: ServiceView) {
 }
 
 /// Builds the view from the project's compose file, merged with its override file.
-pub fn build(snap: &Snapshot) -> View {
+pub(crate) fn build(snap: &Snapshot) -> View {
     let Some((idx, over)) = project_files(snap) else {
         return View::default();
     };
@@ -298,7 +278,7 @@ pub fn build(snap: &Snapshot) -> View {
             .map(str::to_string)
             .or_else(|| http.and_then(|h| h.addr.as_ref()).map(|a| a.value.clone()));
         let port = addr
-            .and_then(|a| a.rsplit_once(':').and_then(|(_, p)| p.parse().ok()))
+            .and_then(|a| crate::hostport::split(&a).1.and_then(|p| p.parse().ok()))
             .unwrap_or(5000);
         let pick = |env: &str, f: Option<String>| s.env_var(env).map(str::to_string).or(f);
         view.registries.push(RegistryView {
@@ -368,13 +348,9 @@ pub(super) fn services(file: &ComposeFile, idx: usize) -> Vec<ServiceView> {
             .iter()
             .filter_map(|v| mount(&base, &v.value, idx, v.referenced.line() as usize))
             .collect();
-        let ports = s
-            .ports
-            .iter()
-            .filter_map(|p| port(&p.value, p.referenced.line() as usize))
-            .collect();
+        let ports = s.ports.iter().filter_map(|p| port(&p.value)).collect();
         let mut aliases: Vec<String> = s.hostname.iter().cloned().collect();
-        if let Some(super::model::NetworksDoc::Map(m)) = &s.networks {
+        if let Some(super::parsed::NetworksDoc::Map(m)) = &s.networks {
             aliases.extend(m.values().flatten().flat_map(|a| a.aliases.clone()));
         }
         out.push(ServiceView {
@@ -412,7 +388,7 @@ fn key_line(src: &SourceFile, name: &str, near: usize) -> usize {
 }
 
 /// A location on a line of the compose file.
-pub fn compose_loc(snap: &Snapshot, file: usize, line: usize) -> Option<Location> {
+pub(crate) fn compose_loc(snap: &Snapshot, file: usize, line: usize) -> Option<Location> {
     let file = snap.compose.get(file)?;
     Some(file.src.loc_line(line))
 }

@@ -1,21 +1,32 @@
 //! Compose volume and port syntax (short and long forms) for the container view.
 
-use super::model::{PortDoc, VolumeDoc};
-use super::view::{Mount, Port};
+use super::parsed::{PortDoc, VolumeDoc};
 use std::path::{Component, Path, PathBuf};
 
+#[derive(Debug, Clone)]
+pub(crate) struct Mount {
+    /// Host path relative to the environment root (`None` for named volumes).
+    pub host: Option<PathBuf>,
+    pub container: String,
+    /// Where it is declared: index into `Snapshot::compose`, and line.
+    pub file: usize,
+    pub line: usize,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Port {
+    pub host_ip: Option<String>,
+    pub published: Option<u16>,
+    pub target: u16,
+}
+
 pub(super) fn mount(base: &Path, v: &VolumeDoc, file: usize, line: usize) -> Option<Mount> {
-    let (source, target, ro) = match v {
+    let (source, target) = match v {
         VolumeDoc::Short(s) => {
             let parts: Vec<&str> = s.split(':').collect();
             match parts.as_slice() {
-                [t] => (None, t.to_string(), false),
-                [s, t] => (Some(s.to_string()), t.to_string(), false),
-                [s, t, o, ..] => (
-                    Some(s.to_string()),
-                    t.to_string(),
-                    o.split(',').any(|x| x == "ro"),
-                ),
+                [t] => (None, t.to_string()),
+                [s, t, ..] => (Some(s.to_string()), t.to_string()),
                 [] => return None,
             }
         }
@@ -23,14 +34,13 @@ pub(super) fn mount(base: &Path, v: &VolumeDoc, file: usize, line: usize) -> Opt
             kind,
             source,
             target,
-            read_only,
         } => {
             let src = if kind.as_deref().is_none_or(|k| k == "bind") {
                 source.clone()
             } else {
                 None
             };
-            (src, target.clone(), *read_only)
+            (src, target.clone())
         }
     };
     let host = source
@@ -46,19 +56,17 @@ pub(super) fn mount(base: &Path, v: &VolumeDoc, file: usize, line: usize) -> Opt
     Some(Mount {
         host,
         container: target.trim_end_matches('/').to_string(),
-        read_only: ro,
         file,
         line,
     })
 }
 
-pub(super) fn port(p: &PortDoc, line: usize) -> Option<Port> {
+pub(super) fn port(p: &PortDoc) -> Option<Port> {
     match p {
         PortDoc::Num(n) => Some(Port {
             host_ip: None,
             published: None,
             target: u16::try_from(*n).ok()?,
-            line,
         }),
         PortDoc::Str(s) => {
             let s = s.split('/').next().unwrap_or(s);
@@ -68,7 +76,6 @@ pub(super) fn port(p: &PortDoc, line: usize) -> Option<Port> {
                 host_ip: parts.get(2).map(|h| h.to_string()),
                 published: parts.get(1).and_then(|p| p.parse().ok()),
                 target,
-                line,
             })
         }
         PortDoc::Long {
@@ -79,13 +86,12 @@ pub(super) fn port(p: &PortDoc, line: usize) -> Option<Port> {
             host_ip: host_ip.clone(),
             published: published.as_ref().and_then(|p| p.text().parse().ok()),
             target: u16::try_from(*target).ok()?,
-            line,
         }),
     }
 }
 
 /// Lexically normalizes `a/./b/../c` to `a/c`.
-pub fn normalize(p: &Path) -> PathBuf {
+pub(crate) fn normalize(p: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for c in p.components() {
         match c {

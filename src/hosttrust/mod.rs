@@ -21,8 +21,10 @@
 //! exactly that, and keeps (and reports) a file changed since. Another file already in
 //! a place bkenv would write is never overwritten: the install is refused.
 
+pub mod error;
 mod record;
 
+pub use error::HostTrustError;
 pub use record::{Entry, RECORD, Record};
 
 use crate::error::{Error, Result};
@@ -449,7 +451,7 @@ pub fn trust_cas(dir: &Path) -> Result<Vec<CertFacts>> {
         message: "no CA here yet; run `bkenv init` first".into(),
     })?;
     let state = output::State::load(dir)?;
-    let bundle = crate::rotation::trust_bundle(&cert, state.rotation.as_ref())?;
+    let bundle = crate::rotation::state::trust_bundle(&cert, state.rotation.as_ref())?;
     Ok(pki::read_certs(bundle.as_bytes())?)
 }
 
@@ -480,7 +482,7 @@ pub fn refresh_system_store(timeout: Duration) -> Result<String> {
         .iter()
         .map(|p| Path::new("/").join(p))
         .find(|p| p.is_file())
-        .ok_or_else(|| Error::Other("update-ca-certificates is not installed".into()))?;
+        .ok_or(HostTrustError::NoRefresher)?;
     let mut child = std::process::Command::new(&program)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
@@ -519,11 +521,11 @@ pub fn refresh_system_store(timeout: Duration) -> Result<String> {
             Ok(None) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(Error::Other(format!(
-                    "{} did not finish within {}s; run it by hand",
-                    program.display(),
-                    timeout.as_secs()
-                )));
+                return Err(HostTrustError::RefreshTimedOut {
+                    program,
+                    seconds: timeout.as_secs(),
+                }
+                .into());
             }
             Err(e) => return Err(Error::io("wait for", &program, e)),
         }
@@ -533,11 +535,12 @@ pub fn refresh_system_store(timeout: Duration) -> Result<String> {
         text.push_str(&out.unwrap_or_default());
     }
     if !status.success() {
-        return Err(Error::Other(format!(
-            "{} failed ({status}): {}",
-            program.display(),
-            text.trim()
-        )));
+        return Err(HostTrustError::RefreshFailed {
+            program,
+            status,
+            output: text.trim().to_string(),
+        }
+        .into());
     }
     Ok(text)
 }

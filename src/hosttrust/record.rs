@@ -56,7 +56,7 @@ impl Record {
             return Ok(());
         }
         output::ensure_private_dir(&dir.join(crate::model::layout::STATE_DIR), writer.owner)?;
-        let mut json = serde_json::to_vec_pretty(self).map_err(|e| Error::Other(e.to_string()))?;
+        let mut json = serde_json::to_vec_pretty(self)?;
         json.push(b'\n');
         if output::read_file(&path, Links::Refuse)?.as_deref() == Some(json.as_slice()) {
             return Ok(());

@@ -1,7 +1,7 @@
 //! Facts about a certificate, read with x509-parser independently of how it was issued.
 
 use super::PkiError;
-use super::names::{NameConstraints, Permitted};
+use super::names::{NameConstraints, Permitted, SanName};
 use std::net::IpAddr;
 use time::OffsetDateTime;
 use x509_parser::certificate::X509Certificate;
@@ -13,6 +13,7 @@ use x509_parser::public_key::PublicKey;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertFacts {
     pub subject_cn: Option<String>,
+    pub issuer_cn: Option<String>,
     /// RFC 4514-style rendering, e.g. "CN=bkenv CA, O=bkenv".
     pub subject: String,
     pub issuer: String,
@@ -22,6 +23,8 @@ pub struct CertFacts {
     pub not_after: OffsetDateTime,
     pub dns_sans: Vec<String>,
     pub ip_sans: Vec<IpAddr>,
+    /// The DNS and IP SANs in certificate order, as a client lists them.
+    pub sans: Vec<SanName>,
     pub has_san_extension: bool,
     pub is_ca: bool,
     pub path_len: Option<u32>,
@@ -112,13 +115,15 @@ impl CertFacts {
         let malformed = |e: x509_parser::error::X509Error| PkiError::MalformedCertificate {
             detail: e.to_string(),
         };
-        let mut facts = CertFacts {
-            subject_cn: cert
-                .subject()
-                .iter_common_name()
+        let cn = |name: &x509_parser::x509::X509Name<'_>| {
+            name.iter_common_name()
                 .next()
                 .and_then(|cn| cn.as_str().ok())
-                .map(str::to_string),
+                .map(str::to_string)
+        };
+        let mut facts = CertFacts {
+            subject_cn: cn(cert.subject()),
+            issuer_cn: cn(cert.issuer()),
             subject: cert.subject().to_string(),
             issuer: cert.issuer().to_string(),
             serial_hex: hex(cert.raw_serial()),
@@ -126,6 +131,7 @@ impl CertFacts {
             not_after: cert.validity().not_after.to_datetime(),
             dns_sans: Vec::new(),
             ip_sans: Vec::new(),
+            sans: Vec::new(),
             has_san_extension: false,
             is_ca: false,
             path_len: None,
@@ -145,8 +151,15 @@ impl CertFacts {
             facts.has_san_extension = true;
             for name in &san.value.general_names {
                 match name {
-                    GeneralName::DNSName(d) => facts.dns_sans.push(d.to_string()),
-                    GeneralName::IPAddress(b) => facts.ip_sans.extend(ip_from_bytes(b)),
+                    GeneralName::DNSName(d) => {
+                        facts.dns_sans.push(d.to_string());
+                        facts.sans.push(SanName::Dns(d.to_string()));
+                    }
+                    GeneralName::IPAddress(b) => {
+                        let ip = ip_from_bytes(b);
+                        facts.ip_sans.extend(ip);
+                        facts.sans.extend(ip.map(SanName::Ip));
+                    }
                     _ => {}
                 }
             }

@@ -1,6 +1,8 @@
-//! A minimal blocking HTTP/1.1 client (GET, and the token POST) over any stream, so TLS verification and the
-//! `connect_to` override are exactly the probe's own.
+//! A minimal blocking HTTP/1.1 client (GET, and the token POST) over any stream, so TLS
+//! verification and the `connect_to` override are exactly the probe's own. httparse
+//! reads the response head and chunk sizes; this module only frames the body.
 
+use std::borrow::Cow;
 use std::io::{self, BufRead, BufReader, Read, Write};
 
 /// Registries answer `/v2/` and token requests with small bodies; anything larger is
@@ -17,7 +19,7 @@ pub(crate) struct Response {
 }
 
 impl Response {
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(super) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -67,44 +69,16 @@ pub(crate) fn request<S: Read + Write>(
     read_response(stream)
 }
 
+/// Most header lines a response may have; registries send a dozen.
+const MAX_HEADERS: usize = 100;
+
 pub(crate) fn read_response<S: Read>(stream: &mut S) -> Result<Response, HttpError> {
-    let mut r = BufReader::new(stream);
-    let mut status_line = Vec::new();
-    if read_line(&mut r, &mut status_line)? == 0 {
-        return Err(HttpError::Closed);
-    }
-    let text = String::from_utf8_lossy(&status_line);
-    let mut parts = text.trim_end().splitn(3, ' ');
-    let version = parts.next().unwrap_or_default();
-    let status = parts.next().and_then(|s| s.parse::<u16>().ok());
-    let (true, Some(status)) = (version.starts_with("HTTP/1."), status) else {
-        status_line.truncate(64);
-        return Err(HttpError::NotHttp(status_line));
-    };
-    let reason = parts.next().unwrap_or_default().to_string();
-    let mut headers = Vec::new();
-    let mut total = status_line.len();
-    loop {
-        let mut line = Vec::new();
-        let n = read_line(&mut r, &mut line)?;
-        total += n;
-        if n == 0 || line == b"\r\n" || line == b"\n" || total > MAX_HEADER_BYTES {
-            break;
-        }
-        let line = String::from_utf8_lossy(&line);
-        if let Some((k, v)) = line.split_once(':') {
-            headers.push((k.trim().to_string(), v.trim().to_string()));
-        }
-    }
-    let mut resp = Response {
-        status,
-        reason,
-        headers,
-        body: Vec::new(),
-    };
-    if (100..200).contains(&status) || status == 204 || status == 304 {
+    let (mut resp, rest) = read_head(stream)?;
+    if (100..200).contains(&resp.status) || resp.status == 204 || resp.status == 304 {
         return Ok(resp);
     }
+    // The bytes read past the head are the start of the body.
+    let mut r = BufReader::new(io::Cursor::new(rest).chain(stream));
     let chunked = resp
         .header("Transfer-Encoding")
         .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
@@ -122,6 +96,61 @@ pub(crate) fn read_response<S: Read>(stream: &mut S) -> Result<Response, HttpErr
     Ok(resp)
 }
 
+/// Reads until httparse has the whole status line and headers; returns the response
+/// without its body, and the bytes read past the head.
+fn read_head<S: Read>(stream: &mut S) -> Result<(Response, Vec<u8>), HttpError> {
+    // Be as forgiving as the client BuildKit uses: a malformed header line is skipped.
+    let mut config = httparse::ParserConfig::default();
+    config.ignore_invalid_headers_in_responses(true);
+    let mut buf: Vec<u8> = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut chunk)?;
+        if n == 0 && buf.is_empty() {
+            return Err(HttpError::Closed);
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        // A peer that closes early ends the head where it stopped.
+        let input: Cow<'_, [u8]> = if n == 0 {
+            Cow::Owned([&buf[..], b"\r\n\r\n"].concat())
+        } else {
+            Cow::Borrowed(&buf)
+        };
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut parsed = httparse::Response::new(&mut headers);
+        match config.parse_response(&mut parsed, &input) {
+            Ok(httparse::Status::Complete(len)) => {
+                let resp = Response {
+                    status: parsed.code.unwrap_or_default(),
+                    reason: parsed.reason.unwrap_or_default().to_string(),
+                    headers: parsed
+                        .headers
+                        .iter()
+                        .map(|h| {
+                            let v = String::from_utf8_lossy(h.value).trim().to_string();
+                            (h.name.to_string(), v)
+                        })
+                        .collect(),
+                    body: Vec::new(),
+                };
+                let rest = buf.get(len..).unwrap_or_default().to_vec();
+                return Ok((resp, rest));
+            }
+            Ok(httparse::Status::Partial) if n > 0 && buf.len() <= MAX_HEADER_BYTES => {}
+            _ => return Err(HttpError::NotHttp(first_line(&buf))),
+        }
+    }
+}
+
+/// The first line of what the peer sent (at most 64 bytes), to say what it is.
+fn first_line(buf: &[u8]) -> Vec<u8> {
+    let end = buf
+        .iter()
+        .position(|b| *b == b'\n')
+        .map_or(buf.len(), |i| i + 1);
+    buf[..end.min(64)].to_vec()
+}
+
 fn read_line<R: BufRead>(r: &mut R, line: &mut Vec<u8>) -> io::Result<usize> {
     r.by_ref()
         .take(MAX_HEADER_BYTES as u64)
@@ -135,10 +164,12 @@ fn read_chunked<R: BufRead>(r: &mut R) -> io::Result<Vec<u8>> {
         if read_line(r, &mut line)? == 0 {
             return Ok(body);
         }
-        let text = String::from_utf8_lossy(&line);
-        let size = text.split(';').next().unwrap_or_default().trim();
-        let size = u64::from_str_radix(size, 16)
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad chunk size"))?;
+        let size = match httparse::parse_chunk_size(&line) {
+            Ok(httparse::Status::Complete((_, size))) => size,
+            _ => {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, "bad chunk size"));
+            }
+        };
         if size == 0 {
             // Trailers end at an empty line; a server closing early is just as final.
             loop {
@@ -190,5 +221,16 @@ mod tests {
             matches!(parse(b"\x15\x03\x03\x00\x02\x02\x32"), Err(HttpError::NotHttp(h)) if h[0] == 0x15)
         );
         assert!(matches!(parse(b""), Err(HttpError::Closed)));
+    }
+
+    #[test]
+    fn a_head_cut_short_by_the_peer_still_reads() {
+        let r = parse(b"HTTP/1.1 200 OK\r\n").unwrap();
+        assert_eq!((r.status, r.reason.as_str()), (200, "OK"));
+        let r = parse(b"HTTP/1.1 401 Unauthorized\r\nbad header line\r\nX-A: b\r\n\r\n").unwrap();
+        assert_eq!(r.header("x-a"), Some("b"));
+        assert!(
+            matches!(parse(b"SSH-2.0-OpenSSH_9.6\r\nmore"), Err(HttpError::NotHttp(h)) if h == b"SSH-2.0-OpenSSH_9.6\r\n")
+        );
     }
 }

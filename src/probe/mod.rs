@@ -5,7 +5,7 @@
 //! never fails: anything that goes wrong becomes a BK7xx [`Finding`] in its report.
 
 mod auth;
-mod der;
+pub(crate) mod checks;
 mod http;
 mod net;
 mod registry;
@@ -15,6 +15,7 @@ mod tls_explain;
 
 pub use served::{ServedQuery, served_certificate};
 
+use self::checks::BK722;
 use crate::diag::Finding;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use serde::Serialize;
@@ -44,7 +45,10 @@ impl std::fmt::Debug for Credential {
 
 /// A registry endpoint with the credential BuildKit would send for the exact `host`
 /// (and, when there is none, the keys that hold credentials for it under another form).
-pub fn registry_kind(config: Option<&crate::creds::DockerConfig>, host: &str) -> EndpointKind {
+pub(crate) fn registry_kind(
+    config: Option<&crate::creds::DockerConfig>,
+    host: &str,
+) -> EndpointKind {
     use crate::creds::Lookup;
     let (credential, near) = match config.map(|c| c.lookup(host)) {
         Some(Lookup::Found {
@@ -102,6 +106,41 @@ pub struct Endpoint {
     pub kind: EndpointKind,
     pub trust: Trust,
     pub transport: Transport,
+}
+
+/// A `--resolve NAME:PORT=ADDR:PORT` mapping: dial `addr` when BuildKit dials `name`
+/// (TLS is still verified against `name`), like curl's `--resolve`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolve {
+    pub name: String,
+    pub addr: String,
+}
+
+/// A `--resolve` value that is not `NAME:PORT=ADDR:PORT`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not NAME:PORT=ADDR:PORT")]
+pub struct ResolveError(String);
+
+impl std::str::FromStr for Resolve {
+    type Err = ResolveError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.split_once('=')
+            .filter(|(n, a)| n.contains(':') && a.contains(':'))
+            .map(|(n, a)| Resolve {
+                name: n.to_string(),
+                addr: a.to_string(),
+            })
+            .ok_or_else(|| ResolveError(s.to_string()))
+    }
+}
+
+/// Where to connect for `name`: its `--resolve` address, if one is given.
+pub(crate) fn connect_to(resolve: &[Resolve], name: &str) -> Option<String> {
+    resolve
+        .iter()
+        .find(|r| r.name == name)
+        .map(|r| r.addr.clone())
 }
 
 #[derive(Debug, Clone)]
@@ -189,7 +228,7 @@ pub fn probe_all(
                     endpoint: ep.name.clone(),
                     facts: Facts::default(),
                     findings: vec![Finding::new(
-                        "BK722",
+                        &BK722,
                         format!("the probe of {} stopped unexpectedly", ep.name),
                     )],
                 })
@@ -211,7 +250,7 @@ impl SystemRoots {
 
 /// Who is being dialled; decides which configuration key a finding's help names.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum Role<'a> {
+pub(crate) enum Peer<'a> {
     Buildkitd,
     Registry,
     /// The realm from a registry's Bearer challenge; fetched client-side by buildctl/buildx.
@@ -221,7 +260,7 @@ pub(crate) enum Role<'a> {
 }
 
 /// Everything a step needs to dial and to explain.
-pub(crate) struct Ctx<'a> {
+pub(crate) struct Session<'a> {
     pub ep: &'a Endpoint,
     pub opts: &'a ProbeOptions,
     pub signer: SignerLookup<'a>,
@@ -250,7 +289,7 @@ fn probe_one(
             format!("{} configured CA(s) (buildctl --tlscacert)", cas.len())
         }
     };
-    let ctx = Ctx {
+    let ctx = Session {
         ep,
         opts,
         signer,

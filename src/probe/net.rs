@@ -1,6 +1,7 @@
 //! TCP dialling with `--resolve`-style overrides, and what a failed dial means.
 
-use super::Role;
+use super::Peer;
+use super::checks::{BK701, BK702};
 use crate::diag::Finding;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -19,7 +20,7 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
-    pub fn new(sock: TcpStream, budget: Duration) -> Self {
+    pub(super) fn new(sock: TcpStream, budget: Duration) -> Self {
         Conn {
             sock,
             deadline: Instant::now() + budget,
@@ -71,8 +72,8 @@ pub(crate) struct Target {
 }
 
 impl Target {
-    pub fn new(name: &str, default_port: u16, connect_to: Option<String>) -> Self {
-        let (host, port) = split_host_port(name);
+    pub(super) fn new(name: &str, default_port: u16, connect_to: Option<String>) -> Self {
+        let (host, port) = crate::hostport::host_and_port(name);
         let port = port.unwrap_or(default_port);
         let name = if host.contains(':') {
             format!("[{host}]:{port}")
@@ -81,14 +82,14 @@ impl Target {
         };
         Target {
             name,
-            host,
+            host: host.to_string(),
             port,
             connect_to,
         }
     }
 
     /// What `Host:` carries: Go sends the URL host, port only when the URL had one.
-    pub fn authority(&self, default_port: u16) -> String {
+    pub(super) fn authority(&self, default_port: u16) -> String {
         if self.port == default_port {
             if self.host.contains(':') {
                 format!("[{}]", self.host)
@@ -101,45 +102,30 @@ impl Target {
     }
 }
 
-/// Splits `host[:port]`, `[v6]:port` or a bare v6 address.
-pub(crate) fn split_host_port(s: &str) -> (String, Option<u16>) {
-    if let Some((host, after)) = s.strip_prefix('[').and_then(|r| r.split_once(']')) {
-        let port = after.strip_prefix(':').and_then(|p| p.parse().ok());
-        return (host.to_string(), port);
-    }
-    match s.rsplit_once(':') {
-        Some((host, port)) if !host.contains(':') => match port.parse() {
-            Ok(port) => (host.to_string(), Some(port)),
-            Err(_) => (s.to_string(), None),
-        },
-        _ => (s.to_string(), None),
+pub(crate) fn describe(peer: Peer<'_>, name: &str) -> String {
+    match peer {
+        Peer::Buildkitd => format!("buildkitd at {name}"),
+        Peer::Registry => format!("registry {name}"),
+        Peer::TokenRealm { registry } => format!("token realm {name} of registry {registry}"),
     }
 }
 
-pub(crate) fn describe(role: Role<'_>, name: &str) -> String {
-    match role {
-        Role::Buildkitd => format!("buildkitd at {name}"),
-        Role::Registry => format!("registry {name}"),
-        Role::TokenRealm { registry } => format!("token realm {name} of registry {registry}"),
-    }
-}
-
-fn dial_help(role: Role<'_>, target: &Target) -> String {
+fn dial_help(peer: Peer<'_>, target: &Target) -> String {
     let via = target
         .connect_to
         .as_ref()
         .map(|c| format!(" (connecting to {c})"))
         .unwrap_or_default();
-    match role {
-        Role::Buildkitd => format!(
+    match peer {
+        Peer::Buildkitd => format!(
             "start buildkitd with `--addr tcp://0.0.0.0:{}` and check `BUILDKIT_HOST`/`--addr` and the published port{via}",
             target.port
         ),
-        Role::Registry => format!(
+        Peer::Registry => format!(
             "start the registry and publish port {} (compose `ports:`); the image reference and `[registry.\"{}\"]` must use the port it listens on{via}",
             target.port, target.name
         ),
-        Role::TokenRealm { .. } => format!(
+        Peer::TokenRealm { .. } => format!(
             "the realm is fetched by the client (buildctl/buildx): make {} reachable from it, or fix the registry's `auth.token.realm`{via}",
             target.name
         ),
@@ -150,7 +136,7 @@ fn dial_help(role: Role<'_>, target: &Target) -> String {
 /// bounded by `timeout` too ([`Conn`]).
 pub(crate) fn connect(
     target: &Target,
-    role: Role<'_>,
+    peer: Peer<'_>,
     timeout: Duration,
 ) -> Result<(Conn, SocketAddr), Box<Finding>> {
     let dial = target
@@ -160,7 +146,7 @@ pub(crate) fn connect(
     let lookup = |name: String| name.to_socket_addrs().map(Iterator::collect);
     let addrs = match resolve(&dial, timeout, lookup) {
         Ok(a) => a,
-        Err(e) => return Err(Box::new(dns_failure(target, role, &dial, &e))),
+        Err(e) => return Err(Box::new(dns_failure(target, peer, &dial, &e))),
     };
     let mut last = None;
     for addr in &addrs {
@@ -171,7 +157,7 @@ pub(crate) fn connect(
     }
     let Some((addr, e)) = last else {
         let e = io::Error::new(io::ErrorKind::NotFound, "no addresses");
-        return Err(Box::new(dns_failure(target, role, &dial, &e)));
+        return Err(Box::new(dns_failure(target, peer, &dial, &e)));
     };
     let what = if is_timeout(&e) {
         format!("did not accept a connection within {timeout:?}")
@@ -187,11 +173,11 @@ pub(crate) fn connect(
     };
     Err(Box::new(
         Finding::new(
-            "BK701",
-            format!("{} {what} at {addr}", describe(role, &target.name)),
+            &BK701,
+            format!("{} {what} at {addr}", describe(peer, &target.name)),
         )
         .prevents(prevents)
-        .help(dial_help(role, target)),
+        .help(dial_help(peer, target)),
     ))
 }
 
@@ -221,12 +207,12 @@ fn resolve(
     })
 }
 
-fn dns_failure(target: &Target, role: Role<'_>, dial: &str, e: &io::Error) -> Finding {
+fn dns_failure(target: &Target, peer: Peer<'_>, dial: &str, e: &io::Error) -> Finding {
     Finding::new(
-        "BK702",
+        &BK702,
         format!(
             "{}: `{dial}` does not resolve ({e})",
-            describe(role, &target.name)
+            describe(peer, &target.name)
         ),
     )
     .prevents(format!("dial tcp: lookup {}: no such host", target.host))
@@ -257,10 +243,8 @@ mod tests {
 
     #[test]
     fn splits_names_as_buildkit_writes_them() {
-        assert_eq!(split_host_port("a.test:443"), ("a.test".into(), Some(443)));
-        assert_eq!(split_host_port("a.test"), ("a.test".into(), None));
-        assert_eq!(split_host_port("[::1]:5000"), ("::1".into(), Some(5000)));
-        assert_eq!(split_host_port("::1"), ("::1".into(), None));
+        assert_eq!(Target::new("[::1]:5000", 443, None).name, "[::1]:5000");
+        assert_eq!(Target::new("::1", 443, None).name, "[::1]:443");
         let t = Target::new("registry.test", 443, None);
         assert_eq!(t.name, "registry.test:443");
         assert_eq!(t.authority(443), "registry.test");
@@ -295,7 +279,7 @@ mod tests {
             }
         });
         let t = Target::new(&addr.to_string(), 443, None);
-        let (mut conn, _) = connect(&t, Role::Registry, Duration::from_millis(300)).unwrap();
+        let (mut conn, _) = connect(&t, Peer::Registry, Duration::from_millis(300)).unwrap();
         let mut got = Vec::new();
         let e = conn.read_to_end(&mut got).unwrap_err();
         assert!(is_timeout(&e), "{e}");
@@ -306,8 +290,8 @@ mod tests {
     #[test]
     fn unresolvable_name_is_bk702() {
         let t = Target::new("x.test:1", 443, Some("not a socket address".into()));
-        let f = connect(&t, Role::Registry, Duration::from_millis(200)).unwrap_err();
-        assert_eq!(f.code, "BK702");
+        let f = connect(&t, Peer::Registry, Duration::from_millis(200)).unwrap_err();
+        assert_eq!(f.check, &BK702);
         assert!(f.help.unwrap().contains("extra_hosts"));
     }
 }

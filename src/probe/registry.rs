@@ -1,22 +1,23 @@
 //! Registry probe: transport, then the `/v2/` auth dance as BuildKit performs it.
 
 use super::auth::{basic, encode, go_quote, parse_challenge, parse_url, token_of};
+use super::checks::{BK701, BK704, BK716, BK717, BK718, BK719, BK720, BK721, BK722};
 use super::http::{self, HttpError, Response};
 use super::net::{self, Target, describe};
 use super::tls::{self, Dial};
-use super::tls_explain::classify_io;
-use super::{Credential, Ctx, EndpointKind, ProbeReport, Role, Transport};
+use super::tls_explain::{HandshakeFailure, classify_io};
+use super::{Credential, EndpointKind, Peer, ProbeReport, Session, Transport};
 use crate::diag::Finding;
 
 type Step<T> = Result<T, Box<Finding>>;
 
-pub(crate) fn probe_registry(ctx: &Ctx<'_>, report: &mut ProbeReport) {
+pub(crate) fn probe_registry(ctx: &Session<'_>, report: &mut ProbeReport) {
     if let Err(f) = run(ctx, report) {
         report.findings.push(*f);
     }
 }
 
-fn run(ctx: &Ctx<'_>, report: &mut ProbeReport) -> Step<()> {
+fn run(ctx: &Session<'_>, report: &mut ProbeReport) -> Step<()> {
     let EndpointKind::Registry {
         credential,
         credential_keys_elsewhere: elsewhere,
@@ -31,7 +32,7 @@ fn run(ctx: &Ctx<'_>, report: &mut ProbeReport) -> Step<()> {
         if https { 443 } else { 80 },
         ctx.ep.connect_to.clone(),
     );
-    let first = get(ctx, &target, https, Role::Registry, "/v2/", &[], report)?;
+    let first = get(ctx, &target, https, Peer::Registry, "/v2/", &[], report)?;
     record(report, "GET /v2/", &first);
     match first.status {
         200 => {
@@ -42,8 +43,8 @@ fn run(ctx: &Ctx<'_>, report: &mut ProbeReport) -> Step<()> {
         404 => {
             return Err(Box::new(
                 Finding::new(
-                    "BK716",
-                    format!("{} answers GET /v2/ with 404 Not Found: it is not a registry API", describe(Role::Registry, &target.name)),
+                    &BK716,
+                    format!("{} answers GET /v2/ with 404 Not Found: it is not a registry API", describe(Peer::Registry, &target.name)),
                 )
                 .prevents(format!("unexpected status from HEAD request to {}://{}/v2/: 404 Not Found", if https { "https" } else { "http" }, target.name))
                 .help(format!("use the registry's API host:port in image references and `[registry.\"{}\"]`, or route /v2/ to the registry in the reverse proxy", target.name)),
@@ -73,7 +74,7 @@ fn run(ctx: &Ctx<'_>, report: &mut ProbeReport) -> Step<()> {
                 return Err(plain_password(&target, cred));
             }
             let auth = vec![("Authorization", basic(cred))];
-            let resp = get(ctx, &target, https, Role::Registry, "/v2/", &auth, report)?;
+            let resp = get(ctx, &target, https, Peer::Registry, "/v2/", &auth, report)?;
             record(report, "GET /v2/ (Basic)", &resp);
             authorized(&target, &resp, Some(cred), || {
                 format!(
@@ -95,10 +96,10 @@ fn run(ctx: &Ctx<'_>, report: &mut ProbeReport) -> Step<()> {
             let Some((realm_https, authority, mut path)) = parse_url(&realm) else {
                 return Err(Box::new(
                     Finding::new(
-                        "BK721",
+                        &BK721,
                         format!(
                             "{} names an unusable token realm `{realm}`",
-                            describe(Role::Registry, &target.name)
+                            describe(Peer::Registry, &target.name)
                         ),
                     )
                     .help(
@@ -131,7 +132,7 @@ fn run(ctx: &Ctx<'_>, report: &mut ProbeReport) -> Step<()> {
                 }
                 headers.push(("Authorization", basic(cred)));
             }
-            let role = Role::TokenRealm {
+            let peer = Peer::TokenRealm {
                 registry: &target.name,
             };
             // With a secret, buildctl/buildx first POST an OAuth2 password grant; only a
@@ -157,7 +158,7 @@ fn run(ctx: &Ctx<'_>, report: &mut ProbeReport) -> Step<()> {
                     headers: &headers,
                     body: form.as_bytes(),
                 };
-                let post = send(ctx, &realm_target, true, role, &req, report)?;
+                let post = send(ctx, &realm_target, true, peer, &req, report)?;
                 record(report, "POST token (OAuth)", &post);
                 let falls_back = matches!(post.status, 401 | 404)
                     || (post.status == 405 && !cred.username.is_empty());
@@ -172,7 +173,7 @@ fn run(ctx: &Ctx<'_>, report: &mut ProbeReport) -> Step<()> {
                         ctx,
                         &realm_target,
                         realm_https,
-                        role,
+                        peer,
                         &path,
                         &headers,
                         report,
@@ -185,7 +186,7 @@ fn run(ctx: &Ctx<'_>, report: &mut ProbeReport) -> Step<()> {
                 200 => {}
                 401 | 403 if credential.is_some() => {
                     return Err(Box::new(
-                        Finding::new("BK717", format!("token realm {realm_url} of {} rejects the credentials for user `{}` ({})", target.name, credential.as_ref().map_or("", |c| c.username.as_str()), status_text(&tok)))
+                        Finding::new(&BK717, format!("token realm {realm_url} of {} rejects the credentials for user `{}` ({})", target.name, credential.as_ref().map_or("", |c| c.username.as_str()), status_text(&tok)))
                             .prevents(format!("failed to authorize: failed to fetch oauth token: unexpected status from {method} request to {realm_url}: {}", status_text(&tok)))
                             .help(cred_help(&target)),
                     ));
@@ -193,7 +194,7 @@ fn run(ctx: &Ctx<'_>, report: &mut ProbeReport) -> Step<()> {
                 401 | 403 => return Err(refused(status_text(&tok), Some(&realm_url))),
                 _ => {
                     return Err(Box::new(
-                        Finding::new("BK721", format!("token realm {realm_url} of {} answered {}", target.name, status_text(&tok)))
+                        Finding::new(&BK721, format!("token realm {realm_url} of {} answered {}", target.name, status_text(&tok)))
                             .prevents(format!("failed to fetch oauth token: unexpected status from {method} request to {realm_url}: {}", status_text(&tok)))
                             .help("fix the token server (the registry's `auth.token` settings) or set `BUILDKIT_NO_CLIENT_TOKEN=1` so buildkitd fetches tokens itself"),
                     ));
@@ -201,13 +202,13 @@ fn run(ctx: &Ctx<'_>, report: &mut ProbeReport) -> Step<()> {
             }
             let Some(token) = token_of(&tok.body) else {
                 return Err(Box::new(
-                    Finding::new("BK721", format!("token realm {realm_url} of {} answered 200 without a JSON `token` or `access_token`", target.name))
+                    Finding::new(&BK721, format!("token realm {realm_url} of {} answered 200 without a JSON `token` or `access_token`", target.name))
                         .prevents("authorization server did not include a token in the response")
                         .help("point the registry's `auth.token.realm` at the token endpoint, not a web page"),
                 ));
             };
             let auth = vec![("Authorization", format!("Bearer {token}"))];
-            let resp = get(ctx, &target, https, Role::Registry, "/v2/", &auth, report)?;
+            let resp = get(ctx, &target, https, Peer::Registry, "/v2/", &auth, report)?;
             record(report, "GET /v2/ (Bearer)", &resp);
             if resp.status == 401 && credential.is_none() {
                 return Err(refused(status_text(&resp), None));
@@ -239,7 +240,7 @@ fn authorized(
         200 => Ok(()),
         401 | 403 => Err(Box::new(
             Finding::new(
-                "BK717",
+                &BK717,
                 format!(
                     "registry {} rejects the credentials for user `{}` ({})",
                     target.name,
@@ -262,7 +263,7 @@ fn cred_help(target: &Target) -> String {
 }
 
 fn anonymous_refused(
-    ctx: &Ctx<'_>,
+    ctx: &Session<'_>,
     target: &Target,
     elsewhere: &[String],
     status: String,
@@ -283,7 +284,7 @@ fn anonymous_refused(
     });
     if elsewhere.is_empty() {
         return Box::new(
-            Finding::new("BK719", format!("registry {} refuses {what} and no credentials are configured for `{lookup}`", target.name))
+            Finding::new(&BK719, format!("registry {} refuses {what} and no credentials are configured for `{lookup}`", target.name))
                 .prevents(prevents)
                 .help(format!("run `docker login {lookup}` (exactly the host:port of the image reference) so ~/.docker/config.json holds credentials for it")),
         );
@@ -295,7 +296,7 @@ fn anonymous_refused(
         .join(", ");
     Box::new(
         Finding::new(
-            "BK718",
+            &BK718,
             format!("registry {} refuses {what}: config.json holds credentials under {keys}, but BuildKit looks up exactly `{lookup}`", target.name),
         )
         .prevents(prevents)
@@ -308,7 +309,7 @@ fn anonymous_refused(
 fn plain_password(target: &Target, cred: &Credential) -> Box<Finding> {
     Box::new(
         Finding::new(
-            "BK720",
+            &BK720,
             format!("{} is plain HTTP and asks for a password: BuildKit would send user `{}`'s password in clear text (the probe did not)", target.name, cred.username),
         )
         .help(format!("serve the registry over TLS and drop `http = true` from `[registry.\"{}\"]` in buildkitd.toml", target.name)),
@@ -318,7 +319,7 @@ fn plain_password(target: &Target, cred: &Credential) -> Box<Finding> {
 fn unexpected(target: &Target, step: &str, resp: &Response) -> Box<Finding> {
     Box::new(
         Finding::new(
-            "BK722",
+            &BK722,
             format!(
                 "registry {}: {step} answered {}",
                 target.name,
@@ -358,10 +359,10 @@ struct Req<'a> {
 
 /// One GET on a fresh connection (`Connection: close` keeps the client trivial).
 fn get(
-    ctx: &Ctx<'_>,
+    ctx: &Session<'_>,
     target: &Target,
     https: bool,
-    role: Role<'_>,
+    peer: Peer<'_>,
     path: &str,
     headers: &[(&str, String)],
     report: &mut ProbeReport,
@@ -372,14 +373,14 @@ fn get(
         headers,
         body: &[],
     };
-    send(ctx, target, https, role, &req, report)
+    send(ctx, target, https, peer, &req, report)
 }
 
 fn send(
-    ctx: &Ctx<'_>,
+    ctx: &Session<'_>,
     target: &Target,
     https: bool,
-    role: Role<'_>,
+    peer: Peer<'_>,
     req: &Req<'_>,
     report: &mut ProbeReport,
 ) -> Step<Response> {
@@ -393,12 +394,12 @@ fn send(
     if https {
         // buildkitd presents its `keypair` to the registry; the token realm is fetched
         // by buildctl/buildx, which present nothing.
-        let identity = match (&ctx.ep.kind, role) {
+        let identity = match (&ctx.ep.kind, peer) {
             (
                 EndpointKind::Registry {
                     client_identity, ..
                 },
-                Role::Registry,
+                Peer::Registry,
             ) => client_identity.as_ref(),
             _ => None,
         };
@@ -406,11 +407,11 @@ fn send(
             alpn: &[b"http/1.1"],
             identity,
         };
-        let mut hs = tls::open(ctx, target, role, &dial, report)?;
+        let mut hs = tls::open(ctx, target, peer, &dial, report)?;
         return http::request(&mut hs.stream, method, &authority, path, headers, body)
-            .map_err(|e| http_failure(e, target, role));
+            .map_err(|e| http_failure(e, target, peer));
     }
-    let (mut sock, addr) = net::connect(target, role, ctx.opts.timeout)?;
+    let (mut sock, addr) = net::connect(target, peer, ctx.opts.timeout)?;
     report.facts.connected_to.get_or_insert(addr.to_string());
     match http::request(&mut sock, method, &authority, path, headers, body) {
         Ok(r)
@@ -421,7 +422,7 @@ fn send(
         {
             Err(speaks_tls(
                 target,
-                role,
+                peer,
                 format!(
                     "unexpected status from {method} request to http://{}{path}: {}",
                     target.name,
@@ -433,7 +434,7 @@ fn send(
         Err(HttpError::NotHttp(head)) if matches!(head.first(), Some(0x15 | 0x16)) => {
             Err(speaks_tls(
                 target,
-                role,
+                peer,
                 format!(
                     "net/http: HTTP/1.x transport connection broken: malformed HTTP response {}",
                     go_quote(&head)
@@ -441,13 +442,13 @@ fn send(
             ))
         }
         Err(e) => {
-            let finding = http_failure(e, target, role);
+            let finding = http_failure(e, target, peer);
             // rustls-style servers wait for a whole bogus "record" instead of answering.
-            let ambiguous = matches!(finding.code, "BK722" | "BK701");
+            let ambiguous = [&BK722, &BK701].contains(&finding.check);
             if ambiguous && answers_tls(ctx, target) {
                 return Err(speaks_tls(
                     target,
-                    role,
+                    peer,
                     "net/http: HTTP/1.x transport connection broken: malformed HTTP response"
                         .into(),
                 ));
@@ -457,8 +458,8 @@ fn send(
     }
 }
 
-fn answers_tls(ctx: &Ctx<'_>, target: &Target) -> bool {
-    let Ok((sock, _)) = net::connect(target, Role::Registry, ctx.opts.timeout) else {
+fn answers_tls(ctx: &Session<'_>, target: &Target) -> bool {
+    let Ok((sock, _)) = net::connect(target, Peer::Registry, ctx.opts.timeout) else {
         return false;
     };
     let dial = Dial {
@@ -467,34 +468,34 @@ fn answers_tls(ctx: &Ctx<'_>, target: &Target) -> bool {
     };
     matches!(
         tls::handshake(sock, target, &ctx.trusted, ctx.opts.now, &dial),
-        Ok(_) | Err(tls::HandshakeFailure::Tls(_))
+        Ok(_) | Err(HandshakeFailure::Tls(_))
     )
 }
 
-fn speaks_tls(target: &Target, role: Role<'_>, prevents: String) -> Box<Finding> {
+fn speaks_tls(target: &Target, peer: Peer<'_>, prevents: String) -> Box<Finding> {
     Box::new(
-        Finding::new("BK704", format!("{} speaks TLS, but BuildKit would use plain HTTP (loopback default or `http = true`)", describe(role, &target.name)))
+        Finding::new(&BK704, format!("{} speaks TLS, but BuildKit would use plain HTTP (loopback default or `http = true`)", describe(peer, &target.name)))
             .prevents(prevents)
             .help(format!("set `http = false` (and `ca = [...]`) under `[registry.\"{}\"]` in buildkitd.toml so BuildKit speaks HTTPS, or remove `http = true`", target.name)),
     )
 }
 
-fn http_failure(e: HttpError, target: &Target, role: Role<'_>) -> Box<Finding> {
+fn http_failure(e: HttpError, target: &Target, peer: Peer<'_>) -> Box<Finding> {
     Box::new(match e {
-        HttpError::Io(e) => classify_io(&e, target, role, false),
+        HttpError::Io(e) => classify_io(&e, target, peer, false),
         HttpError::NotHttp(head) => Finding::new(
-            "BK722",
+            &BK722,
             format!(
                 "{} answered with non-HTTP bytes {}",
-                describe(role, &target.name),
+                describe(peer, &target.name),
                 go_quote(&head)
             ),
         ),
         HttpError::Closed => Finding::new(
-            "BK722",
+            &BK722,
             format!(
                 "{} closed the connection without answering",
-                describe(role, &target.name)
+                describe(peer, &target.name)
             ),
         ),
     })

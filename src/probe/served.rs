@@ -2,9 +2,10 @@
 //! --probe` compares it with the one on disk, so a daemon that still serves the
 //! certificate it loaded before a renewal ("renewed but not restarted") is visible.
 
-use super::Role;
+use super::Peer;
 use super::net::{self, Target};
 use super::tls::{self, Dial, Trusted};
+use super::tls_explain::HandshakeFailure;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::time::Duration;
 
@@ -29,12 +30,12 @@ pub struct ServedQuery<'a> {
 pub fn served_certificate(query: &ServedQuery<'_>) -> Result<Vec<u8>, String> {
     let default_port = if query.buildkitd { 1234 } else { 443 };
     let target = Target::new(query.name, default_port, query.connect_to.clone());
-    let role = if query.buildkitd {
-        Role::Buildkitd
+    let peer = if query.buildkitd {
+        Peer::Buildkitd
     } else {
-        Role::Registry
+        Peer::Registry
     };
-    let (sock, _) = net::connect(&target, role, query.timeout).map_err(|f| f.message.clone())?;
+    let (sock, _) = net::connect(&target, peer, query.timeout).map_err(|f| f.message.clone())?;
     let alpn: &[&[u8]] = if query.buildkitd {
         &[b"h2"]
     } else {
@@ -52,11 +53,11 @@ pub fn served_certificate(query: &ServedQuery<'_>) -> Result<Vec<u8>, String> {
             .first()
             .map(|c| c.as_ref().to_vec())
             .ok_or_else(|| "the server presented no certificate".to_string()),
-        Err(tls::HandshakeFailure::PlainHttp(line)) => {
+        Err(HandshakeFailure::PlainHttp(line)) => {
             Err(format!("it answered in plain HTTP ({line})"))
         }
-        Err(tls::HandshakeFailure::Tls(e)) => Err(format!("TLS handshake failed: {e}")),
-        Err(tls::HandshakeFailure::Io(e)) => Err(format!("TLS handshake failed: {e}")),
-        Err(tls::HandshakeFailure::Config(e)) => Err(format!("client configuration: {e}")),
+        Err(HandshakeFailure::Tls(e)) => Err(format!("TLS handshake failed: {e}")),
+        Err(HandshakeFailure::Io(e)) => Err(format!("TLS handshake failed: {e}")),
+        Err(HandshakeFailure::Config(e)) => Err(format!("client configuration: {e}")),
     }
 }

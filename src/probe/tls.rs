@@ -1,19 +1,22 @@
 //! TLS dialling with a verifier that records what webpki thinks instead of aborting, so
 //! one handshake yields both the verdict and the facts (version, ALPN, presented chain).
 
+use super::checks::BK715;
 use super::net::Conn;
 use super::net::{self, Target};
-use super::{Ctx, ProbeReport, Role};
+use super::tls_explain::{
+    HandshakeFailure, Presented, classify_failure, classify_io, classify_verify, tls_error,
+};
+use super::{Peer, ProbeReport, Session};
 use crate::diag::Finding;
+use crate::pki::CertFacts;
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, StreamOwned};
 use std::io::{self, Read, Write};
-use std::sync::{Arc, Mutex};
-
-pub(crate) use super::tls_explain::{classify_failure, classify_io, classify_verify};
+use std::sync::{Arc, Mutex, OnceLock};
 
 pub(crate) fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -22,21 +25,37 @@ pub(crate) fn provider() -> Arc<CryptoProvider> {
 /// The verification roots, plus their subjects for spotting a missing intermediate.
 pub(crate) struct Trusted {
     roots: Arc<RootCertStore>,
-    pub subjects: Vec<Vec<u8>>,
+    certs: Vec<CertificateDer<'static>>,
+    /// Subjects of `certs` as `pki` names them, read on first use (rarely needed).
+    subjects: OnceLock<Vec<String>>,
     pub label: String,
 }
 
 impl Trusted {
-    pub fn new(certs: &[CertificateDer<'static>], label: String) -> Self {
+    pub(crate) fn new(certs: &[CertificateDer<'static>], label: String) -> Self {
         let mut roots = RootCertStore::empty();
         // Unparsable roots are the doctor's business; here they simply do not count.
         let _ = roots.add_parsable_certificates(certs.iter().cloned());
-        let subjects = roots.roots.iter().map(|a| a.subject.to_vec()).collect();
         Trusted {
             roots: Arc::new(roots),
-            subjects,
+            certs: certs.to_vec(),
+            subjects: OnceLock::new(),
             label,
         }
+    }
+
+    /// Whether a trusted root has this subject (an RFC 4514 name from `pki`).
+    pub(crate) fn has_subject(&self, subject: &str) -> bool {
+        self.subjects
+            .get_or_init(|| {
+                self.certs
+                    .iter()
+                    .filter_map(|c| CertFacts::from_der(c.as_ref()).ok())
+                    .map(|f| f.subject)
+                    .collect()
+            })
+            .iter()
+            .any(|s| s == subject)
     }
 }
 
@@ -157,16 +176,6 @@ pub(crate) struct Handshake {
     pub alpn: Option<String>,
 }
 
-#[derive(Debug)]
-pub(crate) enum HandshakeFailure {
-    /// The client configuration itself is unusable (e.g. a bad client key).
-    Config(rustls::Error),
-    /// The server answered the ClientHello with HTTP; its first line.
-    PlainHttp(String),
-    Tls(rustls::Error),
-    Io(io::Error),
-}
-
 pub(crate) struct Dial<'a> {
     pub alpn: &'a [&'a [u8]],
     pub identity: Option<&'a (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
@@ -253,33 +262,26 @@ pub(crate) fn handshake(
     })
 }
 
-/// The rustls error inside an I/O error from a TLS stream, if any.
-pub(crate) fn tls_error(e: &io::Error) -> Option<rustls::Error> {
-    e.get_ref()
-        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        .cloned()
-}
-
 /// Connects and handshakes, recording facts; `Err` is the finding that ends the probe.
 pub(crate) fn open(
-    ctx: &Ctx<'_>,
+    ctx: &Session<'_>,
     target: &Target,
-    role: Role<'_>,
+    peer: Peer<'_>,
     dial: &Dial<'_>,
     report: &mut ProbeReport,
 ) -> Result<Handshake, Box<Finding>> {
-    let (sock, addr) = net::connect(target, role, ctx.opts.timeout)?;
+    let (sock, addr) = net::connect(target, peer, ctx.opts.timeout)?;
     report.facts.connected_to.get_or_insert(addr.to_string());
     let hs = handshake(sock, target, &ctx.trusted, ctx.opts.now, dial).map_err(|f| {
         Box::new(classify_failure(
             f,
             ctx,
             target,
-            role,
+            peer,
             dial.identity.is_some(),
         ))
     })?;
-    if matches!(role, Role::TokenRealm { .. }) {
+    if matches!(peer, Peer::TokenRealm { .. }) {
         report
             .facts
             .steps
@@ -290,7 +292,7 @@ pub(crate) fn open(
         if let Some(sans) = hs
             .chain
             .first()
-            .and_then(super::der::summarize)
+            .and_then(Presented::of)
             .and_then(|s| s.sans)
         {
             report.facts.presented_sans = sans;
@@ -301,7 +303,7 @@ pub(crate) fn open(
         ));
     }
     if let Err(e) = &hs.verdict {
-        return Err(Box::new(classify_verify(e, ctx, target, role, &hs.chain)));
+        return Err(Box::new(classify_verify(e, ctx, target, peer, &hs.chain)));
     }
     Ok(hs)
 }
@@ -310,13 +312,13 @@ pub(crate) fn open(
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00";
 
 pub(crate) fn probe_buildkitd(
-    ctx: &Ctx<'_>,
+    ctx: &Session<'_>,
     identity: Option<&(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
     report: &mut ProbeReport,
 ) {
     let target = Target::new(&ctx.ep.name, 1234, ctx.ep.connect_to.clone());
     if ctx.ep.transport == super::Transport::PlainHttp {
-        match net::connect(&target, Role::Buildkitd, ctx.opts.timeout) {
+        match net::connect(&target, Peer::Buildkitd, ctx.opts.timeout) {
             Ok((_, addr)) => report.facts.connected_to = Some(addr.to_string()),
             Err(f) => report.findings.push(*f),
         }
@@ -326,14 +328,14 @@ pub(crate) fn probe_buildkitd(
         alpn: &[b"h2"],
         identity,
     };
-    let mut hs = match open(ctx, &target, Role::Buildkitd, &dial, report) {
+    let mut hs = match open(ctx, &target, Peer::Buildkitd, &dial, report) {
         Ok(hs) => hs,
         Err(f) => return report.findings.push(*f),
     };
     if hs.alpn.as_deref() != Some("h2") {
         report.findings.push(
             Finding::new(
-                "BK715",
+                &BK715,
                 format!(
                     "buildkitd at {} selected ALPN {} when offered `h2`",
                     target.name,
@@ -361,7 +363,7 @@ pub(crate) fn probe_buildkitd(
         Err(e) => report.findings.push(classify_io(
             &e,
             &target,
-            Role::Buildkitd,
+            Peer::Buildkitd,
             identity.is_some(),
         )),
     }

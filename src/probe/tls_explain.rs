@@ -1,35 +1,94 @@
 //! Turning rustls/webpki verdicts and alerts into BK7xx findings with BuildKit's wording.
 
-use super::der::{CertSummary, summarize};
+use super::checks::{
+    BK701, BK703, BK705, BK706, BK707, BK708, BK709, BK710, BK711, BK712, BK713, BK714, BK722,
+};
 use super::net::{Target, describe, is_timeout};
-use super::tls::{HandshakeFailure, tls_error};
-use super::{Ctx, Role};
+use super::{Peer, Session};
 use crate::diag::Finding;
+use crate::pki::{CertFacts, SanName};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{AlertDescription, CertificateError};
 use std::io;
 
-fn ca_help(role: Role<'_>, target: &Target) -> String {
-    match role {
-        Role::Registry => format!(
+/// What findings say about a presented certificate, as `pki` reads it. An unparsable
+/// certificate reads as empty (no names, no SAN extension).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Presented {
+    /// RFC 4514 names, compared with each other and with the trusted roots' subjects.
+    pub issuer: String,
+    pub subject: String,
+    pub issuer_cn: Option<String>,
+    pub subject_cn: Option<String>,
+    /// `DNS:name` / `IP:addr`, in certificate order; `None` when the extension is absent.
+    pub sans: Option<Vec<String>>,
+}
+
+impl Presented {
+    pub(super) fn of(cert: &CertificateDer<'_>) -> Option<Presented> {
+        let f = CertFacts::from_der(cert.as_ref()).ok()?;
+        let sans = f.has_san_extension.then(|| {
+            f.sans
+                .iter()
+                .map(|s| match s {
+                    SanName::Dns(d) => format!("DNS:{d}"),
+                    SanName::Ip(ip) => format!("IP:{ip}"),
+                })
+                .collect()
+        });
+        Some(Presented {
+            issuer: f.issuer,
+            subject: f.subject,
+            issuer_cn: f.issuer_cn,
+            subject_cn: f.subject_cn,
+            sans,
+        })
+    }
+
+    pub(super) fn self_issued(&self) -> bool {
+        self.issuer == self.subject
+    }
+}
+
+/// Why a TLS handshake did not complete.
+#[derive(Debug)]
+pub(crate) enum HandshakeFailure {
+    /// The client configuration itself is unusable (e.g. a bad client key).
+    Config(rustls::Error),
+    /// The server answered the ClientHello with HTTP; its first line.
+    PlainHttp(String),
+    Tls(rustls::Error),
+    Io(io::Error),
+}
+
+/// The rustls error inside an I/O error from a TLS stream, if any.
+pub(crate) fn tls_error(e: &io::Error) -> Option<rustls::Error> {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .cloned()
+}
+
+fn ca_help(peer: Peer<'_>, target: &Target) -> String {
+    match peer {
+        Peer::Registry => format!(
             "add the CA that signed it to `ca = [\"/path/to/ca.pem\"]` under `[registry.\"{}\"]` in buildkitd.toml, or reissue the registry certificate from a CA already listed there",
             target.name
         ),
-        Role::Buildkitd => "pass the CA that signed buildkitd's certificate to buildctl `--tlscacert` (buildx remote driver `cacert=`)".to_string(),
-        Role::TokenRealm { registry } => format!(
+        Peer::Buildkitd => "pass the CA that signed buildkitd's certificate to buildctl `--tlscacert` (buildx remote driver `cacert=`)".to_string(),
+        Peer::TokenRealm { registry } => format!(
             "the token is fetched by the client, not buildkitd: trust the CA on the client machine, pass `--registry-auth-tlscontext host={registry},ca=/path/to/ca.pem` to buildctl, or set `BUILDKIT_NO_CLIENT_TOKEN=1`"
         ),
     }
 }
 
-fn reissue_help(role: Role<'_>, target: &Target, what: &str) -> String {
-    let server = match role {
-        Role::Buildkitd => "buildkitd's certificate (`[grpc.tls] cert`)",
-        Role::Registry => "the registry certificate (`http.tls.certificate` in its config.yml)",
-        Role::TokenRealm { .. } => "the token server's certificate",
+fn reissue_help(peer: Peer<'_>, target: &Target, what: &str) -> String {
+    let server = match peer {
+        Peer::Buildkitd => "buildkitd's certificate (`[grpc.tls] cert`)",
+        Peer::Registry => "the registry certificate (`http.tls.certificate` in its config.yml)",
+        Peer::TokenRealm { .. } => "the token server's certificate",
     };
     let mut help = format!("reissue {server} {what} and restart the server");
-    if matches!(role, Role::Buildkitd) {
+    if matches!(peer, Peer::Buildkitd) {
         help.push_str(&format!(
             ", or pass buildctl `--tlsservername` with a name it covers instead of `{}`",
             target.host
@@ -38,14 +97,14 @@ fn reissue_help(role: Role<'_>, target: &Target, what: &str) -> String {
     help
 }
 
-fn client_cert_help(role: Role<'_>, target: &Target) -> String {
-    match role {
-        Role::Registry => format!(
+fn client_cert_help(peer: Peer<'_>, target: &Target) -> String {
+    match peer {
+        Peer::Registry => format!(
             "set `keypair = [{{ key = \"/path/client.key\", cert = \"/path/client.cert\" }}]` under `[registry.\"{}\"]` in buildkitd.toml, with a clientAuth certificate from the CA the registry trusts",
             target.name
         ),
-        Role::Buildkitd => "pass a client certificate from the CA in buildkitd's `[grpc.tls] ca` with buildctl `--tlscert`/`--tlskey` (buildx remote driver `cert=`/`key=`)".to_string(),
-        Role::TokenRealm { registry } => format!(
+        Peer::Buildkitd => "pass a client certificate from the CA in buildkitd's `[grpc.tls] ca` with buildctl `--tlscert`/`--tlskey` (buildx remote driver `cert=`/`key=`)".to_string(),
+        Peer::TokenRealm { registry } => format!(
             "the token is fetched by the client: pass `--registry-auth-tlscontext host={registry},cert=...,key=...` to buildctl, or set `BUILDKIT_NO_CLIENT_TOKEN=1` so buildkitd uses its `keypair`"
         ),
     }
@@ -70,38 +129,38 @@ fn date(t: UnixTime) -> String {
 /// What went wrong before a handshake completed.
 pub(crate) fn classify_failure(
     f: HandshakeFailure,
-    ctx: &Ctx<'_>,
+    ctx: &Session<'_>,
     target: &Target,
-    role: Role<'_>,
+    peer: Peer<'_>,
     has_identity: bool,
 ) -> Finding {
-    let who = describe(role, &target.name);
+    let who = describe(peer, &target.name);
     match f {
         HandshakeFailure::PlainHttp(line) => {
-            let help = match role {
-                Role::Registry => format!(
+            let help = match peer {
+                Peer::Registry => format!(
                     "serve TLS on the registry (`http.tls` in its config.yml), or declare it plain HTTP with `[registry.\"{}\"] http = true` in buildkitd.toml",
                     target.name
                 ),
-                Role::Buildkitd => "start buildkitd with `--tlscert/--tlskey/--tlscacert`, or drop the TLS flags from buildctl".to_string(),
-                Role::TokenRealm { .. } => "make the registry's token realm (`auth.token.realm`) an https:// URL served over TLS, or point it at http://".to_string(),
+                Peer::Buildkitd => "start buildkitd with `--tlscert/--tlskey/--tlscacert`, or drop the TLS flags from buildctl".to_string(),
+                Peer::TokenRealm { .. } => "make the registry's token realm (`auth.token.realm`) an https:// URL served over TLS, or point it at http://".to_string(),
             };
             Finding::new(
-                "BK703",
+                &BK703,
                 format!("{who} answered the TLS ClientHello with plain HTTP (`{line}`)"),
             )
             .help(help)
         }
-        HandshakeFailure::Tls(e) => classify_tls(&e, target, role, has_identity),
-        HandshakeFailure::Io(e) => classify_io(&e, target, role, has_identity),
+        HandshakeFailure::Tls(e) => classify_tls(&e, target, peer, has_identity),
+        HandshakeFailure::Io(e) => classify_io(&e, target, peer, has_identity),
         HandshakeFailure::Config(e) => Finding::new(
-            "BK714",
+            &BK714,
             format!(
                 "the client identity for {who} cannot be used: {e} (trust: {})",
                 ctx.trusted.label
             ),
         )
-        .help(client_cert_help(role, target)),
+        .help(client_cert_help(peer, target)),
     }
 }
 
@@ -109,16 +168,16 @@ pub(crate) fn classify_failure(
 pub(crate) fn classify_io(
     e: &io::Error,
     target: &Target,
-    role: Role<'_>,
+    peer: Peer<'_>,
     has_identity: bool,
 ) -> Finding {
-    let who = describe(role, &target.name);
+    let who = describe(peer, &target.name);
     if let Some(t) = tls_error(e) {
-        return classify_tls(&t, target, role, has_identity);
+        return classify_tls(&t, target, peer, has_identity);
     }
     if is_timeout(e) {
         return Finding::new(
-            "BK701",
+            &BK701,
             format!("{who} accepted the TCP connection but did not answer in time"),
         )
         .prevents("net/http: TLS handshake timeout")
@@ -127,19 +186,19 @@ pub(crate) fn classify_io(
             target.name
         ));
     }
-    Finding::new("BK722", format!("{who} dropped the connection: {e}")).help(format!(
+    Finding::new(&BK722, format!("{who} dropped the connection: {e}")).help(format!(
         "inspect {} with `curl -v` and check proxies in between",
         target.name
     ))
 }
 
-fn classify_tls(e: &rustls::Error, target: &Target, role: Role<'_>, has_identity: bool) -> Finding {
-    let who = describe(role, &target.name);
+fn classify_tls(e: &rustls::Error, target: &Target, peer: Peer<'_>, has_identity: bool) -> Finding {
+    let who = describe(peer, &target.name);
     let rejected = |alert: AlertDescription| {
         let (code, prevents) = if has_identity {
-            ("BK714", format!("remote error: tls: {}", go_alert(alert)))
+            (&BK714, format!("remote error: tls: {}", go_alert(alert)))
         } else {
-            ("BK713", format!("remote error: tls: {}", go_alert(alert)))
+            (&BK713, format!("remote error: tls: {}", go_alert(alert)))
         };
         let msg = if has_identity {
             format!("{who} rejected the client certificate offered ({alert:?} alert)")
@@ -148,7 +207,7 @@ fn classify_tls(e: &rustls::Error, target: &Target, role: Role<'_>, has_identity
         };
         Finding::new(code, msg)
             .prevents(prevents)
-            .help(client_cert_help(role, target))
+            .help(client_cert_help(peer, target))
     };
     match e {
         rustls::Error::AlertReceived(AlertDescription::CertificateRequired) => {
@@ -163,7 +222,7 @@ fn classify_tls(e: &rustls::Error, target: &Target, role: Role<'_>, has_identity
             | AlertDescription::AccessDenied),
         ) => rejected(*a),
         other => Finding::new(
-            "BK722",
+            &BK722,
             format!("the TLS handshake with {who} failed: {other}"),
         )
         .help(format!(
@@ -186,32 +245,32 @@ fn go_alert(a: AlertDescription) -> &'static str {
 /// Why webpki refused the chain the server presented.
 pub(crate) fn classify_verify(
     e: &rustls::Error,
-    ctx: &Ctx<'_>,
+    ctx: &Session<'_>,
     target: &Target,
-    role: Role<'_>,
+    peer: Peer<'_>,
     chain: &[CertificateDer<'static>],
 ) -> Finding {
-    let who = describe(role, &target.name);
-    let leaf = chain.first().and_then(summarize).unwrap_or_default();
+    let who = describe(peer, &target.name);
+    let leaf = chain.first().and_then(Presented::of).unwrap_or_default();
     let rustls::Error::InvalidCertificate(ce) = e else {
-        return Finding::new("BK722", format!("verifying {who} failed: {e}"));
+        return Finding::new(&BK722, format!("verifying {who} failed: {e}"));
     };
     match ce {
         CertificateError::NotValidForNameContext { presented, .. } => {
-            name_mismatch(&who, target, role, &leaf, presented)
+            name_mismatch(&who, target, peer, &leaf, presented)
         }
-        CertificateError::NotValidForName => name_mismatch(&who, target, role, &leaf, &[]),
+        CertificateError::NotValidForName => name_mismatch(&who, target, peer, &leaf, &[]),
         CertificateError::ExpiredContext { time, not_after } => Finding::new(
-            "BK708",
+            &BK708,
             format!(
                 "{who} presents a certificate that expired on {} (checked at {})",
                 date(*not_after),
                 date(*time)
             ),
         )
-        .help(reissue_help(role, target, "with a new validity period")),
+        .help(reissue_help(peer, target, "with a new validity period")),
         CertificateError::NotValidYetContext { time, not_before } => Finding::new(
-            "BK708",
+            &BK708,
             format!(
                 "{who} presents a certificate not valid before {} (checked at {})",
                 date(*not_before),
@@ -219,54 +278,54 @@ pub(crate) fn classify_verify(
             ),
         )
         .note("a future `not before` usually means clock skew between the CA host and this machine")
-        .help(reissue_help(role, target, "with a `not before` in the past, or fix the clock,")),
+        .help(reissue_help(peer, target, "with a `not before` in the past, or fix the clock,")),
         CertificateError::Expired | CertificateError::NotValidYet => Finding::new(
-            "BK708",
+            &BK708,
             format!("{who} presents a certificate outside its validity period"),
         )
-        .help(reissue_help(role, target, "with a current validity period")),
+        .help(reissue_help(peer, target, "with a current validity period")),
         CertificateError::UnknownIssuer | CertificateError::BadSignature => {
-            unknown_issuer(&who, ctx, target, role, chain, &leaf)
+            unknown_issuer(&who, ctx, target, peer, chain, &leaf)
         }
         CertificateError::InvalidPurposeContext { presented, .. } => Finding::new(
-            "BK710",
+            &BK710,
             format!("{who} presents a certificate whose extended key usage is {presented:?}, without serverAuth"),
         )
-        .help(reissue_help(role, target, "with the serverAuth extended key usage")),
+        .help(reissue_help(peer, target, "with the serverAuth extended key usage")),
         CertificateError::InvalidPurpose => Finding::new(
-            "BK710",
+            &BK710,
             format!("{who} presents a certificate whose extended key usage lacks serverAuth"),
         )
-        .help(reissue_help(role, target, "with the serverAuth extended key usage")),
+        .help(reissue_help(peer, target, "with the serverAuth extended key usage")),
         CertificateError::Other(oe) => match oe.0.downcast_ref::<webpki::Error>() {
             Some(webpki::Error::CaUsedAsEndEntity) => Finding::new(
-                "BK711",
+                &BK711,
                 format!(
                     "{who} presents a CA certificate ({}) as its own certificate",
                     leaf.subject_cn.as_deref().unwrap_or("no CN")
                 ),
             )
             .note("Go may accept this, but rustls/webpki clients refuse it and the CA key sits on the server")
-            .help(reissue_help(role, target, "as a leaf (CA:FALSE) signed by the CA")),
+            .help(reissue_help(peer, target, "as a leaf (CA:FALSE) signed by the CA")),
             Some(webpki::Error::NameConstraintViolation) => Finding::new(
-                "BK712",
+                &BK712,
                 format!(
                     "{who} presents a certificate for {} outside its CA's name constraints",
                     leaf.sans.as_deref().map(|s| s.join(", ")).unwrap_or_default()
                 ),
             )
-            .help(reissue_help(role, target, "with names inside the CA's permitted subtrees (or re-create the CA with wider constraints)")),
-            _ => Finding::new("BK722", format!("verifying {who} failed: {e}")),
+            .help(reissue_help(peer, target, "with names inside the CA's permitted subtrees (or re-create the CA with wider constraints)")),
+            _ => Finding::new(&BK722, format!("verifying {who} failed: {e}")),
         },
-        _ => Finding::new("BK722", format!("verifying {who} failed: {e}")),
+        _ => Finding::new(&BK722, format!("verifying {who} failed: {e}")),
     }
 }
 
 fn name_mismatch(
     who: &str,
     target: &Target,
-    role: Role<'_>,
-    leaf: &CertSummary,
+    peer: Peer<'_>,
+    leaf: &Presented,
     presented: &[String],
 ) -> Finding {
     let is_ip = matches!(
@@ -276,7 +335,7 @@ fn name_mismatch(
     let cn = leaf.subject_cn.clone().unwrap_or_default();
     if leaf.sans.is_none() {
         return Finding::new(
-            "BK707",
+            &BK707,
             format!(
                 "{who} presents a certificate without SANs (CN={cn}) while BuildKit dials `{}`",
                 target.host
@@ -284,7 +343,7 @@ fn name_mismatch(
         )
         .note("Go and webpki have no Common Name fallback")
         .help(reissue_help(
-            role,
+            peer,
             target,
             &format!("with a SAN for `{}`", target.host),
         ));
@@ -305,7 +364,7 @@ fn name_mismatch(
         format!("x509: certificate is valid for {list}, not {}", target.host)
     };
     let mut f = Finding::new(
-        "BK706",
+        &BK706,
         format!(
             "{who} presents a certificate for {list}, but BuildKit dials `{}`",
             target.host
@@ -314,7 +373,7 @@ fn name_mismatch(
     .prevents(prevents)
     .note("Go and webpki ignore the Common Name; only SANs count")
     .help(reissue_help(
-        role,
+        peer,
         target,
         &format!("with the SAN `{san}:{}`", target.host),
     ));
@@ -328,34 +387,34 @@ fn name_mismatch(
 
 fn unknown_issuer(
     who: &str,
-    ctx: &Ctx<'_>,
+    ctx: &Session<'_>,
     target: &Target,
-    role: Role<'_>,
+    peer: Peer<'_>,
     chain: &[CertificateDer<'static>],
-    leaf: &CertSummary,
+    leaf: &Presented,
 ) -> Finding {
     let signer = (ctx.signer)(chain);
     let issuer = leaf
         .issuer_cn
         .clone()
         .unwrap_or_else(|| "an unnamed issuer".into());
-    let issuer_known = ctx.trusted.subjects.contains(&leaf.issuer);
+    let issuer_known = ctx.trusted.has_subject(&leaf.issuer);
     let issuer_sent = chain
         .iter()
         .skip(1)
-        .filter_map(summarize)
+        .filter_map(Presented::of)
         .any(|c| c.subject == leaf.issuer);
     // Only a chain that carries intermediates, but not the leaf's issuer, proves a gap; a
     // lone leaf from an unknown issuer is far more often an untrusted private root.
     if signer.is_none() && !leaf.self_issued() && !issuer_known && !issuer_sent && chain.len() > 1 {
         return Finding::new(
-            "BK709",
+            &BK709,
             format!("{who} sends intermediate certificates, but not its certificate's issuer `{issuer}`, which is not trusted either"),
         )
         .note("Go does not fetch missing intermediates")
         .help(format!(
             "serve the full chain (leaf followed by the intermediate `{issuer}`) in the server's certificate file; if `{issuer}` is a root instead, {}",
-            ca_help(role, target)
+            ca_help(peer, target)
         ));
     }
     let mut msg = format!(
@@ -365,7 +424,7 @@ fn unknown_issuer(
     if let Some(s) = &signer {
         msg.push_str(&format!("; it was signed by {s}"));
     }
-    let mut f = Finding::new("BK705", msg).help(ca_help(role, target));
+    let mut f = Finding::new(&BK705, msg).help(ca_help(peer, target));
     if leaf.self_issued() {
         f = f.note("the certificate is self-signed");
     } else if chain.len() == 1 && signer.is_none() && !issuer_known {

@@ -139,8 +139,10 @@ pub fn render(env: &Environment, existing: Option<&str>) -> Result<String> {
 /// Always quoted, as BuildKit needs for `host:port` and dotted hosts (buildkit.md 1.2).
 fn quoted_key(name: &str) -> Result<Key> {
     let escaped = name.replace('\\', "\\\\").replace('"', "\\\"");
-    Key::from_str(&format!("\"{escaped}\""))
-        .map_err(|e| Error::Other(format!("registry key {name}: {e}")))
+    Key::from_str(&format!("\"{escaped}\"")).map_err(|source| Error::TomlKey {
+        name: name.to_string(),
+        source,
+    })
 }
 
 fn table<'a>(parent: &'a mut Table, key: &str, implicit: bool) -> Result<&'a mut Table> {

@@ -37,7 +37,10 @@ fn render_template(name: &str, source: &str, ctx: minijinja::Value) -> Result<St
         .and_then(|()| t.add_template(name, source))
         .and_then(|()| t.get_template(name))
         .and_then(|tpl| tpl.render(ctx))
-        .map_err(|e| Error::Other(format!("template {name}: {e}")))
+        .map_err(|source| Error::Template {
+            name: name.to_string(),
+            source,
+        })
 }
 
 /// `value` as a YAML double-quoted scalar.

@@ -1,7 +1,7 @@
 //! `bkenv explain CODE|slug [--all] [--format json]`.
 
-use super::suggest;
-use crate::catalog::{self, CheckMeta};
+use crate::catalog;
+use crate::diag::Check;
 use crate::diag::Severity;
 use serde::Serialize;
 use std::io::{self, Write};
@@ -32,8 +32,8 @@ struct Explanation {
     explanation: &'static str,
 }
 
-impl From<&'static CheckMeta> for Explanation {
-    fn from(m: &'static CheckMeta) -> Self {
+impl From<&'static Check> for Explanation {
+    fn from(m: &'static Check) -> Self {
         Explanation {
             code: m.code,
             slug: m.slug,
@@ -53,10 +53,10 @@ fn yes_no(b: bool) -> &'static str {
 /// Prints the explanation of one check, by code (any case) or slug.
 pub fn explain(code_or_slug: &str, out: &mut dyn Write, json: bool) -> Result<(), ExplainError> {
     let Some(m) = catalog::lookup(code_or_slug) else {
-        let suggestions = suggest::close_names(code_or_slug, &[]);
+        let suggestions = catalog::close_to(code_or_slug, &[]);
         return Err(ExplainError::Unknown {
             given: code_or_slug.to_string(),
-            hint: suggest::did_you_mean(&suggestions),
+            hint: catalog::hint(&suggestions),
             suggestions,
         });
     };
@@ -126,8 +126,10 @@ mod tests {
         assert!(by_code.contains("Default severity: error\n"));
         assert!(by_code.contains("## How to fix"));
         assert_eq!(by_code, run("file-unreadable", false));
-        let v: serde_json::Value = serde_json::from_str(&run("BK901", true)).unwrap();
-        assert_eq!(v["slug"], "check-failed");
+        let v: serde_json::Value = serde_json::from_str(&run("BK722", true)).unwrap();
+        assert_eq!(v["slug"], "unexpected-endpoint-response");
+        assert_eq!(v["severity"], "warning");
+        let v: serde_json::Value = serde_json::from_str(&run("BK900", true)).unwrap();
         assert_eq!(v["severity"], "error");
     }
 

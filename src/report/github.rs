@@ -5,12 +5,11 @@
 //! the exit status does, and it is the same as in every other format.
 
 use super::{RenderCtx, slash_path, summary_line};
-use crate::catalog;
 use crate::diag::{Finding, Severity};
 use std::io::{self, Write};
 
 /// Escapes the message part of a workflow command: `%`, CR and LF.
-pub fn escape_data(s: &str) -> String {
+pub(crate) fn escape_data(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -24,7 +23,7 @@ pub fn escape_data(s: &str) -> String {
 }
 
 /// Escapes a property value: as [`escape_data`], plus `:` and `,`.
-pub fn escape_property(s: &str) -> String {
+pub(crate) fn escape_property(s: &str) -> String {
     escape_data(s).replace(':', "%3A").replace(',', "%2C")
 }
 
@@ -37,7 +36,7 @@ fn command(s: Severity) -> &'static str {
 }
 
 /// One workflow command line (without the newline).
-pub fn annotation(f: &Finding) -> String {
+pub(crate) fn annotation(f: &Finding) -> String {
     let mut props: Vec<(&str, String)> = Vec::new();
     if let Some(loc) = &f.location {
         props.push(("file", slash_path(&loc.path)));
@@ -48,10 +47,7 @@ pub fn annotation(f: &Finding) -> String {
             props.push(("endColumn", s.end_column.to_string()));
         }
     }
-    let title = match catalog::lookup(f.code) {
-        Some(m) => format!("{} {}", f.code, m.slug),
-        None => f.code.to_string(),
-    };
+    let title = format!("{} {}", f.check.code, f.check.slug);
     props.push(("title", title));
     let props: Vec<String> = props
         .iter()
@@ -74,7 +70,11 @@ pub fn annotation(f: &Finding) -> String {
 }
 
 /// Writes one annotation per finding, then the summary as a plain log line.
-pub fn render(findings: &[Finding], ctx: &RenderCtx<'_>, out: &mut dyn Write) -> io::Result<()> {
+pub(crate) fn render(
+    findings: &[Finding],
+    ctx: &RenderCtx<'_>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     for f in findings {
         writeln!(out, "{}", annotation(f))?;
     }
@@ -100,11 +100,11 @@ mod tests {
 
     #[test]
     fn notes_are_notices_and_locations_are_optional() {
-        let mut f = Finding::new("BK901", "no file: here, 50%");
+        let mut f = Finding::new(&crate::probe::checks::BK723, "no file: here, 50%");
         f.severity = Severity::Note;
         assert_eq!(
             annotation(&f),
-            "::notice title=BK901 check-failed::no file: here, 50%25"
+            "::notice title=BK723 endpoint-not-probed::no file: here, 50%25"
         );
     }
 }

@@ -43,8 +43,8 @@ fn issue(f: &Finding) -> Issue<'_> {
         None => (".".to_string(), 1),
     };
     Issue {
-        description: format!("{}: {}", f.code, f.message),
-        check_name: f.code,
+        description: format!("{}: {}", f.check.code, f.message),
+        check_name: f.check.code,
         fingerprint: fingerprint(f),
         severity: severity(f.severity),
         location: IssueLocation {
@@ -55,7 +55,7 @@ fn issue(f: &Finding) -> Issue<'_> {
 }
 
 /// Writes the report, pretty-printed, with a trailing newline.
-pub fn render(findings: &[Finding], out: &mut dyn Write) -> io::Result<()> {
+pub(crate) fn render(findings: &[Finding], out: &mut dyn Write) -> io::Result<()> {
     let issues: Vec<Issue<'_>> = findings.iter().map(issue).collect();
     serde_json::to_writer_pretty(&mut *out, &issues)?;
     writeln!(out)

@@ -50,7 +50,11 @@ fn gutter_style() -> Style {
 }
 
 /// Writes every finding, then the summary line.
-pub fn render(findings: &[Finding], ctx: &RenderCtx<'_>, out: &mut dyn Write) -> io::Result<()> {
+pub(crate) fn render(
+    findings: &[Finding],
+    ctx: &RenderCtx<'_>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     let p = Paint { color: ctx.color };
     for f in findings {
         render_one(f, &p, out)?;
@@ -62,7 +66,7 @@ pub fn render(findings: &[Finding], ctx: &RenderCtx<'_>, out: &mut dyn Write) ->
 
 fn render_one(f: &Finding, p: &Paint, out: &mut dyn Write) -> io::Result<()> {
     let sev = severity_style(f.severity);
-    let head = format!("{}[{}]", f.severity.as_str(), f.code);
+    let head = format!("{}[{}]", f.severity.as_str(), f.check.code);
     let bold = Style::new().bold();
     writeln!(
         out,
@@ -105,7 +109,7 @@ fn render_one(f: &Finding, p: &Paint, out: &mut dyn Write) -> io::Result<()> {
     if let Some(help) = &f.help {
         extra("help", help)?;
     }
-    extra("help", &format!("run `bkenv explain {}`", f.code))
+    extra("help", &format!("run `bkenv explain {}`", f.check.code))
 }
 
 /// The source line of a finding with the caret range under it.
@@ -155,9 +159,10 @@ impl Snippet {
 mod tests {
     use super::*;
     use crate::diag::Span;
+    use crate::doctor::checks::meta::BK900;
 
     fn finding(text: &str, column: usize, end_column: usize) -> Finding {
-        Finding::new("BK900", "m").at(Location {
+        Finding::new(&BK900, "m").at(Location {
             path: "d/buildkitd.toml".into(),
             span: Some(Span {
                 line: 7,

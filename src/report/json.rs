@@ -13,13 +13,12 @@
 //! added. Optional fields are omitted when empty; `notes` is always an array.
 
 use super::{Counts, RenderCtx, slash_path};
-use crate::catalog;
 use crate::diag::{Finding, Severity};
 use serde::Serialize;
 use std::io::{self, Write};
 
 /// Version of the document layout.
-pub const SCHEMA_VERSION: u32 = 1;
+pub(crate) const SCHEMA_VERSION: u32 = 1;
 
 #[derive(Serialize)]
 struct Document<'a> {
@@ -67,8 +66,8 @@ struct JsonLocation {
 
 fn convert(f: &Finding) -> JsonFinding<'_> {
     JsonFinding {
-        code: f.code,
-        slug: catalog::lookup(f.code).map(|m| m.slug),
+        code: f.check.code,
+        slug: Some(f.check.slug),
         severity: f.severity,
         message: &f.message,
         location: f.location.as_ref().map(|l| JsonLocation {
@@ -81,12 +80,16 @@ fn convert(f: &Finding) -> JsonFinding<'_> {
         prevents: f.prevents.as_deref(),
         notes: &f.notes,
         help: f.help.as_deref(),
-        fixable: f.fixable,
+        fixable: f.fixable(),
     }
 }
 
 /// Writes the document, pretty-printed, with a trailing newline.
-pub fn render(findings: &[Finding], ctx: &RenderCtx<'_>, out: &mut dyn Write) -> io::Result<()> {
+pub(crate) fn render(
+    findings: &[Finding],
+    ctx: &RenderCtx<'_>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     let doc = Document {
         version: SCHEMA_VERSION,
         tool: Tool {

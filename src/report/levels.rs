@@ -1,9 +1,8 @@
 //! `-A/-W/-D CODE|slug|warnings`: per-run check levels, applied centrally to all findings
 //! before any report is rendered, and the exit status that follows from them.
 
-use super::suggest;
 use crate::catalog;
-use crate::diag::{Finding, Severity};
+use crate::diag::{Check, Finding, Severity};
 
 /// The level a `-A`, `-W` or `-D` flag sets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,7 +27,7 @@ impl Level {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Target {
-    Code(&'static str),
+    Check(&'static Check),
     /// Every finding that is a warning at that point of the list.
     Warnings,
 }
@@ -74,13 +73,13 @@ impl LevelOverrides {
             Target::Warnings
         } else {
             match catalog::lookup(name) {
-                Some(meta) => Target::Code(meta.code),
+                Some(check) => Target::Check(check),
                 None => {
-                    let suggestions = suggest::close_names(name, &["warnings"]);
+                    let suggestions = catalog::close_to(name, &["warnings"]);
                     return Err(OverrideError::UnknownCheck {
                         flag: level.flag(),
                         given: name.to_string(),
-                        hint: suggest::did_you_mean(&suggestions),
+                        hint: catalog::hint(&suggestions),
                         suggestions,
                     });
                 }
@@ -88,10 +87,6 @@ impl LevelOverrides {
         };
         self.rules.push((target, level));
         Ok(())
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.rules.is_empty()
     }
 
     /// Applies the flags in order to each finding: `-W`/`-D` set its severity, `-A` drops
@@ -104,7 +99,7 @@ impl LevelOverrides {
                 let mut level = Some(f.severity);
                 for (target, set) in &self.rules {
                     let matches = match target {
-                        Target::Code(code) => f.code.eq_ignore_ascii_case(code),
+                        Target::Check(check) => f.check == *check,
                         Target::Warnings => level == Some(Severity::Warning),
                     };
                     if matches {
@@ -159,29 +154,30 @@ pub fn exit_for(findings: &[Finding]) -> ExitStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::doctor::checks::meta::BK900;
+    use crate::probe::checks::BK722;
 
-    fn at(code: &'static str, severity: Severity) -> Finding {
-        let mut f = Finding::new(code, format!("{code} {}", severity.as_str()));
+    fn at(check: &'static Check, severity: Severity) -> Finding {
+        let mut f = Finding::new(check, format!("{check} {}", severity.as_str()));
         f.severity = severity;
         f
     }
 
     fn levels(fs: &[Finding]) -> Vec<(&'static str, Severity)> {
-        fs.iter().map(|f| (f.code, f.severity)).collect()
+        fs.iter().map(|f| (f.code(), f.severity)).collect()
     }
 
     fn sample() -> Vec<Finding> {
         vec![
-            at("BK900", Severity::Error),
-            at("BK901", Severity::Warning),
-            at("BK901", Severity::Note),
+            at(&BK900, Severity::Error),
+            at(&BK722, Severity::Warning),
+            at(&BK722, Severity::Note),
         ]
     }
 
     #[test]
     fn no_overrides_changes_nothing() {
         let o = LevelOverrides::new();
-        assert!(o.is_empty());
         assert_eq!(o.apply(sample()), sample());
     }
 
@@ -193,8 +189,8 @@ mod tests {
             levels(&out),
             [
                 ("BK900", Severity::Error),
-                ("BK901", Severity::Error),
-                ("BK901", Severity::Note)
+                ("BK722", Severity::Error),
+                ("BK722", Severity::Note)
             ]
         );
         assert_eq!(exit_for(&out), ExitStatus::Findings);
@@ -203,7 +199,7 @@ mod tests {
     #[test]
     fn allow_drops_by_code_or_slug_and_later_flags_win() {
         let o = LevelOverrides::from_flags([(Level::Allow, "bk900")]).unwrap();
-        assert_eq!(levels(&o.apply(sample()))[0], ("BK901", Severity::Warning));
+        assert_eq!(levels(&o.apply(sample()))[0], ("BK722", Severity::Warning));
         assert_eq!(exit_for(&o.apply(sample())), ExitStatus::Clean);
 
         let o =
@@ -221,35 +217,35 @@ mod tests {
         let o = LevelOverrides::from_flags([(Level::Warn, "BK900"), (Level::Deny, "warnings")])
             .unwrap();
         assert_eq!(levels(&o.apply(sample()))[0], ("BK900", Severity::Error));
-        let o = LevelOverrides::from_flags([(Level::Deny, "warnings"), (Level::Warn, "BK901")])
+        let o = LevelOverrides::from_flags([(Level::Deny, "warnings"), (Level::Warn, "BK722")])
             .unwrap();
-        assert_eq!(levels(&o.apply(sample()))[1], ("BK901", Severity::Warning));
-        assert_eq!(levels(&o.apply(sample()))[2], ("BK901", Severity::Warning));
+        assert_eq!(levels(&o.apply(sample()))[1], ("BK722", Severity::Warning));
+        assert_eq!(levels(&o.apply(sample()))[2], ("BK722", Severity::Warning));
     }
 
     #[test]
     fn deny_makes_a_note_an_error() {
-        let o = LevelOverrides::from_flags([(Level::Allow, "warnings"), (Level::Deny, "BK901")])
+        let o = LevelOverrides::from_flags([(Level::Allow, "warnings"), (Level::Deny, "BK722")])
             .unwrap();
-        // The warning was dropped by -A warnings; a later -D BK901 brings it back as an error.
+        // The warning was dropped by -A warnings; a later -D BK722 brings it back as an error.
         assert_eq!(
             levels(&o.apply(sample())),
             [
                 ("BK900", Severity::Error),
-                ("BK901", Severity::Error),
-                ("BK901", Severity::Error)
+                ("BK722", Severity::Error),
+                ("BK722", Severity::Error)
             ]
         );
     }
 
     #[test]
     fn unknown_code_is_an_error_with_suggestions() {
-        let err = LevelOverrides::from_flags([(Level::Deny, "BK9O1")]).unwrap_err();
+        let err = LevelOverrides::from_flags([(Level::Deny, "BK9O0")]).unwrap_err();
         let OverrideError::UnknownCheck { suggestions, .. } = &err;
-        assert_eq!(suggestions, &["BK901 (check-failed)"]);
+        assert_eq!(suggestions, &["BK900 (file-unreadable)"]);
         assert_eq!(
             err.to_string(),
-            "-D BK9O1: no check has this code or name; did you mean `BK901 (check-failed)`?"
+            "-D BK9O0: no check has this code or name; did you mean `BK900 (file-unreadable)`?"
         );
         let err = LevelOverrides::from_flags([(Level::Warn, "warning")]).unwrap_err();
         assert!(

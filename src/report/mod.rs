@@ -6,13 +6,12 @@
 //! `-A/-W/-D` ([`levels`]), never on the format.
 
 pub mod explain;
-pub mod github;
-pub mod gitlab;
-pub mod human;
-pub mod json;
-pub mod levels;
-pub mod sarif;
-mod suggest;
+pub(crate) mod github;
+pub(crate) mod gitlab;
+pub(crate) mod human;
+pub(crate) mod json;
+pub(crate) mod levels;
+pub(crate) mod sarif;
 
 use crate::diag::{Finding, Severity};
 use std::fmt;
@@ -83,7 +82,7 @@ impl FromStr for Format {
 ///
 /// `env` looks up an environment variable (`|k| std::env::var(k).ok()` in main), so tests
 /// need not touch the process environment.
-pub fn default_format(env: &dyn Fn(&str) -> Option<String>) -> Format {
+pub(crate) fn default_format(env: &dyn Fn(&str) -> Option<String>) -> Format {
     match env("GITHUB_ACTIONS") {
         Some(v) if v == "true" => Format::Github,
         _ => Format::Human,
@@ -92,7 +91,7 @@ pub fn default_format(env: &dyn Fn(&str) -> Option<String>) -> Format {
 
 /// Whether stdout should get colour: a terminal, and `NO_COLOR`/`CLICOLOR*` allow it
 /// (anstream's rules, as cargo and clap use them).
-pub fn stdout_color() -> bool {
+pub(crate) fn stdout_color() -> bool {
     anstream::AutoStream::choice(&io::stdout()) != anstream::ColorChoice::Never
 }
 
@@ -147,14 +146,14 @@ pub fn report(
 
 /// Number of findings per severity.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Counts {
+pub(crate) struct Counts {
     pub errors: usize,
     pub warnings: usize,
     pub notes: usize,
 }
 
 impl Counts {
-    pub fn of(findings: &[Finding]) -> Self {
+    pub(crate) fn of(findings: &[Finding]) -> Self {
         let mut c = Counts::default();
         for f in findings {
             match f.severity {
@@ -193,7 +192,7 @@ pub fn summary_line(command: &str, findings: &[Finding]) -> String {
         return format!("{command}: no problems found");
     }
     let mut line = format!("{command}: {}", parts.join(", "));
-    let fixable = findings.iter().filter(|f| f.fixable).count();
+    let fixable = findings.iter().filter(|f| f.fixable()).count();
     if fixable > 0 {
         let how = if command == "doctor" {
             "--fix"
@@ -231,7 +230,7 @@ pub(crate) fn fingerprint(f: &Finding) -> String {
         None => (String::new(), 0),
     };
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-    for part in [f.code, &path, &line.to_string(), &f.message] {
+    for part in [f.check.code, &path, &line.to_string(), &f.message] {
         ctx.update(part.as_bytes());
         ctx.update(&[0]);
     }
@@ -270,8 +269,9 @@ mod tests {
 
     #[test]
     fn summary_counts_and_fixable() {
-        let f = Finding::new("BK900", "x").fixable();
-        let mut w = Finding::new("BK901", "y");
+        let fix = crate::diag::Fix::safe([crate::diag::Edit::mode("k.pem", 0o600)]);
+        let f = Finding::new(&crate::doctor::checks::meta::BK900, "x").fix(fix);
+        let mut w = Finding::new(&crate::probe::checks::BK722, "y");
         w.severity = Severity::Warning;
         let all = [f.clone(), f, w];
         assert_eq!(

@@ -6,8 +6,7 @@
 //! and the end column is exclusive, as SARIF defines them.
 
 use super::{RenderCtx, fingerprint, slash_path};
-use crate::catalog;
-use crate::diag::{Finding, Severity};
+use crate::diag::{Check, Finding, Severity};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -120,33 +119,22 @@ fn level(s: Severity) -> &'static str {
     }
 }
 
-fn rule_for(code: &str) -> Rule {
+fn rule_for(m: &Check) -> Rule {
     let text = |s: &str| Text {
         text: s.to_string(),
         markdown: None,
     };
-    match catalog::lookup(code) {
-        Some(m) => Rule {
-            id: m.code.to_string(),
-            name: Some(m.slug),
-            short_description: text(m.title),
-            full_description: text(m.explanation),
-            help: Text {
-                text: m.explanation.to_string(),
-                markdown: Some(m.explanation.to_string()),
-            },
-            default_configuration: Configuration {
-                level: level(m.severity),
-            },
+    Rule {
+        id: m.code.to_string(),
+        name: Some(m.slug),
+        short_description: text(m.title),
+        full_description: text(m.explanation),
+        help: Text {
+            text: m.explanation.to_string(),
+            markdown: Some(m.explanation.to_string()),
         },
-        // Not reachable for findings made with `Finding::new`; keep the log valid anyway.
-        None => Rule {
-            id: code.to_string(),
-            name: None,
-            short_description: text(code),
-            full_description: text(code),
-            help: text(&format!("run `bkenv explain {code}`")),
-            default_configuration: Configuration { level: "error" },
+        default_configuration: Configuration {
+            level: level(m.severity),
         },
     }
 }
@@ -197,15 +185,19 @@ fn location(f: &Finding) -> Vec<SarifLocation> {
 }
 
 /// Writes the SARIF log, pretty-printed, with a trailing newline.
-pub fn render(findings: &[Finding], ctx: &RenderCtx<'_>, out: &mut dyn Write) -> io::Result<()> {
-    let mut codes: Vec<&str> = findings.iter().map(|f| f.code).collect();
-    codes.sort_unstable();
-    codes.dedup();
+pub(crate) fn render(
+    findings: &[Finding],
+    ctx: &RenderCtx<'_>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let mut checks: Vec<&'static Check> = findings.iter().map(|f| f.check).collect();
+    checks.sort_unstable();
+    checks.dedup();
     let results = findings
         .iter()
         .map(|f| SarifResult {
-            rule_id: f.code,
-            rule_index: codes.binary_search(&f.code).unwrap_or_default(),
+            rule_id: f.check.code,
+            rule_index: checks.binary_search(&f.check).unwrap_or_default(),
             level: level(f.severity),
             message: Text {
                 text: f.message.clone(),
@@ -225,7 +217,7 @@ pub fn render(findings: &[Finding], ctx: &RenderCtx<'_>, out: &mut dyn Write) ->
                     version: ctx.tool_version,
                     // A URI is only meaningful when the package declares one.
                     information_uri: Some(env!("CARGO_PKG_REPOSITORY")).filter(|u| !u.is_empty()),
-                    rules: codes.iter().map(|c| rule_for(c)).collect(),
+                    rules: checks.iter().map(|c| rule_for(c)).collect(),
                 },
             },
             results,

@@ -7,7 +7,7 @@ use crate::hostport::{HostPort, parse_host};
 /// An image reference as distribution's `reference.ReferenceRegexp` defines it
 /// (distribution/reference `regexp.go`): `[domain[:port]/]path[:tag][@digest]`, path
 /// components of lowercase letters and digits joined by `.`, `_`, `__` or dashes.
-pub fn image_reference(s: &str) -> Result<(), String> {
+pub(super) fn image_reference(s: &str) -> Result<(), String> {
     if s.is_empty() || s.len() > 255 + 128 + 80 {
         return Err("is empty or too long for an image reference".into());
     }
@@ -100,7 +100,7 @@ fn digest_ok(d: &str) -> Result<(), &'static str> {
 }
 
 /// A buildkitd `--addr`: `tcp://HOST:PORT`, `unix:///absolute/path` or `fd://[N]`.
-pub fn listen_address(s: &str) -> Result<(), String> {
+pub(super) fn listen_address(s: &str) -> Result<(), String> {
     if let Some(rest) = s.strip_prefix("tcp://") {
         let hp = HostPort::parse(rest).map_err(|e| e.to_string())?;
         if hp.port.is_none() {
@@ -134,7 +134,7 @@ pub fn listen_address(s: &str) -> Result<(), String> {
 
 /// The address part of a publish entry: an IPv4 address, or an IPv6 address with or
 /// without brackets.
-pub fn publish_ip(s: &str) -> Result<(), String> {
+pub(super) fn publish_ip(s: &str) -> Result<(), String> {
     let bare = s
         .strip_prefix('[')
         .and_then(|r| r.strip_suffix(']'))
@@ -145,7 +145,7 @@ pub fn publish_ip(s: &str) -> Result<(), String> {
 }
 
 /// The mirror's upstream: `https://HOST[:PORT][/path]` (or `http://`).
-pub fn upstream_url(s: &str) -> Result<(), String> {
+pub(super) fn upstream_url(s: &str) -> Result<(), String> {
     let rest = s
         .strip_prefix("https://")
         .or_else(|| s.strip_prefix("http://"))
@@ -167,7 +167,7 @@ pub fn upstream_url(s: &str) -> Result<(), String> {
 }
 
 /// A compose service name: a DNS label-style host name (it is also a certificate SAN).
-pub fn service_name(s: &str) -> Result<(), String> {
+pub(super) fn service_name(s: &str) -> Result<(), String> {
     parse_host(s, s).map(|_| ()).map_err(|e| e.to_string())
 }
 

@@ -11,16 +11,16 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// The longest leaf validity clients accept (Apple's limit for private CAs).
-pub const MAX_LEAF_DAYS: u32 = 825;
+pub(super) const MAX_LEAF_DAYS: u32 = 825;
 /// A CA valid for a century outlives any development environment; longer validities
 /// only approach the end of what X.509 dates and the clock types can express.
-pub const MAX_CA_DAYS: u32 = 36_500;
+pub(super) const MAX_CA_DAYS: u32 = 36_500;
 /// Limits on the size of a spec. Every registry name gets a `certs.d/<name>/` copy of
 /// the CA and a SAN, and every name is a `config.json` entry: a few dozen names is a
 /// large environment, thousands only cost time and disk (10,000 names took 18 s and
 /// 2.3 GB before these limits).
-pub const MAX_REGISTRIES: usize = 16;
-pub const MAX_NAMES: usize = 32;
+pub(super) const MAX_REGISTRIES: usize = 16;
+pub(super) const MAX_NAMES: usize = 32;
 
 /// Checks the spec and resolves it into the environment model.
 pub fn validate(spec: &Spec) -> Result<Environment> {

@@ -13,7 +13,7 @@ use crate::error::Result;
 use crate::model::{Environment, LeafRole, layout};
 use crate::output::{self, State};
 use crate::pki::{self, CertFacts};
-use crate::rotation::{Phase, Rotation};
+use crate::rotation::state::{Phase, Rotation};
 use crate::safefs::Links;
 use serde::Serialize;
 use std::path::Path;
@@ -577,12 +577,12 @@ pub struct DialPlan {
 /// The daemons to ask: buildkitd at `BUILDKIT_HOST` (when it is `tcp://`), each local
 /// registry at a name host-side clients use, or its service name through its first
 /// published port. `resolve` (`NAME:PORT` → `ADDR:PORT`, like curl) wins.
-pub fn dial_plan(env: &Environment, resolve: &[(String, String)]) -> Vec<DialPlan> {
+pub fn dial_plan(env: &Environment, resolve: &[crate::probe::Resolve]) -> Vec<DialPlan> {
     let mapped = |name: &str| {
         resolve
             .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, a)| a.clone())
+            .find(|r| r.name == name)
+            .map(|r| r.addr.clone())
     };
     let mut out = Vec::new();
     if let Some(host) = env.buildkitd.host.strip_prefix("tcp://") {

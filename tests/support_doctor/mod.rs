@@ -93,7 +93,7 @@ pub fn describe(report: &DoctorReport) -> Vec<String> {
                 .as_ref()
                 .map(|l| format!("{}:{}", l.path.display(), l.span.map_or(0, |s| s.line)))
                 .unwrap_or_default();
-            format!("{} {} ({loc})", f.code, f.message)
+            format!("{} {} ({loc})", f.code(), f.message)
         })
         .collect()
 }

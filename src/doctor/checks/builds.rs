@@ -2,37 +2,33 @@
 //! without trust or credentials are reported by BK201/BK403/BK404 at the reference.
 
 use super::Ctx;
-use super::toml::check;
-use crate::catalog::CheckMeta;
-use crate::diag::{Finding, Severity};
+use crate::diag::Finding;
 
-pub const CHECKS: &[CheckMeta] = &[
-    check!(
-        "BK601",
-        "cache-export-incomplete-options",
-        Warning,
-        false,
-        "A registry cache export lacks `mode=max,image-manifest=true,oci-mediatypes=true`",
-        ""
-    ),
-    check!(
-        "BK602",
-        "from-blank-after-arg",
-        Error,
-        false,
-        "A `FROM` image is empty after ARG substitution",
-        "base name (${X}) should not be blank"
-    ),
-];
+crate::diag::checks! {
+    BK601 {
+        slug: "cache-export-incomplete-options",
+        severity: Warning,
+        fixable: false,
+        title: "A registry cache export lacks `mode=max,image-manifest=true,oci-mediatypes=true`",
+        prevents: "",
+    }
+    BK602 {
+        slug: "from-blank-after-arg",
+        severity: Error,
+        fixable: false,
+        title: "A `FROM` image is empty after ARG substitution",
+        prevents: "base name (${X}) should not be blank",
+    }
+}
 
-pub fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+pub(crate) fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     let version = ctx.buildkit_version();
     let supports = version.is_none_or(|v| v >= (0, 12, 0));
     for f in &ctx.snap.refs {
         for r in &f.refs {
             if r.role == "from-blank" {
                 let raw = r.options.clone().unwrap_or_default();
-                out.push(Finding::new("BK602", format!("`FROM {raw}` is empty: the ARG has no value before the first FROM"))
+                out.push(Finding::new(&BK602, format!("`FROM {raw}` is empty: the ARG has no value before the first FROM"))
                     .at(f.src.loc_line(r.line))
                     .prevents(format!("base name ({raw}) should not be blank"))
                     .help("give the ARG a default (`ARG BASE=alpine:3.20`) before the first FROM, or pass `--build-arg`"));
@@ -52,7 +48,7 @@ pub fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
             if missing.is_empty() {
                 continue;
             }
-            out.push(Finding::new("BK601", format!("registry cache export to `{}` lacks {}", r.reference, missing.join(",")))
+            out.push(Finding::new(&BK601, format!("registry cache export to `{}` lacks {}", r.reference, missing.join(",")))
                 .at(f.src.loc_line(r.line))
                 .prevents("cache export rejected by strict registries (ECR, GAR, Quay, Harbor): MANIFEST_INVALID / 400 / 404 on PUT of the manifest; without mode=max intermediate stages are not cached")
                 .help(format!("use `{opts},{}`", missing.join(","))));

@@ -1,116 +1,102 @@
 //! BK5xx: certificates and keys: validity, names, usages, chains and key files.
 
 use super::Ctx;
-use super::common::served;
 use super::grpc::grpc_tls;
-use super::toml::check;
-use crate::catalog::CheckMeta;
-use crate::diag::{Finding, Location, Severity};
-use crate::doctor::model::PemFile;
+use super::trust::served;
+use crate::diag::{Edit, Finding, Fix, Location};
+use crate::doctor::parsed::PemFile;
 use crate::doctor::view::normalize;
 use crate::pki::{CertFacts, PublicKeyKind, SanName, key_matches_cert, permitted_by, signed_by};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use time::Duration;
 
-pub const CHECKS: &[CheckMeta] = &[
-    check!(
-        "BK501",
-        "key-does-not-match-cert",
-        Error,
-        false,
-        "A certificate and the key configured with it do not match",
-        "tls: private key does not match public key"
-    ),
-    check!(
-        "BK502",
-        "cert-expired",
-        Error,
-        false,
-        "A certificate has expired",
-        "x509: certificate has expired or is not yet valid"
-    ),
-    check!(
-        "BK503",
-        "cert-not-yet-valid",
-        Error,
-        false,
-        "A certificate is not valid yet",
-        "x509: certificate has expired or is not yet valid"
-    ),
-    check!(
-        "BK504",
-        "cert-expiring-soon",
-        Warning,
-        false,
-        "A certificate expires within 30 days",
-        ""
-    ),
-    check!(
-        "BK505",
-        "cert-cn-only",
-        Error,
-        false,
-        "A server certificate has no SAN extension (CN only)",
-        "x509: certificate relies on legacy Common Name field, use SANs instead"
-    ),
-    check!(
-        "BK506",
-        "cert-missing-server-auth",
-        Error,
-        false,
-        "A served certificate lacks the serverAuth extended key usage",
-        "x509: certificate specifies an incompatible key usage"
-    ),
-    check!(
-        "BK507",
-        "issuer-not-a-ca",
-        Error,
-        false,
-        "A certificate that signs others is not a CA (no CA:TRUE or keyCertSign)",
-        "x509: certificate signed by unknown authority"
-    ),
-    check!(
-        "BK508",
-        "chain-does-not-verify",
-        Error,
-        false,
-        "A certificate is not signed by the CA it names",
-        "x509: certificate signed by unknown authority"
-    ),
-    check!(
-        "BK509",
-        "name-outside-constraints",
-        Error,
-        false,
-        "A certificate names a host outside its CA's name constraints",
-        "x509: a root or intermediate certificate is not authorized to sign for this name"
-    ),
-    check!(
-        "BK510",
-        "weak-key-or-signature",
-        Error,
-        false,
-        "RSA key under 2048 bits or a SHA-1 signature",
-        "tls: failed to verify certificate: x509: cannot verify signature: insecure algorithm SHA1-RSA"
-    ),
-    check!(
-        "BK511",
-        "key-file-too-permissive",
-        Warning,
-        true,
-        "A private key file is readable by group or others",
-        ""
-    ),
-    check!(
-        "BK512",
-        "pem-unparseable",
-        Error,
-        false,
-        "A certificate file holds no parseable PEM certificate",
-        "failed to append ca cert"
-    ),
-];
+crate::diag::checks! {
+    BK501 {
+        slug: "key-does-not-match-cert",
+        severity: Error,
+        fixable: false,
+        title: "A certificate and the key configured with it do not match",
+        prevents: "tls: private key does not match public key",
+    }
+    BK502 {
+        slug: "cert-expired",
+        severity: Error,
+        fixable: false,
+        title: "A certificate has expired",
+        prevents: "x509: certificate has expired or is not yet valid",
+    }
+    BK503 {
+        slug: "cert-not-yet-valid",
+        severity: Error,
+        fixable: false,
+        title: "A certificate is not valid yet",
+        prevents: "x509: certificate has expired or is not yet valid",
+    }
+    BK504 {
+        slug: "cert-expiring-soon",
+        severity: Warning,
+        fixable: false,
+        title: "A certificate expires within 30 days",
+        prevents: "",
+    }
+    BK505 {
+        slug: "cert-cn-only",
+        severity: Error,
+        fixable: false,
+        title: "A server certificate has no SAN extension (CN only)",
+        prevents: "x509: certificate relies on legacy Common Name field, use SANs instead",
+    }
+    BK506 {
+        slug: "cert-missing-server-auth",
+        severity: Error,
+        fixable: false,
+        title: "A served certificate lacks the serverAuth extended key usage",
+        prevents: "x509: certificate specifies an incompatible key usage",
+    }
+    BK507 {
+        slug: "issuer-not-a-ca",
+        severity: Error,
+        fixable: false,
+        title: "A certificate that signs others is not a CA (no CA:TRUE or keyCertSign)",
+        prevents: "x509: certificate signed by unknown authority",
+    }
+    BK508 {
+        slug: "chain-does-not-verify",
+        severity: Error,
+        fixable: false,
+        title: "A certificate is not signed by the CA it names",
+        prevents: "x509: certificate signed by unknown authority",
+    }
+    BK509 {
+        slug: "name-outside-constraints",
+        severity: Error,
+        fixable: false,
+        title: "A certificate names a host outside its CA's name constraints",
+        prevents: "x509: a root or intermediate certificate is not authorized to sign for this name",
+    }
+    BK510 {
+        slug: "weak-key-or-signature",
+        severity: Error,
+        fixable: false,
+        title: "RSA key under 2048 bits or a SHA-1 signature",
+        prevents: "tls: failed to verify certificate: x509: cannot verify signature: insecure algorithm SHA1-RSA",
+    }
+    BK511 {
+        slug: "key-file-too-permissive",
+        severity: Warning,
+        fixable: true,
+        title: "A private key file is readable by group or others",
+        prevents: "",
+    }
+    BK512 {
+        slug: "pem-unparseable",
+        severity: Error,
+        fixable: false,
+        title: "A certificate file holds no parseable PEM certificate",
+        prevents: "failed to append ca cert",
+    }
+}
 
 fn cert_loc(p: &PemFile, i: usize) -> Location {
     let line = p
@@ -124,7 +110,7 @@ fn cert_loc(p: &PemFile, i: usize) -> Location {
     line.map_or_else(|| p.src.file_loc(), |l| p.src.loc_line(l))
 }
 
-pub fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+pub(crate) fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     let served_paths = served_certs(ctx);
     let all: Vec<(&PemFile, usize, &CertFacts)> = ctx
         .snap
@@ -138,11 +124,11 @@ pub fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
         .map(|(e, v, _)| normalize(&e.src.path.parent().unwrap_or(Path::new("")).join(v)));
     for p in &ctx.snap.pem {
         let role = if served_paths.contains(&p.src.path) {
-            Role::Served
+            CertRole::Served
         } else if client.as_ref() == Some(&p.src.path) {
-            Role::Client
+            CertRole::Client
         } else {
-            Role::Other
+            CertRole::Other
         };
         file_checks(ctx, p, role, out);
     }
@@ -163,7 +149,7 @@ pub fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
         if !named.is_empty() && signers.is_empty() {
             out.push(
                 Finding::new(
-                    "BK508",
+                    &BK508,
                     format!(
                         "{} names issuer `{}`, but no certificate of that name here signed it",
                         lp.src.path.display(),
@@ -179,7 +165,7 @@ pub fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
         for (cp, ci, ca) in signers {
             let can_sign = ca.is_ca && ca.key_usage.as_ref().is_none_or(|k| k.key_cert_sign);
             if !can_sign && flagged.insert(cp.src.path.clone()) {
-                out.push(Finding::new("BK507", format!("{} signs {} but is not a CA (CA:TRUE and keyCertSign required)", cp.src.path.display(), lp.src.path.display()))
+                out.push(Finding::new(&BK507, format!("{} signs {} but is not a CA (CA:TRUE and keyCertSign required)", cp.src.path.display(), lp.src.path.display()))
                     .at(cert_loc(cp, *ci))
                     .help("issue certificates from a real CA certificate (basicConstraints CA:TRUE, keyUsage keyCertSign)"));
             }
@@ -194,7 +180,7 @@ pub fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
                     .map(|n| n.to_string())
                     .collect();
                 if !bad.is_empty() {
-                    out.push(Finding::new("BK509", format!("{} names {} outside the name constraints of {}", lp.src.path.display(), bad.join(", "), cp.src.path.display()))
+                    out.push(Finding::new(&BK509, format!("{} names {} outside the name constraints of {}", lp.src.path.display(), bad.join(", "), cp.src.path.display()))
                         .at(cert_loc(lp, *li))
                         .help("reissue the CA with these names permitted, or use names inside its constraints"));
                 }
@@ -211,7 +197,7 @@ pub fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
             continue;
         };
         if !key_matches_cert(info, leaf) {
-            out.push(Finding::new("BK501", format!("{} does not match the key {}", cert.display(), key.display()))
+            out.push(Finding::new(&BK501, format!("{} does not match the key {}", cert.display(), key.display()))
                 .at(cert_loc(c, 0))
                 .help("use the key the certificate was issued for, or reissue the certificate for this key"));
         }
@@ -219,19 +205,19 @@ pub fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Role {
+enum CertRole {
     Served,
     Client,
     Other,
 }
 
-fn file_checks(ctx: &Ctx<'_>, p: &PemFile, role: Role, out: &mut Vec<Finding>) {
-    let is_served = role == Role::Served;
+fn file_checks(ctx: &Ctx<'_>, p: &PemFile, role: CertRole, out: &mut Vec<Finding>) {
+    let is_served = role == CertRole::Served;
     let path = p.src.path.display();
     if p.is_key() && p.mode.is_some_and(|m| m & 0o077 != 0) {
         out.push(
             Finding::new(
-                "BK511",
+                &BK511,
                 format!(
                     "private key {path} has mode {:04o}; group or others can read it",
                     p.mode.unwrap_or(0)
@@ -239,7 +225,7 @@ fn file_checks(ctx: &Ctx<'_>, p: &PemFile, role: Role, out: &mut Vec<Finding>) {
             )
             .at(p.src.file_loc())
             .help(format!("chmod 600 {path}"))
-            .fixable(),
+            .fix(Fix::safe([Edit::mode(&p.src.path, 0o600)])),
         );
     }
     let ext = p
@@ -249,7 +235,7 @@ fn file_checks(ctx: &Ctx<'_>, p: &PemFile, role: Role, out: &mut Vec<Finding>) {
         .map(|e| e.to_string_lossy().to_ascii_lowercase())
         .unwrap_or_default();
     if !p.is_key() && p.facts.is_empty() && ext != "key" {
-        out.push(Finding::new("BK512", format!("{path} holds no parseable PEM certificate{}", p.error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default()))
+        out.push(Finding::new(&BK512, format!("{path} holds no parseable PEM certificate{}", p.error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default()))
             .at(p.src.file_loc())
             .help("replace it with the PEM certificate (`-----BEGIN CERTIFICATE-----`); convert DER with `openssl x509 -inform der`"));
     }
@@ -257,14 +243,14 @@ fn file_checks(ctx: &Ctx<'_>, p: &PemFile, role: Role, out: &mut Vec<Finding>) {
         let at = cert_loc(p, i);
         if ctx.now > c.not_after {
             out.push(
-                Finding::new("BK502", format!("{path} expired on {}", c.not_after.date()))
+                Finding::new(&BK502, format!("{path} expired on {}", c.not_after.date()))
                     .at(at.clone())
                     .help("reissue the certificate (`bkenv init` renews expired leaves)"),
             );
         } else if ctx.now < c.not_before {
             out.push(
                 Finding::new(
-                    "BK503",
+                    &BK503,
                     format!("{path} is not valid before {}", c.not_before.date()),
                 )
                 .at(at.clone())
@@ -272,7 +258,7 @@ fn file_checks(ctx: &Ctx<'_>, p: &PemFile, role: Role, out: &mut Vec<Finding>) {
             );
         } else if c.not_after - ctx.now < Duration::days(30) {
             out.push(
-                Finding::new("BK504", format!("{path} expires on {}", c.not_after.date()))
+                Finding::new(&BK504, format!("{path} expires on {}", c.not_after.date()))
                     .at(at.clone())
                     .help("reissue it before it expires"),
             );
@@ -281,7 +267,7 @@ fn file_checks(ctx: &Ctx<'_>, p: &PemFile, role: Role, out: &mut Vec<Finding>) {
         if weak_rsa || c.uses_sha1() {
             out.push(
                 Finding::new(
-                    "BK510",
+                    &BK510,
                     format!(
                         "{path} uses {}",
                         if weak_rsa {
@@ -299,10 +285,10 @@ fn file_checks(ctx: &Ctx<'_>, p: &PemFile, role: Role, out: &mut Vec<Finding>) {
             continue;
         }
         let server_like = c.ekus.as_ref().is_some_and(|e| e.server_auth);
-        if !c.has_san_extension && (is_served || (server_like && role != Role::Client)) {
+        if !c.has_san_extension && (is_served || (server_like && role != CertRole::Client)) {
             out.push(
                 Finding::new(
-                    "BK505",
+                    &BK505,
                     format!(
                         "{path} has no subjectAltName; Go ignores the CN `{}`",
                         c.subject_cn.as_deref().unwrap_or("")
@@ -315,7 +301,7 @@ fn file_checks(ctx: &Ctx<'_>, p: &PemFile, role: Role, out: &mut Vec<Finding>) {
         if is_served && c.ekus.as_ref().is_some_and(|e| !e.server_auth && !e.any) {
             out.push(
                 Finding::new(
-                    "BK506",
+                    &BK506,
                     format!(
                         "{path} is served over TLS but its extended key usage lacks serverAuth"
                     ),

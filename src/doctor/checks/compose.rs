@@ -1,58 +1,51 @@
 //! BK3xx: the compose file: what each container really sees.
 
 use super::Ctx;
-use super::common::reg_tables;
 use super::grpc::grpc_tls;
-use super::toml::check;
-use crate::catalog::CheckMeta;
-use crate::diag::{Finding, Location, Severity};
+use crate::diag::{Finding, Location};
+use crate::doctor::registry_tables::reg_tables;
 use crate::doctor::view::{ServiceKind, ServiceView, compose_loc};
 use std::path::Path;
 
-pub const CHECKS: &[CheckMeta] = &[
-    check!(
-        "BK301",
-        "buildkitd-config-not-read",
-        Error,
-        false,
-        "buildkitd.toml is not mounted where the buildkit image reads it",
-        ""
-    ),
-    check!(
-        "BK302",
-        "referenced-file-not-mounted",
-        Error,
-        false,
-        "A file the config references does not exist inside the container",
-        "failed to read <path>: no such file or directory"
-    ),
-    check!(
-        "BK303",
-        "private-key-mounted-unneeded",
-        Warning,
-        false,
-        "A private key is mounted into a service that does not use it",
-        ""
-    ),
-    check!(
-        "BK304",
-        "ca-key-mounted",
-        Error,
-        false,
-        "The CA private key is mounted into a container",
-        ""
-    ),
-    check!(
-        "BK305",
-        "yaml-invalid",
-        Error,
-        false,
-        "A compose file or registry config is not valid YAML for its schema",
-        ""
-    ),
-];
+crate::diag::checks! {
+    BK301 {
+        slug: "buildkitd-config-not-read",
+        severity: Error,
+        fixable: false,
+        title: "buildkitd.toml is not mounted where the buildkit image reads it",
+        prevents: "",
+    }
+    BK302 {
+        slug: "referenced-file-not-mounted",
+        severity: Error,
+        fixable: false,
+        title: "A file the config references does not exist inside the container",
+        prevents: "failed to read <path>: no such file or directory",
+    }
+    BK303 {
+        slug: "private-key-mounted-unneeded",
+        severity: Warning,
+        fixable: false,
+        title: "A private key is mounted into a service that does not use it",
+        prevents: "",
+    }
+    BK304 {
+        slug: "ca-key-mounted",
+        severity: Error,
+        fixable: false,
+        title: "The CA private key is mounted into a container",
+        prevents: "",
+    }
+    BK305 {
+        slug: "yaml-invalid",
+        severity: Error,
+        fixable: false,
+        title: "A compose file or registry config is not valid YAML for its schema",
+        prevents: "",
+    }
+}
 
-pub fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+pub(crate) fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     yaml_errors(ctx, out);
     if ctx.view.compose.is_none() {
         return;
@@ -151,7 +144,7 @@ fn missing(
         Some(_) => return,
     };
     out.push(
-        Finding::new("BK302", why)
+        Finding::new(&BK302, why)
             .at(at)
             .prevents(prevents)
             .help("mount the file (or its directory) into the service, or fix the path"),
@@ -176,7 +169,7 @@ fn config_mounted(ctx: &Ctx<'_>, s: &ServiceView, out: &mut Vec<Finding>) {
         {
             out.push(
                 Finding::new(
-                    "BK301",
+                    &BK301,
                     format!(
                         "service `{}` reads `{want}`, but no buildkitd.toml is mounted there",
                         s.name
@@ -193,7 +186,7 @@ fn config_mounted(ctx: &Ctx<'_>, s: &ServiceView, out: &mut Vec<Finding>) {
         let rootless = s.image.as_deref().is_some_and(|i| i.contains("rootless"));
         out.push(
             Finding::new(
-                "BK301",
+                &BK301,
                 format!(
                     "buildkitd.toml is mounted at `{}`, but service `{}` reads `{want}`",
                     m.container, s.name
@@ -280,11 +273,11 @@ fn keys_mounted(ctx: &Ctx<'_>, s: &ServiceView, out: &mut Vec<Finding>) {
                 continue;
             };
             if is_ca_key {
-                out.push(Finding::new("BK304", format!("the CA key `{}` is visible in service `{}` at `{inside}`", pem.src.path.display(), s.name))
+                out.push(Finding::new(&BK304, format!("the CA key `{}` is visible in service `{}` at `{inside}`", pem.src.path.display(), s.name))
                     .at(at)
                     .help("never mount the CA key: services need only certificates and their own keys"));
             } else if !unknown && !needed.contains(&inside) {
-                out.push(Finding::new("BK303", format!("private key `{}` is visible in service `{}` at `{inside}`, which does not use it", pem.src.path.display(), s.name))
+                out.push(Finding::new(&BK303, format!("private key `{}` is visible in service `{}` at `{inside}`, which does not use it", pem.src.path.display(), s.name))
                     .at(at)
                     .help("mount only the files the service needs (e.g. the CA certificate alone), not a whole directory of keys"));
             }
@@ -312,7 +305,7 @@ fn yaml_errors(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
         };
         out.push(
             Finding::new(
-                "BK305",
+                &BK305,
                 format!("{} does not parse: {}", src.path.display(), e.message),
             )
             .at(loc)

@@ -1,100 +1,79 @@
 //! BK4xx: registry credentials: config.json keys, helpers, htpasswd.
 
 use super::Ctx;
-use super::common::usages;
-use super::toml::check;
-use crate::catalog::CheckMeta;
-use crate::diag::{Finding, Location, Severity};
-use crate::doctor::model::{DockerConfigFile, HtpasswdFile};
-use crate::doctor::refs::strip_port;
-use crate::doctor::source::SourceFile;
+use super::registry_uses::usages;
+use crate::diag::{Edit, Finding, Fix, Location};
+use crate::doctor::parsed::{DockerConfigFile, HtpasswdFile};
+use crate::hostport::strip_port;
 use base64::Engine;
 use std::collections::BTreeSet;
 
-pub const CHECKS: &[CheckMeta] = &[
-    check!(
-        "BK401",
-        "docker-config-invalid-json",
-        Error,
-        false,
-        "Docker config.json is not valid JSON",
-        "error getting credentials: invalid character"
-    ),
-    check!(
-        "BK402",
-        "auth-field-invalid",
-        Error,
-        false,
-        "An `auth` field is not base64 of `user:password`",
-        "error getting credentials - err: invalid auth configuration file"
-    ),
-    check!(
-        "BK403",
-        "credentials-key-mismatch",
-        Error,
-        true,
-        "config.json has credentials for the host but not under the exact host:port BuildKit looks up",
-        "failed to authorize: failed to fetch anonymous token: unexpected status: 401 Unauthorized"
-    ),
-    check!(
-        "BK404",
-        "credentials-missing",
-        Error,
-        false,
-        "A registry that requires authentication has no credentials in config.json",
-        "failed to authorize: failed to fetch anonymous token: unexpected status: 401 Unauthorized"
-    ),
-    check!(
-        "BK405",
-        "creds-store-shadows-auths",
-        Warning,
-        false,
-        "`credsStore`/`credHelpers` take precedence over `auths` entries",
-        ""
-    ),
-    check!(
-        "BK406",
-        "cred-helper-missing",
-        Error,
-        false,
-        "A credential helper named in config.json is not on PATH",
-        "error getting credentials - err: exec: \"docker-credential-X\": executable file not found in $PATH"
-    ),
-    check!(
-        "BK407",
-        "htpasswd-not-bcrypt",
-        Error,
-        false,
-        "An htpasswd entry is not bcrypt; the registry accepts bcrypt only",
-        "401 Unauthorized"
-    ),
-    check!(
-        "BK408",
-        "password-does-not-verify",
-        Error,
-        false,
-        "A config.json password does not verify against the registry's htpasswd",
-        "401 Unauthorized"
-    ),
-];
-
-/// Location of `"key"` as a JSON object key (line only; config.json shows no text).
-pub fn json_key_loc(src: &SourceFile, key: &str) -> Location {
-    let needle = format!("\"{key}\"");
-    let mut from = 0;
-    while let Some(i) = src.text.get(from..).and_then(|t| t.find(&needle)) {
-        let at = from + i;
-        let after = src.text.get(at + needle.len()..).unwrap_or_default();
-        if after.trim_start().starts_with(':') {
-            return src.loc(at..at + needle.len());
-        }
-        from = at + needle.len();
+crate::diag::checks! {
+    BK401 {
+        slug: "docker-config-invalid-json",
+        severity: Error,
+        fixable: false,
+        title: "Docker config.json is not valid JSON",
+        prevents: "error getting credentials: invalid character",
     }
-    src.file_loc()
+    BK402 {
+        slug: "auth-field-invalid",
+        severity: Error,
+        fixable: false,
+        title: "An `auth` field is not base64 of `user:password`",
+        prevents: "error getting credentials - err: invalid auth configuration file",
+    }
+    BK403 {
+        slug: "credentials-key-mismatch",
+        severity: Error,
+        fixable: true,
+        title: "config.json has credentials for the host but not under the exact host:port BuildKit looks up",
+        prevents: "failed to authorize: failed to fetch anonymous token: unexpected status: 401 Unauthorized",
+    }
+    BK404 {
+        slug: "credentials-missing",
+        severity: Error,
+        fixable: false,
+        title: "A registry that requires authentication has no credentials in config.json",
+        prevents: "failed to authorize: failed to fetch anonymous token: unexpected status: 401 Unauthorized",
+    }
+    BK405 {
+        slug: "creds-store-shadows-auths",
+        severity: Warning,
+        fixable: false,
+        title: "`credsStore`/`credHelpers` take precedence over `auths` entries",
+        prevents: "",
+    }
+    BK406 {
+        slug: "cred-helper-missing",
+        severity: Error,
+        fixable: false,
+        title: "A credential helper named in config.json is not on PATH",
+        prevents: "error getting credentials - err: exec: \"docker-credential-X\": executable file not found in $PATH",
+    }
+    BK407 {
+        slug: "htpasswd-not-bcrypt",
+        severity: Error,
+        fixable: false,
+        title: "An htpasswd entry is not bcrypt; the registry accepts bcrypt only",
+        prevents: "401 Unauthorized",
+    }
+    BK408 {
+        slug: "password-does-not-verify",
+        severity: Error,
+        fixable: false,
+        title: "A config.json password does not verify against the registry's htpasswd",
+        prevents: "401 Unauthorized",
+    }
+}
+
+/// Location of the object key at `path` (line only; config.json shows no text).
+fn key_loc(c: &DockerConfigFile, path: &[&str]) -> Location {
+    c.src.loc_opt(c.key_span(path))
 }
 
 /// The host a config.json key stands for (legacy `https://host:port/v1/` form included).
-pub fn key_host(key: &str) -> String {
+pub(crate) fn key_host(key: &str) -> String {
     if key == crate::creds::DOCKER_HUB_KEY {
         return "docker.io".to_string();
     }
@@ -110,13 +89,13 @@ fn decode(auth: &str) -> Option<(String, String)> {
     Some((u.to_string(), p.to_string()))
 }
 
-pub fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+pub(crate) fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     for h in &ctx.snap.htpasswd {
         for (user, hash, line) in &h.entries {
             if !(hash.starts_with("$2y$") || hash.starts_with("$2a$") || hash.starts_with("$2b$")) {
                 out.push(
                     Finding::new(
-                        "BK407",
+                        &BK407,
                         format!("htpasswd user `{user}` has a non-bcrypt hash"),
                     )
                     .at(h.src.loc_line(*line))
@@ -138,7 +117,7 @@ fn config(ctx: &Ctx<'_>, c: &DockerConfigFile, out: &mut Vec<Finding>) {
             let (l, col) = e.line_col.unwrap_or((1, 1));
             out.push(
                 Finding::new(
-                    "BK401",
+                    &BK401,
                     format!("{} is not valid JSON: {}", src.path.display(), e.message),
                 )
                 .at(src.loc_line_col(l, col))
@@ -168,10 +147,10 @@ fn config(ctx: &Ctx<'_>, c: &DockerConfigFile, out: &mut Vec<Finding>) {
             Some(up) => creds.push((key.clone(), up)),
             None => out.push(
                 Finding::new(
-                    "BK402",
+                    &BK402,
                     format!("`auth` of `{key}` is not base64 of `user:password`"),
                 )
-                .at(json_key_loc(src, key))
+                .at(key_loc(c, &["auths", key]))
                 .help("set it to `base64(user:password)`, e.g. with `docker login`"),
             ),
         }
@@ -180,8 +159,8 @@ fn config(ctx: &Ctx<'_>, c: &DockerConfigFile, out: &mut Vec<Finding>) {
         && !auths.is_empty()
         && auths.values().any(|e| e.get("auth").is_some())
     {
-        out.push(Finding::new("BK405", format!("`credsStore: \"{s}\"` is used for every registry; the `auth` values under `auths` are ignored"))
-            .at(json_key_loc(src, "credsStore"))
+        out.push(Finding::new(&BK405, format!("`credsStore: \"{s}\"` is used for every registry; the `auth` values under `auths` are ignored"))
+            .at(key_loc(c, &["credsStore"]))
             .help("remove `credsStore` to use the inline `auths`, or store the credentials in the helper"));
     }
     for (host, _) in helpers
@@ -190,10 +169,10 @@ fn config(ctx: &Ctx<'_>, c: &DockerConfigFile, out: &mut Vec<Finding>) {
     {
         out.push(
             Finding::new(
-                "BK405",
+                &BK405,
                 format!("`credHelpers` handles `{host}`, so its `auths` entry is ignored"),
             )
-            .at(json_key_loc(src, host))
+            .at(key_loc(c, &["auths", host]))
             .help("remove one of the two entries"),
         );
     }
@@ -205,9 +184,13 @@ fn config(ctx: &Ctx<'_>, c: &DockerConfigFile, out: &mut Vec<Finding>) {
         .into_iter()
         .filter(|h| !ctx.snap.helpers_on_path.contains(*h))
     {
-        let key = if store == Some(h) { "credsStore" } else { h };
-        out.push(Finding::new("BK406", format!("credential helper `docker-credential-{h}` is not on PATH"))
-            .at(json_key_loc(src, key))
+        // The key naming the helper: `credsStore`, or the `credHelpers` entry using it.
+        let at = match helpers.iter().find(|(_, v)| v.as_str() == Some(h)) {
+            Some((host, _)) if store != Some(h) => key_loc(c, &["credHelpers", host]),
+            _ => key_loc(c, &["credsStore"]),
+        };
+        out.push(Finding::new(&BK406, format!("credential helper `docker-credential-{h}` is not on PATH"))
+            .at(at)
             .prevents(format!("error getting credentials - err: exec: \"docker-credential-{h}\": executable file not found in $PATH"))
             .help(format!("install `docker-credential-{h}`, or remove it from config.json")));
     }
@@ -225,12 +208,17 @@ fn config(ctx: &Ctx<'_>, c: &DockerConfigFile, out: &mut Vec<Finding>) {
             .filter(|k| strip_port(&key_host(k)) == strip_port(&u.host))
             .collect();
         if let Some(k) = near.first() {
-            out.push(Finding::new("BK403", format!("config.json has credentials under `{k}`, but BuildKit looks up `{}` (the exact host:port of the reference)", u.host))
-                .at(json_key_loc(src, k))
+            // Rename exactly the key under `auths`, keeping every other byte.
+            let fix = c.key_span(&["auths", k]).map(|span| {
+                let quoted = serde_json::Value::from(u.host.as_str()).to_string();
+                Fix::safe([Edit::replace(&src.path, span, quoted)])
+            });
+            out.push(Finding::new(&BK403, format!("config.json has credentials under `{k}`, but BuildKit looks up `{}` (the exact host:port of the reference)", u.host))
+                .at(key_loc(c, &["auths", k]))
                 .note(format!("used at {}:{}", u.location.path.display(), u.location.span.map_or(0, |s| s.line)))
                 .prevents(format!("failed to authorize: failed to fetch anonymous token: unexpected status from GET request to https://{}/...: 403 Forbidden", u.host))
                 .help(format!("key the entry as `{}` (`docker login {}`), or add both keys", u.host, u.host))
-                .fixable_with([k.to_string(), u.host.clone()]));
+                .fix(fix));
         } else if ctx
             .view
             .registry_for(&u.host)
@@ -238,7 +226,7 @@ fn config(ctx: &Ctx<'_>, c: &DockerConfigFile, out: &mut Vec<Finding>) {
         {
             out.push(
                 Finding::new(
-                    "BK404",
+                    &BK404,
                     format!(
                         "registry `{}` requires authentication, but {} has no `auths` entry for it",
                         u.host,
@@ -269,8 +257,8 @@ fn config(ctx: &Ctx<'_>, c: &DockerConfigFile, out: &mut Vec<Finding>) {
             Some(_) | None => false,
         };
         if !ok {
-            out.push(Finding::new("BK408", format!("the password for `{user}` under `{key}` does not verify against {}", h.src.path.display()))
-                .at(json_key_loc(src, key))
+            out.push(Finding::new(&BK408, format!("the password for `{user}` under `{key}` does not verify against {}", h.src.path.display()))
+                .at(key_loc(c, &["auths", key]))
                 .help("log in again with the password the htpasswd file was generated from, or regenerate the htpasswd entry"));
         }
     }

@@ -1,104 +1,92 @@
 //! BK1xx: TLS of the gRPC endpoint between clients and buildkitd.
 
-use super::toml::check;
 use super::{ActiveConfig, Ctx};
-use crate::catalog::CheckMeta;
-use crate::diag::{Finding, Severity};
+use crate::diag::Finding;
 use crate::doctor::view::ServiceView;
 use toml_edit::Item;
 
-pub const CHECKS: &[CheckMeta] = &[
-    check!(
-        "BK101",
-        "grpc-ca-without-cert-key",
-        Error,
-        false,
-        "`grpc.tls.ca` is set without `cert`/`key`: TLS is silently off",
-        ""
-    ),
-    check!(
-        "BK102",
-        "grpc-cert-key-unpaired",
-        Error,
-        false,
-        "Only one of `grpc.tls.cert` and `grpc.tls.key` is set",
-        "you must specify key and cert file if one is specified"
-    ),
-    check!(
-        "BK103",
-        "grpc-tcp-without-tls",
-        Warning,
-        false,
-        "buildkitd listens on TCP without TLS",
-        "TLS is not enabled for tcp://... enabling mutual TLS authentication is highly recommended"
-    ),
-    check!(
-        "BK104",
-        "mtls-client-cert-missing",
-        Error,
-        false,
-        "buildkitd requires client certificates but the client has none",
-        "transport: authentication handshake failed: remote error: tls: certificate required"
-    ),
-    check!(
-        "BK105",
-        "client-ca-missing",
-        Error,
-        false,
-        "The client connects over TLS without a CA to verify buildkitd",
-        "transport: authentication handshake failed: x509: certificate signed by unknown authority"
-    ),
-    check!(
-        "BK106",
-        "grpc-cert-name-mismatch",
-        Error,
-        false,
-        "buildkitd's certificate does not cover the host in BUILDKIT_HOST",
-        "transport: authentication handshake failed: x509: certificate is valid for X, not Y"
-    ),
-    check!(
-        "BK107",
-        "client-cert-without-clientauth",
-        Error,
-        false,
-        "The client certificate lacks the clientAuth extended key usage",
-        "remote error: tls: bad certificate"
-    ),
-    check!(
-        "BK108",
-        "client-cert-not-signed-by-ca",
-        Error,
-        false,
-        "The client certificate is not signed by the CA in `grpc.tls.ca`",
-        "remote error: tls: bad certificate"
-    ),
-    check!(
-        "BK109",
-        "client-ca-does-not-sign-server",
-        Error,
-        false,
-        "BUILDKIT_TLS_CA does not verify buildkitd's certificate",
-        "transport: authentication handshake failed: x509: certificate signed by unknown authority"
-    ),
-    check!(
-        "BK110",
-        "grpc-tls-without-alpn",
-        Warning,
-        false,
-        "buildkitd older than v0.17 serves TLS without ALPN; current clients refuse it",
-        "credentials: cannot check peer: missing selected ALPN property"
-    ),
-];
+crate::diag::checks! {
+    BK101 {
+        slug: "grpc-ca-without-cert-key",
+        severity: Error,
+        fixable: false,
+        title: "`grpc.tls.ca` is set without `cert`/`key`: TLS is silently off",
+        prevents: "",
+    }
+    BK102 {
+        slug: "grpc-cert-key-unpaired",
+        severity: Error,
+        fixable: false,
+        title: "Only one of `grpc.tls.cert` and `grpc.tls.key` is set",
+        prevents: "you must specify key and cert file if one is specified",
+    }
+    BK103 {
+        slug: "grpc-tcp-without-tls",
+        severity: Warning,
+        fixable: false,
+        title: "buildkitd listens on TCP without TLS",
+        prevents: "TLS is not enabled for tcp://... enabling mutual TLS authentication is highly recommended",
+    }
+    BK104 {
+        slug: "mtls-client-cert-missing",
+        severity: Error,
+        fixable: false,
+        title: "buildkitd requires client certificates but the client has none",
+        prevents: "transport: authentication handshake failed: remote error: tls: certificate required",
+    }
+    BK105 {
+        slug: "client-ca-missing",
+        severity: Error,
+        fixable: false,
+        title: "The client connects over TLS without a CA to verify buildkitd",
+        prevents: "transport: authentication handshake failed: x509: certificate signed by unknown authority",
+    }
+    BK106 {
+        slug: "grpc-cert-name-mismatch",
+        severity: Error,
+        fixable: false,
+        title: "buildkitd's certificate does not cover the host in BUILDKIT_HOST",
+        prevents: "transport: authentication handshake failed: x509: certificate is valid for X, not Y",
+    }
+    BK107 {
+        slug: "client-cert-without-clientauth",
+        severity: Error,
+        fixable: false,
+        title: "The client certificate lacks the clientAuth extended key usage",
+        prevents: "remote error: tls: bad certificate",
+    }
+    BK108 {
+        slug: "client-cert-not-signed-by-ca",
+        severity: Error,
+        fixable: false,
+        title: "The client certificate is not signed by the CA in `grpc.tls.ca`",
+        prevents: "remote error: tls: bad certificate",
+    }
+    BK109 {
+        slug: "client-ca-does-not-sign-server",
+        severity: Error,
+        fixable: false,
+        title: "BUILDKIT_TLS_CA does not verify buildkitd's certificate",
+        prevents: "transport: authentication handshake failed: x509: certificate signed by unknown authority",
+    }
+    BK110 {
+        slug: "grpc-tls-without-alpn",
+        severity: Warning,
+        fixable: false,
+        title: "buildkitd older than v0.17 serves TLS without ALPN; current clients refuse it",
+        prevents: "credentials: cannot check peer: missing selected ALPN property",
+    }
+}
 
 /// The `[grpc.tls]` settings of a config.
-pub struct GrpcTls<'a> {
+pub(crate) struct GrpcTls<'a> {
     pub cert: Option<(&'a str, Option<std::ops::Range<usize>>)>,
     pub key: Option<(&'a str, Option<std::ops::Range<usize>>)>,
     pub ca: Option<(&'a str, Option<std::ops::Range<usize>>)>,
     pub table_span: Option<std::ops::Range<usize>>,
 }
 
-pub fn grpc_tls<'a>(doc: &'a toml_edit::Document<String>) -> GrpcTls<'a> {
+pub(crate) fn grpc_tls<'a>(doc: &'a toml_edit::Document<String>) -> GrpcTls<'a> {
     let tls = doc.get("grpc").and_then(|g| g.get("tls"));
     let get = |k: &str| {
         tls.and_then(|t| t.get(k))
@@ -113,7 +101,7 @@ pub fn grpc_tls<'a>(doc: &'a toml_edit::Document<String>) -> GrpcTls<'a> {
 }
 
 /// gRPC addresses: `--addr` flags replace the config's list.
-pub fn addresses(cfg: &ActiveConfig<'_>) -> Vec<(String, Option<std::ops::Range<usize>>)> {
+pub(crate) fn addresses(cfg: &ActiveConfig<'_>) -> Vec<(String, Option<std::ops::Range<usize>>)> {
     let flags: Vec<String> = cfg.service.map_or(Vec::new(), |s| {
         let mut v = Vec::new();
         let mut it = s.args.iter();
@@ -141,7 +129,7 @@ pub fn addresses(cfg: &ActiveConfig<'_>) -> Vec<(String, Option<std::ops::Range<
         .unwrap_or_default()
 }
 
-pub fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+pub(crate) fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     for cfg in ctx.active_configs() {
         let src = &cfg.file.src;
         let tls = grpc_tls(cfg.doc);
@@ -149,13 +137,13 @@ pub fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
         alpn(ctx, &cfg, &tls, on, out);
         match (tls.cert.clone(), tls.key.clone(), tls.ca.clone()) {
             (None, None, Some((ca, span))) => out.push(
-                Finding::new("BK101", format!("`grpc.tls.ca = \"{ca}\"` without `cert` and `key`: buildkitd serves gRPC without TLS"))
+                Finding::new(&BK101, format!("`grpc.tls.ca = \"{ca}\"` without `cert` and `key`: buildkitd serves gRPC without TLS"))
                     .at(src.loc_opt(span))
                     .prevents("no error: TLS is off and clients that expect TLS fail with `authentication handshake failed: tls: first record does not look like a TLS handshake`")
                     .help("add `cert` and `key` under `[grpc.tls]` (the server certificate and its key)"),
             ),
             (Some((p, span)), None, _) | (None, Some((p, span)), _) => out.push(
-                Finding::new("BK102", format!("`[grpc.tls]` sets only `{}` (\"{p}\")", if tls.cert.is_some() { "cert" } else { "key" }))
+                Finding::new(&BK102, format!("`[grpc.tls]` sets only `{}` (\"{p}\")", if tls.cert.is_some() { "cert" } else { "key" }))
                     .at(src.loc_opt(span))
                     .help("set both `cert` and `key`, or neither"),
             ),
@@ -164,7 +152,7 @@ pub fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
         for (addr, span) in addresses(&cfg) {
             if addr.starts_with("tcp://") && !on {
                 out.push(
-                    Finding::new("BK103", format!("buildkitd listens on `{addr}` without TLS"))
+                    Finding::new(&BK103, format!("buildkitd listens on `{addr}` without TLS"))
                         .at(span.map_or_else(|| src.file_loc(), |s| src.loc(s)))
                         .prevents(format!("TLS is not enabled for {addr}. enabling mutual TLS authentication is highly recommended"))
                         .help("add `[grpc.tls]` with `cert` and `key` (and `ca` for mutual TLS), or listen on a unix socket only"),
@@ -181,7 +169,7 @@ pub fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
         if tls.ca.is_some() && !(has("BUILDKIT_TLS_CERT") && has("BUILDKIT_TLS_KEY")) {
             let ca_line = tls.ca.as_ref().and_then(|(_, s)| s.clone());
             out.push(
-                Finding::new("BK104", format!("`grpc.tls.ca` turns on mutual TLS, but the client environment ({}) has no BUILDKIT_TLS_CERT/BUILDKIT_TLS_KEY", env.src.path.display()))
+                Finding::new(&BK104, format!("`grpc.tls.ca` turns on mutual TLS, but the client environment ({}) has no BUILDKIT_TLS_CERT/BUILDKIT_TLS_KEY", env.src.path.display()))
                     .at(src.loc_opt(ca_line))
                     .note(format!("{}:{line}: BUILDKIT_HOST={host}", env.src.path.display()))
                     .help("issue a client certificate (clientAuth) from the CA in `grpc.tls.ca` and set BUILDKIT_TLS_CERT/BUILDKIT_TLS_KEY, or remove `ca` for server-only TLS"),
@@ -190,7 +178,7 @@ pub fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
         pki_checks(ctx, &cfg, &tls, env, host, line, out);
         if !has("BUILDKIT_TLS_CA") {
             out.push(
-                Finding::new("BK105", format!("BUILDKIT_HOST={host} reaches a TLS listener but BUILDKIT_TLS_CA is not set"))
+                Finding::new(&BK105, format!("BUILDKIT_HOST={host} reaches a TLS listener but BUILDKIT_TLS_CA is not set"))
                     .at(env.src.loc_line(line))
                     .help("set BUILDKIT_TLS_CA to the CA that issued the buildkitd server certificate (buildctl uses an empty trust pool without it)"),
             );
@@ -199,7 +187,7 @@ pub fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
 }
 
 /// A client-side path from `.env` (relative to the file), as a PEM file of the snapshot.
-fn env_pem<'a>(ctx: &'a Ctx<'_>, key: &str) -> Option<&'a crate::doctor::model::PemFile> {
+fn env_pem<'a>(ctx: &'a Ctx<'_>, key: &str) -> Option<&'a crate::doctor::parsed::PemFile> {
     let (env, v, _) = ctx.snap.env_var(key)?;
     let base = env.src.path.parent().unwrap_or(std::path::Path::new(""));
     ctx.snap
@@ -210,19 +198,19 @@ fn pki_checks(
     ctx: &Ctx<'_>,
     cfg: &ActiveConfig<'_>,
     tls: &GrpcTls<'_>,
-    env: &crate::doctor::model::EnvFile,
+    env: &crate::doctor::parsed::EnvFile,
     host: &str,
     line: usize,
     out: &mut Vec<Finding>,
 ) {
-    use super::common::{host_file, san_covers, san_list, trusted_by};
+    use super::trust::{host_file, san_covers, san_list, trusted_by};
     let at = env.src.loc_line(line);
     let name = host
         .trim_start_matches("tcp://")
         .split('/')
         .next()
         .unwrap_or_default();
-    let name = crate::doctor::refs::strip_port(name).trim_matches(|c| c == '[' || c == ']');
+    let name = crate::hostport::unbracket(crate::hostport::strip_port(name));
     let server = tls
         .cert
         .as_ref()
@@ -231,7 +219,7 @@ fn pki_checks(
     if let Some(cert) = server {
         if !san_covers(cert, name) {
             let ip = name.parse::<std::net::IpAddr>().is_ok();
-            out.push(Finding::new("BK106", format!("buildkitd's certificate is valid for {}, not {name} (from BUILDKIT_HOST)", san_list(cert)))
+            out.push(Finding::new(&BK106, format!("buildkitd's certificate is valid for {}, not {name} (from BUILDKIT_HOST)", san_list(cert)))
                 .at(at.clone())
                 .prevents(format!("transport: authentication handshake failed: x509: certificate is valid for {}, not {name}", san_list(cert)))
                 .help(if ip { format!("an IP address needs an IP SAN: reissue the server certificate with IP {name}, or connect by a DNS name it covers") } else { format!("reissue the server certificate with {name} in its SANs, or connect by a name it covers") }));
@@ -241,7 +229,7 @@ fn pki_checks(
             if !cas.is_empty() && !trusted_by(cert, &cas) {
                 out.push(
                     Finding::new(
-                        "BK109",
+                        &BK109,
                         format!(
                             "BUILDKIT_TLS_CA ({}) does not sign buildkitd's certificate",
                             ca.src.path.display()
@@ -263,7 +251,7 @@ fn pki_checks(
     if cert.ekus.as_ref().is_some_and(|e| !e.client_auth && !e.any) {
         out.push(
             Finding::new(
-                "BK107",
+                &BK107,
                 format!(
                     "client certificate {} lacks clientAuth",
                     file.src.path.display()
@@ -278,7 +266,7 @@ fn pki_checks(
     if !cas.is_empty() && !trusted_by(cert, &cas) {
         out.push(
             Finding::new(
-                "BK108",
+                &BK108,
                 format!(
                     "client certificate {} is not signed by `grpc.tls.ca` ({ca_path})",
                     file.src.path.display()
@@ -321,7 +309,7 @@ fn alpn(
         .or_else(|| tls.table_span.clone());
     out.push(
         Finding::new(
-            "BK110",
+            &BK110,
             format!("`{image}` (v{}.{}.{}) serves gRPC over TLS without ALPN", v.0, v.1, v.2),
         )
         .at(cfg.file.src.loc_opt(span))

@@ -1,57 +1,82 @@
-//! The check families. Each family is a pure function of the [`Ctx`] pushing findings;
-//! its `CHECKS` table is registered in [`crate::catalog`].
+//! The static check families. Each family is one module: a `checks!` table declaring
+//! its codes and a pure `run` over the [`Ctx`] pushing findings. [`FAMILIES`] is the one
+//! list of them; [`crate::catalog`] collects their tables.
 
-pub mod builds;
-pub mod certs;
-pub mod common;
-pub mod compose;
-pub mod creds;
-pub mod grpc;
-pub mod meta;
-pub mod registry;
-pub mod toml;
-mod toml_types;
+pub(crate) mod builds;
+pub(crate) mod certs;
+pub(crate) mod compose;
+pub(crate) mod creds;
+pub(crate) mod grpc;
+pub(crate) mod meta;
+pub(crate) mod registry;
+pub(crate) mod registry_uses;
+pub(crate) mod toml;
+pub(crate) mod trust;
 
-use super::load::Snapshot;
-use super::model::TomlFile;
+use super::parsed::TomlFile;
+use super::snapshot::Snapshot;
 use super::view::{ServiceView, View};
-use crate::catalog::CheckMeta;
-use crate::diag::Finding;
+use crate::diag::{Check, Finding};
 use time::OffsetDateTime;
 
-/// The static families doctor runs, in code order (BK900 `file-unreadable` is shared
-/// with the rest of bkenv and lives in `catalog::meta`).
-pub const FAMILIES: &[&[CheckMeta]] = &[
-    toml::CHECKS,
-    grpc::CHECKS,
-    registry::CHECKS,
-    compose::CHECKS,
-    creds::CHECKS,
-    certs::CHECKS,
-    builds::CHECKS,
-];
-
-/// Codes doctor's static engine can emit.
-pub fn codes() -> impl Iterator<Item = &'static str> {
-    std::iter::once("BK900").chain(FAMILIES.iter().flat_map(|f| f.iter().map(|m| m.code)))
+/// One family: the checks it declares and the function that runs them.
+pub(crate) struct Family {
+    pub checks: &'static [&'static Check],
+    pub run: fn(&Ctx<'_>, &mut Vec<Finding>),
 }
 
+/// Every static family.
+pub(crate) static FAMILIES: &[Family] = &[
+    Family {
+        checks: toml::CHECKS,
+        run: toml::run,
+    },
+    Family {
+        checks: grpc::CHECKS,
+        run: grpc::run,
+    },
+    Family {
+        checks: registry::CHECKS,
+        run: registry::run,
+    },
+    Family {
+        checks: compose::CHECKS,
+        run: compose::run,
+    },
+    Family {
+        checks: creds::CHECKS,
+        run: creds::run,
+    },
+    Family {
+        checks: certs::CHECKS,
+        run: certs::run,
+    },
+    Family {
+        checks: builds::CHECKS,
+        run: builds::run,
+    },
+    Family {
+        checks: meta::CHECKS,
+        run: meta::run,
+    },
+];
+
 /// What every check sees: the snapshot, the container view and the clock.
-pub struct Ctx<'a> {
+pub(crate) struct Ctx<'a> {
     pub snap: &'a Snapshot,
     pub view: View,
     pub now: OffsetDateTime,
 }
 
 /// A buildkitd.toml together with the service that reads it (if any).
-pub struct ActiveConfig<'a> {
+pub(crate) struct ActiveConfig<'a> {
     pub file: &'a TomlFile,
     pub doc: &'a toml_edit::Document<String>,
     pub service: Option<&'a ServiceView>,
 }
 
 impl<'a> Ctx<'a> {
-    pub fn new(snap: &'a Snapshot, now: OffsetDateTime) -> Self {
+    pub(crate) fn new(snap: &'a Snapshot, now: OffsetDateTime) -> Self {
         Ctx {
             snap,
             view: super::view::build(snap),
@@ -61,7 +86,7 @@ impl<'a> Ctx<'a> {
 
     /// The buildkitd.toml files a daemon reads: those mounted at a buildkit service's
     /// config path, or every parseable one when the environment has no buildkit service.
-    pub fn active_configs(&self) -> Vec<ActiveConfig<'_>> {
+    pub(crate) fn active_configs(&self) -> Vec<ActiveConfig<'_>> {
         let mut out = Vec::new();
         let has_services = self.view.buildkit_services().next().is_some();
         for file in &self.snap.buildkitd {
@@ -90,7 +115,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// The BuildKit version of the first buildkit service, if its tag names one.
-    pub fn buildkit_version(&self) -> Option<(u32, u32, u32)> {
+    pub(crate) fn buildkit_version(&self) -> Option<(u32, u32, u32)> {
         self.view
             .buildkit_services()
             .find_map(ServiceView::buildkit_version)
@@ -98,39 +123,10 @@ impl<'a> Ctx<'a> {
 }
 
 /// Runs every family.
-pub fn run_all(ctx: &Ctx<'_>) -> Vec<Finding> {
+pub(crate) fn run_all(ctx: &Ctx<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
-    meta::run(ctx, &mut out);
-    toml::run(ctx, &mut out);
-    grpc::run(ctx, &mut out);
-    registry::run(ctx, &mut out);
-    compose::run(ctx, &mut out);
-    creds::run(ctx, &mut out);
-    certs::run(ctx, &mut out);
-    builds::run(ctx, &mut out);
-    out
-}
-
-/// The closest known key: `crate::suggest::did_you_mean`, or a known key that starts
-/// with the (abbreviated) input, such as `addr` for `address`.
-pub fn did_you_mean<'c>(word: &str, candidates: &[&'c str]) -> Option<&'c str> {
-    crate::suggest::did_you_mean(word, candidates).or_else(|| {
-        let w = word.to_ascii_lowercase();
-        candidates
-            .iter()
-            .find(|c| w.len() >= 3 && c.to_ascii_lowercase().starts_with(&w))
-            .copied()
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn suggestions() {
-        assert_eq!(did_you_mean("adress", &["address", "tls"]), Some("address"));
-        assert_eq!(did_you_mean("addr", &["address", "tls"]), Some("address"));
-        assert_eq!(did_you_mean("zzz", &["address", "tls"]), None);
+    for family in FAMILIES {
+        (family.run)(ctx, &mut out);
     }
+    out
 }

@@ -1,140 +1,129 @@
 //! BK2xx: how buildkitd reaches each registry: HTTP or HTTPS, and which CA it trusts.
 
-use super::common::{
-    RegTable, reg_tables, san_covers, san_list, served, table_cas, table_for, trusted_by, usages,
-};
-use super::toml::check;
+use super::registry_uses::usages;
+use super::trust::{san_covers, san_list, served, table_cas, trusted_by};
 use super::{ActiveConfig, Ctx};
-use crate::catalog::CheckMeta;
-use crate::diag::{Finding, Location, Severity};
-use crate::doctor::refs::is_loopback;
+use crate::diag::{Edit, Finding, Fix, Location};
+use crate::doctor::registry_tables::{RegTable, reg_tables, table_for};
 use crate::doctor::view::RegistryView;
+use crate::hostport::is_loopback;
 use std::collections::BTreeSet;
 
-pub const CHECKS: &[CheckMeta] = &[
-    check!(
-        "BK201",
-        "registry-ca-not-trusted",
-        Error,
-        true,
-        "A registry serving a private-CA certificate has no table that trusts it",
-        "tls: failed to verify certificate: x509: certificate signed by unknown authority"
-    ),
-    check!(
-        "BK202",
-        "http-for-tls-registry",
-        Error,
-        false,
-        "`http = true` for a registry that serves TLS",
-        "Client sent an HTTP request to an HTTPS server."
-    ),
-    check!(
-        "BK203",
-        "https-for-http-registry",
-        Error,
-        false,
-        "A plain-HTTP registry without `http = true`",
-        "http: server gave HTTP response to HTTPS client"
-    ),
-    check!(
-        "BK204",
-        "loopback-tls-without-http-false",
-        Error,
-        true,
-        "A loopback registry serves TLS but BuildKit defaults loopback hosts to HTTP",
-        "Client sent an HTTP request to an HTTPS server."
-    ),
-    check!(
-        "BK205",
-        "http-with-insecure",
-        Warning,
-        false,
-        "`http = true` together with `insecure = true`",
-        ""
-    ),
-    check!(
-        "BK206",
-        "insecure-with-ca",
-        Warning,
-        false,
-        "`insecure = true` makes the configured `ca` unused",
-        ""
-    ),
-    check!(
-        "BK207",
-        "insecure-registry",
-        Warning,
-        false,
-        "`insecure = true` turns off certificate verification",
-        ""
-    ),
-    check!(
-        "BK208",
-        "ca-not-a-certificate",
-        Error,
-        false,
-        "A `ca` file holds no PEM certificate; BuildKit accepts it silently",
-        "x509: certificate signed by unknown authority"
-    ),
-    check!(
-        "BK209",
-        "ca-does-not-sign-served-cert",
-        Error,
-        false,
-        "The configured `ca` does not sign the certificate the registry serves",
-        "x509: certificate signed by unknown authority"
-    ),
-    check!(
-        "BK210",
-        "served-cert-name-mismatch",
-        Error,
-        false,
-        "The registry's certificate does not cover the name buildkitd dials",
-        "x509: certificate is valid for X, not Y"
-    ),
-    check!(
-        "BK211",
-        "mirror-without-table",
-        Warning,
-        false,
-        "A mirror has no `[registry.\"mirror\"]` table of its own",
-        ""
-    ),
-    check!(
-        "BK212",
-        "tlsconfigdir-is-certs-d-root",
-        Error,
-        false,
-        "`tlsconfigdir` points at the certs.d root instead of a host directory",
-        "x509: certificate signed by unknown authority"
-    ),
-    check!(
-        "BK213",
-        "loopback-registry-in-bridge-container",
-        Error,
-        false,
-        "A localhost registry is used by a buildkitd in a bridge-network container",
-        "dial tcp 127.0.0.1:PORT: connect: connection refused"
-    ),
-    check!(
-        "BK214",
-        "tlsconfigdir-without-ca",
-        Error,
-        false,
-        "A `tlsconfigdir` holds no `*.crt` file, so BuildKit loads no CA from it",
-        "x509: certificate signed by unknown authority"
-    ),
-    check!(
-        "BK215",
-        "mirror-url-before-v0-12",
-        Warning,
-        false,
-        "A mirror with a scheme or path on buildkitd older than v0.12, which uses it verbatim",
-        ""
-    ),
-];
+crate::diag::checks! {
+    BK201 {
+        slug: "registry-ca-not-trusted",
+        severity: Error,
+        fixable: true,
+        live_twin: crate::probe::checks::BK705,
+        title: "A registry serving a private-CA certificate has no table that trusts it",
+        prevents: "tls: failed to verify certificate: x509: certificate signed by unknown authority",
+    }
+    BK202 {
+        slug: "http-for-tls-registry",
+        severity: Error,
+        fixable: false,
+        live_twin: crate::probe::checks::BK704,
+        title: "`http = true` for a registry that serves TLS",
+        prevents: "Client sent an HTTP request to an HTTPS server.",
+    }
+    BK203 {
+        slug: "https-for-http-registry",
+        severity: Error,
+        fixable: false,
+        live_twin: crate::probe::checks::BK703,
+        title: "A plain-HTTP registry without `http = true`",
+        prevents: "http: server gave HTTP response to HTTPS client",
+    }
+    BK204 {
+        slug: "loopback-tls-without-http-false",
+        severity: Error,
+        fixable: true,
+        live_twin: crate::probe::checks::BK704,
+        title: "A loopback registry serves TLS but BuildKit defaults loopback hosts to HTTP",
+        prevents: "Client sent an HTTP request to an HTTPS server.",
+    }
+    BK205 {
+        slug: "http-with-insecure",
+        severity: Warning,
+        fixable: false,
+        title: "`http = true` together with `insecure = true`",
+        prevents: "",
+    }
+    BK206 {
+        slug: "insecure-with-ca",
+        severity: Warning,
+        fixable: false,
+        title: "`insecure = true` makes the configured `ca` unused",
+        prevents: "",
+    }
+    BK207 {
+        slug: "insecure-registry",
+        severity: Warning,
+        fixable: false,
+        title: "`insecure = true` turns off certificate verification",
+        prevents: "",
+    }
+    BK208 {
+        slug: "ca-not-a-certificate",
+        severity: Error,
+        fixable: false,
+        title: "A `ca` file holds no PEM certificate; BuildKit accepts it silently",
+        prevents: "x509: certificate signed by unknown authority",
+    }
+    BK209 {
+        slug: "ca-does-not-sign-served-cert",
+        severity: Error,
+        fixable: false,
+        live_twin: crate::probe::checks::BK705,
+        title: "The configured `ca` does not sign the certificate the registry serves",
+        prevents: "x509: certificate signed by unknown authority",
+    }
+    BK210 {
+        slug: "served-cert-name-mismatch",
+        severity: Error,
+        fixable: false,
+        live_twin: crate::probe::checks::BK706,
+        title: "The registry's certificate does not cover the name buildkitd dials",
+        prevents: "x509: certificate is valid for X, not Y",
+    }
+    BK211 {
+        slug: "mirror-without-table",
+        severity: Warning,
+        fixable: false,
+        title: "A mirror has no `[registry.\"mirror\"]` table of its own",
+        prevents: "",
+    }
+    BK212 {
+        slug: "tlsconfigdir-is-certs-d-root",
+        severity: Error,
+        fixable: false,
+        title: "`tlsconfigdir` points at the certs.d root instead of a host directory",
+        prevents: "x509: certificate signed by unknown authority",
+    }
+    BK213 {
+        slug: "loopback-registry-in-bridge-container",
+        severity: Error,
+        fixable: false,
+        title: "A localhost registry is used by a buildkitd in a bridge-network container",
+        prevents: "dial tcp 127.0.0.1:PORT: connect: connection refused",
+    }
+    BK214 {
+        slug: "tlsconfigdir-without-ca",
+        severity: Error,
+        fixable: false,
+        title: "A `tlsconfigdir` holds no `*.crt` file, so BuildKit loads no CA from it",
+        prevents: "x509: certificate signed by unknown authority",
+    }
+    BK215 {
+        slug: "mirror-url-before-v0-12",
+        severity: Warning,
+        fixable: false,
+        title: "A mirror with a scheme or path on buildkitd older than v0.12, which uses it verbatim",
+        prevents: "",
+    }
+}
 
-pub fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+pub(crate) fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     for cfg in ctx.active_configs() {
         let tables = reg_tables(cfg.doc);
         let bridge = cfg.service.is_some_and(|s| s.bridge_network());
@@ -161,28 +150,28 @@ fn table_checks(
     }
     let insecure = t.insecure == Some(true);
     if t.http == Some(true) && insecure {
-        out.push(Finding::new("BK205", format!("registry `{h}` sets both `http = true` and `insecure = true`"))
+        out.push(Finding::new(&BK205, format!("registry `{h}` sets both `http = true` and `insecure = true`"))
             .at(src.loc_opt(t.insecure_span.clone()))
             .help("for a plain-HTTP registry keep only `http = true`; for HTTPS with a private CA use `ca = [...]`"));
     } else if insecure && !t.ca.is_empty() {
         out.push(
             Finding::new(
-                "BK206",
+                &BK206,
                 format!("registry `{h}` sets `insecure = true`, so its `ca` is never used"),
             )
             .at(src.loc_opt(t.insecure_span.clone()))
             .help("remove `insecure = true`: with `ca` set, BuildKit can verify the certificate"),
         );
     } else if insecure {
-        out.push(Finding::new("BK207", format!("registry `{h}` skips certificate verification (`insecure = true`)"))
+        out.push(Finding::new(&BK207, format!("registry `{h}` skips certificate verification (`insecure = true`)"))
             .at(src.loc_opt(t.insecure_span.clone()))
             .help(format!("trust the registry's CA instead: `ca = [\"/etc/buildkit/certs/ca.crt\"]` under `[registry.\"{h}\"]`")));
     }
     for (p, span) in &t.ca {
-        if let Some(pem) = super::common::host_file(ctx, cfg.service, p)
+        if let Some(pem) = super::trust::host_file(ctx, cfg.service, p)
             && pem.certs == 0
         {
-            out.push(Finding::new("BK208", format!("`ca` file `{p}` ({}) holds no PEM certificate{}", pem.src.path.display(), if pem.is_key() { "; it is a private key" } else { "" }))
+            out.push(Finding::new(&BK208, format!("`ca` file `{p}` ({}) holds no PEM certificate{}", pem.src.path.display(), if pem.is_key() { "; it is a private key" } else { "" }))
                 .at(src.loc_opt(span.clone()))
                 .help("point `ca` at the CA certificate (`-----BEGIN CERTIFICATE-----`), never at a key"));
         }
@@ -199,7 +188,7 @@ fn table_checks(
         if let Some(v) = version.filter(|v| *v < (0, 12, 0))
             && host != m
         {
-            out.push(Finding::new("BK215", format!("mirror `{m}` has a scheme or path, but buildkitd v{}.{}.{} uses mirrors verbatim as host names", v.0, v.1, v.2))
+            out.push(Finding::new(&BK215, format!("mirror `{m}` has a scheme or path, but buildkitd v{}.{}.{} uses mirrors verbatim as host names", v.0, v.1, v.2))
                 .at(src.loc_opt(span.clone()))
                 .prevents(format!("no error: requests go to `https://{m}/v2/...`, fail, and BuildKit silently pulls from `{h}` instead"))
                 .help(format!("write the mirror as `\"{host}\"`, or pin moby/buildkit v0.12.0 or later")));
@@ -210,7 +199,7 @@ fn table_checks(
             || is_loopback(host)
             || ctx.view.registry_for(host).is_some();
         if table_for(tables, host).is_none() && special {
-            out.push(Finding::new("BK211", format!("mirror `{m}` of `{h}` has no `[registry.\"{host}\"]` table; it does not inherit `{h}`'s TLS/HTTP settings"))
+            out.push(Finding::new(&BK211, format!("mirror `{m}` of `{h}` has no `[registry.\"{host}\"]` table; it does not inherit `{h}`'s TLS/HTTP settings"))
                 .at(src.loc_opt(span.clone()))
                 .help(format!("add `[registry.\"{host}\"]` with the `http`/`ca` settings the mirror needs")));
         }
@@ -259,7 +248,7 @@ fn table_checks(
             };
             out.push(
                 Finding::new(
-                    "BK214",
+                    &BK214,
                     format!("`tlsconfigdir` `{d}` ({}) {held}", host.display()),
                 )
                 .at(src.loc_opt(span.clone()))
@@ -270,7 +259,7 @@ fn table_checks(
             );
         }
         if root {
-            out.push(Finding::new("BK212", format!("`tlsconfigdir = [\"{d}\"]` is the certs.d root; BuildKit only reads files directly inside it"))
+            out.push(Finding::new(&BK212, format!("`tlsconfigdir = [\"{d}\"]` is the certs.d root; BuildKit only reads files directly inside it"))
                 .at(src.loc_opt(span.clone()))
                 .help(format!("point it at the host directory: `{trimmed}/{h}`")));
         }
@@ -279,7 +268,7 @@ fn table_checks(
 
 fn bridge_finding(h: &str, at: Location, cfg: &ActiveConfig<'_>) -> Finding {
     let svc = cfg.service.map_or("buildkitd", |s| s.name.as_str());
-    Finding::new("BK213", format!("`{h}` is loopback, but service `{svc}` runs in a bridge network where localhost is the container itself"))
+    Finding::new(&BK213, format!("`{h}` is loopback, but service `{svc}` runs in a bridge network where localhost is the container itself"))
         .at(at)
         .prevents(format!("dial tcp 127.0.0.1:{}: connect: connection refused", h.rsplit_once(':').map_or("443", |(_, p)| p)))
         .help("use the registry's service name inside the network (e.g. `registry:5000`), or run buildkitd with `network_mode: host`")
@@ -321,7 +310,7 @@ fn usage_checks(
         {
             out.push(
                 Finding::new(
-                    "BK203",
+                    &BK203,
                     format!("registry `{h}` serves plain HTTP but BuildKit will use HTTPS"),
                 )
                 .at(at)
@@ -348,7 +337,7 @@ fn tls_registry(
         let span = t.and_then(|t| t.http_span.clone());
         out.push(
             Finding::new(
-                "BK202",
+                &BK202,
                 format!(
                     "registry `{h}` serves TLS but `http = true` makes BuildKit speak plain HTTP"
                 ),
@@ -359,13 +348,13 @@ fn tls_registry(
         return;
     }
     if is_loopback(h) && http.is_none() {
-        out.push(Finding::new("BK204", format!("registry `{h}` is loopback and serves TLS; without `http = false` BuildKit uses plain HTTP"))
+        out.push(Finding::new(&BK204, format!("registry `{h}` is loopback and serves TLS; without `http = false` BuildKit uses plain HTTP"))
             .at(at.clone())
             .help(format!("add `http = false` under `[registry.\"{h}\"]`"))
-            .fixable_with([h]));
+            .fix(table_fix(cfg, h, "http", toml_edit::value(false))));
     }
     if !t.is_some_and(RegTable::trusts) {
-        let mut f = Finding::new("BK201", format!("registry `{h}` serves a certificate from a private CA, but no `[registry.\"{h}\"]` table trusts it"))
+        let mut f = Finding::new(&BK201, format!("registry `{h}` serves a certificate from a private CA, but no `[registry.\"{h}\"]` table trusts it"))
             .at(at)
             .prevents(format!("failed to do request: Head \"https://{h}/v2/\": tls: failed to verify certificate: x509: certificate signed by unknown authority"));
         let cand = ca_candidate(ctx, cfg, r);
@@ -373,8 +362,10 @@ fn tls_registry(
             Some(p) => f.help(format!("add `ca = [\"{p}\"]` under `[registry.\"{h}\"]`")),
             None => f.help(format!("mount the CA into buildkitd and add `ca = [\"/etc/buildkit/certs/ca.crt\"]` under `[registry.\"{h}\"]`")),
         };
-        if cand.is_some() {
-            f = f.fixable_with([h]);
+        if let Some(p) = cand {
+            let mut ca = toml_edit::Array::new();
+            ca.push(p);
+            f = f.fix(table_fix(cfg, h, "ca", toml_edit::value(ca)));
         }
         out.push(f);
         return;
@@ -392,7 +383,7 @@ fn tls_registry(
         let span = t.ca.first().and_then(|(_, s)| s.clone());
         out.push(
             Finding::new(
-                "BK209",
+                &BK209,
                 format!(
                     "no `ca` of `{h}` signs the certificate the registry serves ({})",
                     cert_path.display()
@@ -404,17 +395,38 @@ fn tls_registry(
         );
     }
     if !san_covers(leaf, h) {
-        let name = crate::doctor::refs::strip_port(h);
-        out.push(Finding::new("BK210", format!("the certificate `{h}` serves ({}) is valid for {}, not {name}", cert_path.display(), san_list(leaf)))
+        let name = crate::hostport::strip_port(h);
+        out.push(Finding::new(&BK210, format!("the certificate `{h}` serves ({}) is valid for {}, not {name}", cert_path.display(), san_list(leaf)))
             .at(src.loc_opt(t.key_span.clone()))
             .prevents(format!("x509: certificate is valid for {}, not {name}", san_list(leaf)))
             .help(format!("reissue the registry certificate with `{name}` in its SANs, or use a name it covers")));
     }
 }
 
+/// Sets `key` in `[registry."host"]` of the config the daemon reads, adding the table
+/// when there is none; toml_edit keeps every other byte of the file.
+fn table_fix(cfg: &ActiveConfig<'_>, host: &str, key: &str, value: toml_edit::Item) -> Option<Fix> {
+    let src = &cfg.file.src;
+    let mut doc = src.text.parse::<toml_edit::DocumentMut>().ok()?;
+    let registry = doc
+        .entry("registry")
+        .or_insert_with(|| {
+            let mut t = toml_edit::Table::new();
+            t.set_implicit(true);
+            toml_edit::Item::Table(t)
+        })
+        .as_table_mut()?;
+    let table = registry
+        .entry(host)
+        .or_insert_with(|| toml_edit::Item::Table(toml_edit::Table::new()))
+        .as_table_mut()?;
+    table.insert(key, value);
+    Edit::rewrite(&src.path, &src.text, &doc.to_string()).map(|e| Fix::safe([e]))
+}
+
 /// A CA file inside the buildkit service that signs what registry `r` serves, as a
 /// container path (for the fix that adds a missing `ca`).
-pub fn ca_candidate(ctx: &Ctx<'_>, cfg: &ActiveConfig<'_>, r: &RegistryView) -> Option<String> {
+fn ca_candidate(ctx: &Ctx<'_>, cfg: &ActiveConfig<'_>, r: &RegistryView) -> Option<String> {
     let (_, certs) = served(ctx, r)?;
     let leaf = certs.first()?;
     let svc = cfg.service?;

@@ -1,214 +1,167 @@
-//! BK7xx: live probes of buildkitd and registry endpoints, as BuildKit would dial them.
+//! BK7xx: the live checks, what a probe of buildkitd or a registry can find on the wire.
+//! Their logic is the probe itself: `net` (dialling), `tls_explain` (handshakes and
+//! certificates), `registry` (the `/v2/` and token flow).
 
-use super::CheckMeta;
-use crate::diag::Severity::{Error, Note, Warning};
-
-pub(super) const CHECKS: &[CheckMeta] = &[
-    CheckMeta {
-        code: "BK701",
+crate::diag::checks! {
+    BK701 {
         slug: "endpoint-unreachable",
         severity: Error,
+        fixable: false,
         title: "The endpoint refuses connections or does not answer in time",
         prevents: "dial tcp <addr>: connect: connection refused",
-        explanation: include_str!("explain/BK701.md"),
-        fixable: false,
-    },
-    CheckMeta {
-        code: "BK702",
+    }
+    BK702 {
         slug: "endpoint-name-unresolvable",
         severity: Error,
+        fixable: false,
         title: "The endpoint's host name does not resolve",
         prevents: "dial tcp: lookup <host>: no such host",
-        explanation: include_str!("explain/BK702.md"),
-        fixable: false,
-    },
-    CheckMeta {
-        code: "BK703",
+    }
+    BK703 {
         slug: "plain-http-on-tls-endpoint",
         severity: Error,
+        fixable: false,
         title: "A plain-HTTP server answers where BuildKit speaks TLS",
         prevents: "http: server gave HTTP response to HTTPS client",
-        explanation: include_str!("explain/BK703.md"),
-        fixable: false,
-    },
-    CheckMeta {
-        code: "BK704",
+    }
+    BK704 {
         slug: "tls-on-plain-http-endpoint",
         severity: Error,
+        fixable: false,
         title: "A TLS server answers where BuildKit speaks plain HTTP",
         prevents: "net/http: HTTP/1.x transport connection broken: malformed HTTP response",
-        explanation: include_str!("explain/BK704.md"),
-        fixable: false,
-    },
-    CheckMeta {
-        code: "BK705",
+    }
+    BK705 {
         slug: "server-cert-unknown-authority",
         severity: Error,
+        fixable: false,
         title: "The server certificate is not signed by a trusted CA",
         prevents: "x509: certificate signed by unknown authority",
-        explanation: include_str!("explain/BK705.md"),
-        fixable: false,
-    },
-    CheckMeta {
-        code: "BK706",
+    }
+    BK706 {
         slug: "server-cert-name-mismatch",
         severity: Error,
+        fixable: false,
         title: "The server certificate's SANs do not cover the name dialled",
         prevents: "x509: certificate is valid for <sans>, not <name>",
-        explanation: include_str!("explain/BK706.md"),
-        fixable: false,
-    },
-    CheckMeta {
-        code: "BK707",
+    }
+    BK707 {
         slug: "server-cert-without-sans",
         severity: Error,
+        fixable: false,
         title: "The server certificate has no SANs (Common Name only)",
         prevents: "x509: certificate relies on legacy Common Name field, use SANs instead",
-        explanation: include_str!("explain/BK707.md"),
-        fixable: false,
-    },
-    CheckMeta {
-        code: "BK708",
+    }
+    BK708 {
         slug: "server-cert-outside-validity",
         severity: Error,
+        fixable: false,
         title: "The server certificate is expired or not yet valid",
         prevents: "x509: certificate has expired or is not yet valid",
-        explanation: include_str!("explain/BK708.md"),
-        fixable: false,
-    },
-    CheckMeta {
-        code: "BK709",
+    }
+    BK709 {
         slug: "server-chain-incomplete",
         severity: Error,
+        fixable: false,
         title: "The server sends its leaf without the intermediate that signed it",
         prevents: "x509: certificate signed by unknown authority",
-        explanation: include_str!("explain/BK709.md"),
-        fixable: false,
-    },
-    CheckMeta {
-        code: "BK710",
+    }
+    BK710 {
         slug: "server-cert-wrong-eku",
         severity: Error,
+        fixable: false,
         title: "The server certificate's extended key usage lacks serverAuth",
         prevents: "x509: certificate specifies an incompatible key usage",
-        explanation: include_str!("explain/BK710.md"),
-        fixable: false,
-    },
-    CheckMeta {
-        code: "BK711",
+    }
+    BK711 {
         slug: "server-cert-is-ca",
         severity: Error,
+        fixable: false,
         title: "The server presents a CA certificate as its own certificate",
         prevents: "",
-        explanation: include_str!("explain/BK711.md"),
-        fixable: false,
-    },
-    CheckMeta {
-        code: "BK712",
+    }
+    BK712 {
         slug: "server-cert-name-constraint-violation",
         severity: Error,
+        fixable: false,
         title: "The server certificate's names are outside its CA's name constraints",
         prevents: "x509: a root or intermediate certificate is not authorized to sign for this name",
-        explanation: include_str!("explain/BK712.md"),
-        fixable: false,
-    },
-    CheckMeta {
-        code: "BK713",
+    }
+    BK713 {
         slug: "client-cert-required",
         severity: Error,
+        fixable: false,
         title: "The server requires a client certificate and none was offered",
         prevents: "remote error: tls: certificate required",
-        explanation: include_str!("explain/BK713.md"),
-        fixable: false,
-    },
-    CheckMeta {
-        code: "BK714",
+    }
+    BK714 {
         slug: "client-cert-rejected",
         severity: Error,
+        fixable: false,
         title: "The server rejects the client certificate offered",
         prevents: "remote error: tls: bad certificate",
-        explanation: include_str!("explain/BK714.md"),
-        fixable: false,
-    },
-    CheckMeta {
-        code: "BK715",
+    }
+    BK715 {
         slug: "buildkitd-without-h2-alpn",
         severity: Error,
+        fixable: false,
         title: "buildkitd does not select the h2 ALPN protocol",
         prevents: "credentials: cannot check peer: missing selected ALPN property",
-        explanation: include_str!("explain/BK715.md"),
-        fixable: false,
-    },
-    CheckMeta {
-        code: "BK716",
+    }
+    BK716 {
         slug: "endpoint-not-a-registry",
         severity: Error,
+        fixable: false,
         title: "The endpoint does not serve the registry API at /v2/",
         prevents: "unexpected status from HEAD request to <url>: 404 Not Found",
-        explanation: include_str!("explain/BK716.md"),
-        fixable: false,
-    },
-    CheckMeta {
-        code: "BK717",
+    }
+    BK717 {
         slug: "registry-credentials-rejected",
         severity: Error,
+        fixable: false,
         title: "The registry rejects the credentials BuildKit would send",
         prevents: "401 Unauthorized",
-        explanation: include_str!("explain/BK717.md"),
-        fixable: false,
-    },
-    CheckMeta {
-        code: "BK718",
+    }
+    BK718 {
         slug: "credentials-under-other-key",
         severity: Error,
+        fixable: false,
         title: "Anonymous access is refused and the credentials sit under a key BuildKit never looks up",
         prevents: "failed to fetch anonymous token: unexpected status from GET request to <realm>: 403 Forbidden",
-        explanation: include_str!("explain/BK718.md"),
-        fixable: false,
-    },
-    CheckMeta {
-        code: "BK719",
+    }
+    BK719 {
         slug: "registry-requires-credentials",
         severity: Error,
+        fixable: false,
         title: "The registry refuses anonymous access and no credentials are configured",
         prevents: "failed to fetch anonymous token: unexpected status from GET request to <realm>: 401 Unauthorized",
-        explanation: include_str!("explain/BK719.md"),
-        fixable: false,
-    },
-    CheckMeta {
-        code: "BK720",
+    }
+    BK720 {
         slug: "password-over-plain-http",
         severity: Warning,
+        fixable: false,
         title: "BuildKit would send a registry password over plain HTTP",
         prevents: "",
-        explanation: include_str!("explain/BK720.md"),
-        fixable: false,
-    },
-    CheckMeta {
-        code: "BK721",
+    }
+    BK721 {
         slug: "token-endpoint-failed",
         severity: Error,
+        fixable: false,
         title: "The registry's token endpoint fails or returns no token",
         prevents: "failed to fetch oauth token: unexpected status from GET request to <realm>",
-        explanation: include_str!("explain/BK721.md"),
-        fixable: false,
-    },
-    CheckMeta {
-        code: "BK722",
+    }
+    BK722 {
         slug: "unexpected-endpoint-response",
         severity: Warning,
+        fixable: false,
         title: "The endpoint answers in a way the probe cannot classify",
         prevents: "",
-        explanation: include_str!("explain/BK722.md"),
-        fixable: false,
-    },
-    CheckMeta {
-        code: "BK723",
+    }
+    BK723 {
         slug: "endpoint-not-probed",
         severity: Note,
+        fixable: false,
         title: "An endpoint only resolves inside the compose network and is not published",
         prevents: "",
-        explanation: include_str!("explain/BK723.md"),
-        fixable: false,
-    },
-];
+    }
+}

@@ -48,8 +48,6 @@ pub struct ServiceDoc {
     pub environment: Option<Spanned<EnvDoc>>,
     pub networks: Option<NetworksDoc>,
     pub hostname: Option<String>,
-    #[serde(default)]
-    pub privileged: bool,
 }
 
 #[derive(Debug, Deserialize, Clone)]
@@ -95,8 +93,6 @@ pub enum VolumeDoc {
         kind: Option<String>,
         source: Option<String>,
         target: String,
-        #[serde(default)]
-        read_only: bool,
     },
 }
 
@@ -140,7 +136,8 @@ impl EnvDoc {
 #[derive(Debug, Deserialize, Clone)]
 #[serde(untagged)]
 pub enum NetworksDoc {
-    List(Vec<String>),
+    /// Network names only; no aliases to read.
+    List(Vec<serde::de::IgnoredAny>),
     Map(BTreeMap<String, Option<NetAttach>>),
 }
 
@@ -173,8 +170,6 @@ pub struct RegHttp {
 pub struct RegTls {
     pub certificate: Option<Spanned<String>>,
     pub key: Option<Spanned<String>>,
-    #[serde(default)]
-    pub clientcas: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]
@@ -184,7 +179,6 @@ pub struct RegAuth {
 
 #[derive(Debug, Deserialize, Default, Clone)]
 pub struct RegHtpasswd {
-    pub realm: Option<String>,
     pub path: Option<Spanned<String>>,
 }
 
@@ -193,6 +187,33 @@ pub struct RegHtpasswd {
 pub struct DockerConfigFile {
     pub src: SourceFile,
     pub doc: Result<serde_json::Value, ParseFailure>,
+}
+
+impl DockerConfigFile {
+    /// Byte range of the object key at `path` (quotes included), e.g.
+    /// `["auths", "registry:5000"]`; of duplicate keys the last, which serde_json keeps.
+    pub fn key_span(&self, path: &[&str]) -> Option<Range<usize>> {
+        use jsonc_parser::ast::{Object, ObjectProp, ObjectPropName};
+        fn last<'o, 'a>(o: &'o Object<'a>, name: &str) -> Option<&'o ObjectProp<'a>> {
+            o.properties.iter().rev().find(|p| p.name.as_str() == name)
+        }
+        let parsed = jsonc_parser::parse_to_ast(
+            &self.src.text,
+            &jsonc_parser::CollectOptions::default(),
+            &jsonc_parser::ParseOptions::default(),
+        )
+        .ok()?;
+        let (key, parents) = path.split_last()?;
+        let mut object = parsed.value.as_ref()?.as_object()?;
+        for name in parents {
+            object = last(object, name)?.value.as_object()?;
+        }
+        let range = match &last(object, key)?.name {
+            ObjectPropName::String(s) => s.range,
+            ObjectPropName::Word(w) => w.range,
+        };
+        Some(range.start..range.end)
+    }
 }
 
 /// An htpasswd file: `(user, hash, line)`.
@@ -222,9 +243,6 @@ pub struct PemFile {
 impl PemFile {
     pub fn is_key(&self) -> bool {
         self.keys > 0
-    }
-    pub fn is_cert(&self) -> bool {
-        self.certs > 0
     }
 }
 

@@ -1,8 +1,9 @@
 //! Key and type checks of buildkitd.toml (BK002 to BK005, BK010), used by `toml`.
 
-use super::did_you_mean;
-use crate::diag::Finding;
-use crate::doctor::model::TomlFile;
+use super::{BK002, BK004, BK005, BK010};
+use crate::diag::{Edit, Finding, Fix};
+use crate::doctor::parsed::TomlFile;
+use crate::suggest::did_you_mean;
 use toml_edit::{Item, Table};
 
 /// Flags keys not in `known`: wrong case (BK005) or unknown (BK004).
@@ -21,19 +22,16 @@ pub(super) fn keys(
         let loc = file.src.loc_opt(span);
         if let Some(exact) = known.iter().find(|c| c.eq_ignore_ascii_case(k)) {
             out.push(
-                Finding::new(
-                    "BK005",
-                    format!("`{prefix}{k}` should be spelled `{exact}`"),
-                )
-                .at(loc)
-                .help(format!(
-                    "rename it to `{exact}`: BuildKit v0.10 to v0.27 (go-toml v1) ignores `{k}`"
-                )),
+                Finding::new(&BK005, format!("`{prefix}{k}` should be spelled `{exact}`"))
+                    .at(loc)
+                    .help(format!(
+                        "rename it to `{exact}`: BuildKit v0.10 to v0.27 (go-toml v1) ignores `{k}`"
+                    )),
             );
             continue;
         }
         let mut f = Finding::new(
-            "BK004",
+            &BK004,
             format!("unknown key `{prefix}{k}`; BuildKit ignores it"),
         )
         .at(loc)
@@ -59,6 +57,15 @@ pub(super) fn string_vs_array(
 ) {
     let Some(item) = t.get(key) else { return };
     if let Some(s) = item.as_str() {
+        // Wrap the value as written (quotes, escapes and all) in brackets.
+        let fix = item.span().and_then(|span| {
+            let raw = file.src.text.get(span.clone())?;
+            Some(Fix::safe([Edit::replace(
+                &file.src.path,
+                span,
+                format!("[{raw}]"),
+            )]))
+        });
         let kspan = t.key(key).and_then(|k| k.span());
         let (line, col) = kspan.clone().map_or((0, 0), |s| file.src.line_col(s.start));
         let prevents = if v2 {
@@ -72,13 +79,13 @@ pub(super) fn string_vs_array(
         };
         out.push(
             Finding::new(
-                "BK002",
+                &BK002,
                 format!("`{prefix}{key}` is the string \"{s}\"; BuildKit wants an array"),
             )
             .at(file.src.loc_opt(item.span()))
             .prevents(prevents)
             .help(format!("write `{key} = [\"{s}\"]`"))
-            .fixable(),
+            .fix(fix),
         );
     } else if !item.is_array() {
         out.push(wrong_type(
@@ -109,7 +116,7 @@ pub(super) fn expect_str(
 
 pub(super) fn wrong_type(file: &TomlFile, item: &Item, key: &str, want: &str) -> Finding {
     let got = item.type_name();
-    Finding::new("BK010", format!("`{key}` is {got}; BuildKit wants {want}"))
+    Finding::new(&BK010, format!("`{key}` is {got}; BuildKit wants {want}"))
         .at(file.src.loc_opt(item.span()))
         .prevents(format!(
             "failed to parse config: Can't convert ({got}) for `{key}`"

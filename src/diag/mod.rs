@@ -4,7 +4,15 @@
 //! [`Finding`]; a check that cannot run returns an error, which the caller turns into a
 //! `BK9xx` finding so one broken check never hides the others.
 
-use serde::Serialize;
+mod check;
+mod fix;
+
+pub use check::Check;
+pub(crate) use check::checks;
+pub(crate) use fix::apply;
+pub use fix::{Applicability, Change, Edit, Fix};
+
+use serde::{Serialize, Serializer};
 use std::path::PathBuf;
 
 /// How bad a finding is, after `-A/-W/-D` overrides.
@@ -56,8 +64,9 @@ pub struct Location {
 /// One problem found in an environment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
-    /// Stable check code, e.g. `BK001`; always present in the catalog.
-    pub code: &'static str,
+    /// The check that found it; serialized as its code, e.g. `BK001`.
+    #[serde(rename = "code", serialize_with = "code_of")]
+    pub check: &'static Check,
     pub severity: Severity,
     /// One sentence naming the problem with its concrete values.
     pub message: String,
@@ -72,32 +81,38 @@ pub struct Finding {
     /// What to do about it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub help: Option<String>,
-    /// Whether `doctor --fix` can repair it.
-    pub fixable: bool,
-    /// The values `--fix` acts on (registry host, TOML key, old and new credential
-    /// key), carried as data so a fix never parses the message.
-    #[serde(skip)]
-    pub fix_args: Vec<String>,
+    /// The edits that repair it, made by the check that found it; serialized as whether
+    /// `doctor --fix` applies them (`fixable`).
+    #[serde(rename = "fixable", serialize_with = "is_safe")]
+    pub fix: Option<Fix>,
+}
+
+fn is_safe<S: Serializer>(fix: &Option<Fix>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_bool(fix.as_ref().is_some_and(Fix::is_safe))
+}
+
+fn code_of<S: Serializer>(check: &&'static Check, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(check.code)
 }
 
 impl Finding {
-    /// A finding at the catalog's default severity for `code`.
-    ///
-    /// Unknown codes are a programming error caught by the catalog tests; they fall back to
-    /// `Error` rather than panicking.
-    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
-        let meta = crate::catalog::lookup(code);
+    /// A finding of `check` at its default severity, with its default `prevents` text.
+    pub fn new(check: &'static Check, message: impl Into<String>) -> Self {
         Finding {
-            code,
-            severity: meta.map_or(Severity::Error, |m| m.severity),
+            check,
+            severity: check.severity,
             message: message.into(),
             location: None,
-            prevents: meta.and_then(|m| (!m.prevents.is_empty()).then(|| m.prevents.to_string())),
+            prevents: (!check.prevents.is_empty()).then(|| check.prevents.to_string()),
             notes: Vec::new(),
             help: None,
-            fixable: false,
-            fix_args: Vec::new(),
+            fix: None,
         }
+    }
+
+    /// The check's code, e.g. `BK201`.
+    pub fn code(&self) -> &'static str {
+        self.check.code
     }
 
     pub fn at(mut self, location: Location) -> Self {
@@ -128,15 +143,26 @@ impl Finding {
         self
     }
 
-    pub fn fixable(mut self) -> Self {
-        self.fixable = true;
+    /// Attaches the fix that repairs it (none when `fix` is `None`).
+    pub fn fix(mut self, fix: impl Into<Option<Fix>>) -> Self {
+        self.fix = fix.into();
         self
     }
 
-    /// Fixable, with the values the fix needs.
-    pub fn fixable_with<S: Into<String>>(mut self, args: impl IntoIterator<Item = S>) -> Self {
-        self.fixable = true;
-        self.fix_args = args.into_iter().map(Into::into).collect();
-        self
+    /// Whether `doctor --fix` repairs it: it carries a safe fix.
+    pub fn fixable(&self) -> bool {
+        self.fix.as_ref().is_some_and(Fix::is_safe)
+    }
+
+    /// Whether the finding and `other` report the same thing (they may differ in how a
+    /// fix would be made, e.g. from two configurations that both see the problem).
+    pub(crate) fn same_report(&self, other: &Finding) -> bool {
+        self.check == other.check
+            && self.severity == other.severity
+            && self.message == other.message
+            && self.location == other.location
+            && self.prevents == other.prevents
+            && self.notes == other.notes
+            && self.help == other.help
     }
 }

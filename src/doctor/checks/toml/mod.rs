@@ -1,117 +1,92 @@
 //! BK0xx: buildkitd.toml syntax and schema, checked strictly because BuildKit never is.
 
 use super::Ctx;
-use super::toml_types::{expect_str, keys, string_vs_array, wrong_type};
-use crate::catalog::CheckMeta;
-use crate::diag::{Finding, Severity};
-use crate::doctor::model::TomlFile;
+mod types;
+
+use crate::diag::{Edit, Finding, Fix};
+use crate::doctor::parsed::TomlFile;
 use toml_edit::{Item, Table, Value};
+use types::{expect_str, keys, string_vs_array, wrong_type};
 
-macro_rules! check {
-    ($code:literal, $slug:literal, $sev:ident, $fix:literal, $title:literal, $prevents:literal) => {
-        CheckMeta {
-            code: $code,
-            slug: $slug,
-            severity: Severity::$sev,
-            title: $title,
-            prevents: $prevents,
-            explanation: include_str!(concat!("../../catalog/explain/", $code, ".md")),
-            fixable: $fix,
-        }
-    };
+crate::diag::checks! {
+    BK001 {
+        slug: "toml-syntax-error",
+        severity: Error,
+        fixable: false,
+        title: "buildkitd.toml is not valid TOML",
+        prevents: "failed to parse config",
+    }
+    BK002 {
+        slug: "string-instead-of-array",
+        severity: Error,
+        fixable: true,
+        title: "A key BuildKit reads as an array holds a string",
+        prevents: "failed to parse config: Can't convert ...(string) to []string(slice)",
+    }
+    BK003 {
+        slug: "array-instead-of-string",
+        severity: Error,
+        fixable: true,
+        title: "`grpc.tls.ca` holds an array; BuildKit wants one file path",
+        prevents: "failed to parse config: toml: cannot decode TOML array into struct field config.TLSConfig.CA of type string",
+    }
+    BK004 {
+        slug: "unknown-key",
+        severity: Warning,
+        fixable: false,
+        title: "A key BuildKit does not know; it is silently ignored",
+        prevents: "",
+    }
+    BK005 {
+        slug: "wrong-case-key",
+        severity: Warning,
+        fixable: false,
+        title: "A key spelled with the wrong case; ignored by BuildKit v0.10 to v0.27",
+        prevents: "",
+    }
+    BK006 {
+        slug: "unquoted-registry-key",
+        severity: Error,
+        fixable: true,
+        title: "A registry key with `.` or `:` is not quoted",
+        prevents: "",
+    }
+    BK007 {
+        slug: "registry-key-not-host",
+        severity: Error,
+        fixable: false,
+        title: "A registry key is not the exact host[:port] BuildKit looks up",
+        prevents: "",
+    }
+    BK008 {
+        slug: "keypair-not-array-of-tables",
+        severity: Error,
+        fixable: false,
+        title: "`keypair` is a table; BuildKit wants an array of tables",
+        prevents: "failed to parse config: toml: cannot store a table in a slice",
+    }
+    BK009 {
+        slug: "duplicate-table",
+        severity: Error,
+        fixable: false,
+        title: "The same table is defined twice",
+        prevents: "failed to parse config: duplicated tables",
+    }
+    BK010 {
+        slug: "wrong-value-type",
+        severity: Error,
+        fixable: false,
+        title: "A value has the wrong TOML type",
+        prevents: "failed to parse config",
+    }
+    BK011 {
+        slug: "grpc-address-without-scheme",
+        severity: Error,
+        fixable: false,
+        title: "A gRPC address has no scheme",
+        prevents: "address does not contain proto",
+    }
 }
-pub(crate) use check;
-
-pub const CHECKS: &[CheckMeta] = &[
-    check!(
-        "BK001",
-        "toml-syntax-error",
-        Error,
-        false,
-        "buildkitd.toml is not valid TOML",
-        "failed to parse config"
-    ),
-    check!(
-        "BK002",
-        "string-instead-of-array",
-        Error,
-        true,
-        "A key BuildKit reads as an array holds a string",
-        "failed to parse config: Can't convert ...(string) to []string(slice)"
-    ),
-    check!(
-        "BK003",
-        "array-instead-of-string",
-        Error,
-        true,
-        "`grpc.tls.ca` holds an array; BuildKit wants one file path",
-        "failed to parse config: toml: cannot decode TOML array into struct field config.TLSConfig.CA of type string"
-    ),
-    check!(
-        "BK004",
-        "unknown-key",
-        Warning,
-        false,
-        "A key BuildKit does not know; it is silently ignored",
-        ""
-    ),
-    check!(
-        "BK005",
-        "wrong-case-key",
-        Warning,
-        false,
-        "A key spelled with the wrong case; ignored by BuildKit v0.10 to v0.27",
-        ""
-    ),
-    check!(
-        "BK006",
-        "unquoted-registry-key",
-        Error,
-        true,
-        "A registry key with `.` or `:` is not quoted",
-        ""
-    ),
-    check!(
-        "BK007",
-        "registry-key-not-host",
-        Error,
-        false,
-        "A registry key is not the exact host[:port] BuildKit looks up",
-        ""
-    ),
-    check!(
-        "BK008",
-        "keypair-not-array-of-tables",
-        Error,
-        false,
-        "`keypair` is a table; BuildKit wants an array of tables",
-        "failed to parse config: toml: cannot store a table in a slice"
-    ),
-    check!(
-        "BK009",
-        "duplicate-table",
-        Error,
-        false,
-        "The same table is defined twice",
-        "failed to parse config: duplicated tables"
-    ),
-    check!(
-        "BK010",
-        "wrong-value-type",
-        Error,
-        false,
-        "A value has the wrong TOML type",
-        "failed to parse config"
-    ),
-    check!(
-        "BK011",
-        "grpc-address-without-scheme",
-        Error,
-        false,
-        "A gRPC address has no scheme",
-        "address does not contain proto"
-    ),
-];
 
 const TOP: &[&str] = &[
     "debug",
@@ -152,7 +127,7 @@ const REGISTRY: &[&str] = &[
 ];
 const KEYPAIR: &[&str] = &["key", "cert"];
 
-pub fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+pub(crate) fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     let v2 = ctx.buildkit_version().is_some_and(|v| v >= (0, 28, 0));
     for file in &ctx.snap.buildkitd {
         let header_hits = unquoted_headers(file, out);
@@ -167,12 +142,12 @@ pub fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
                 let (code, prevents) =
                     if e.message.contains("duplicate key") && text.starts_with('[') {
                         (
-                            "BK009",
+                            &BK009,
                             format!("failed to parse config: ({line}, {col}): duplicated tables"),
                         )
                     } else {
                         (
-                            "BK001",
+                            &BK001,
                             format!("failed to parse config: ({line}, {col}): {}", e.message),
                         )
                     };
@@ -205,7 +180,8 @@ fn unquoted_headers(file: &TomlFile, out: &mut Vec<Finding>) -> Vec<usize> {
         let Some(rest) = inner.strip_prefix("registry.") else {
             continue;
         };
-        let key = rest.trim_end_matches(']').trim_end_matches(']');
+        // The header's key ends at its first `]`; a comment may follow.
+        let key = rest.split(']').next().unwrap_or(rest);
         let key = key.strip_suffix(".keypair").unwrap_or(key);
         if key.starts_with('"')
             || key.starts_with('\'')
@@ -215,7 +191,7 @@ fn unquoted_headers(file: &TomlFile, out: &mut Vec<Finding>) -> Vec<usize> {
         }
         let parses = !key.contains(':');
         let mut f = Finding::new(
-            "BK006",
+            &BK006,
             format!(
                 "registry key `{key}` is not quoted; BuildKit reads `[registry.{key}]` as {}",
                 if parses {
@@ -231,8 +207,21 @@ fn unquoted_headers(file: &TomlFile, out: &mut Vec<Finding>) -> Vec<usize> {
         .at(file.src.loc_line(i + 1))
         .help(format!("quote the key: `[registry.\"{key}\"]`"));
         if parses {
+            // The key starts right after `registry.`, past the indent and the brackets.
+            let start = file.src.line_start(i + 1).map(|line| {
+                line + (raw.len() - raw.trim_start().len())
+                    + (t.len() - inner.len())
+                    + "registry.".len()
+            });
+            let fix = start.map(|s| {
+                Fix::safe([Edit::replace(
+                    &file.src.path,
+                    s..s + key.len(),
+                    format!("\"{key}\""),
+                )])
+            });
             f = f
-                .fixable_with([key])
+                .fix(fix)
                 .prevents("no error: the settings are silently not applied");
         } else {
             f = f.prevents(
@@ -257,12 +246,16 @@ fn schema(file: &TomlFile, root: &Table, v2: bool, out: &mut Vec<Finding>) {
                 }
                 if let Some(item) = tls.get("ca") {
                     if let Some(arr) = item.as_array() {
-                        let mut f = Finding::new("BK003", format!("`grpc.tls.ca` is an array of {} path(s); BuildKit reads one CA file path", arr.len()))
+                        let mut f = Finding::new(&BK003, format!("`grpc.tls.ca` is an array of {} path(s); BuildKit reads one CA file path", arr.len()))
                             .at(file.src.loc_opt(item.span()))
                             .prevents(if v2 { "failed to parse config: toml: cannot decode TOML array into struct field config.TLSConfig.CA of type string".to_string() } else { format!("failed to parse config: Can't convert {:?}([]interface {{}}) to a slice", arr.iter().filter_map(Value::as_str).collect::<Vec<_>>()) })
                             .help("write `ca = \"/path/ca.crt\"` (a single string); concatenate several CAs into one PEM file");
-                        if arr.len() == 1 {
-                            f = f.fixable();
+                        // One path: the array becomes its only element, as written.
+                        if let (1, Some(span), Some(one)) =
+                            (arr.len(), item.span(), arr.get(0).and_then(Value::span))
+                            && let Some(raw) = file.src.text.get(one)
+                        {
+                            f = f.fix(Fix::safe([Edit::replace(&file.src.path, span, raw)]));
                         }
                         out.push(f);
                     } else {
@@ -279,7 +272,7 @@ fn schema(file: &TomlFile, root: &Table, v2: bool, out: &mut Vec<Finding>) {
             if let Some(arr) = g.get("address").and_then(Item::as_array) {
                 for v in arr.iter() {
                     if let Some(a) = v.as_str().filter(|a| !a.contains("://")) {
-                        out.push(Finding::new("BK011", format!("gRPC address `{a}` has no scheme"))
+                        out.push(Finding::new(&BK011, format!("gRPC address `{a}` has no scheme"))
                             .at(file.src.loc_opt(v.span()))
                             .prevents(format!("address {a} does not contain proto, you meant unix://{a} ?"))
                             .help(format!("write `tcp://{a}` for a TCP listener or `unix://{a}` for a socket")));
@@ -316,7 +309,7 @@ fn schema(file: &TomlFile, root: &Table, v2: bool, out: &mut Vec<Finding>) {
             } else {
                 exact
             };
-            out.push(Finding::new("BK007", format!("registry key `{host}` never matches: BuildKit looks up the bare `host[:port]` of the image reference"))
+            out.push(Finding::new(&BK007, format!("registry key `{host}` never matches: BuildKit looks up the bare `host[:port]` of the image reference"))
                 .at(file.src.loc_opt(key_span.clone()))
                 .prevents("no error: the table is silently unused, then `x509: certificate signed by unknown authority` or `http: server gave HTTP response to HTTPS client`")
                 .help(format!("use `[registry.\"{exact}\"]`")));
@@ -357,7 +350,7 @@ fn schema(file: &TomlFile, root: &Table, v2: bool, out: &mut Vec<Finding>) {
             if kp.is_table() || kp.is_inline_table() {
                 out.push(
                     Finding::new(
-                        "BK008",
+                        &BK008,
                         format!("`keypair` of registry `{host}` is a single table"),
                     )
                     .at(file.src.loc_opt(span))

@@ -1,0 +1,62 @@
+//! [`Snapshot`]: everything doctor read from one environment, parsed. The loader fills
+//! it; the view, the environment split, the checks and the live plan only read it.
+
+use super::discover::Unreadable;
+use super::parsed::*;
+use super::paths::PathIndex;
+use super::source::SourceFile;
+use std::collections::BTreeSet;
+use std::path::Path;
+
+/// Everything doctor read, parsed, with paths relative to the environment root.
+#[derive(Debug, Default, Clone)]
+pub struct Snapshot {
+    pub buildkitd: Vec<TomlFile>,
+    pub compose: Vec<ComposeFile>,
+    pub docker_configs: Vec<DockerConfigFile>,
+    pub registry_configs: Vec<RegistryConfigFile>,
+    pub htpasswd: Vec<HtpasswdFile>,
+    pub pem: Vec<PemFile>,
+    pub refs: Vec<RefFile>,
+    pub env: Vec<EnvFile>,
+    pub unreadable: Vec<Unreadable>,
+    /// What exists under the compose bind-mount sources, for existence checks.
+    pub paths: PathIndex,
+    /// Credential helpers (`docker-credential-<name>`) found on PATH.
+    pub helpers_on_path: BTreeSet<String>,
+}
+
+impl Snapshot {
+    pub(crate) fn pem_at(&self, rel: &Path) -> Option<&PemFile> {
+        self.pem.iter().find(|p| p.src.path == rel)
+    }
+    pub(crate) fn env_var(&self, key: &str) -> Option<(&EnvFile, &str, usize)> {
+        self.env
+            .iter()
+            .find_map(|e| e.get(key).map(|(v, l)| (e, v, l)))
+    }
+}
+
+impl Snapshot {
+    /// The source of every file in the snapshot.
+    pub fn sources(&self) -> impl Iterator<Item = &SourceFile> {
+        (self.buildkitd.iter().map(|f| &f.src))
+            .chain(self.compose.iter().map(|f| &f.src))
+            .chain(self.docker_configs.iter().map(|f| &f.src))
+            .chain(self.registry_configs.iter().map(|f| &f.src))
+            .chain(self.htpasswd.iter().map(|f| &f.src))
+            .chain(self.pem.iter().map(|f| &f.src))
+            .chain(self.refs.iter().map(|f| &f.src))
+            .chain(self.env.iter().map(|f| &f.src))
+    }
+
+    /// True when `path` (relative to the root) is one of the snapshot's files.
+    pub fn holds(&self, path: &Path) -> bool {
+        self.sources().any(|s| s.path == path)
+    }
+
+    /// True when the snapshot holds no file and no unreadable path.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.sources().next().is_none() && self.unreadable.is_empty()
+    }
+}
