@@ -459,6 +459,52 @@ impl Unchanged for bkenv::init::InitOutcome {
     }
 }
 
+/// Doctor's BK513 and `status` ask for `--drop-old` once the rotation has been finished
+/// for 30 days and the old CA is still in the trust files; neither does before, or after
+/// the old CA left them.
+#[test]
+fn an_old_ca_left_in_the_trust_files_long_after_finish_is_reported() {
+    let dir = env_at(None, NOW);
+    let d = dir.path();
+    rotate(d, Step::Start, NOW).expect("start");
+    rotate(d, Step::Finish, NOW).expect("finish");
+    let codes = |at: OffsetDateTime| -> Vec<String> {
+        let inputs = DoctorInputs {
+            path_env: Some(d.join("bin").into_os_string()),
+            ..DoctorInputs::default()
+        };
+        doctor::run(d, &inputs, at)
+            .expect("doctor")
+            .findings
+            .iter()
+            .map(|f| format!("{} {}", f.code(), f.message))
+            .collect()
+    };
+    doctor_clean(d, NOW + Duration::days(29), "29 days after --finish");
+    assert!(!report(d, NOW + Duration::days(29), 30).needs_attention());
+    let late = NOW + Duration::days(31);
+    let found = codes(late);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert!(
+        found[0].starts_with("BK513 the CA rotation finished 31 days ago"),
+        "{found:#?}"
+    );
+    for f in bkenv::spec::environment_of(d).expect("spec").trust_files() {
+        assert!(found[0].contains(&f), "{f} named: {found:#?}");
+    }
+    let r = report(d, late, 30);
+    assert!(
+        r.attention
+            .iter()
+            .any(|a| a.contains("rotate-ca --drop-old")),
+        "{:#?}",
+        r.attention
+    );
+    rotate(d, Step::DropOld, late).expect("drop-old");
+    doctor_clean(d, late, "after --drop-old");
+    assert!(!report(d, late, 30).needs_attention());
+}
+
 /// A renewal during the overlap is signed by the CA that still signs (the old one), so
 /// clients that have only it keep working. (Every writing command renews what is due:
 /// the start of the rotation renews the leaves 10 days from expiry, from the old CA.)

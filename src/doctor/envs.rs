@@ -104,6 +104,13 @@ pub(super) fn split(all: Snapshot) -> Vec<Snapshot> {
     deal(all.refs, |f| &f.src.path, &owners, g, |s| &mut s.refs);
     deal(all.env, |f| &f.src.path, &owners, g, |s| &mut s.env);
     deal(
+        all.bkenv_state,
+        |f| &f.src.path,
+        &owners,
+        g,
+        |s| &mut s.bkenv_state,
+    );
+    deal(
         all.unreadable,
         |u| &u.path,
         &owners,

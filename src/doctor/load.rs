@@ -143,6 +143,7 @@ pub fn add_file(
             });
         }
         FileKind::Env => snap.env.push(parse_env(rel, text)),
+        FileKind::BkenvState => snap.bkenv_state.push(BkenvStateFile::parse(rel, text)),
     }
 }
 

@@ -19,6 +19,8 @@ pub struct Snapshot {
     pub pem: Vec<PemFile>,
     pub refs: Vec<RefFile>,
     pub env: Vec<EnvFile>,
+    /// bkenv's state manifests (`.bkenv/state.json`).
+    pub bkenv_state: Vec<BkenvStateFile>,
     pub unreadable: Vec<Unreadable>,
     /// What exists under the compose bind-mount sources, for existence checks.
     pub paths: PathIndex,
@@ -48,6 +50,7 @@ impl Snapshot {
             .chain(self.pem.iter().map(|f| &f.src))
             .chain(self.refs.iter().map(|f| &f.src))
             .chain(self.env.iter().map(|f| &f.src))
+            .chain(self.bkenv_state.iter().map(|f| &f.src))
     }
 
     /// True when `path` (relative to the root) is one of the snapshot's files.

@@ -6,6 +6,10 @@ use crate::pki::{self, PkiError};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
+/// How long after `rotate-ca --finish` the old CA may stay in the trust files before
+/// doctor (BK513) and `status` ask for `--drop-old`: long enough for clients to move over.
+pub const OLD_CA_GRACE_DAYS: i64 = 30;
+
 /// Where a rotation stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

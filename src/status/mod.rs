@@ -60,6 +60,7 @@ pub struct RotationView {
     pub new_ca: String,
     /// The command that takes the rotation to its next phase.
     pub next: String,
+    pub problems: Vec<String>,
 }
 
 /// Which CA of the environment signed a certificate (or is this CA).
@@ -226,7 +227,7 @@ pub fn collect(
         dir: shown.to_string(),
         at: crate::stamp::iso(now),
         within_days: within.whole_days(),
-        rotation: rotation.map(|r| rotation_view(r, &cas)),
+        rotation: rotation.map(|r| rotation_view(r, &cas, now)),
         certificates: Vec::new(),
         trust_files: Vec::new(),
         probed: false,
@@ -281,7 +282,7 @@ pub fn collect(
     Ok(report)
 }
 
-fn rotation_view(r: &Rotation, cas: &Cas) -> RotationView {
+fn rotation_view(r: &Rotation, cas: &Cas, now: OffsetDateTime) -> RotationView {
     let fp = |pem: &str| {
         pki::read_certs(pem.as_bytes())
             .ok()
@@ -298,6 +299,13 @@ fn rotation_view(r: &Rotation, cas: &Cas) -> RotationView {
         Phase::Started => "bkenv rotate-ca --finish (once every client has the new trust files)",
         Phase::Finished => "bkenv rotate-ca --drop-old (once every client has the new CA)",
     };
+    // The same grace doctor's BK513 gives: then the old CA should leave the trust files.
+    let overdue = r
+        .finished
+        .filter(|_| r.phase == Phase::Finished)
+        .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
+        .map(|t| (now - t).whole_days())
+        .filter(|d| *d >= crate::rotation::state::OLD_CA_GRACE_DAYS);
     RotationView {
         phase: r.phase,
         started: at(r.started),
@@ -305,6 +313,15 @@ fn rotation_view(r: &Rotation, cas: &Cas) -> RotationView {
         old_ca: fp(&r.old_ca),
         new_ca: fp(&r.new_ca),
         next: next.to_string(),
+        problems: overdue
+            .map(|d| {
+                format!(
+                    "finished {d} days ago, and every trust file still holds the old CA: run `bkenv rotate-ca --drop-old` \
+                     once every client has the new one"
+                )
+            })
+            .into_iter()
+            .collect(),
     }
 }
 
@@ -538,7 +555,11 @@ fn trust_row(ctx: &RowCtx<'_>, file: &str) -> Result<TrustRow> {
 }
 
 fn attention(report: &Report) -> Vec<String> {
-    let mut out = Vec::new();
+    let mut out: Vec<String> = report
+        .rotation
+        .iter()
+        .flat_map(|r| r.problems.iter().map(|p| format!("CA rotation: {p}")))
+        .collect();
     for c in &report.certificates {
         out.extend(c.problems.iter().map(|p| format!("{}: {p}", c.file)));
     }

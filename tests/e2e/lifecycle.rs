@@ -161,6 +161,42 @@ fn ca_rotation_keeps_real_pushes_working_at_every_phase() {
     );
     let (ok, out) = curl_with(&up, &old.ca);
     assert!(!ok, "old CA only, after --finish: {out}");
+    // A host-side bundle kept as it was before `--finish` (the old CA only): skopeo
+    // through it fails, as doctor's BK216 predicts for that directory.
+    let stale = env.copy();
+    fs::copy(&old.ca, stale.path("certs.d/localhost:5005/ca.crt")).expect("stale bundle");
+    let (ok, out, err) = up.bkenv(&[
+        "doctor",
+        stale.dir.path().to_str().expect("path"),
+        "--format",
+        "json",
+    ]);
+    let codes: Vec<String> = crate::env::findings(&out)
+        .into_iter()
+        .map(|f| f.code)
+        .collect();
+    assert!(
+        !ok && codes == ["BK216"],
+        "doctor on the stale bundle: {out}{err}"
+    );
+    let mut c = up.client("skopeo");
+    c.args([
+        "--command-timeout",
+        "45s",
+        "inspect",
+        "--raw",
+        "--tls-verify=true",
+    ])
+    .arg("--cert-dir")
+    .arg(stale.path("certs.d/localhost:5005"))
+    .arg("--authfile")
+    .arg(env.path("docker/config.json"))
+    .arg("docker://localhost:5005/lifecycle:finished");
+    let (ok, out) = run_for(&mut c, CLIENT_TIMEOUT);
+    assert!(
+        !ok && out.contains("certificate signed by unknown authority"),
+        "skopeo through the stale bundle: {out}"
+    );
     // Its client certificate (from the old CA) is still accepted through the bundle.
     let bundle_with_old_pair = ClientTls {
         ca: env.path("client/ca.crt"),
