@@ -347,3 +347,99 @@ fn a_ca_without_name_constraints_stays_out_of_the_system_store() {
     assert!(ok, "{out}");
     assert!(!ns.system_trusts(&leaf), "{out}");
 }
+
+/// `--root` writes into an image being built: the files land under it, the paths inside
+/// `hosts.toml` are the image's own, and `update-ca-certificates` is left to the image.
+#[test]
+fn root_prefix_writes_into_an_image_tree() {
+    let env = init(include_str!("../templates/bkenv.toml"));
+    let d = env.path();
+    let image = tempfile::tempdir().unwrap();
+    let r = image.path();
+    for dir in [
+        "etc/docker",
+        "etc/containerd",
+        "usr/local/share/ca-certificates",
+        "usr/sbin",
+    ] {
+        fs::create_dir_all(r.join(dir)).unwrap();
+    }
+    fs::write(
+        r.join("usr/sbin/update-ca-certificates"),
+        "#!/bin/sh\nexit 1\n",
+    )
+    .unwrap();
+    let (ok, out) = support::run(
+        Command::new(assert_cmd::cargo::cargo_bin("bkenv"))
+            .args(["trust", "install", "--yes", "--root"])
+            .arg(r)
+            .arg(d)
+            .stdin(Stdio::null()),
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains("not run for another root"), "{out}");
+    let ca = fs::read_to_string(d.join("ca/ca.crt")).unwrap();
+    assert_eq!(
+        fs::read_to_string(r.join("etc/docker/certs.d/localhost:5005/ca.crt")).unwrap(),
+        ca
+    );
+    let hosts =
+        fs::read_to_string(r.join("etc/containerd/certs.d/localhost:5005/hosts.toml")).unwrap();
+    assert!(
+        hosts.contains("ca = \"/etc/containerd/certs.d/localhost:5005/ca.crt\""),
+        "{hosts}"
+    );
+    let system: Vec<_> = fs::read_dir(r.join("usr/local/share/ca-certificates"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .collect();
+    assert_eq!(system.len(), 1);
+    let (ok, out) = support::run(
+        Command::new(assert_cmd::cargo::cargo_bin("bkenv"))
+            .args(["trust", "uninstall", "--yes"])
+            .arg(d)
+            .stdin(Stdio::null()),
+    );
+    assert!(ok, "{out}");
+    assert!(!r.join("etc/docker/certs.d").exists(), "{out}");
+    assert!(
+        r.join("etc/docker").is_dir(),
+        "the image's own directory stays"
+    );
+}
+
+/// Without the rights to the host's trust directories, the install stops with how to
+/// get them (sudo), and nothing lands there.
+#[test]
+fn without_root_the_install_says_to_use_sudo() {
+    if support::tool("setpriv").is_none() || bkenv::safefs::euid() != 0 {
+        return;
+    }
+    let env = init(include_str!("../templates/bkenv.toml"));
+    let d = env.path();
+    let image = tempfile::tempdir().unwrap();
+    let r = image.path();
+    fs::create_dir_all(r.join("etc/docker")).unwrap();
+    fs::set_permissions(r, fs::Permissions::from_mode(0o755)).unwrap();
+    // The environment belongs to uid 1001, who runs bkenv from a directory it can reach.
+    for e in walkdir::WalkDir::new(d) {
+        std::os::unix::fs::chown(e.unwrap().path(), Some(1001), Some(1001)).unwrap();
+    }
+    let bin = tempfile::tempdir().unwrap();
+    fs::set_permissions(bin.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let linked = bin.path().join("bkenv");
+    if fs::hard_link(assert_cmd::cargo::cargo_bin("bkenv"), &linked).is_err() {
+        fs::copy(assert_cmd::cargo::cargo_bin("bkenv"), &linked).unwrap();
+    }
+    let (ok, out) = support::run(
+        Command::new("setpriv")
+            .args(["--reuid=1001", "--regid=1001", "--clear-groups", "--"])
+            .arg(&linked)
+            .args(["trust", "install", "--yes", "--target", "docker", "--root"])
+            .arg(r)
+            .arg(d)
+            .stdin(Stdio::null()),
+    );
+    assert!(!ok && out.contains("run it with sudo"), "{out}");
+    assert!(!r.join("etc/docker/certs.d").exists());
+}

@@ -49,7 +49,7 @@ fn install(args: &TrustInstallArgs, out: &mut dyn Write) -> Result<ExitStatus> {
     let (_lock, _) = crate::init::lock(&lock_opts, "trust install", &mut writer)?;
     // Planned again under the lock: another run may have changed the record since.
     let plan = hosttrust::plan_install(&args.dir, &env, &opts)?;
-    let applied = hosttrust::install(&args.dir, &plan, &mut writer)?;
+    let applied = hosttrust::install(&args.dir, &plan, &mut writer).map_err(needs_root)?;
     let refreshed = refresh(applied.refresh && args.root == std::path::Path::new("/"))?;
     let text = if human {
         outcome::trust_applied_human(&applied, refreshed.as_deref())
@@ -77,7 +77,7 @@ fn uninstall(args: &TrustUninstallArgs, out: &mut dyn Write) -> Result<ExitStatu
     let mut writer = super::env_writer(&args.dir);
     let lock_opts = super::env_options(&args.dir);
     let (_lock, _) = crate::init::lock(&lock_opts, "trust uninstall", &mut writer)?;
-    let applied = hosttrust::uninstall(&args.dir, &mut writer)?;
+    let applied = hosttrust::uninstall(&args.dir, &mut writer).map_err(needs_root)?;
     let refreshed = refresh(applied.refresh)?;
     let text = if human {
         outcome::trust_applied_human(&applied, refreshed.as_deref())
@@ -86,6 +86,22 @@ fn uninstall(args: &TrustUninstallArgs, out: &mut dyn Write) -> Result<ExitStatu
     };
     super::emit(out, &text)?;
     Ok(ExitStatus::Clean)
+}
+
+/// The host's trust directories belong to root: say how to get there.
+fn needs_root(e: Error) -> Error {
+    match e {
+        Error::Io { path, source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => {
+            Error::Refused {
+                path,
+                message: format!(
+                    "{source}: the host's trust directories belong to root; run it with sudo (the record in \
+                     .bkenv stays yours). What was written so far is recorded, so a later run completes or undoes it"
+                ),
+            }
+        }
+        other => other,
+    }
 }
 
 /// `--yes`, or `y` typed on a terminal; anything else changes nothing.
