@@ -367,7 +367,7 @@ fn load_or_create_ca(
                 // The old pair moves to a backup and the new one takes its place in one
                 // transaction (see castore): never a key without its certificate.
                 let backup = crate::castore::switch(dir, &ca, opts.now, writer)?;
-                let kept = backup.map_or_else(|| "nowhere".into(), |b| rel(dir, &b));
+                let kept = backup.map_or_else(|| "nowhere".into(), |b| layout::relative(dir, &b));
                 notes.push(format!("new CA generated; the old one is kept in {kept}"));
             }
             ca
@@ -704,11 +704,4 @@ fn htpasswd_files(
         out.insert(local.service.clone(), text);
     }
     Ok(out)
-}
-
-fn rel(root: &Path, path: &Path) -> String {
-    path.strip_prefix(root)
-        .unwrap_or(path)
-        .display()
-        .to_string()
 }

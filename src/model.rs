@@ -62,6 +62,14 @@ pub mod layout {
     pub const REG_CONFIG_IN: &str = "/etc/docker/registry/config.yml";
     pub const REG_CERTS_IN: &str = "/certs";
     pub const REG_AUTH_IN: &str = "/auth";
+
+    /// `path` as the user sees it: relative to the environment root when inside it.
+    pub fn relative(root: &std::path::Path, path: &std::path::Path) -> String {
+        path.strip_prefix(root)
+            .unwrap_or(path)
+            .display()
+            .to_string()
+    }
 }
 
 /// A validated environment.

@@ -61,8 +61,6 @@ pub enum Target {
 }
 
 impl Target {
-    pub const ALL: [Target; 3] = [Target::Docker, Target::Containerd, Target::System];
-
     pub fn as_str(self) -> &'static str {
         match self {
             Target::Docker => "docker",
@@ -214,7 +212,8 @@ pub fn plan_install(dir: &Path, env: &Environment, opts: &InstallOptions) -> Res
             ));
         } else {
             for ca in &cas {
-                let name = format!("bkenv-{}.crt", &ca.fingerprint()[..16]);
+                let fp = ca.fingerprint();
+                let name = format!("bkenv-{}.crt", fp.get(..16).unwrap_or(&fp));
                 planned.push((
                     Target::System,
                     root.join(LOCAL_CAS).join(name),

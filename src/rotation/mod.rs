@@ -33,7 +33,7 @@ pub use state::{Phase, Rotation, RotationError, trust_bundle};
 use crate::castore;
 use crate::error::Result;
 use crate::init::{self, InitOptions, InitOutcome};
-use crate::model::Environment;
+use crate::model::{Environment, layout};
 use crate::output::{self, State, Writer};
 use crate::pki::{self, Ca};
 use ring::rand::SecureRandom;
@@ -101,7 +101,7 @@ pub fn run(
     // trust file from it, so a run interrupted from here on is completed by the next.
     output::save_state(dir, &state, writer)?;
     let phase = state.rotation.as_ref().map(|r| r.phase);
-    let archived = archived.map(|p| PathBuf::from(rel(dir, &p)));
+    let archived = archived.map(|p| PathBuf::from(layout::relative(dir, &p)));
     let init = init::run_locked(opts, rng, env_var, writer, notes)?;
     let restart = crate::restart::after(&init.env, dir, shown, &init.applied);
     Ok(RotateOutcome {
@@ -117,11 +117,11 @@ pub fn run(
 fn current_ca(dir: &Path, notes: &mut Vec<String>) -> Result<Ca> {
     let files = castore::read(dir)?;
     notes.extend(files.warnings);
-    let cert_path = dir.join(crate::model::layout::CA_CERT);
+    let cert_path = dir.join(layout::CA_CERT);
     match (files.cert, files.key) {
         (Some(cert), Some(key)) => {
             pki::load_ca(&cert, &key).map_err(|e| crate::error::Error::Refused {
-                path: dir.join(crate::model::layout::CA_KEY),
+                path: dir.join(layout::CA_KEY),
                 message: format!("{e}; a rotation needs the current CA whole"),
             })
         }
@@ -199,7 +199,7 @@ fn start(
         castore::stage_incoming(dir, &incoming, writer)?;
     }
     match &mut state.rotation {
-        Some(r) if r.new_ca == incoming.cert_pem => {
+        Some(r) if same_cert(&r.new_ca, &incoming.cert_pem) => {
             notes
                 .push("the rotation was started already; the trust files are checked again".into());
         }
@@ -239,10 +239,9 @@ fn finish(
     let Some(r) = state.rotation.as_mut() else {
         return Err(RotationError::NotStarted.into());
     };
-    let same = same_cert;
-    if same(&current.cert_pem, &r.new_ca) {
+    if same_cert(&current.cert_pem, &r.new_ca) {
         notes.push("the CA is the new one already".into());
-    } else if same(&current.cert_pem, &r.old_ca) {
+    } else if same_cert(&current.cert_pem, &r.old_ca) {
         let incoming_dir = dir.join(castore::INCOMING);
         let files = castore::read_incoming(dir)?;
         notes.extend(files.warnings);
@@ -250,13 +249,13 @@ fn finish(
             (Some(cert), Some(key)) => pki::load_ca(&cert, &key).ok(),
             _ => None,
         }
-        .filter(|ca| same(&ca.cert_pem, &r.new_ca))
+        .filter(|ca| same_cert(&ca.cert_pem, &r.new_ca))
         .ok_or(RotationError::IncomingLost(incoming_dir))?;
         // The transaction `--new-ca` uses: after it, `ca/` is the new pair and the old
         // one is filed under `ca/backup-<time>/`.
         castore::switch(dir, &incoming, opts.now, writer)?;
     } else {
-        return Err(RotationError::CaChanged(dir.join(crate::model::layout::CA_CERT)).into());
+        return Err(RotationError::CaChanged(dir.join(layout::CA_CERT)).into());
     }
     // `ca/` holds the new pair now; the staged copy is no longer needed.
     castore::remove_incoming(dir, writer)?;
@@ -268,7 +267,7 @@ fn finish(
         "the new CA signs from now on; every leaf is reissued from it. The old CA is kept in {}",
         archived
             .as_deref()
-            .map_or_else(|| "ca/backup-*".into(), |p| rel(dir, p))
+            .map_or_else(|| "ca/backup-*".into(), |p| layout::relative(dir, p))
     ));
     Ok(archived)
 }
@@ -307,7 +306,7 @@ fn drop_old(
          offline or delete it)",
         archived
             .as_deref()
-            .map_or_else(|| "ca/backup-*".into(), |p| rel(dir, p))
+            .map_or_else(|| "ca/backup-*".into(), |p| layout::relative(dir, p))
     ));
     state.rotation = None;
     Ok(archived)
@@ -319,11 +318,4 @@ fn same_cert(a: &str, b: &str) -> bool {
         (Ok(a), Ok(b)) => a.first().map(|c| &c.der) == b.first().map(|c| &c.der),
         _ => false,
     }
-}
-
-fn rel(root: &Path, path: &Path) -> String {
-    path.strip_prefix(root)
-        .unwrap_or(path)
-        .display()
-        .to_string()
 }

@@ -241,33 +241,31 @@ pub fn collect(
         within,
         rotation,
     };
-    report
-        .certificates
-        .push(ca_row(&ctx, layout::CA_CERT, files.key.as_deref()));
+    report.certificates.push(ca_row(
+        &ctx,
+        layout::CA_CERT.to_string(),
+        cas.current.clone(),
+        files.key.as_deref(),
+    ));
     if let Some(r) = rotation {
-        // The rotation's other CA: where its files are now.
-        let other_file = match cas.incoming.is_some() {
-            true => format!("{}/ca.crt", castore::INCOMING),
-            false => first(&r.old_ca)
+        // The rotation's other CA, where its files are now: incoming before `--finish`,
+        // archived after it.
+        let (file, pem, key) = if cas.incoming.is_some() {
+            let file = format!("{}/ca.crt", castore::INCOMING);
+            (file, &r.new_ca, castore::read_incoming(dir)?.key)
+        } else {
+            let file = first(&r.old_ca)
                 .and_then(|c| castore::find_backup(dir, &c.der))
                 .map_or_else(
                     || "(in .bkenv/state.json)".to_string(),
-                    |p| format!("{}/ca.crt", rel(dir, &p)),
-                ),
-        };
-        let pem = if cas.incoming.is_some() {
-            &r.new_ca
-        } else {
-            &r.old_ca
+                    |p| format!("{}/ca.crt", layout::relative(dir, &p)),
+                );
+            (file, &r.old_ca, None)
         };
         if let Some(facts) = first(pem) {
-            let key = match cas.incoming.is_some() {
-                true => castore::read_incoming(dir)?.key,
-                false => None,
-            };
             report
                 .certificates
-                .push(ca_row_for(&ctx, other_file, Some(facts), key.as_deref()));
+                .push(ca_row(&ctx, file, Some(facts), key.as_deref()));
         }
     }
     for leaf in env.leaves() {
@@ -383,17 +381,7 @@ fn fill(ctx: &RowCtx<'_>, row: &mut CertRow, facts: &CertFacts) {
     }
 }
 
-fn ca_row(ctx: &RowCtx<'_>, file: &str, key: Option<&str>) -> CertRow {
-    let facts = ctx.cas.current.clone();
-    ca_row_for(ctx, file.to_string(), facts, key)
-}
-
-fn ca_row_for(
-    ctx: &RowCtx<'_>,
-    file: String,
-    facts: Option<CertFacts>,
-    key: Option<&str>,
-) -> CertRow {
+fn ca_row(ctx: &RowCtx<'_>, file: String, facts: Option<CertFacts>, key: Option<&str>) -> CertRow {
     let mut row = empty_row("ca", file);
     let Some(facts) = facts else {
         row.problems
@@ -575,13 +563,6 @@ fn cn_of(name: &str) -> String {
     name.split(", ")
         .find_map(|part| part.strip_prefix("CN="))
         .unwrap_or(name)
-        .to_string()
-}
-
-fn rel(root: &Path, path: &Path) -> String {
-    path.strip_prefix(root)
-        .unwrap_or(path)
-        .display()
         .to_string()
 }
 
