@@ -254,17 +254,19 @@ pub fn rotate_json(o: &RotateOutcome, host_trust: bool) -> String {
 /// The install plan: what is written where, why it is safe, what is left out.
 pub fn trust_plan_human(plan: &InstallPlan) -> String {
     let mut s = String::from("bkenv trust install: the environment's CA for host-side tools\n");
-    for (cn, names) in &plan.constraints {
-        match names {
+    for ca in &plan.constraints {
+        let fp = ca.fingerprint.get(..16).unwrap_or(&ca.fingerprint);
+        let who = format!("CA \"{}\" (sha256:{fp}...)", ca.name);
+        match &ca.names {
             Some(n) => {
                 let _ = writeln!(
                     s,
-                    "  CA \"{cn}\" can sign only for: {} (its name constraints: trusting it cannot let it impersonate any other site)",
+                    "  {who} can sign only for: {} (its name constraints: trusting it cannot let it impersonate any other site)",
                     n.join(", ")
                 );
             }
             None => {
-                let _ = writeln!(s, "  CA \"{cn}\" has NO name constraints");
+                let _ = writeln!(s, "  {who} has NO name constraints");
             }
         }
     }
@@ -389,7 +391,7 @@ pub fn trust_json(
         #[serde(skip_serializing_if = "Vec::is_empty")]
         conflicts: Vec<(String, String)>,
         #[serde(skip_serializing_if = "Vec::is_empty")]
-        constraints: Vec<(String, Option<Vec<String>>)>,
+        constraints: Vec<hosttrust::CaScope>,
         applied: bool,
         written: Vec<String>,
         removed: Vec<String>,

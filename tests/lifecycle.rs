@@ -747,3 +747,75 @@ fn renew_and_rotate_output_snapshots() {
         insta::assert_snapshot!(format!("{name}_json"), json);
     }
 }
+
+/// `text` with 16-digit fingerprint prefixes (system store file names, plan lines)
+/// replaced: the CA is new on every run.
+fn redact_short(text: &str) -> String {
+    let mut out = String::new();
+    for word in text.split_inclusive(|c: char| !c.is_ascii_hexdigit()) {
+        let hex: String = word.chars().take_while(char::is_ascii_hexdigit).collect();
+        if hex.len() == 16 {
+            out.push_str("[fp]");
+            out.push_str(&word[16..]);
+        } else {
+            out.push_str(word);
+        }
+    }
+    out
+}
+
+#[test]
+fn trust_output_snapshots() {
+    use bkenv::hosttrust::{self, InstallOptions};
+    // During a rotation both CAs are installed; the plan tells them apart.
+    let dir = env_at(Some(MTLS), NOW);
+    let d = dir.path();
+    rotate(d, Step::Start, NOW).expect("start");
+    // An image tree with Docker, containerd and a Debian-family system store.
+    let root = tempfile::tempdir().expect("root");
+    let r = root.path();
+    for p in [
+        "etc/docker",
+        "etc/containerd",
+        "usr/local/share/ca-certificates",
+        "usr/sbin",
+    ] {
+        fs::create_dir_all(r.join(p)).expect("mkdir");
+    }
+    fs::write(r.join("usr/sbin/update-ca-certificates"), "").expect("tool");
+    let shown =
+        |text: String| redact_short(&redact(&text.replace(&r.display().to_string(), "<root>")));
+    let env = bkenv::spec::environment_of(d).expect("spec");
+    let opts = InstallOptions {
+        root: r.to_path_buf(),
+        targets: Vec::new(),
+        allow_unconstrained: false,
+    };
+    let plan = hosttrust::plan_install(d, &env, &opts).expect("plan");
+    let human = bkenv::outcome::trust_plan_human(&plan);
+    let fps: Vec<&str> = plan
+        .constraints
+        .iter()
+        .map(|c| &c.fingerprint[..16])
+        .collect();
+    assert_eq!(fps.len(), 2, "{human}");
+    assert!(
+        fps[0] != fps[1] && fps.iter().all(|f| human.contains(*f)),
+        "{human}"
+    );
+    insta::assert_snapshot!("trust_install_plan_human", shown(human));
+    insta::assert_snapshot!(
+        "trust_install_plan_json",
+        shown(bkenv::outcome::trust_json(Some(&plan), None, None))
+    );
+    let applied = hosttrust::install(d, &plan, &mut Writer::new()).expect("install");
+    insta::assert_snapshot!(
+        "trust_install_applied_human",
+        shown(bkenv::outcome::trust_applied_human(&applied, None))
+    );
+    let un = hosttrust::plan_uninstall(d).expect("uninstall plan");
+    insta::assert_snapshot!(
+        "trust_uninstall_plan_human",
+        shown(bkenv::outcome::uninstall_plan_human(&un))
+    );
+}

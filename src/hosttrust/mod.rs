@@ -118,14 +118,25 @@ pub struct InstallPlan {
     pub skipped: Vec<(Target, String)>,
     /// Files in the way: not bkenv's, so the install is refused.
     pub conflicts: Vec<(PathBuf, String)>,
-    /// The names the CAs may sign for, from their name constraints (what makes
-    /// installing them safe); `None` for a CA without constraints.
-    pub constraints: Vec<(String, Option<Vec<String>>)>,
+    /// Each CA installed and the names it may sign for (what makes installing it safe).
+    pub constraints: Vec<CaScope>,
     pub warnings: Vec<String>,
     /// Whether the system store must be refreshed afterwards.
     pub refresh: bool,
     /// The root the plan is for.
     pub root: PathBuf,
+}
+
+/// A CA `install` puts on the host, and what its name constraints let it sign.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CaScope {
+    /// Its subject common name (the subject when it has none).
+    pub name: String,
+    /// SHA-256 of its DER: during a rotation two CAs share a name, and the system
+    /// store file is named by the first 16 digits.
+    pub fingerprint: String,
+    /// The names and IP ranges it may sign for; `None` when it has no name constraints.
+    pub names: Option<Vec<String>>,
 }
 
 /// Plans installing the trust of the environment at `dir` (spec `env`).
@@ -142,10 +153,11 @@ pub fn plan_install(dir: &Path, env: &Environment, opts: &InstallOptions) -> Res
             n.extend(nc.permitted.ip.iter().map(|(ip, p)| format!("{ip}/{p}")));
             n
         });
-        plan.constraints.push((
-            ca.subject_cn.clone().unwrap_or_else(|| ca.subject.clone()),
+        plan.constraints.push(CaScope {
+            name: ca.subject_cn.clone().unwrap_or_else(|| ca.subject.clone()),
+            fingerprint: ca.fingerprint(),
             names,
-        ));
+        });
     }
     let unconstrained = cas.iter().any(|c| c.name_constraints.is_none());
     let bundle = pki::certificates_to_pem(&cas);

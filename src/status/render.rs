@@ -153,7 +153,12 @@ fn row(c: &CertRow, probed: bool) -> Vec<String> {
             .as_deref()
             .map_or_else(dash, |t| t.get(..10).unwrap_or(t).to_string()),
         c.days_left.map_or_else(dash, |d| d.to_string()),
-        yes_no(c.chains_to_current_ca),
+        // The rotation's other CA signs no leaf of today's chain: "NO" there would
+        // read as a fault, and the role column says which CA it is.
+        match c.ca {
+            Some(CaRole::Current) | None => yes_no(c.chains_to_current_ca),
+            Some(_) => dash(),
+        },
         yes_no(c.key_matches),
     ];
     if probed {
