@@ -200,8 +200,9 @@ fn step_name(step: Step) -> &'static str {
 
 pub fn rotate_human(o: &RotateOutcome, host_trust: bool) -> String {
     let mut s = String::new();
+    // No phase is left only once `--drop-old` has ended the rotation.
     let phase = o.phase.map_or_else(
-        || "no rotation in progress".to_string(),
+        || "rotation complete, the old CA is dropped".to_string(),
         |p| format!("phase {p}"),
     );
     let _ = writeln!(s, "bkenv {}: {phase}", o.step.command());
@@ -303,7 +304,7 @@ pub fn trust_plan_human(plan: &InstallPlan) -> String {
     }
     if plan.refresh {
         if plan.root == std::path::Path::new("/") {
-            s.push_str("  then run update-ca-certificates\n");
+            s.push_str("  then update-ca-certificates (bkenv runs it)\n");
         } else {
             let _ = writeln!(
                 s,
@@ -337,10 +338,11 @@ pub fn trust_applied_human(applied: &hosttrust::Applied, refreshed: Option<&str>
         );
     }
     if let Some(out) = refreshed {
+        // Its summary ("1 added, 0 removed; done."), not a warning printed after it.
         let line = out
             .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
+            .find(|l| l.contains(" added, "))
+            .or_else(|| out.lines().rev().find(|l| !l.trim().is_empty()))
             .unwrap_or("done");
         let _ = writeln!(s, "  update-ca-certificates: {}", line.trim());
     }

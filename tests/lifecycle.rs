@@ -809,13 +809,52 @@ fn trust_output_snapshots() {
         shown(bkenv::outcome::trust_json(Some(&plan), None, None))
     );
     let applied = hosttrust::install(d, &plan, &mut Writer::new()).expect("install");
+    // update-ca-certificates as Debian's prints it: stdout, then its stderr (a rehash
+    // warning). The summary line is the one worth showing.
+    let refreshed = "Updating certificates in /etc/ssl/certs...\n2 added, 0 removed; done.\n\
+                     Running hooks in /etc/ca-certificates/update.d...\ndone.\n\
+                     rehash: warning: skipping ca-certificates.crt,it does not contain exactly one certificate or CRL\n";
     insta::assert_snapshot!(
         "trust_install_applied_human",
-        shown(bkenv::outcome::trust_applied_human(&applied, None))
+        shown(bkenv::outcome::trust_applied_human(
+            &applied,
+            Some(refreshed)
+        ))
     );
     let un = hosttrust::plan_uninstall(d).expect("uninstall plan");
     insta::assert_snapshot!(
         "trust_uninstall_plan_human",
         shown(bkenv::outcome::uninstall_plan_human(&un))
     );
+}
+
+#[test]
+fn status_probe_output_snapshots() {
+    // What `status --probe` shows when buildkitd still serves the certificate it loaded
+    // before `renew` and the registry cannot be reached: OTHER, unreachable, and the
+    // restart that brings buildkitd up to date. The served certificates are given
+    // directly; `tests/e2e/lifecycle.rs` asks real daemons.
+    let dir = env_at(None, NOW - Duration::days(355));
+    let d = dir.path();
+    let before = cert(d, "buildkit/certs/server.crt");
+    renew(d, NOW, Renewal::default());
+    let env = bkenv::spec::environment_of(d).expect("spec");
+    let plans = status::dial_plan(&env, &[]);
+    assert_eq!(plans.len(), 2, "{plans:?}");
+    let served = plans
+        .iter()
+        .map(|p| match p.buildkitd {
+            true => Ok(before.der.clone()),
+            false => Err("connection refused".to_string()),
+        })
+        .collect();
+    let mut r = report(d, NOW, 30);
+    status::add_served(&mut r, &env, d, &plans, served);
+    let human = status::human(&r);
+    assert!(
+        human.contains("OTHER") && human.contains("restart buildkitd"),
+        "{human}"
+    );
+    insta::assert_snapshot!("status_human_probed", redact(&human));
+    insta::assert_snapshot!("status_json_probed", redact(&status::json(&r)));
 }
