@@ -443,3 +443,64 @@ fn without_root_the_install_says_to_use_sudo() {
     assert!(!ok && out.contains("run it with sudo"), "{out}");
     assert!(!r.join("etc/docker/certs.d").exists());
 }
+
+/// On a terminal the plan is shown and the answer decides: anything but yes changes
+/// nothing; `y` installs. The terminal is a real pty from util-linux `script`.
+#[test]
+fn on_a_terminal_the_answer_decides() {
+    let Some(script) = support::tool("script") else {
+        return;
+    };
+    let env = init(include_str!("../templates/bkenv.toml"));
+    let d = env.path();
+    let image = tempfile::tempdir().unwrap();
+    let r = image.path();
+    fs::create_dir_all(r.join("etc/docker")).unwrap();
+    let installed = r.join("etc/docker/certs.d/localhost:5005/ca.crt");
+    let bkenv = assert_cmd::cargo::cargo_bin("bkenv");
+    let line = format!(
+        "'{}' trust install --target docker --root '{}' '{}'",
+        bkenv.display(),
+        r.display(),
+        d.display()
+    );
+    let answer = |text: &str| {
+        use std::io::Write;
+        // `-e`: the child's exit status; `-q`: no banner; the typescript is discarded.
+        let mut child = Command::new(&script)
+            .args(["-qec", &line, "/dev/null"])
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn script");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(text.as_bytes())
+            .expect("answer");
+        let out = child.wait_with_output().expect("script");
+        let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.push_str(&String::from_utf8_lossy(&out.stderr));
+        (out.status.success(), text)
+    };
+    for no in ["n\n", "\n", "maybe\n"] {
+        let (ok, out) = answer(no);
+        assert!(!ok, "{no:?}: {out}");
+        assert!(
+            out.contains("Install these files? [y/N]") && out.contains("nothing was changed"),
+            "{no:?}: {out}"
+        );
+        assert!(!installed.exists(), "{no:?}: {out}");
+        assert!(!d.join(".bkenv/host-trust.json").exists(), "{no:?}: {out}");
+    }
+    let (ok, out) = answer("y\n");
+    assert!(ok, "{out}");
+    assert_eq!(
+        fs::read_to_string(&installed).unwrap(),
+        fs::read_to_string(d.join("ca/ca.crt")).unwrap(),
+        "{out}"
+    );
+}

@@ -148,11 +148,7 @@ pub fn plan_install(dir: &Path, env: &Environment, opts: &InstallOptions) -> Res
         ..InstallPlan::default()
     };
     for ca in &cas {
-        let names = ca.name_constraints.as_ref().map(|nc| {
-            let mut n = nc.permitted.dns.clone();
-            n.extend(nc.permitted.ip.iter().map(|(ip, p)| format!("{ip}/{p}")));
-            n
-        });
+        let names = ca.name_constraints.as_ref().map(|nc| nc.permitted.shown());
         plan.constraints.push(CaScope {
             name: ca.subject_cn.clone().unwrap_or_else(|| ca.subject.clone()),
             fingerprint: ca.fingerprint(),

@@ -393,11 +393,7 @@ fn ca_row(ctx: &RowCtx<'_>, file: String, facts: Option<CertFacts>, key: Option<
     row.ca = Some(role);
     row.issuer = Some("self-signed".into());
     row.names = match &facts.name_constraints {
-        Some(nc) => {
-            let mut n: Vec<String> = nc.permitted.dns.clone();
-            n.extend(nc.permitted.ip.iter().map(|(ip, p)| format!("{ip}/{p}")));
-            n
-        }
+        Some(nc) => nc.permitted.shown(),
         None => vec!["(no name constraints: may sign for any name)".into()],
     };
     row.chains_to_current_ca = Some(role == CaRole::Current);
