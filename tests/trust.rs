@@ -504,3 +504,118 @@ fn on_a_terminal_the_answer_decides() {
         "{out}"
     );
 }
+
+/// Every path under `root`, relative, sorted: the shape of a tree.
+fn tree(root: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap().filter_map(|e| e.ok()) {
+            let p = e.path();
+            out.push(p.strip_prefix(root).unwrap().display().to_string());
+            if p.is_dir() {
+                stack.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// `trust install` and `trust uninstall` stopped at each write (the crash harness,
+/// `BKENV_FAIL_AFTER_WRITES=N`) are completed by running them again: the install ends
+/// with every file in place and recorded, the uninstall with the image tree exactly as
+/// it was before the install.
+#[test]
+fn trust_interrupted_at_each_write_is_completed_by_a_rerun() {
+    let template = init(include_str!("../examples/mtls/bkenv.toml"));
+    let run = |args: &[&str], env: &Path, root: &Path, fail: Option<usize>| {
+        let mut c = Command::new(assert_cmd::cargo::cargo_bin("bkenv"));
+        c.arg("trust").args(args).arg("--yes");
+        // The record holds absolute paths: only install takes the root.
+        if args == ["install"] {
+            c.arg("--root").arg(root);
+        }
+        c.arg(env).stdin(Stdio::null());
+        if let Some(n) = fail {
+            c.env("BKENV_FAIL_AFTER_WRITES", n.to_string());
+        }
+        support::run(&mut c)
+    };
+    // A fresh environment copy and image tree for each trial.
+    let trial = || {
+        let env = tempfile::tempdir().unwrap();
+        let (ok, out) = support::run(
+            Command::new("cp")
+                .arg("-a")
+                .arg(template.path().join("."))
+                .arg(env.path()),
+        );
+        assert!(ok, "{out}");
+        let root = tempfile::tempdir().unwrap();
+        for dir in [
+            "etc/docker",
+            "etc/containerd",
+            "usr/local/share/ca-certificates",
+            "usr/sbin",
+        ] {
+            fs::create_dir_all(root.path().join(dir)).unwrap();
+        }
+        fs::write(root.path().join("usr/sbin/update-ca-certificates"), "").unwrap();
+        (env, root)
+    };
+    let pristine = tree(trial().1.path());
+    let ca = fs::read_to_string(template.path().join("ca/ca.crt")).unwrap();
+    let installed = |root: &Path, context: &str| {
+        let files = [
+            "etc/docker/certs.d/localhost:5005/ca.crt",
+            "etc/docker/certs.d/[::1]:5005/ca.crt",
+            "etc/containerd/certs.d/localhost:5005/ca.crt",
+            "etc/containerd/certs.d/[::1]:5005/ca.crt",
+        ];
+        for f in files {
+            assert_eq!(
+                fs::read_to_string(root.join(f)).ok().as_deref(),
+                Some(ca.as_str()),
+                "{context}: {f}"
+            );
+        }
+        let system = fs::read_dir(root.join("usr/local/share/ca-certificates"))
+            .unwrap()
+            .count();
+        assert_eq!(system, 1, "{context}");
+    };
+
+    for (step, before) in [("install", false), ("uninstall", true)] {
+        let mut n = 0;
+        loop {
+            let (env, root) = trial();
+            let (e, r) = (env.path(), root.path());
+            if before {
+                let (ok, out) = run(&["install"], e, r, None);
+                assert!(ok, "{out}");
+            }
+            let context = format!("{step} stopped after {n} writes");
+            let (ok, out) = run(&[step], e, r, Some(n));
+            if ok {
+                assert!(n > 2, "{step}: write points exercised: {n}");
+                break;
+            }
+            assert!(out.contains("injected failure"), "{context}: {out}");
+            let (ok, out) = run(&[step], e, r, None);
+            assert!(ok, "{context}, run again: {out}");
+            match step {
+                "install" => {
+                    installed(r, &context);
+                    // And what it recorded is exactly what uninstall takes away.
+                    let (ok, out) = run(&["uninstall"], e, r, None);
+                    assert!(ok && !out.contains("kept"), "{context}: {out}");
+                }
+                _ => assert!(!out.contains("kept"), "{context}: {out}"),
+            }
+            assert_eq!(tree(r), pristine, "{context}");
+            n += 1;
+            assert!(n < 100, "{step} never completes");
+        }
+    }
+}
