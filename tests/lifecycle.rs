@@ -858,3 +858,57 @@ fn status_probe_output_snapshots() {
     insta::assert_snapshot!("status_human_probed", redact(&human));
     insta::assert_snapshot!("status_json_probed", redact(&status::json(&r)));
 }
+
+/// An external registry's CA, `days` from expiry at NOW.
+fn corp_ca(days: i64) -> String {
+    let params = pki::CaParams {
+        common_name: "Example Corp Registry CA".into(),
+        key_type: pki::KeyType::EcdsaP256,
+        not_before: NOW - Duration::days(365),
+        not_after: NOW + Duration::days(days),
+        name_constraints: None,
+    };
+    pki::generate_ca(&params, &rng()).expect("corp CA").cert_pem
+}
+
+#[test]
+fn an_external_registry_ca_near_expiry_is_reported() {
+    // bkenv cannot renew another operator's CA, but when it expires every push to that
+    // registry fails: status reports it, says where its successor goes, and says when
+    // buildkitd's copy is older than the spec's file.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    fs::write(
+        d.join("bkenv.toml"),
+        include_str!("../examples/external-registry/bkenv.toml"),
+    )
+    .expect("spec");
+    fs::write(d.join("corp-ca.crt"), corp_ca(10)).expect("ca");
+    bkenv::init::run(&opts_at(d, NOW), &rng(), &password, &mut Writer::new()).expect("init");
+    let r = report(d, NOW, 30);
+    let row = r
+        .certificates
+        .iter()
+        .find(|c| c.role == "registry-ca")
+        .expect("a row for the external CA");
+    assert_eq!(row.file, "buildkit/certs/registry0-ca.crt");
+    assert_eq!(row.days_left, Some(10));
+    let all = r.attention.join("\n");
+    assert!(
+        all.contains("expires in 10 days")
+            && all.contains("registry.corp.example:443's CA")
+            && all.contains("corp-ca.crt"),
+        "{all}"
+    );
+    insta::assert_snapshot!("status_human_external_ca_due", redact(&status::human(&r)));
+    // Within a shorter threshold nothing is due.
+    assert!(report(d, NOW, 7).attention.is_empty());
+
+    // The operator's successor is in place, buildkitd's copy is not yet.
+    fs::write(d.join("corp-ca.crt"), corp_ca(400)).expect("ca");
+    let all = report(d, NOW, 7).attention.join("\n");
+    assert!(all.contains("differs from corp-ca.crt"), "{all}");
+    bkenv::init::run(&opts_at(d, NOW), &rng(), &password, &mut Writer::new()).expect("init");
+    let r = report(d, NOW, 30);
+    assert!(r.attention.is_empty(), "{:?}", r.attention);
+}

@@ -273,11 +273,73 @@ pub fn collect(
             .certificates
             .push(leaf_row(&ctx, &leaf, env.buildkitd.service.clone())?);
     }
+    report.certificates.extend(external_rows(&ctx, env)?);
     for file in env.trust_files() {
         report.trust_files.push(trust_row(&ctx, &file)?);
     }
     report.attention = attention(&report);
     Ok(report)
+}
+
+/// The CAs of external registries, as buildkitd loads them (`buildkit/certs/registryN-ca.crt`,
+/// copied by `init` from the spec's `ca_file`). bkenv cannot renew them, but when one
+/// expires every push to that registry fails all the same, so they are reported.
+fn external_rows(ctx: &RowCtx<'_>, env: &Environment) -> Result<Vec<CertRow>> {
+    let mut rows = Vec::new();
+    for (i, reg) in env.registries.iter().enumerate() {
+        let crate::model::Role::External {
+            ca_file: Some(source),
+        } = &reg.role
+        else {
+            continue;
+        };
+        let registry = reg
+            .primary_name()
+            .map_or_else(|| "the external registry".to_string(), ToString::to_string);
+        let source_shown = source.display();
+        let file = format!(
+            "{}/{}",
+            layout::BUILDKIT_CERTS,
+            crate::render::buildkitd::external_ca_name(i)
+        );
+        let read = |path: &Path| -> Result<Option<Vec<CertFacts>>> {
+            Ok(output::read_file(path, Links::Follow)?
+                .map(|b| pki::read_certs(&b).unwrap_or_default()))
+        };
+        let copy = read(&ctx.dir.join(&file))?.unwrap_or_default();
+        if copy.is_empty() {
+            let mut row = empty_row("registry-ca", file);
+            row.problems.push(format!(
+                "missing: buildkitd has no CA for {registry}; `bkenv init` copies it from {source_shown}"
+            ));
+            rows.push(row);
+            continue;
+        }
+        let stale = read(&ctx.dir.join(source))?
+            .is_some_and(|src| src.iter().map(|c| &c.der).ne(copy.iter().map(|c| &c.der)));
+        for facts in &copy {
+            let mut row = empty_row("registry-ca", file.clone());
+            fill(ctx, &mut row, facts);
+            row.names = facts
+                .name_constraints
+                .as_ref()
+                .map(|nc| nc.permitted.shown())
+                .unwrap_or_default();
+            if row.problems.iter().any(|p| p.starts_with("expire")) {
+                row.problems.push(format!(
+                    "it is {registry}'s CA, not bkenv's: put its successor in {source_shown}, run `bkenv init` and \
+                     restart buildkitd"
+                ));
+            }
+            if stale {
+                row.problems.push(format!(
+                    "differs from {source_shown}: `bkenv init` copies the new one (then restart buildkitd)"
+                ));
+            }
+            rows.push(row);
+        }
+    }
+    Ok(rows)
 }
 
 fn rotation_view(r: &Rotation, cas: &Cas, now: OffsetDateTime) -> RotationView {
