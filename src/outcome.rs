@@ -169,7 +169,10 @@ fn next(o: &RotateOutcome, host_trust: bool) -> Vec<String> {
                  they now hold the old and the new CA"
                     .into(),
             );
-            out.push("then: bkenv rotate-ca --finish".into());
+            out.push(format!(
+                "then: {}",
+                restart::for_dir("bkenv rotate-ca --finish", &o.shown)
+            ));
         }
         Some(Phase::Finished) => {
             out.push(
@@ -177,15 +180,18 @@ fn next(o: &RotateOutcome, host_trust: bool) -> Vec<String> {
                  trust files"
                     .into(),
             );
-            out.push("once every client has them: bkenv rotate-ca --drop-old".into());
+            out.push(format!(
+                "once every client has them: {}",
+                restart::for_dir("bkenv rotate-ca --drop-old", &o.shown)
+            ));
         }
         None => out.push("done: the trust files hold the new CA only".into()),
     }
     if host_trust {
-        out.push(
-            "this machine's host trust (`bkenv trust install`) holds the previous CA set: run `sudo bkenv trust install` again"
-                .into(),
-        );
+        out.push(format!(
+            "this machine's host trust (`bkenv trust install`) holds the previous CA set: run `{}` again",
+            restart::for_dir("sudo bkenv trust install", &o.shown)
+        ));
     }
     out
 }

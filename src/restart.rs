@@ -109,6 +109,17 @@ pub fn after(env: &Environment, dir: &Path, shown: &str, applied: &[Applied]) ->
     plan(env, dir, shown, changed.iter().map(String::as_str))
 }
 
+/// `command` (a bkenv command line) for the environment at `dir` as the user named it:
+/// the directory appended unless it is the current one, so the line can be pasted
+/// where the user ran the command that printed it.
+pub fn for_dir(command: &str, dir: &str) -> String {
+    if dir == "." || dir.is_empty() {
+        command.to_string()
+    } else {
+        format!("{command} {}", shell_quote(dir))
+    }
+}
+
 /// `text` as one POSIX shell word, for commands printed to be pasted.
 pub fn shell_quote(text: &str) -> String {
     let plain = text

@@ -184,3 +184,55 @@ fn every_write_point_of_rotate_ca_and_renew_through_the_crash_harness() {
         });
     }
 }
+
+/// The commands `rotate-ca` and `status` print next, pasted verbatim into a shell in the
+/// directory the user ran them from (the environment's parent, a name with a space):
+/// each one runs the next rotation step on that environment.
+#[test]
+fn printed_next_steps_run_verbatim_from_where_the_user_is() {
+    let parent = tempfile::tempdir().unwrap();
+    let env = parent.path().join("my env");
+    fs::create_dir(&env).unwrap();
+    init(&env);
+    let bin = assert_cmd::cargo::cargo_bin("bkenv");
+    let path = format!(
+        "{}:{}",
+        bin.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let sh = |line: &str| {
+        let out = std::process::Command::new("sh")
+            .args(["-c", line])
+            .current_dir(parent.path())
+            .env("PATH", &path)
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("sh");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{line}: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    };
+    // The line after `prefix`, as printed.
+    let after = |text: &str, prefix: &str| -> String {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(prefix))
+            .unwrap_or_else(|| panic!("no `{prefix}` in:\n{text}"))
+            .to_string()
+    };
+    let out = sh("bkenv rotate-ca 'my env'");
+    let finish = after(&out, "then: ");
+    assert_eq!(finish, "bkenv rotate-ca --finish 'my env'");
+    // status says the same next step, with what to wait for in parentheses.
+    let status = sh("bkenv status 'my env'");
+    let next = after(&status, "next: ");
+    assert!(next.starts_with(&format!("{finish} (")), "{status}");
+    let out = sh(&finish);
+    let drop_old = after(&out, "once every client has them: ");
+    let out = sh(&drop_old);
+    assert!(out.contains("rotation complete"), "{out}");
+    assert_eq!(pem_count(&env, "client/ca.crt"), 1);
+}

@@ -67,6 +67,8 @@ pub struct RotateOutcome {
     pub init: InitOutcome,
     /// The phase after this step; `None` once the old CA is dropped.
     pub phase: Option<Phase>,
+    /// The environment directory as the user named it (for the commands printed next).
+    pub shown: String,
     /// Where the old CA pair is kept (after `--finish`), relative to the environment.
     pub archived: Option<PathBuf>,
     /// The services whose files changed, and how to restart them.
@@ -106,6 +108,7 @@ pub fn run(
     let restart = crate::restart::after(&init.env, dir, shown, &init.applied);
     Ok(RotateOutcome {
         step,
+        shown: shown.to_string(),
         init,
         phase,
         archived,

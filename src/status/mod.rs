@@ -227,7 +227,7 @@ pub fn collect(
         dir: shown.to_string(),
         at: crate::stamp::iso(now),
         within_days: within.whole_days(),
-        rotation: rotation.map(|r| rotation_view(r, &cas, now)),
+        rotation: rotation.map(|r| rotation_view(r, &cas, now, shown)),
         certificates: Vec::new(),
         trust_files: Vec::new(),
         probed: false,
@@ -342,7 +342,7 @@ fn external_rows(ctx: &RowCtx<'_>, env: &Environment) -> Result<Vec<CertRow>> {
     Ok(rows)
 }
 
-fn rotation_view(r: &Rotation, cas: &Cas, now: OffsetDateTime) -> RotationView {
+fn rotation_view(r: &Rotation, cas: &Cas, now: OffsetDateTime, shown: &str) -> RotationView {
     let fp = |pem: &str| {
         pki::read_certs(pem.as_bytes())
             .ok()
@@ -352,13 +352,20 @@ fn rotation_view(r: &Rotation, cas: &Cas, now: OffsetDateTime) -> RotationView {
     let at = |t: i64| {
         OffsetDateTime::from_unix_timestamp(t).map_or_else(|_| t.to_string(), crate::stamp::iso)
     };
-    let next = match r.phase {
+    let (step, when) = match r.phase {
         Phase::Started if cas.incoming.is_none() => {
-            "bkenv rotate-ca --finish (interrupted: run it again)"
+            ("bkenv rotate-ca --finish", "interrupted: run it again")
         }
-        Phase::Started => "bkenv rotate-ca --finish (once every client has the new trust files)",
-        Phase::Finished => "bkenv rotate-ca --drop-old (once every client has the new CA)",
+        Phase::Started => (
+            "bkenv rotate-ca --finish",
+            "once every client has the new trust files",
+        ),
+        Phase::Finished => (
+            "bkenv rotate-ca --drop-old",
+            "once every client has the new CA",
+        ),
     };
+    let next = format!("{} ({when})", crate::restart::for_dir(step, shown));
     // The same grace doctor's BK513 gives: then the old CA should leave the trust files.
     let overdue = r
         .finished
@@ -372,7 +379,7 @@ fn rotation_view(r: &Rotation, cas: &Cas, now: OffsetDateTime) -> RotationView {
         finished: r.finished.map(at),
         old_ca: fp(&r.old_ca),
         new_ca: fp(&r.new_ca),
-        next: next.to_string(),
+        next,
         problems: overdue
             .map(|d| {
                 format!(
