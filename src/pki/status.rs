@@ -45,7 +45,7 @@ impl std::fmt::Display for ReissueReason {
                 write!(f, "expired {} days ago", -days)
             }
             ReissueReason::ExpiresSoon { days } => write!(f, "expires in {days} days"),
-            ReissueReason::Requested => f.write_str("requested"),
+            ReissueReason::Requested => f.write_str("requested (--force)"),
         }
     }
 }
