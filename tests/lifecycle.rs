@@ -912,3 +912,81 @@ fn an_external_registry_ca_near_expiry_is_reported() {
     let r = report(d, NOW, 30);
     assert!(r.attention.is_empty(), "{:?}", r.attention);
 }
+
+#[test]
+fn status_says_when_the_host_trust_is_behind_the_rotation() {
+    use bkenv::hosttrust::{self, InstallOptions};
+    let dir = env_at(Some(MTLS), NOW);
+    let d = dir.path();
+    let root = tempfile::tempdir().expect("root");
+    let r = root.path();
+    for p in [
+        "etc/docker",
+        "etc/containerd",
+        "usr/local/share/ca-certificates",
+        "usr/sbin",
+    ] {
+        fs::create_dir_all(r.join(p)).expect("mkdir");
+    }
+    fs::write(r.join("usr/sbin/update-ca-certificates"), "").expect("tool");
+    let install = || {
+        let env = bkenv::spec::environment_of(d).expect("spec");
+        let opts = InstallOptions {
+            root: r.to_path_buf(),
+            targets: Vec::new(),
+            allow_unconstrained: false,
+        };
+        let plan = hosttrust::plan_install(d, &env, &opts).expect("plan");
+        hosttrust::install(d, &plan, &mut Writer::new()).expect("install");
+    };
+    let behind = |context: &str| {
+        let rep = report(d, NOW, 30);
+        let said = rep
+            .attention
+            .iter()
+            .any(|a| a.contains("sudo bkenv trust install"));
+        assert_eq!(
+            rep.host_trust_current.map(|c| !c),
+            Some(said),
+            "{context}: {:?}",
+            rep.attention
+        );
+        said
+    };
+    assert_eq!(
+        report(d, NOW, 30).host_trust_current,
+        None,
+        "nothing installed"
+    );
+    install();
+    assert!(!behind("installed"));
+    // Start: the environment trusts old + new, the host the old CA only.
+    rotate(d, Step::Start, NOW).expect("start");
+    assert!(behind("started"));
+    install();
+    assert!(!behind("started, installed again"));
+    // Finish changes no trust set: old + new on both sides.
+    rotate(d, Step::Finish, NOW).expect("finish");
+    assert!(!behind("finished"));
+    rotate(d, Step::DropOld, NOW).expect("drop-old");
+    let human = status::human(&report(d, NOW, 30));
+    assert!(
+        human.contains("this machine (trust install): OUT OF DATE"),
+        "{human}"
+    );
+    install();
+    assert!(!behind("dropped, installed again"));
+    // A bundle edited on the host (the old CA put back by hand) is behind as well.
+    let bundle = r.join("etc/docker/certs.d/localhost:5005/ca.crt");
+    let archived = fs::read_dir(d.join("ca"))
+        .expect("ca dir")
+        .filter_map(|e| e.ok())
+        .find(|e| e.file_name().to_string_lossy().starts_with("backup-"))
+        .expect("archived old CA")
+        .path()
+        .join("ca.crt");
+    let mut text = fs::read_to_string(&bundle).expect("bundle");
+    text.push_str(&fs::read_to_string(archived).expect("old CA"));
+    fs::write(&bundle, text).expect("edit");
+    assert!(behind("edited on the host"));
+}

@@ -223,16 +223,35 @@ fn printed_next_steps_run_verbatim_from_where_the_user_is() {
             .unwrap_or_else(|| panic!("no `{prefix}` in:\n{text}"))
             .to_string()
     };
+    // Host trust installed into an image tree: each step says whether it fell behind.
+    let image = tempfile::tempdir().unwrap();
+    fs::create_dir_all(image.path().join("etc/docker")).unwrap();
+    sh(&format!(
+        "bkenv trust install --yes --target docker --root '{}' 'my env'",
+        image.path().display()
+    ));
+    let again = "run `sudo bkenv trust install 'my env'` again";
     let out = sh("bkenv rotate-ca 'my env'");
+    assert!(out.contains(again), "{out}");
     let finish = after(&out, "then: ");
     assert_eq!(finish, "bkenv rotate-ca --finish 'my env'");
-    // status says the same next step, with what to wait for in parentheses.
+    // Brought along; status (exit 0 only when nothing needs attention) says the same
+    // next step, with what to wait for in parentheses.
+    sh(&format!(
+        "bkenv trust install --yes --target docker --root '{}' 'my env'",
+        image.path().display()
+    ));
     let status = sh("bkenv status 'my env'");
     let next = after(&status, "next: ");
     assert!(next.starts_with(&format!("{finish} (")), "{status}");
     let out = sh(&finish);
+    // `--finish` changes no trust set: the host is still current.
+    assert!(!out.contains(again), "{out}");
     let drop_old = after(&out, "once every client has them: ");
     let out = sh(&drop_old);
-    assert!(out.contains("rotation complete"), "{out}");
+    assert!(
+        out.contains("rotation complete") && out.contains(again),
+        "{out}"
+    );
     assert_eq!(pem_count(&env, "client/ca.crt"), 1);
 }

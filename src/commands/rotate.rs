@@ -25,7 +25,8 @@ pub(crate) fn run(args: &RotateCaArgs, out: &mut dyn Write) -> Result<ExitStatus
         &mut writer,
         &shown,
     )?;
-    let host_trust = !hosttrust::Record::load(&args.dir)?.files.is_empty();
+    // Only when what `trust install` put on this machine no longer matches.
+    let host_trust = hosttrust::installed_is_current(&args.dir)? == Some(false);
     let text = match args.format {
         OutputFormat::Human => outcome::rotate_human(&o, host_trust),
         OutputFormat::Json => outcome::rotate_json(&o, host_trust),

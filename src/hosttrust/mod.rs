@@ -450,6 +450,45 @@ pub fn host_names(env: &Environment) -> Vec<String> {
     out
 }
 
+/// Whether the host trust `install` recorded still holds exactly the CAs the
+/// environment's clients trust now (`None`: nothing is installed). Each Docker and
+/// containerd bundle must hold all of them and nothing else, and the system store files
+/// together the same set; a file gone or unreadable is out of date too. A rotation step
+/// makes it stale; `install` run again brings it along.
+pub fn installed_is_current(dir: &Path) -> Result<Option<bool>> {
+    let record = Record::load(dir)?;
+    if record.files.is_empty() {
+        return Ok(None);
+    }
+    let wanted: std::collections::BTreeSet<Vec<u8>> =
+        trust_cas(dir)?.into_iter().map(|c| c.der).collect();
+    let certs_of = |path: &Path| -> Option<std::collections::BTreeSet<Vec<u8>>> {
+        let bytes = output::read_file(path, Links::Refuse).ok()??;
+        let certs = pki::read_certs(&bytes).ok()?;
+        Some(certs.into_iter().map(|c| c.der).collect())
+    };
+    let mut system = std::collections::BTreeSet::new();
+    let mut has_system = false;
+    for e in record
+        .files
+        .iter()
+        .filter(|e| e.path.extension().is_some_and(|x| x == "crt"))
+    {
+        let Some(held) = certs_of(&e.path) else {
+            return Ok(Some(false));
+        };
+        match e.target {
+            Target::System => {
+                has_system = true;
+                system.extend(held);
+            }
+            Target::Docker | Target::Containerd if held != wanted => return Ok(Some(false)),
+            Target::Docker | Target::Containerd => {}
+        }
+    }
+    Ok(Some(!has_system || system == wanted))
+}
+
 /// The CAs the environment's clients trust now: the trust bundle `init` writes.
 pub fn trust_cas(dir: &Path) -> Result<Vec<CertFacts>> {
     let files = crate::castore::read(dir)?;

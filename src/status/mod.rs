@@ -32,6 +32,10 @@ pub struct Report {
     pub rotation: Option<RotationView>,
     pub certificates: Vec<CertRow>,
     pub trust_files: Vec<TrustRow>,
+    /// Whether the host trust `bkenv trust install` put on this machine holds the CAs
+    /// the environment trusts now; absent when nothing is installed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_trust_current: Option<bool>,
     /// Whether `--probe` ran.
     pub probed: bool,
     /// The restarts that make the daemons serve what is on disk (after `--probe`).
@@ -230,6 +234,7 @@ pub fn collect(
         rotation: rotation.map(|r| rotation_view(r, &cas, now, shown)),
         certificates: Vec::new(),
         trust_files: Vec::new(),
+        host_trust_current: crate::hosttrust::installed_is_current(dir)?,
         probed: false,
         restart: crate::restart::Plan::default(),
         attention: Vec::new(),
@@ -618,6 +623,12 @@ fn attention(report: &Report) -> Vec<String> {
     }
     for t in &report.trust_files {
         out.extend(t.problems.iter().map(|p| format!("{}: {p}", t.file)));
+    }
+    if report.host_trust_current == Some(false) {
+        out.push(format!(
+            "this machine's host trust (`bkenv trust install`) holds other CAs than the environment trusts now: run `{}`",
+            crate::restart::for_dir("sudo bkenv trust install", &report.dir)
+        ));
     }
     out
 }

@@ -57,6 +57,11 @@ pub fn human(report: &Report) -> String {
         };
         let _ = writeln!(s, "  {:<width$}  {cas}", t.file);
     }
+    match report.host_trust_current {
+        Some(true) => s.push_str("  this machine (trust install): up to date\n"),
+        Some(false) => s.push_str("  this machine (trust install): OUT OF DATE\n"),
+        None => {}
+    }
     if !report.restart.is_empty() {
         s.push_str("\nrestart to serve what is on disk:\n");
         for c in &report.restart.commands {
