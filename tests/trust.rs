@@ -213,16 +213,24 @@ fn trust_install_and_uninstall_on_the_real_paths_in_a_private_namespace() {
     let (ok, out) = ns.bkenv(&["trust", "install", "--yes"], d);
     assert!(ok && out.contains("nothing to change"), "{out}");
 
-    // A rotation: host trust follows the environment's trust set at each install.
-    for (step, cas) in [(None, 2), (Some("--finish"), 2), (Some("--drop-old"), 1)] {
+    // A rotation: host trust follows the environment's trust set at each install. The
+    // steps that change that set say so; `--finish` (old + new before and after) does not.
+    for (step, cas, behind) in [
+        (None, 2, true),
+        (Some("--finish"), 2, false),
+        (Some("--drop-old"), 1, true),
+    ] {
         let mut args = vec!["rotate-ca"];
         args.extend(step);
         let (ok, out) = ns.bkenv(&args, d);
         assert!(ok, "{out}");
-        assert!(
+        assert_eq!(
             out.contains("sudo bkenv trust install"),
-            "the rotation says so: {out}"
+            behind,
+            "{step:?}: {out}"
         );
+        let (ok, out) = ns.bkenv(&["status"], d);
+        assert_eq!(ok, !behind, "{step:?}: {out}");
         let (ok, out) = ns.bkenv(&["trust", "install", "--yes"], d);
         assert!(ok, "{out}");
         assert_eq!(
