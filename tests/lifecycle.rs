@@ -911,6 +911,13 @@ fn an_external_registry_ca_near_expiry_is_reported() {
     bkenv::init::run(&opts_at(d, NOW), &rng(), &password, &mut Writer::new()).expect("init");
     let r = report(d, NOW, 30);
     assert!(r.attention.is_empty(), "{:?}", r.attention);
+    // buildkitd's copy gone: that is reported too, with where it comes from.
+    fs::remove_file(d.join("buildkit/certs/registry0-ca.crt")).expect("rm");
+    let all = report(d, NOW, 30).attention.join("\n");
+    assert!(
+        all.contains("missing or without a certificate") && all.contains("corp-ca.crt"),
+        "{all}"
+    );
 }
 
 #[test]

@@ -315,12 +315,17 @@ fn external_rows(ctx: &RowCtx<'_>, env: &Environment) -> Result<Vec<CertRow>> {
         if copy.is_empty() {
             let mut row = empty_row("registry-ca", file);
             row.problems.push(format!(
-                "missing: buildkitd has no CA for {registry}; `bkenv init` copies it from {source_shown}"
+                "missing or without a certificate: buildkitd has no CA for {registry}; `bkenv init` copies it from \
+                 {source_shown}"
             ));
             rows.push(row);
             continue;
         }
-        let stale = read(&ctx.dir.join(source))?
+        // The spec's file is the user's: one status cannot read (another user's, a FIFO)
+        // leaves the comparison out rather than failing the report.
+        let stale = read(&ctx.dir.join(source))
+            .ok()
+            .flatten()
             .is_some_and(|src| src.iter().map(|c| &c.der).ne(copy.iter().map(|c| &c.der)));
         for facts in &copy {
             let mut row = empty_row("registry-ca", file.clone());
