@@ -45,10 +45,13 @@ pub enum Command {
     /// Every certificate of the environment: names, issuer, key, expiry, chain, key
     /// match, the trust files and the CA rotation phase.
     ///
+    /// External registries' CAs are listed too, and this machine's host trust (`trust
+    /// install`) is compared with the environment's.
+    ///
     /// Exits 1 when something needs attention (a certificate expiring within --within,
-    /// a key that does not match, a leaf the current CA did not sign, a daemon serving
-    /// another certificate than the one on disk with --probe), so a cron job or CI step
-    /// can use it.
+    /// a key that does not match, a leaf the current CA did not sign, host trust behind
+    /// the environment's, a daemon serving another certificate than the one on disk
+    /// with --probe), so a cron job or CI step can use it.
     Status(StatusArgs),
     /// Reissue the leaf certificates that are due (same names, new keys), then print the
     /// services to restart: daemons load certificates once, at start.
