@@ -996,4 +996,9 @@ fn status_says_when_the_host_trust_is_behind_the_rotation() {
     text.push_str(&fs::read_to_string(archived).expect("old CA"));
     fs::write(&bundle, text).expect("edit");
     assert!(behind("edited on the host"));
+    // The image tree is gone: behind, until uninstall forgets what it recorded.
+    fs::remove_dir_all(r.join("etc")).expect("rm");
+    assert!(behind("files gone"));
+    hosttrust::uninstall(d, &mut Writer::new()).expect("uninstall");
+    assert_eq!(report(d, NOW, 30).host_trust_current, None);
 }

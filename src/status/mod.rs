@@ -631,8 +631,10 @@ fn attention(report: &Report) -> Vec<String> {
     }
     if report.host_trust_current == Some(false) {
         out.push(format!(
-            "this machine's host trust (`bkenv trust install`) holds other CAs than the environment trusts now: run `{}`",
-            crate::restart::for_dir("sudo bkenv trust install", &report.dir)
+            "this machine's host trust (`bkenv trust install`) holds other CAs than the environment trusts now: run \
+             `{}` (with the same --root if it went into an image), or `{}` if it is no longer wanted",
+            crate::restart::for_dir("sudo bkenv trust install", &report.dir),
+            crate::restart::for_dir("sudo bkenv trust uninstall", &report.dir)
         ));
     }
     out
