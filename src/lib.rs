@@ -70,5 +70,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> error::Result<ExitStatus> {
         Command::Renew(args) => commands::renew::run(&args, out),
         Command::RotateCa(args) => commands::rotate::run(&args, out),
         Command::Trust(args) => commands::trust::run(&args, out),
+        Command::Completions(args) => commands::completions::run(&args, out),
+        Command::Man(args) => commands::man::run(&args, out),
     }
 }

@@ -12,6 +12,7 @@ mod container;
 mod env;
 mod faults;
 mod good;
+mod image;
 mod lifecycle;
 mod oci;
 mod sandbox;
