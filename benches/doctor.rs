@@ -34,6 +34,7 @@ fn init(dir: &Path) {
         now: now(),
         uid: bkenv::safefs::euid(),
         lock_wait: bkenv::lock::DEFAULT_WAIT,
+        renewal: bkenv::init::Renewal::default(),
     };
     bkenv::init::run(&opts, &SystemRandom::new(), &|_| None, &mut Writer::new()).expect("init");
 }

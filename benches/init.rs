@@ -86,6 +86,7 @@ fn material(rng: &SystemRandom) -> (bkenv::model::Environment, Material) {
     let password = "bench-password-24-chars!".to_string();
     let m = Material {
         ca_cert: ca.cert_pem.clone(),
+        trust: ca.cert_pem.clone(),
         ca_key: ca.key_pem.clone(),
         buildkitd: bk,
         client: Some(client),
@@ -161,6 +162,7 @@ fn options(dir: &Path, mtls: bool) -> InitOptions {
         now: now(),
         uid: bkenv::safefs::euid(),
         lock_wait: bkenv::lock::DEFAULT_WAIT,
+        renewal: bkenv::init::Renewal::default(),
     }
 }
 

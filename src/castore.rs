@@ -14,6 +14,11 @@
 //! staged pair is discarded and the old CA is still in place; after it, the staged pair
 //! (complete before the commit) becomes `ca/`. No moment leaves a key with a certificate
 //! that is not its own, and the old pair ends in `ca/backup-<UTC time>[-N]/`.
+//!
+//! A rotation with overlap (`bkenv rotate-ca`, see [`crate::rotation`]) keeps the CA it
+//! will switch to in `.bkenv/ca-incoming/` ([`stage_incoming`]) while clients learn to
+//! trust it, under the same reading rules, and switches to it with [`switch`] like
+//! `--new-ca` does.
 
 use crate::error::{Error, Result};
 use crate::model::layout;
@@ -25,6 +30,8 @@ use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
 
 const NEXT: &str = ".bkenv/ca-next";
+/// The CA a rotation will switch to, while the trust files hold it beside the current one.
+pub const INCOMING: &str = ".bkenv/ca-incoming";
 const OLD_PREFIX: &str = "ca-old.";
 const BACKUP_PREFIX: &str = "backup-";
 
@@ -38,8 +45,18 @@ pub struct CaFiles {
 
 /// Reads `ca/ca.crt` and `ca/ca.key` under the rules in the module documentation.
 pub fn read(dir: &Path) -> Result<CaFiles> {
+    read_at(dir, layout::CA_DIR)
+}
+
+/// Reads the incoming CA of a rotation ([`INCOMING`]) under the same rules.
+pub fn read_incoming(dir: &Path) -> Result<CaFiles> {
+    read_at(dir, INCOMING)
+}
+
+/// Reads `<rel>/ca.crt` and `<rel>/ca.key`.
+fn read_at(dir: &Path, rel: &str) -> Result<CaFiles> {
     let owners = Owners::for_env(dir);
-    let ca_dir = dir.join(layout::CA_DIR);
+    let ca_dir = dir.join(rel);
     let mut out = CaFiles::default();
     let meta = match fs::symlink_metadata(&ca_dir) {
         Ok(m) => m,
@@ -59,13 +76,12 @@ pub fn read(dir: &Path) -> Result<CaFiles> {
     check_owner(&ca_dir, &meta, &owners, "the CA directory")?;
     if meta.mode() & 0o022 != 0 {
         out.warnings.push(format!(
-            "warning: {} is writable by other users, who could replace the CA; run `chmod 700 {}`",
-            layout::CA_DIR,
+            "warning: {rel} is writable by other users, who could replace the CA; run `chmod 700 {}`",
             ca_dir.display()
         ));
     }
-    let key_path = dir.join(layout::CA_KEY);
-    let cert_path = dir.join(layout::CA_CERT);
+    let key_path = ca_dir.join("ca.key");
+    let cert_path = ca_dir.join("ca.crt");
     out.key = read_ca_file(&key_path)?;
     if out.key.is_some() {
         let meta = fs::symlink_metadata(&key_path).map_err(|e| Error::io("read", &key_path, e))?;
@@ -76,8 +92,7 @@ pub fn read(dir: &Path) -> Result<CaFiles> {
         && fs::symlink_metadata(&cert_path).is_ok_and(|m| crate::safefs::world_writable(&m))
     {
         out.warnings.push(format!(
-            "warning: {} is writable by every user, who could make clients trust another CA; run `chmod 644 {}`",
-            layout::CA_CERT,
+            "warning: {rel}/ca.crt is writable by every user, who could make clients trust another CA; run `chmod 644 {}`",
             cert_path.display()
         ));
     }
@@ -222,6 +237,61 @@ pub fn switch(
     sync_dir(dir);
     fold_backup(dir, &old, &name, writer)?;
     Ok(Some(ca_dir.join(name)))
+}
+
+/// Writes `ca` as the incoming CA of a rotation ([`INCOMING`], private like `ca/`): the
+/// key first, so an interruption leaves at worst a key whose certificate can be
+/// re-derived, never a certificate without its key.
+pub fn stage_incoming(dir: &Path, ca: &crate::pki::Ca, writer: &mut Writer) -> Result<()> {
+    output::ensure_private_dir(&dir.join(layout::STATE_DIR), writer.owner)?;
+    let incoming = dir.join(INCOMING);
+    output::ensure_private_dir(&incoming, writer.owner)?;
+    let files = [
+        BatchFile {
+            path: incoming.join("ca.key"),
+            contents: ca.key_pem.as_bytes(),
+            mode: output::MODE_PRIVATE,
+            owner: None,
+        },
+        BatchFile {
+            path: incoming.join("ca.crt"),
+            contents: ca.cert_pem.as_bytes(),
+            mode: output::MODE_PUBLIC,
+            owner: None,
+        },
+    ];
+    writer.write_batch(&files, None)
+}
+
+/// Removes the incoming CA once [`switch`] made it the CA (`ca/` holds the same pair).
+pub fn remove_incoming(dir: &Path, writer: &mut Writer) -> Result<()> {
+    let incoming = dir.join(INCOMING);
+    match fs::symlink_metadata(&incoming) {
+        Ok(m) if m.is_dir() => writer.remove_dir_all(&incoming),
+        Ok(_) => Err(refused(&incoming, "is not a directory; remove it")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io("read", incoming, e)),
+    }
+}
+
+/// The backup directory (`ca/backup-*`) holding the CA certificate `der`, if any.
+pub fn find_backup(dir: &Path, der: &[u8]) -> Option<PathBuf> {
+    let ca_dir = dir.join(layout::CA_DIR);
+    let mut found: Vec<PathBuf> = fs::read_dir(&ca_dir)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(BACKUP_PREFIX))
+        .map(|e| e.path())
+        .filter(|p| {
+            crate::safefs::read_optional(&p.join("ca.crt"), Links::Refuse)
+                .ok()
+                .flatten()
+                .and_then(|b| crate::pki::read_certs(&b).ok())
+                .is_some_and(|c| c.first().is_some_and(|c| c.der == der))
+        })
+        .collect();
+    found.sort();
+    found.pop()
 }
 
 /// `backup-20261123T120000Z`, with `-2`, `-3`... when a backup of the same second exists.

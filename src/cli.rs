@@ -57,6 +57,32 @@ pub enum Command {
     Probe(Box<ProbeArgs>),
     /// Print the explanation of a check code (e.g. `bkenv explain BK201`).
     Explain(ExplainArgs),
+    /// Every certificate of the environment: names, issuer, key, expiry, chain, key
+    /// match, the trust files and the CA rotation phase.
+    ///
+    /// External registries' CAs are listed too, and this machine's host trust (`trust
+    /// install`) is compared with the environment's.
+    ///
+    /// Exits 1 when something needs attention (a certificate expiring within --within,
+    /// a key that does not match, a leaf the current CA did not sign, host trust behind
+    /// the environment's, a daemon serving another certificate than the one on disk
+    /// with --probe), so a cron job or CI step can use it.
+    Status(StatusArgs),
+    /// Reissue the leaf certificates that are due (same names, new keys), then print the
+    /// services to restart: daemons load certificates once, at start.
+    Renew(RenewArgs),
+    /// Replace the CA without breaking clients, in three steps.
+    ///
+    /// `bkenv rotate-ca` creates the new CA and makes every trust file hold the old and
+    /// the new CA; `--finish` reissues every leaf from the new CA; `--drop-old` takes the
+    /// old CA out of the trust files (it stays archived in ca/backup-*). Between steps,
+    /// give clients that keep their own copy the new trust files. Each step can be run
+    /// again after an interruption. `init --new-ca` is the immediate, breaking
+    /// replacement.
+    RotateCa(RotateCaArgs),
+    /// Install the environment's CA where host-side tools look (Docker, containerd, the
+    /// system store), or remove exactly what was installed.
+    Trust(TrustArgs),
     /// Print a shell completion script, e.g. `source <(bkenv completions bash)`.
     Completions(CompletionsArgs),
     /// Print the man page (roff) of bkenv or of one subcommand, e.g. `bkenv man | man -l -`.
@@ -85,6 +111,10 @@ pub const SUBCOMMANDS: &[&str] = &[
     "preflight",
     "probe",
     "explain",
+    "status",
+    "renew",
+    "rotate-ca",
+    "trust",
     "completions",
     "man",
 ];
@@ -289,6 +319,130 @@ pub struct InitArgs {
     pub quiet: bool,
 }
 
+/// Output of `status`, `renew`, `rotate-ca` and `trust`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// A table and sentences.
+    Human,
+    /// bkenv's own JSON document.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The environment directory.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Exit 1 when a certificate expires within this time (30d, 2w, 12h).
+    #[arg(long, value_name = "DURATION", default_value = "30d", value_parser = crate::stamp::parse_duration)]
+    pub within: time::Duration,
+    /// Also ask each running daemon which certificate it serves, and compare it with
+    /// the one on disk ("renewed but not restarted").
+    #[arg(long)]
+    pub probe: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: OutputFormat,
+    #[command(flatten)]
+    pub net: NetArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RenewArgs {
+    /// The environment directory.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Reissue leaves expiring within this time (30d, 2w, 12h).
+    #[arg(long, value_name = "DURATION", default_value = "30d", value_parser = crate::stamp::parse_duration)]
+    pub within: time::Duration,
+    /// Reissue every leaf, due or not.
+    #[arg(long)]
+    pub force: bool,
+    /// Keep each leaf's key and issue a new certificate for it (default: a new key).
+    #[arg(long)]
+    pub keep_key: bool,
+    /// Print what would be reissued and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct RotateCaArgs {
+    /// The environment directory.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Step 2: switch to the new CA and reissue every leaf from it.
+    #[arg(long, conflicts_with = "drop_old")]
+    pub finish: bool,
+    /// Step 3: take the old CA out of every trust file.
+    #[arg(long)]
+    pub drop_old: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct TrustArgs {
+    #[command(subcommand)]
+    pub action: TrustAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TrustAction {
+    /// Put the environment's CA into /etc/docker/certs.d/<host:port>/ca.crt, containerd's
+    /// certs.d (hosts.toml + ca.crt) where containerd is, and the system store
+    /// (update-ca-certificates), after asking. The CA's name constraints are what make
+    /// this safe: it can sign only for the environment's names and loopback.
+    Install(TrustInstallArgs),
+    /// Remove what `trust install` added, keeping any file changed since.
+    Uninstall(TrustUninstallArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TrustInstallArgs {
+    /// The environment directory.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Do not ask: the user consents (required when stdin is not a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Only this target (repeatable) [default: every target present on the machine].
+    #[arg(long = "target", value_name = "TARGET", value_enum)]
+    pub targets: Vec<crate::hosttrust::Target>,
+    /// Install a CA without name constraints into the system store anyway.
+    #[arg(long)]
+    pub allow_unconstrained: bool,
+    /// Treat DIR as the root of the host's file system (an image being built).
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct TrustUninstallArgs {
+    /// The environment directory.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Do not ask: the user consents (required when stdin is not a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: OutputFormat,
+}
+
 #[derive(Debug, Args)]
 pub struct ExplainArgs {
     /// A check code (BK201) or slug.
@@ -308,9 +462,14 @@ impl Cli {
             Command::Probe(a) => Some(&mut a.report),
             Command::Doctor(a) => Some(&mut a.report),
             Command::Preflight(a) => Some(&mut a.report),
-            Command::Init(_) | Command::Explain(_) | Command::Completions(_) | Command::Man(_) => {
-                None
-            }
+            Command::Init(_)
+            | Command::Explain(_)
+            | Command::Status(_)
+            | Command::Renew(_)
+            | Command::RotateCa(_)
+            | Command::Trust(_)
+            | Command::Completions(_)
+            | Command::Man(_) => None,
         }
     }
 }

@@ -38,6 +38,12 @@ pub enum Error {
     #[error("{path}: {message}")]
     Refused { path: PathBuf, message: String },
 
+    #[error(transparent)]
+    Rotation(#[from] crate::rotation::state::RotationError),
+
+    #[error(transparent)]
+    HostTrust(#[from] crate::hosttrust::error::HostTrustError),
+
     /// `BKENV_FAIL_AFTER_WRITES` stopped a write (crash-safety tests).
     #[error("injected failure before {action} {}", path.display())]
     InjectedFailure { action: &'static str, path: PathBuf },

@@ -4,9 +4,9 @@
 
 use crate::error::{Error, Result};
 use crate::lock::{EnvLock, Holder};
-use crate::model::{Environment, Role, layout};
+use crate::model::{Environment, LeafRole, Role, layout};
 use crate::output::{self, Applied, Owner, PlannedFile, State, Writer};
-use crate::pki::{self, Ca, CaParams, IssuedCert, LeafParams, SanName, Usage};
+use crate::pki::{self, Ca, CaParams, IssuedCert, LeafParams, SanName};
 use crate::render::{self, Material};
 use crate::safefs::Links;
 use crate::spec::{self, Overrides};
@@ -35,6 +35,49 @@ pub struct InitOptions {
     pub uid: u32,
     /// How long to wait for another run holding the environment lock.
     pub lock_wait: std::time::Duration,
+    /// Which leaves that still fit are reissued anyway (`bkenv renew`).
+    pub renewal: Renewal,
+}
+
+/// When a leaf that still fits the spec is reissued: `init` renews what expires within
+/// [`pki::EXPIRY_MARGIN_DAYS`]; `bkenv renew` chooses the window, or every leaf.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Renewal {
+    pub within: Duration,
+    pub all: bool,
+    /// Reissue for the key on disk instead of a new one (`renew --keep-key`).
+    pub keep_keys: bool,
+}
+
+impl Default for Renewal {
+    fn default() -> Self {
+        Renewal {
+            within: Duration::days(pki::EXPIRY_MARGIN_DAYS),
+            all: false,
+            keep_keys: false,
+        }
+    }
+}
+
+impl Renewal {
+    /// `reason` as init found it, with this renewal window applied.
+    fn decide(
+        self,
+        reason: Option<pki::ReissueReason>,
+        not_after: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) -> Option<pki::ReissueReason> {
+        let due = |t: OffsetDateTime| t - now < self.within;
+        match (reason, not_after) {
+            (Some(pki::ReissueReason::ExpiresSoon { .. }), Some(t)) if !due(t) && !self.all => None,
+            (Some(r), _) => Some(r),
+            (None, Some(t)) if due(t) => Some(pki::ReissueReason::ExpiresSoon {
+                days: (t - now).whole_days(),
+            }),
+            (None, _) if self.all => Some(pki::ReissueReason::Requested),
+            (None, _) => None,
+        }
+    }
 }
 
 /// What happened, for the summary.
@@ -46,6 +89,16 @@ pub struct InitOutcome {
     pub notes: Vec<String>,
     /// Registry index → password, for `--show-password` only.
     pub passwords: BTreeMap<usize, String>,
+    /// The leaves that got a new certificate, and why.
+    pub reissued: Vec<Reissued>,
+}
+
+/// A leaf certificate issued by this run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reissued {
+    /// The certificate's path, relative to the environment root.
+    pub cert: String,
+    pub reason: pki::ReissueReason,
 }
 
 /// Runs init. `env_var` reads the process environment (injected for tests).
@@ -62,18 +115,48 @@ pub fn run(
     load_spec(dir, opts)?;
     refuse_project_dir(dir, opts.force)?;
     // Held until the run ends: every read below sees no other run's half-written state.
-    let _lock = if opts.dry_run {
-        None
+    let (_lock, notes) = if opts.dry_run {
+        (None, Vec::new())
     } else {
-        writer.ensure_dir(dir, 0o755)?;
-        let holder = Holder {
-            command: "init",
-            started: opts.now,
-        };
-        let lock = EnvLock::acquire(dir, &holder, opts.lock_wait, writer.owner)?;
-        notes.extend(crate::castore::recover(dir, writer)?);
-        Some(lock)
+        let (lock, notes) = lock(opts, "init", writer)?;
+        (Some(lock), notes)
     };
+    run_locked(opts, rng, env_var, writer, notes)
+}
+
+/// Takes the environment lock for `command` and finishes or undoes an interrupted CA
+/// switch (what it did is returned as notes). Every writing command starts here.
+pub fn lock(
+    opts: &InitOptions,
+    command: &'static str,
+    writer: &mut Writer,
+) -> Result<(EnvLock, Vec<String>)> {
+    let dir = &opts.dir;
+    writer.ensure_dir(dir, 0o755)?;
+    let holder = Holder {
+        command,
+        started: opts.now,
+    };
+    let lock = EnvLock::acquire(dir, &holder, opts.lock_wait, writer.owner)?;
+    let notes = crate::castore::recover(dir, writer)?;
+    Ok((lock, notes))
+}
+
+/// The spec of the environment at `opts.dir`, with `opts.overrides` applied.
+pub fn environment(opts: &InitOptions) -> Result<Environment> {
+    Ok(load_spec(&opts.dir, opts)?.1)
+}
+
+/// [`run`] for a caller that holds the environment lock already (see [`lock`]); `notes`
+/// are what it has to tell so far.
+pub fn run_locked(
+    opts: &InitOptions,
+    rng: &dyn SecureRandom,
+    env_var: &dyn Fn(&str) -> Option<String>,
+    writer: &mut Writer,
+    mut notes: Vec<String>,
+) -> Result<InitOutcome> {
+    let dir = &opts.dir;
     if let Some(open) = crate::safefs::writable_by_others(dir) {
         notes.push(format!(
             "warning: {} is writable by other users, who could plant or replace files of this environment \
@@ -84,6 +167,13 @@ pub fn run(
     let (spec_text, env) = load_spec(dir, opts)?;
 
     let state = State::load(dir)?;
+    if opts.new_ca
+        && let Some(r) = &state.rotation
+    {
+        return Err(
+            crate::rotation::state::RotationError::NewCaDuringRotation { phase: r.phase }.into(),
+        );
+    }
     let ca = load_or_create_ca(dir, &env, opts, rng, writer, &mut notes)?;
     let mut state_passwords = state.passwords.clone();
     let passwords = passwords(&env, &mut state_passwords, env_var, rng)?;
@@ -96,22 +186,24 @@ pub fn run(
         state: &state,
         notes: &mut notes,
         keep: BTreeSet::new(),
+        reissued: Vec::new(),
     };
-    let buildkitd = leaves.issue(Leaf::Buildkitd)?;
-    let client = if env.buildkitd.mtls {
-        Some(leaves.issue(Leaf::Client)?)
-    } else {
-        None
+    let buildkitd = leaves.issue(&env.buildkitd_leaf())?;
+    let client = match env.client_leaf() {
+        Some(leaf) => Some(leaves.issue(&leaf)?),
+        None => None,
     };
     let mut servers = BTreeMap::new();
-    for reg in &env.registries {
-        if let Some(local) = reg.local() {
-            let issued = leaves.issue(Leaf::Registry(reg, &local.service))?;
-            servers.insert(local.service.clone(), issued);
+    for leaf in env.registry_leaves() {
+        let issued = leaves.issue(&leaf)?;
+        if let LeafRole::Registry { service } = leaf.role {
+            servers.insert(service, issued);
         }
     }
     let keep = std::mem::take(&mut leaves.keep);
+    let reissued = std::mem::take(&mut leaves.reissued);
     let material = Material {
+        trust: crate::rotation::state::trust_bundle(&ca.cert_pem, state.rotation.as_ref())?,
         ca_cert: ca.cert_pem.clone(),
         ca_key: ca.key_pem.clone(),
         buildkitd,
@@ -152,6 +244,7 @@ pub fn run(
         applied,
         notes,
         passwords,
+        reissued,
     })
 }
 
@@ -356,16 +449,7 @@ fn load_or_create_ca(
     let files = crate::castore::read(dir)?;
     notes.extend(files.warnings);
     let (cert, key) = (files.cert, files.key);
-    let params = CaParams {
-        common_name: env.pki.ca_common_name.clone(),
-        key_type: env.pki.key_type,
-        not_before: opts.now - Duration::minutes(5),
-        not_after: opts.now + Duration::days(i64::from(env.pki.ca_validity_days)),
-        name_constraints: env
-            .pki
-            .name_constraints
-            .then(|| pki::default_permitted(&all_sans(env))),
-    };
+    let params = ca_params(env, opts.now);
     let ca = match (cert, key) {
         (cert, key) if opts.new_ca && (cert.is_some() || key.is_some()) => {
             let ca = pki::generate_ca(&params, rng)?;
@@ -376,7 +460,7 @@ fn load_or_create_ca(
                 // The old pair moves to a backup and the new one takes its place in one
                 // transaction (see castore): never a key without its certificate.
                 let backup = crate::castore::switch(dir, &ca, opts.now, writer)?;
-                let kept = backup.map_or_else(|| "nowhere".into(), |b| rel(dir, &b));
+                let kept = backup.map_or_else(|| "nowhere".into(), |b| layout::relative(dir, &b));
                 notes.push(format!("new CA generated; the old one is kept in {kept}"));
             }
             ca
@@ -438,7 +522,23 @@ fn ca_key_type_note(ca: &Ca, wanted: pki::KeyType, new_ca: bool) -> Option<Strin
     })
 }
 
-fn check_constraints(ca: &Ca, env: &Environment) -> Result<()> {
+/// What a CA for `env` is made with at `now`: the spec's key type and lifetime, and the
+/// name constraints its names need. A rotation's new CA gets the same.
+pub fn ca_params(env: &Environment, now: OffsetDateTime) -> CaParams {
+    CaParams {
+        common_name: env.pki.ca_common_name.clone(),
+        key_type: env.pki.key_type,
+        not_before: now - Duration::minutes(5),
+        not_after: now + Duration::days(i64::from(env.pki.ca_validity_days)),
+        name_constraints: env
+            .pki
+            .name_constraints
+            .then(|| pki::default_permitted(&all_sans(env))),
+    }
+}
+
+/// Refuses a CA whose name constraints leave out a name of the spec.
+pub fn check_constraints(ca: &Ca, env: &Environment) -> Result<()> {
     let Some(nc) = &ca.facts.name_constraints else {
         return Ok(());
     };
@@ -458,13 +558,6 @@ fn check_constraints(ca: &Ca, env: &Environment) -> Result<()> {
     Ok(())
 }
 
-#[derive(Debug, Clone, Copy)]
-enum Leaf<'a> {
-    Buildkitd,
-    Client,
-    Registry(&'a crate::model::Registry, &'a str),
-}
-
 /// Issues (or keeps) each leaf, treating a key and its certificate as one pair.
 struct Leaves<'a> {
     dir: &'a Path,
@@ -476,6 +569,7 @@ struct Leaves<'a> {
     notes: &'a mut Vec<String>,
     /// Files kept as the user made them (planned with [`output::Policy::Keep`]).
     keep: BTreeSet<String>,
+    reissued: Vec<Reissued>,
 }
 
 impl Leaves<'_> {
@@ -484,31 +578,11 @@ impl Leaves<'_> {
     /// that key; a certificate the user supplied keeps its key; only a pair that is
     /// bkenv's (written by it, or set out to be by an interrupted run) is replaced by a
     /// new key and certificate.
-    fn issue(&mut self, which: Leaf<'_>) -> Result<IssuedCert> {
+    fn issue(&mut self, leaf: &crate::model::Leaf) -> Result<IssuedCert> {
         let env = self.env;
-        let (cert_rel, key_rel, cn, sans, usage) = match which {
-            Leaf::Buildkitd => (
-                format!("{}/server.crt", layout::BUILDKIT_CERTS),
-                format!("{}/server.key", layout::BUILDKIT_CERTS),
-                env.buildkitd.service.clone(),
-                env.buildkitd.sans.iter().map(san).collect::<Vec<_>>(),
-                Usage::Server,
-            ),
-            Leaf::Client => (
-                format!("{}/client.crt", layout::CLIENT_DIR),
-                format!("{}/client.key", layout::CLIENT_DIR),
-                "buildctl".to_string(),
-                vec![],
-                Usage::Client,
-            ),
-            Leaf::Registry(reg, service) => (
-                format!("{service}/certs/registry.crt"),
-                format!("{service}/certs/registry.key"),
-                service.to_string(),
-                reg.sans().iter().map(san).collect(),
-                Usage::Server,
-            ),
-        };
+        let (cert_rel, key_rel) = (leaf.cert.clone(), leaf.key.clone());
+        let (cn, usage) = (leaf.common_name.clone(), leaf.usage);
+        let sans: Vec<SanName> = leaf.sans.iter().map(san).collect();
         let cert = read_optional_bytes(&self.dir.join(&cert_rel))?;
         let key = read_key(&self.dir.join(&key_rel), self.opts.uid)?;
         let now = self.opts.now;
@@ -542,6 +616,11 @@ impl Leaves<'_> {
             other => other,
         };
         let status = status.or(wrong_type);
+        let not_after = cert
+            .as_deref()
+            .and_then(|c| pki::read_certs(c).ok())
+            .and_then(|c| c.first().map(|c| c.not_after));
+        let status = self.opts.renewal.decide(status, not_after, now);
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         let Some(reason) = status else {
             let (Some(cert), Some(key)) = (cert, key) else {
@@ -590,6 +669,23 @@ impl Leaves<'_> {
         }
         if reason != pki::ReissueReason::Missing {
             self.notes.push(format!("{cert_rel} reissued: {reason}"));
+        }
+        self.reissued.push(Reissued {
+            cert: cert_rel.clone(),
+            reason: reason.clone(),
+        });
+        // `renew --keep-key`: a certificate for the key on disk when only time is the reason.
+        let keep_key = self.opts.renewal.keep_keys
+            && matches!(
+                reason,
+                pki::ReissueReason::ExpiresSoon { .. } | pki::ReissueReason::Requested
+            );
+        if keep_key
+            && !key_theirs
+            && let Some(k) = &key
+            && let Ok(issued) = pki::issue_leaf_for_key(self.ca, &params, &text(k), self.rng)
+        {
+            return Ok(issued);
         }
         match key.filter(|_| key_theirs) {
             Some(user_key) => {
@@ -737,11 +833,4 @@ fn htpasswd_files(
         out.insert(local.service.clone(), text);
     }
     Ok(out)
-}
-
-fn rel(root: &Path, path: &Path) -> String {
-    path.strip_prefix(root)
-        .unwrap_or(path)
-        .display()
-        .to_string()
 }

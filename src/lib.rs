@@ -4,8 +4,10 @@
 
 // The library's surface is what `main`, `tests/`, `benches/` and `fuzz/` use: running a
 // command (`run`, `cli`), the doctor pipeline and its data (`doctor`, `diag`, `catalog`),
-// probes (`probe`), reports (`report`), and init's building blocks (`init`, `spec`,
-// `model`, `pki`, `render`, `output`, `creds`, `hostport`, and `summary`, what it prints). Everything else is
+// probes (`probe`), reports (`report`), init's building blocks (`init`, `spec`,
+// `model`, `pki`, `render`, `output`, `creds`, `hostport`, and `summary`, what it prints),
+// and the certificate lifecycle (`status`, `renew`, `rotation`, `restart`, `hosttrust`,
+// `outcome`). Everything else is
 // `pub(crate)`, so rustc sees dead code; `unreachable_pub` keeps it that way.
 #![warn(unreachable_pub)]
 // Failures are `Error`s and problems are findings; nothing in the library may panic.
@@ -30,20 +32,26 @@ pub mod doctor;
 pub mod dotenv;
 pub mod error;
 pub mod hostport;
+pub mod hosttrust;
 pub mod htpasswd;
 mod httpproxy;
 pub mod init;
 pub mod lock;
 pub mod model;
+pub mod outcome;
 pub mod output;
 pub mod pki;
 pub mod probe;
 pub mod render;
+pub mod renew;
 pub mod report;
+pub mod restart;
+pub mod rotation;
 pub mod safefs;
 mod shell;
 pub mod spec;
 pub mod stamp;
+pub mod status;
 mod suggest;
 pub mod summary;
 mod tomlutil;
@@ -62,6 +70,10 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> error::Result<ExitStatus> {
         Command::Preflight(args) => commands::preflight::run(*args, out),
         Command::Probe(args) => commands::probe::run(*args, out),
         Command::Explain(args) => commands::explain::run(&args, out),
+        Command::Status(args) => commands::status::run(&args, out),
+        Command::Renew(args) => commands::renew::run(&args, out),
+        Command::RotateCa(args) => commands::rotate::run(&args, out),
+        Command::Trust(args) => commands::trust::run(&args, out),
         Command::Completions(args) => commands::completions::run(&args, out),
         Command::Man(args) => commands::man::run(&args, out),
     }

@@ -3,7 +3,7 @@
 //! renderers never see a malformed host.
 
 use crate::hostport::{Host, HostPort};
-use crate::pki::KeyType;
+use crate::pki::{KeyType, Usage};
 use std::path::PathBuf;
 
 /// Where each generated file lives, relative to the environment root, and where the
@@ -15,6 +15,8 @@ pub mod layout {
     pub const COMPOSE: &str = "docker-compose.yml";
     pub const DOTENV: &str = ".env";
     pub const GITIGNORE: &str = ".gitignore";
+    /// buildkitd's files: its config and `certs/`, all loaded at start.
+    pub const BUILDKIT_DIR: &str = "buildkit";
     pub const BUILDKITD_TOML: &str = "buildkit/buildkitd.toml";
     pub const BUILDKIT_CERTS: &str = "buildkit/certs";
     pub const CLIENT_DIR: &str = "client";
@@ -40,7 +42,7 @@ pub mod layout {
     /// and each would see the other's key.
     pub const TOP_LEVEL: &[&str] = &[
         CA_DIR,
-        "buildkit",
+        BUILDKIT_DIR,
         CLIENT_DIR,
         DOCKER_CONFIG_DIR,
         CERTS_D,
@@ -71,6 +73,14 @@ pub mod layout {
     pub const REG_CONFIG_IN: &str = "/etc/docker/registry/config.yml";
     pub const REG_CERTS_IN: &str = "/certs";
     pub const REG_AUTH_IN: &str = "/auth";
+
+    /// `path` as the user sees it: relative to the environment root when inside it.
+    pub fn relative(root: &std::path::Path, path: &std::path::Path) -> String {
+        path.strip_prefix(root)
+            .unwrap_or(path)
+            .display()
+            .to_string()
+    }
 }
 
 /// A validated environment.
@@ -80,6 +90,139 @@ pub struct Environment {
     pub buildkitd: Buildkitd,
     /// Local registries first, then external ones, then the mirror.
     pub registries: Vec<Registry>,
+}
+
+/// Whose leaf certificate it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeafRole {
+    /// buildkitd's gRPC server certificate.
+    Buildkitd,
+    /// buildctl's client certificate (mutual TLS only).
+    Client,
+    /// A local registry's (or the mirror's) server certificate.
+    Registry { service: String },
+}
+
+impl LeafRole {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            LeafRole::Buildkitd => "buildkitd",
+            LeafRole::Client => "client",
+            LeafRole::Registry { .. } => "registry",
+        }
+    }
+}
+
+/// A leaf certificate of the environment: where its pair lives and what it is for.
+/// `init` issues from this list, `status` and `rotate-ca` read it back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Leaf {
+    pub role: LeafRole,
+    /// Relative to the environment root.
+    pub cert: String,
+    pub key: String,
+    pub common_name: String,
+    pub sans: Vec<Host>,
+    pub usage: Usage,
+}
+
+/// A long-running service and the directory of generated files it loads at start.
+/// Files a client reads on every run (`client/`, `certs.d/`, `docker/`) need no restart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Daemon {
+    /// The compose service name.
+    pub service: String,
+    /// Relative to the environment root, with a trailing `/`.
+    pub dir: String,
+}
+
+impl Environment {
+    /// Every leaf certificate, in the order `init` issues them.
+    pub fn leaves(&self) -> Vec<Leaf> {
+        let mut out = vec![self.buildkitd_leaf()];
+        out.extend(self.client_leaf());
+        out.extend(self.registry_leaves());
+        out
+    }
+
+    /// buildkitd's server certificate.
+    pub fn buildkitd_leaf(&self) -> Leaf {
+        let bk = &self.buildkitd;
+        Leaf {
+            role: LeafRole::Buildkitd,
+            cert: format!("{}/server.crt", layout::BUILDKIT_CERTS),
+            key: format!("{}/server.key", layout::BUILDKIT_CERTS),
+            common_name: bk.service.clone(),
+            sans: bk.sans.clone(),
+            usage: Usage::Server,
+        }
+    }
+
+    /// buildctl's client certificate, with mutual TLS.
+    pub fn client_leaf(&self) -> Option<Leaf> {
+        self.buildkitd.mtls.then(|| Leaf {
+            role: LeafRole::Client,
+            cert: format!("{}/client.crt", layout::CLIENT_DIR),
+            key: format!("{}/client.key", layout::CLIENT_DIR),
+            // No dot: OpenSSL would hold a dotted CN to the CA's DNS constraints.
+            common_name: "buildctl".to_string(),
+            sans: Vec::new(),
+            usage: Usage::Client,
+        })
+    }
+
+    /// The server certificate of each local registry and of the mirror.
+    pub fn registry_leaves(&self) -> Vec<Leaf> {
+        let mut out = Vec::new();
+        for reg in &self.registries {
+            if let Some(local) = reg.local() {
+                let service = &local.service;
+                out.push(Leaf {
+                    role: LeafRole::Registry {
+                        service: service.clone(),
+                    },
+                    cert: format!("{service}/certs/registry.crt"),
+                    key: format!("{service}/certs/registry.key"),
+                    common_name: service.clone(),
+                    sans: reg.sans(),
+                    usage: Usage::Server,
+                });
+            }
+        }
+        out
+    }
+
+    /// Every file that hands the environment CA to a client or daemon as a trust
+    /// anchor (a CA rotation makes each a bundle of the old and the new CA).
+    pub fn trust_files(&self) -> Vec<String> {
+        let mut out = vec![
+            format!("{}/ca.crt", layout::BUILDKIT_CERTS),
+            format!("{}/ca.crt", layout::CLIENT_DIR),
+        ];
+        for reg in self.registries.iter().filter(|r| r.local().is_some()) {
+            for n in &reg.names {
+                out.push(format!("{}/{}/ca.crt", layout::CERTS_D, n.name));
+            }
+        }
+        out
+    }
+
+    /// The services that load generated files once, at start.
+    pub fn daemons(&self) -> Vec<Daemon> {
+        let mut out = vec![Daemon {
+            service: self.buildkitd.service.clone(),
+            dir: format!("{}/", layout::BUILDKIT_DIR),
+        }];
+        for reg in &self.registries {
+            if let Some(local) = reg.local() {
+                out.push(Daemon {
+                    service: local.service.clone(),
+                    dir: format!("{}/", local.service),
+                });
+            }
+        }
+        out
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

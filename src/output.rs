@@ -113,6 +113,10 @@ pub struct State {
     /// keeping them as a user edit.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub previous: BTreeMap<String, String>,
+    /// The CA rotation in progress (`bkenv rotate-ca`): its phase and both CAs, which
+    /// every trust file holds until `--drop-old`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<crate::rotation::state::Rotation>,
 }
 
 impl State {
@@ -328,6 +332,35 @@ impl Writer {
         fs::rename(from, to).map_err(|e| Error::io("rename", from, e))
     }
 
+    /// Removes the directory `path` and everything in it (counted as a write, so failure
+    /// injection covers it). A link is refused: only bkenv's own directories go this way.
+    pub fn remove_dir_all(&mut self, path: &Path) -> Result<()> {
+        self.count_removal(path)?;
+        fs::remove_dir_all(path).map_err(|e| Error::io("remove", path, e))?;
+        sync_parent(path);
+        Ok(())
+    }
+
+    /// Removes the file `path` (counted as a write, like [`Writer::remove_dir_all`]).
+    pub fn remove_file(&mut self, path: &Path) -> Result<()> {
+        self.count_removal(path)?;
+        fs::remove_file(path).map_err(|e| Error::io("remove", path, e))?;
+        sync_parent(path);
+        Ok(())
+    }
+
+    /// Counts a removal as a write, failing where failure injection says so.
+    fn count_removal(&mut self, path: &Path) -> Result<()> {
+        if self.fail_after.is_some_and(|n| self.writes >= n) {
+            return Err(Error::InjectedFailure {
+                action: "removing",
+                path: path.to_path_buf(),
+            });
+        }
+        self.writes += 1;
+        Ok(())
+    }
+
     /// Writes a file the user named (`--output FILE`, an explicit `doctor --fix` input).
     /// A regular file is replaced atomically; a link to a regular file is replaced at
     /// its target, so the link stays a link; anything else (`/dev/null`, `/dev/stdout`,
@@ -470,6 +503,14 @@ impl Writer {
             let _ = syncer.sync_all(&handles.iter().collect::<Vec<_>>());
         }
         Ok(())
+    }
+}
+
+/// Makes a removal in `path`'s directory durable; a directory that cannot be synced is
+/// not an error (as in [`Writer::write`]).
+fn sync_parent(path: &Path) {
+    if let Some(d) = path.parent().and_then(|p| fs::File::open(p).ok()) {
+        let _ = d.sync_all();
     }
 }
 
@@ -718,6 +759,19 @@ impl<'a> Classified<'a> {
         writer.write_batch(&to_write, journal.as_ref())?;
         Ok(out)
     }
+}
+
+/// Writes the state manifest alone (atomically), when it changed: a rotation step
+/// records its phase this way before it writes the files the phase implies.
+pub fn save_state(root: &Path, state: &State, writer: &mut Writer) -> Result<()> {
+    let (path, json) = state_json(root, state)?;
+    if let Some(dir) = path.parent() {
+        ensure_private_dir(dir, writer.owner)?;
+    }
+    if read_file(&path, Links::Refuse)?.as_deref() == Some(json.as_slice()) {
+        return Ok(());
+    }
+    writer.write(&path, &json, MODE_PRIVATE)
 }
 
 fn state_json(root: &Path, state: &State) -> Result<(PathBuf, Vec<u8>)> {

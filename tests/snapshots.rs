@@ -208,6 +208,19 @@ fn bad_input_errors_name_the_field_and_exit_2() {
 }
 
 #[test]
+fn lifecycle_help() {
+    insta::assert_snapshot!("help_status", help(&["status", "--help"]));
+    insta::assert_snapshot!("help_renew", help(&["renew", "--help"]));
+    insta::assert_snapshot!("help_rotate_ca", help(&["rotate-ca", "--help"]));
+    insta::assert_snapshot!("help_trust", help(&["trust", "--help"]));
+    insta::assert_snapshot!("help_trust_install", help(&["trust", "install", "--help"]));
+    insta::assert_snapshot!(
+        "help_trust_uninstall",
+        help(&["trust", "uninstall", "--help"])
+    );
+}
+
+#[test]
 fn probe_help() {
     insta::assert_snapshot!("help_probe", help(&["probe", "--help"]));
     insta::assert_snapshot!("help_doctor", help(&["doctor", "--help"]));

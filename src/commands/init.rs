@@ -2,7 +2,7 @@
 
 use crate::cli::InitArgs;
 use crate::error::Result;
-use crate::{ExitStatus, init, output, spec, summary};
+use crate::{ExitStatus, init, spec, summary};
 use std::io::Write;
 
 pub(crate) fn run(args: InitArgs, out: &mut dyn Write) -> Result<ExitStatus> {
@@ -26,13 +26,10 @@ pub(crate) fn run(args: InitArgs, out: &mut dyn Write) -> Result<ExitStatus> {
         now: time::OffsetDateTime::now_utc(),
         uid: crate::safefs::euid(),
         lock_wait: super::lock_wait(),
+        renewal: init::Renewal::default(),
     };
     let rng = ring::rand::SystemRandom::new();
-    let mut writer = output::Writer::for_env(&args.dir);
-    // Crash-safety tests make the N+1th write fail; see ARCHITECTURE.md.
-    writer.fail_after = std::env::var("BKENV_FAIL_AFTER_WRITES")
-        .ok()
-        .and_then(|v| v.parse().ok());
+    let mut writer = super::env_writer(&args.dir);
     let outcome = init::run(&opts, &rng, &|k| std::env::var(k).ok(), &mut writer)?;
     let dir = args.dir.display().to_string();
     let text = if args.quiet {

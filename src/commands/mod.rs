@@ -9,6 +9,10 @@ pub(crate) mod init;
 pub(crate) mod man;
 pub(crate) mod preflight;
 pub(crate) mod probe;
+pub(crate) mod renew;
+pub(crate) mod rotate;
+pub(crate) mod status;
+pub(crate) mod trust;
 
 use crate::error::Error;
 use std::io::Write;
@@ -24,6 +28,32 @@ pub(crate) fn lock_wait() -> std::time::Duration {
             crate::lock::DEFAULT_WAIT,
             std::time::Duration::from_secs_f64,
         )
+}
+
+/// The writer for the environment at `dir`. Crash-safety tests make the N+1th write
+/// fail with `BKENV_FAIL_AFTER_WRITES=N`; see ARCHITECTURE.md.
+pub(crate) fn env_writer(dir: &std::path::Path) -> crate::output::Writer {
+    let mut writer = crate::output::Writer::for_env(dir);
+    writer.fail_after = std::env::var("BKENV_FAIL_AFTER_WRITES")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    writer
+}
+
+/// Options for a command that runs `init`'s pipeline on the environment at `dir`
+/// without changing its spec: the clock, the uid and the lock wait are read here.
+pub(crate) fn env_options(dir: &std::path::Path) -> crate::init::InitOptions {
+    crate::init::InitOptions {
+        dir: dir.to_path_buf(),
+        overrides: crate::spec::Overrides::default(),
+        new_ca: false,
+        force: false,
+        dry_run: false,
+        now: time::OffsetDateTime::now_utc(),
+        uid: crate::safefs::euid(),
+        lock_wait: lock_wait(),
+        renewal: crate::init::Renewal::default(),
+    }
 }
 
 /// Writes to stdout, mapping a failure (including a closed pipe) to an error `main` handles.

@@ -23,6 +23,8 @@ pub enum FileKind {
     BuildxConfig,
     /// `docker buildx bake` files (HCL or JSON).
     Bake,
+    /// bkenv's own state manifest (`.bkenv/state.json`): the CA rotation in progress.
+    BkenvState,
 }
 
 /// A file found by discovery or named explicitly.
@@ -188,6 +190,9 @@ pub fn classify(
     if is(name, "bkenv.toml") {
         // bkenv's own spec, not a daemon config.
         return Ok(None);
+    }
+    if is(name, "state.json") && path.parent().is_some_and(|p| p.ends_with(".bkenv")) {
+        return Ok(Some(FileKind::BkenvState));
     }
     if is(ext, "toml") {
         let text = peek(Box::new(read))?;

@@ -112,6 +112,13 @@ pub(super) fn split(all: Snapshot) -> Vec<Snapshot> {
         |s| &mut s.builder_configs,
     );
     deal(
+        all.bkenv_state,
+        |f| &f.src.path,
+        &owners,
+        g,
+        |s| &mut s.bkenv_state,
+    );
+    deal(
         all.unreadable,
         |u| &u.path,
         &owners,

@@ -196,6 +196,7 @@ pub fn add_file(
             toml: parse_toml(rel, text),
             named: Default::default(),
         }),
+        FileKind::BkenvState => snap.bkenv_state.push(BkenvStateFile::parse(rel, text)),
     }
 }
 

@@ -283,6 +283,33 @@ pub struct HtpasswdFile {
     pub entries: Vec<(String, String, usize)>,
 }
 
+/// bkenv's state manifest, reduced to what doctor checks: the CA rotation. The text is
+/// kept for locations only (the file holds generated passwords: `secret`, so no line
+/// of it is ever shown).
+#[derive(Debug, Clone)]
+pub struct BkenvStateFile {
+    pub src: SourceFile,
+    /// `None` without a rotation, or when the file does not parse.
+    pub rotation: Option<crate::rotation::state::Rotation>,
+}
+
+impl BkenvStateFile {
+    pub(crate) fn parse(rel: std::path::PathBuf, text: String) -> Self {
+        #[derive(serde::Deserialize)]
+        struct Only {
+            #[serde(default)]
+            rotation: Option<crate::rotation::state::Rotation>,
+        }
+        let rotation = serde_json::from_str::<Only>(&text)
+            .ok()
+            .and_then(|o| o.rotation);
+        BkenvStateFile {
+            src: SourceFile::new(rel, text, true),
+            rotation,
+        }
+    }
+}
+
 /// A PEM file (certificate or key).
 #[derive(Debug, Clone)]
 pub struct PemFile {

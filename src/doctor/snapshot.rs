@@ -21,6 +21,8 @@ pub struct Snapshot {
     pub env: Vec<EnvFile>,
     pub buildx: Vec<BuildxInstanceFile>,
     pub builder_configs: Vec<BuilderConfigFile>,
+    /// bkenv's state manifests (`.bkenv/state.json`).
+    pub bkenv_state: Vec<BkenvStateFile>,
     pub unreadable: Vec<Unreadable>,
     /// What exists under the compose bind-mount sources, for existence checks.
     pub paths: PathIndex,
@@ -55,6 +57,7 @@ impl Snapshot {
             .chain(self.env.iter().map(|f| &f.src))
             .chain(self.buildx.iter().map(|f| &f.src))
             .chain(self.builder_configs.iter().map(|f| &f.toml.src))
+            .chain(self.bkenv_state.iter().map(|f| &f.src))
     }
 
     /// True when `path` (relative to the root) is one of the snapshot's files.

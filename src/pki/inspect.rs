@@ -92,7 +92,27 @@ impl std::fmt::Display for PublicKeyKind {
     }
 }
 
+impl PublicKeyKind {
+    /// The name bkenv uses for the key type (`pki.key_type` where it is one).
+    pub fn name(&self) -> String {
+        match self {
+            PublicKeyKind::Rsa { bits } => format!("rsa-{bits}"),
+            PublicKeyKind::EcP256 => "ecdsa-p256".into(),
+            PublicKeyKind::EcP384 => "ecdsa-p384".into(),
+            PublicKeyKind::EcOther { bits } => format!("ecdsa-{bits}"),
+            PublicKeyKind::Ed25519 => "ed25519".into(),
+            PublicKeyKind::Other { algorithm } => algorithm.clone(),
+        }
+    }
+}
+
 impl CertFacts {
+    /// SHA-256 of the DER, lower-case hex: what `openssl x509 -fingerprint -sha256`
+    /// prints (without the colons), and what identifies a certificate a server presents.
+    pub fn fingerprint(&self) -> String {
+        fingerprint(&self.der)
+    }
+
     pub fn uses_sha1(&self) -> bool {
         self.signature_algorithm
             .to_ascii_lowercase()
@@ -306,6 +326,11 @@ fn oid_name(oid: &x509_parser::der_parser::oid::Oid<'_>) -> String {
     x509_parser::objects::oid2sn(oid, x509_parser::objects::oid_registry())
         .map(str::to_string)
         .unwrap_or_else(|_| oid.to_id_string())
+}
+
+/// SHA-256 of a DER certificate, lower-case hex.
+pub fn fingerprint(der: &[u8]) -> String {
+    hex(ring::digest::digest(&ring::digest::SHA256, der).as_ref())
 }
 
 pub(super) fn hex(bytes: &[u8]) -> String {

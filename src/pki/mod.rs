@@ -16,7 +16,8 @@ mod status;
 
 pub use error::PkiError;
 pub use inspect::{
-    CertFacts, Ekus, KeyUsageFacts, PublicKeyKind, SignatureCheck, check_signed_by, signed_by,
+    CertFacts, Ekus, KeyUsageFacts, PublicKeyKind, SignatureCheck, check_signed_by, fingerprint,
+    signed_by,
 };
 pub use issue::{
     Ca, CaParams, IssuedCert, LeafParams, MAX_LEAF_VALIDITY_DAYS, generate_ca,

@@ -91,6 +91,13 @@ impl Permitted {
         self.dns.is_empty() && self.ip.is_empty()
     }
 
+    /// Every subtree as users read it: DNS names, then networks as `address/prefix`.
+    pub fn shown(&self) -> Vec<String> {
+        let mut out = self.dns.clone();
+        out.extend(self.ip.iter().map(|(ip, p)| format!("{ip}/{p}")));
+        out
+    }
+
     /// Parses "10.0.0.0/8" or "::1/128" into a network with host bits cleared.
     pub fn parse_cidr(s: &str) -> Result<(IpAddr, u8), PkiError> {
         let bad = || PkiError::InvalidCidr(s.to_string());

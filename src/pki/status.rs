@@ -25,13 +25,16 @@ pub enum ReissueReason {
     WrongUsage,
     /// The SAN set differs from the spec.
     NamesChanged,
-    /// Expires within [`EXPIRY_MARGIN_DAYS`]; negative once expired.
+    /// Expires within [`EXPIRY_MARGIN_DAYS`] (or the window `bkenv renew` was given);
+    /// negative once expired.
     ExpiresSoon { days: i64 },
     /// The key is not of the spec's key type (`pki.key_type` changed).
     KeyType {
         found: PublicKeyKind,
         wanted: KeyType,
     },
+    /// Still fine, reissued because the user asked (`bkenv renew --force`, a CA rotation).
+    Requested,
 }
 
 /// Why, in words that follow "reissued: " or "needs reissuing: ".
@@ -54,6 +57,9 @@ impl std::fmt::Display for ReissueReason {
             ReissueReason::ExpiresSoon { days } => write!(f, "it expires in {days} day(s)"),
             ReissueReason::KeyType { found, wanted } => {
                 write!(f, "its key is {found}, and pki.key_type is {wanted}")
+            }
+            ReissueReason::Requested => {
+                f.write_str("requested (`renew --force` or a CA rotation)")
             }
         }
     }

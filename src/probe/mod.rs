@@ -9,8 +9,11 @@ pub(crate) mod checks;
 mod http;
 mod net;
 mod registry;
+mod served;
 mod tls;
 mod tls_explain;
+
+pub use served::{ServedQuery, served_certificate};
 
 use self::checks::BK722;
 use crate::diag::Finding;

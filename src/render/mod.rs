@@ -18,6 +18,9 @@ use std::collections::BTreeMap;
 #[derive(Debug)]
 pub struct Material {
     pub ca_cert: String,
+    /// What every trust file holds: the CA, and during a rotation the other CA of it
+    /// (see [`crate::model::Environment::trust_files`]).
+    pub trust: String,
     pub ca_key: String,
     pub buildkitd: IssuedCert,
     pub client: Option<IssuedCert>,
@@ -48,7 +51,7 @@ pub fn plan(
     let certs = layout::BUILDKIT_CERTS;
     files.push(PlannedFile::public(
         format!("{certs}/ca.crt"),
-        m.ca_cert.as_str(),
+        m.trust.as_str(),
     ));
     files.push(PlannedFile::public(
         format!("{certs}/server.crt"),
@@ -76,7 +79,7 @@ pub fn plan(
     let client = layout::CLIENT_DIR;
     files.push(PlannedFile::public(
         format!("{client}/ca.crt"),
-        m.ca_cert.as_str(),
+        m.trust.as_str(),
     ));
     if let Some(c) = &m.client {
         files.push(PlannedFile::public(
@@ -92,7 +95,7 @@ pub fn plan(
     for (i, reg) in env.registries.iter().enumerate() {
         let ca = match &reg.role {
             Role::External { .. } => m.external_cas.get(&i),
-            _ => Some(&m.ca_cert),
+            _ => Some(&m.trust),
         };
         if let Some(ca) = ca {
             for n in &reg.names {

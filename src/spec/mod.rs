@@ -14,6 +14,21 @@ pub use validate::validate;
 use crate::pki::KeyType;
 use serde::Deserialize;
 
+/// The environment of an existing bkenv directory. Its `bkenv.toml` is required: a
+/// directory without one is not bkenv's (and is not described by the default spec).
+pub fn environment_of(dir: &std::path::Path) -> crate::error::Result<crate::model::Environment> {
+    let path = dir.join(SPEC_FILE);
+    let bytes = crate::output::read_file(&path, crate::safefs::Links::Follow)?.ok_or_else(|| {
+        crate::error::Error::Spec {
+            path: path.clone(),
+            message: "not found: this is not an environment bkenv made (run `bkenv init` here; `bkenv doctor` \
+                      diagnoses hand-written ones)"
+                .into(),
+        }
+    })?;
+    validate(&parse(&String::from_utf8_lossy(&bytes), &path)?)
+}
+
 /// `bkenv.toml` as written.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]

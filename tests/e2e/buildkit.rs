@@ -70,6 +70,12 @@ pub fn dotenv(env: &Env) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// What buildctl trusts and presents: `--tlscacert`, and `--tlscert`/`--tlskey`.
+pub struct ClientTls {
+    pub ca: PathBuf,
+    pub pair: Option<(PathBuf, PathBuf)>,
+}
+
 /// A build context: a Dockerfile `FROM base` + `COPY hello.txt`, with `content`.
 pub struct Context {
     pub dir: tempfile::TempDir,
@@ -107,16 +113,27 @@ impl Up {
     pub fn buildctl(&self, env: &Env, args: &[String]) -> (bool, String) {
         let vars = dotenv(env);
         let path = |k: &str| env.path(vars.get(k).unwrap_or_else(|| panic!(".env has no {k}")));
+        let pair = vars
+            .contains_key("BUILDKIT_TLS_CERT")
+            .then(|| (path("BUILDKIT_TLS_CERT"), path("BUILDKIT_TLS_KEY")));
+        let tls = ClientTls {
+            ca: path("BUILDKIT_TLS_CA"),
+            pair,
+        };
+        self.buildctl_with(env, &tls, args)
+    }
+
+    /// `buildctl` as [`Up::buildctl`], with the TLS files of a client that keeps its
+    /// own copies (one that has only an old CA, say).
+    pub fn buildctl_with(&self, env: &Env, tls: &ClientTls, args: &[String]) -> (bool, String) {
+        let vars = dotenv(env);
         let mut c = self.client(bin("buildctl").expect("buildctl"));
-        c.env("DOCKER_CONFIG", path("DOCKER_CONFIG"))
+        c.env("DOCKER_CONFIG", env.path(&vars["DOCKER_CONFIG"]))
             .args(["--timeout", "20", "--addr", &vars["BUILDKIT_HOST"]])
             .arg("--tlscacert")
-            .arg(path("BUILDKIT_TLS_CA"));
-        if vars.contains_key("BUILDKIT_TLS_CERT") {
-            c.arg("--tlscert")
-                .arg(path("BUILDKIT_TLS_CERT"))
-                .arg("--tlskey")
-                .arg(path("BUILDKIT_TLS_KEY"));
+            .arg(&tls.ca);
+        if let Some((cert, key)) = &tls.pair {
+            c.arg("--tlscert").arg(cert).arg("--tlskey").arg(key);
         }
         run_for(c.args(args), CLIENT_TIMEOUT)
     }
@@ -131,29 +148,21 @@ impl Up {
         metadata: &Path,
         extra: &[String],
     ) -> (bool, String) {
-        let dir = ctx.dir.path().display();
-        let mut args: Vec<String> = [
-            "build",
-            "--progress",
-            "plain",
-            "--frontend",
-            "dockerfile.v0",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        args.extend([
-            "--local".into(),
-            format!("context={dir}"),
-            "--local".into(),
-            format!("dockerfile={dir}"),
-            "--output".into(),
-            format!("type=image,name={image},push=true"),
-            "--metadata-file".into(),
-            metadata.display().to_string(),
-        ]);
-        args.extend_from_slice(extra);
+        let args = build_args(ctx, image, metadata, extra);
         self.buildctl(env, &args)
+    }
+
+    /// [`Up::buildctl_build`] with a client's own TLS files.
+    pub fn buildctl_build_with(
+        &self,
+        env: &Env,
+        tls: &ClientTls,
+        ctx: &Context,
+        image: &str,
+        metadata: &Path,
+    ) -> (bool, String) {
+        let args = build_args(ctx, image, metadata, &[]);
+        self.buildctl_with(env, tls, &args)
     }
 
     /// `docker-buildx` with the environment's `DOCKER_CONFIG` (credentials, and buildx's
@@ -272,4 +281,31 @@ pub fn digest(bytes: &[u8]) -> String {
     let d = ring::digest::digest(&ring::digest::SHA256, bytes);
     let hex: String = d.as_ref().iter().map(|b| format!("{b:02x}")).collect();
     format!("sha256:{hex}")
+}
+
+/// `buildctl build` arguments: the Dockerfile frontend on `ctx`, pushed as `image`.
+fn build_args(ctx: &Context, image: &str, metadata: &Path, extra: &[String]) -> Vec<String> {
+    let dir = ctx.dir.path().display();
+    let mut args: Vec<String> = [
+        "build",
+        "--progress",
+        "plain",
+        "--frontend",
+        "dockerfile.v0",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend([
+        "--local".into(),
+        format!("context={dir}"),
+        "--local".into(),
+        format!("dockerfile={dir}"),
+        "--output".into(),
+        format!("type=image,name={image},push=true"),
+        "--metadata-file".into(),
+        metadata.display().to_string(),
+    ]);
+    args.extend_from_slice(extra);
+    args
 }

@@ -394,6 +394,45 @@ impl Up {
         Ok(())
     }
 
+    /// Restarts compose service `name` as `docker compose restart` does: its process
+    /// stops and starts again from the compose file, with its named volumes.
+    pub fn restart(&mut self, env: &Env, name: &str) -> Result<(), String> {
+        if self.buildkitd.as_ref().is_some_and(|c| c.name == name) {
+            // Dropping the container kills it.
+            self.buildkitd = None;
+            self.start_buildkitd(env)?;
+        } else {
+            self.registries.retain(|c| c.name != name);
+            let svc = self
+                .compose
+                .services
+                .get(name)
+                .unwrap_or_else(|| panic!("no service {name}"))
+                .clone();
+            let c = self.start(env, name, &svc)?;
+            self.registries.push(c);
+        }
+        // The bridge still knows the stopped container's interface by its address.
+        let _ = run_for(
+            self.net
+                .cmd("ip")
+                .args(["neigh", "flush", "dev", crate::sandbox::BRIDGE]),
+            WAIT,
+        );
+        Ok(())
+    }
+
+    /// `bkenv ARGS` on this network's host, as a user runs it there.
+    pub fn bkenv(&self, args: &[&str]) -> (bool, String, String) {
+        let mut cmd = self.client(
+            assert_cmd::cargo::cargo_bin("bkenv")
+                .to_str()
+                .expect("path"),
+        );
+        cmd.args(args).env("NO_COLOR", "1");
+        run_split(&mut cmd, CLIENT_TIMEOUT)
+    }
+
     pub fn client(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut c = self.net.cmd(program);
         c.env_clear()

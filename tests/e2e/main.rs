@@ -15,6 +15,7 @@ mod env;
 mod faults;
 mod good;
 mod image;
+mod lifecycle;
 mod oci;
 mod quickstart;
 mod sandbox;

@@ -22,6 +22,7 @@ pub fn options(dir: &Path) -> InitOptions {
         now: NOW,
         uid: bkenv::safefs::euid(),
         lock_wait: bkenv::lock::DEFAULT_WAIT,
+        renewal: bkenv::init::Renewal::default(),
     }
 }
 

@@ -96,6 +96,13 @@ crate::diag::checks! {
         title: "A certificate file holds no parseable PEM certificate",
         prevents: "failed to append ca cert",
     }
+    BK513 {
+        slug: "old-ca-still-trusted",
+        severity: Warning,
+        fixable: false,
+        title: "A CA rotation finished long ago and trust files still hold the old CA",
+        prevents: "",
+    }
 }
 
 fn cert_loc(p: &PemFile, i: usize) -> Location {
@@ -110,7 +117,84 @@ fn cert_loc(p: &PemFile, i: usize) -> Location {
     line.map_or_else(|| p.src.file_loc(), |l| p.src.loc_line(l))
 }
 
+/// After `rotate-ca --finish` every leaf comes from the new CA, and the old one stays in
+/// the trust files only so clients can move over. Left there for long, it keeps
+/// trusting a CA whose key nothing needs any more: whoever holds that key can
+/// impersonate the registry and buildkitd to every client.
+fn old_ca_checks(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+    use crate::rotation::state::{OLD_CA_GRACE_DAYS, Phase};
+    for st in &ctx.snap.bkenv_state {
+        let Some(r) = st.rotation.as_ref().filter(|r| r.phase == Phase::Finished) else {
+            continue;
+        };
+        let Some(finished) = r
+            .finished
+            .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
+        else {
+            continue;
+        };
+        let days = (ctx.now - finished).whole_days();
+        if days < OLD_CA_GRACE_DAYS {
+            continue;
+        }
+        let Some(old) = crate::pki::read_certs(r.old_ca.as_bytes())
+            .ok()
+            .and_then(|c| c.into_iter().next())
+        else {
+            continue;
+        };
+        // Its archive (`ca/backup-*`) is where it belongs; every other file trusts it.
+        let holders: Vec<String> = ctx
+            .snap
+            .pem
+            .iter()
+            .filter(|p| p.facts.iter().any(|c| c.der == old.der))
+            .filter(|p| {
+                !p.src
+                    .path
+                    .components()
+                    .any(|c| c.as_os_str().to_string_lossy().starts_with("backup-"))
+            })
+            .map(|p| p.src.path.display().to_string())
+            .collect();
+        if holders.is_empty() {
+            continue;
+        }
+        let line = st
+            .src
+            .text
+            .lines()
+            .position(|l| l.trim_start().starts_with("\"finished\""))
+            .map(|i| i + 1);
+        out.push(
+            Finding::new(
+                &BK513,
+                format!(
+                    "the CA rotation finished {days} days ago, and {} the old CA: {}",
+                    if holders.len() == 1 {
+                        "one file still trusts"
+                    } else {
+                        "these files still trust"
+                    },
+                    holders.join(", ")
+                ),
+            )
+            .at(line.map_or_else(|| st.src.file_loc(), |l| st.src.loc_line(l)))
+            .note(format!(
+                "old CA: {} (sha256 {})",
+                old.subject,
+                old.fingerprint()
+            ))
+            .help(
+                "once every client has the new CA, run `bkenv rotate-ca --drop-old` (it takes the old CA out of the \
+                 trust files and keeps it archived in ca/backup-*), then restart buildkitd",
+            ),
+        );
+    }
+}
+
 pub(crate) fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+    old_ca_checks(ctx, out);
     let served_paths = served_certs(ctx);
     let all: Vec<(&PemFile, usize, &CertFacts)> = ctx
         .snap

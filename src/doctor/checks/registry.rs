@@ -4,10 +4,12 @@ use super::registry_uses::usages;
 use super::trust::{san_covers, san_list, served, table_cas, trusted_by};
 use super::{ActiveConfig, Ctx};
 use crate::diag::{Edit, Finding, Fix, Location};
+use crate::doctor::parsed::PemFile;
 use crate::doctor::registry_tables::{RegTable, never_matches, reg_tables, table_for};
 use crate::doctor::view::RegistryView;
 use crate::hostport::is_loopback;
 use std::collections::BTreeSet;
+use std::path::Path;
 
 crate::diag::checks! {
     BK201 {
@@ -121,6 +123,13 @@ crate::diag::checks! {
         title: "A mirror with a scheme or path on buildkitd older than v0.12, which uses it verbatim",
         prevents: "",
     }
+    BK216 {
+        slug: "certs-d-lacks-signing-ca",
+        severity: Error,
+        fixable: false,
+        title: "A host-side `certs.d/<host:port>` lacks the CA that signs the registry's certificate",
+        prevents: "x509: certificate signed by unknown authority",
+    }
 }
 
 pub(crate) fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
@@ -133,6 +142,71 @@ pub(crate) fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
             table_checks(ctx, &cfg, &tables, t, bridge, out);
         }
         usage_checks(ctx, &cfg, &tables, bridge, out);
+    }
+    certs_d_checks(ctx, out);
+}
+
+/// Host-side clients (docker, skopeo and podman with `--cert-dir`, containerd without a
+/// `hosts.toml`) trust every `*.crt` in `certs.d/<host:port>/` for that registry, and
+/// nothing else. When none of them signs what the registry serves, every pull and push
+/// through that name fails: after a CA rotation, a bundle kept as it was before
+/// `rotate-ca --finish` is exactly that.
+fn certs_d_checks(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+    let mut dirs: std::collections::BTreeMap<&Path, Vec<&PemFile>> = Default::default();
+    for p in &ctx.snap.pem {
+        let path = p.src.path.as_path();
+        let host_dir = path.parent().filter(|d| {
+            d.parent()
+                .and_then(Path::file_name)
+                .is_some_and(|n| n == "certs.d")
+        });
+        if let Some(d) = host_dir.filter(|_| path.extension().is_some_and(|e| e == "crt")) {
+            dirs.entry(d).or_default().push(p);
+        }
+    }
+    for (dir, files) in dirs {
+        let Some(name) = dir.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let Some((r, _)) = ctx.view.registry_for(name) else {
+            continue;
+        };
+        let Some((cert_path, certs)) = served(ctx, r) else {
+            continue;
+        };
+        let Some(leaf) = certs.first() else { continue };
+        let cas: Vec<_> = files.iter().flat_map(|f| f.facts.iter()).collect();
+        // A file without certificates is BK512's; one that signs the leaf is fine.
+        if cas.is_empty() || trusted_by(leaf, &cas) {
+            continue;
+        }
+        let Some(first) = files.first() else { continue };
+        out.push(
+            Finding::new(
+                &BK216,
+                format!(
+                    "no certificate in {} signs the certificate `{name}` serves ({})",
+                    dir.display(),
+                    cert_path.display()
+                ),
+            )
+            .at(first.src.file_loc())
+            .note(format!("served certificate issuer: {}", leaf.issuer))
+            .note(format!(
+                "{} holds: {}",
+                dir.display(),
+                cas.iter()
+                    .map(|c| c.subject.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ))
+            .help(format!(
+                "put the CA that issued {} in {}/ca.crt (for a bkenv environment, `bkenv init` rewrites it; \
+                 during a CA rotation it holds the old and the new CA)",
+                cert_path.display(),
+                dir.display()
+            )),
+        );
     }
 }
 
