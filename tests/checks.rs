@@ -8,7 +8,7 @@ use bkenv::catalog;
 use bkenv::report::{self, Format, RenderCtx};
 use std::collections::BTreeSet;
 use std::path::Path;
-use support_doctor::{describe, fixtures, materialize, run};
+use support_doctor::{can_chown, describe, fixtures, materialize, needs_owners, run};
 
 /// Codes declared with `checks!` anywhere in `src/` (a `BKxxx {` line inside the
 /// macro), to catch a family whose table is not registered.
@@ -136,6 +136,19 @@ fn every_check_behaves_on_its_fixtures() {
     };
     for m in catalog::static_checks() {
         let dir = fixtures().join("checks").join(m.code);
+        if (needs_owners(&dir.join("bad")) || needs_owners(&dir.join("good"))) && !can_chown() {
+            // Only root can give a file to another user (a rootless daemon's uid 1000).
+            assert!(
+                std::env::var("CI").is_err(),
+                "{}: its fixtures set owners, which needs root (CI runs as root)",
+                m.code
+            );
+            eprintln!(
+                "SKIPPED {}: its fixtures set file owners, which needs root",
+                m.code
+            );
+            continue;
+        }
         let tmp = materialize(&dir.join("bad"));
         let bad = run(tmp.path());
         let got = describe(&bad);
@@ -313,6 +326,142 @@ fn explicit_compose_file_replaces_discovered_ones() {
     assert!(got.iter().any(|g| g.starts_with("BK302")), "{got:#?}");
     assert!(
         got.iter().all(|g| !g.contains("(docker-compose.yml")),
+        "{got:#?}"
+    );
+}
+
+/// BK304 sees the CA key through any mount that holds the environment, not only `.` or
+/// `..`: `/`, an ancestor such as the temporary directory, the environment's absolute
+/// path (as given or with links resolved), each reported at the container path where
+/// the key appears.
+#[test]
+fn ca_key_exposed_through_absolute_and_ancestor_mounts() {
+    let tmp = materialize(&fixtures().join("golden"));
+    let root = tmp.path().canonicalize().unwrap();
+    let compose = tmp.path().join("docker-compose.yml");
+    let text = std::fs::read_to_string(&compose).unwrap();
+    let certs = "      - ./buildkit/certs:/etc/buildkit/certs:ro\n";
+    let parent = root.parent().unwrap();
+    let name = root.file_name().unwrap().to_string_lossy().into_owned();
+    let rel_to_fs = root.strip_prefix("/").unwrap().display().to_string();
+    for (source, inside) in [
+        ("/".to_string(), format!("/host/{rel_to_fs}/ca/ca.key")),
+        (
+            parent.display().to_string(),
+            format!("/host/{name}/ca/ca.key"),
+        ),
+        (root.display().to_string(), "/host/ca/ca.key".to_string()),
+        (
+            tmp.path().display().to_string(),
+            "/host/ca/ca.key".to_string(),
+        ),
+        ("..".to_string(), format!("/host/{name}/ca/ca.key")),
+        (".".to_string(), "/host/ca/ca.key".to_string()),
+    ] {
+        std::fs::write(
+            &compose,
+            text.replace(certs, &format!("{certs}      - {source}:/host:ro\n")),
+        )
+        .unwrap();
+        let got = describe(&run(tmp.path()));
+        let want =
+            format!("the CA key `ca/ca.key` is visible in service `buildkitd` at `{inside}`");
+        assert!(
+            got.iter()
+                .any(|g| g.starts_with("BK304") && g.contains(&want)),
+            "{source}: {got:#?}"
+        );
+    }
+    // A mount beside the environment (not holding it) shows nothing of it.
+    let beside = tempfile::tempdir().unwrap();
+    std::fs::write(
+        &compose,
+        text.replace(
+            certs,
+            &format!("{certs}      - {}:/host:ro\n", beside.path().display()),
+        ),
+    )
+    .unwrap();
+    assert!(describe(&run(tmp.path())).is_empty());
+}
+
+/// BK306 follows the kernel's rule: a directory on the way is checked too, compose
+/// `user:` replaces the image's user (by number, or by a name the image is known to
+/// have), and a name doctor cannot resolve is never reported.
+#[test]
+fn bk306_directories_and_compose_users() {
+    if !can_chown() {
+        eprintln!("SKIPPED bk306_directories_and_compose_users: needs root to give files away");
+        assert!(std::env::var("CI").is_err(), "CI runs as root");
+        return;
+    }
+    use std::os::unix::fs::{PermissionsExt, chown};
+    let tmp = materialize(&fixtures().join("checks/BK306/good"));
+    let d = tmp.path();
+    let key = d.join("buildkit/certs/server.key");
+    let certs = d.join("buildkit/certs");
+    let bk306 = |d: &Path| -> Vec<String> {
+        describe(&run(d))
+            .into_iter()
+            .filter(|g| g.starts_with("BK306"))
+            .collect()
+    };
+    assert!(bk306(d).is_empty());
+    // The directory on the way: root's, 0700.
+    std::fs::set_permissions(&certs, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let got = bk306(d);
+    assert!(
+        got.iter()
+            .any(|g| g.contains("cannot enter `/etc/buildkit/certs`")
+                && g.contains("`buildkit/certs` is owned by 0:0, mode 0700")),
+        "{got:#?}"
+    );
+    std::fs::set_permissions(&certs, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // Owned by an id inside rootlesskit's namespace: readable whatever the mode.
+    chown(&key, Some(100_000), Some(100_000)).unwrap();
+    assert!(bk306(d).is_empty());
+    // compose `user:` by number: uid 1001 is not the key's owner.
+    chown(&key, Some(1000), Some(1000)).unwrap();
+    let compose = d.join("docker-compose.yml");
+    let text = std::fs::read_to_string(&compose).unwrap();
+    let with_user = |user: &str| {
+        text.replace(
+            "    image: moby/buildkit:v0.23.2-rootless\n",
+            &format!("    image: moby/buildkit:v0.23.2-rootless\n    user: \"{user}\"\n"),
+        )
+    };
+    std::fs::write(&compose, with_user("1001:1001")).unwrap();
+    let got = bk306(d);
+    assert!(
+        got.iter()
+            .any(|g| g.contains("runs as 1001:1001 (`user: \"1001:1001\"`)")),
+        "{got:#?}"
+    );
+    // By a name the image has, and root.
+    std::fs::write(&compose, with_user("user")).unwrap();
+    assert!(bk306(d).is_empty());
+    std::fs::write(&compose, with_user("root")).unwrap();
+    chown(&key, Some(0), Some(0)).unwrap();
+    assert!(bk306(d).is_empty());
+    // A name doctor cannot resolve: unknown, never reported.
+    std::fs::write(&compose, with_user("builder")).unwrap();
+    assert!(bk306(d).is_empty());
+    // The registry's htpasswd for a registry run as another user: a secret, so the
+    // help gives it away rather than opening it to everyone.
+    std::fs::write(
+        &compose,
+        text.replace(
+            "    image: registry:2.8.3\n",
+            "    image: registry:2.8.3\n    user: \"4242:4242\"\n",
+        ),
+    )
+    .unwrap();
+    let htpasswd = d.join("registry/auth/htpasswd");
+    std::fs::set_permissions(&htpasswd, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let got = bk306(d);
+    assert!(
+        got.iter()
+            .any(|g| g.contains("cannot read `/auth/htpasswd`")),
         "{got:#?}"
     );
 }

@@ -385,3 +385,31 @@ fn snippets_redact_secret_values_by_key() {
     assert!(out.contains("2 | auth = \"<redacted>\""), "{out}");
     assert!(out.contains("3 | credentials = '<redacted>'"), "{out}");
 }
+
+/// A directory with nothing to check is not a clean environment: doctor and preflight
+/// say so (BK902) and exit 1 in every format; `-A BK902` allows it explicitly.
+#[test]
+fn nothing_to_check_is_not_a_clean_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("README.md"), "not an environment\n").unwrap();
+    for args in [
+        &["doctor"][..],
+        &["doctor", "--format", "json"][..],
+        &["preflight", "--offline"][..],
+        &["preflight", "--offline", "--format", "sarif"][..],
+        &["preflight", "--offline", "--image", "registry:5000/app:1"][..],
+    ] {
+        let (code, out, err) = bkenv(d, args);
+        assert_eq!(code, 1, "{args:?}: {out}{err}");
+        assert!(out.contains("BK902"), "{args:?}: {out}");
+        if !args.contains(&"--format") {
+            assert!(!out.contains("no problems found"), "{args:?}: {out}");
+        }
+    }
+    let (code, out, _) = bkenv(d, &["doctor"]);
+    assert_eq!(code, 1);
+    assert!(out.contains("nothing to check in"), "{out}");
+    let (code, out, err) = bkenv(d, &["doctor", "-A", "BK902"]);
+    assert_eq!(code, 0, "{out}{err}");
+}

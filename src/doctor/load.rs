@@ -62,6 +62,7 @@ pub(crate) fn load(root: &Path, inputs: &DoctorInputs) -> Vec<Snapshot> {
         add_file(&mut snap, rel, d.kind, bytes, mode_of(&d.path));
     }
     snap.helpers_on_path = helpers_on_path(inputs.path_env.as_deref());
+    snap.root_abs = root_aliases(root);
     let mut environments = super::envs::split(snap);
     for env in &mut environments {
         let view = super::view::build(env);
@@ -144,6 +145,22 @@ pub fn add_file(
         }
         FileKind::Env => snap.env.push(parse_env(rel, text)),
     }
+}
+
+/// The root as an absolute path, as given and with links resolved: a compose file may
+/// name either in an absolute bind-mount source.
+fn root_aliases(root: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::path::absolute(root)
+        .ok()
+        .map(|a| super::view::normalize(&a))
+        .into_iter()
+        .collect();
+    if let Ok(c) = std::fs::canonicalize(root)
+        && !out.contains(&c)
+    {
+        out.push(c);
+    }
+    out
 }
 
 fn rel_path(root: &Path, p: &Path) -> PathBuf {

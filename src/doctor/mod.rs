@@ -15,6 +15,7 @@ pub mod refs;
 pub(crate) mod registry_tables;
 pub mod snapshot;
 pub mod source;
+mod user;
 pub(crate) mod view;
 mod volumes;
 
@@ -96,7 +97,9 @@ pub fn diagnose(
         return Err(DoctorError::Unreadable(root.to_path_buf(), e));
     }
     let mut environments = load::load(root, inputs);
-    for env in &mut environments {
+    // The build at hand (preflight's `--dockerfile`, `--image`) is checked against an
+    // environment; with none found, BK902 says so rather than check it alone.
+    for env in environments.iter_mut().filter(|e| !e.is_empty()) {
         env.refs.extend(extra.iter().cloned());
     }
     let mut findings = check_all(&environments, now);

@@ -48,6 +48,10 @@ pub struct ServiceDoc {
     pub environment: Option<Spanned<EnvDoc>>,
     pub networks: Option<NetworksDoc>,
     pub hostname: Option<String>,
+    /// `user:` (`uid[:gid]` or names); YAML may read a bare number as an integer.
+    pub user: Option<Scalar>,
+    #[serde(default)]
+    pub group_add: Vec<Scalar>,
 }
 
 #[derive(Debug, Deserialize, Clone)]

@@ -6,7 +6,7 @@ use super::parsed::*;
 use super::paths::PathIndex;
 use super::source::SourceFile;
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Everything doctor read, parsed, with paths relative to the environment root.
 #[derive(Debug, Default, Clone)]
@@ -24,6 +24,9 @@ pub struct Snapshot {
     pub paths: PathIndex,
     /// Credential helpers (`docker-credential-<name>`) found on PATH.
     pub helpers_on_path: BTreeSet<String>,
+    /// The root's absolute path, as given and with links resolved (empty for snapshots
+    /// built without I/O): an absolute bind-mount source is matched against it.
+    pub root_abs: Vec<PathBuf>,
 }
 
 impl Snapshot {

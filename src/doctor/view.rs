@@ -4,6 +4,7 @@
 use super::parsed::{ComposeFile, RegistryConfigFile};
 use super::snapshot::Snapshot;
 use super::source::SourceFile;
+use super::user::User;
 pub(crate) use super::volumes::normalize;
 pub(crate) use super::volumes::{Mount, Port};
 use super::volumes::{mount, port};
@@ -37,9 +38,24 @@ pub(crate) struct ServiceView {
     pub network_mode: Option<String>,
     pub aliases: Vec<String>,
     pub env: Vec<(String, String)>,
+    /// Compose `user:` and `group_add:`, and whether `entrypoint:` replaces the image's.
+    pub user_spec: Option<String>,
+    pub group_add: Vec<String>,
+    pub entrypoint_set: bool,
 }
 
 impl ServiceView {
+    /// Who the service runs as ([`super::user`]): the image's user or compose `user:`.
+    pub(crate) fn user(&self) -> User {
+        let replaced = self.entrypoint_set && !self.args.iter().any(|a| a.ends_with("rootlesskit"));
+        super::user::resolve(
+            self.image.as_deref(),
+            self.user_spec.as_deref(),
+            &self.group_add,
+            replaced,
+        )
+    }
+
     /// The host file (relative to the root) that appears at `container_path`, through
     /// file or directory bind mounts (the longest matching mount wins).
     pub(crate) fn resolve(&self, container_path: &str) -> Option<(PathBuf, &Mount)> {
@@ -220,6 +236,11 @@ fn merge_service(base: &mut ServiceView, over: ServiceView) {
     if over.network_mode.is_some() {
         base.network_mode = over.network_mode;
     }
+    if over.user_spec.is_some() {
+        base.user_spec = over.user_spec;
+    }
+    base.group_add.extend(over.group_add);
+    base.entrypoint_set |= over.entrypoint_set;
     for m in over.mounts {
         base.mounts.retain(|b| b.container != m.container);
         base.mounts.push(m);
@@ -244,8 +265,9 @@ pub(crate) fn build(snap: &Snapshot) -> View {
     let mut merged = snap
         .compose
         .get(idx)
-        .map_or_else(Vec::new, |f| services(f, idx));
-    if let Some(o) = over.and_then(|o| snap.compose.get(o).map(|f| services(f, o))) {
+        .map_or_else(Vec::new, |f| services(f, idx, &snap.root_abs));
+    if let Some(o) = over.and_then(|o| snap.compose.get(o).map(|f| services(f, o, &snap.root_abs)))
+    {
         for s in o {
             match merged.iter_mut().find(|b| b.name == s.name) {
                 Some(b) => merge_service(b, s),
@@ -307,8 +329,9 @@ pub(crate) fn build(snap: &Snapshot) -> View {
     view
 }
 
-/// The services of one compose file; `idx` is its index in `Snapshot::compose`.
-pub(super) fn services(file: &ComposeFile, idx: usize) -> Vec<ServiceView> {
+/// The services of one compose file; `idx` is its index in `Snapshot::compose`, `roots`
+/// the root's absolute path (for absolute bind-mount sources).
+pub(super) fn services(file: &ComposeFile, idx: usize, roots: &[PathBuf]) -> Vec<ServiceView> {
     let Ok(doc) = &file.doc else {
         return Vec::new();
     };
@@ -346,7 +369,7 @@ pub(super) fn services(file: &ComposeFile, idx: usize) -> Vec<ServiceView> {
         let mounts = s
             .volumes
             .iter()
-            .filter_map(|v| mount(&base, &v.value, idx, v.referenced.line() as usize))
+            .filter_map(|v| mount(&base, &v.value, idx, v.referenced.line() as usize, roots))
             .collect();
         let ports = s.ports.iter().filter_map(|p| port(&p.value)).collect();
         let mut aliases: Vec<String> = s.hostname.iter().cloned().collect();
@@ -369,6 +392,13 @@ pub(super) fn services(file: &ComposeFile, idx: usize) -> Vec<ServiceView> {
                 .as_ref()
                 .map(|e| e.value.pairs())
                 .unwrap_or_default(),
+            user_spec: s.user.as_ref().map(super::parsed::Scalar::text),
+            group_add: s
+                .group_add
+                .iter()
+                .map(super::parsed::Scalar::text)
+                .collect(),
+            entrypoint_set: s.entrypoint.is_some(),
         });
     }
     out

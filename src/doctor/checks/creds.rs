@@ -65,6 +65,72 @@ crate::diag::checks! {
         title: "A config.json password does not verify against the registry's htpasswd",
         prevents: "401 Unauthorized",
     }
+    BK409 {
+        slug: "htpasswd-bcrypt-cost-unusable",
+        severity: Error,
+        fixable: false,
+        title: "An htpasswd entry's bcrypt cost makes every request slow (above 14) or every login fail (outside 4-31)",
+        prevents: "401 Unauthorized",
+    }
+}
+
+/// Seconds the real registry (distribution 2.8, `docker-registry`) took per Basic-auth
+/// request at bcrypt cost 10 on the test machine; each step of cost doubles it (measured:
+/// cost 12 0.71 s, 14 3.0 s, 16 11.3 s; cost 31 did not answer).
+const SECONDS_AT_COST_10: f64 = 0.17;
+
+/// `about 3 min` for a duration in seconds.
+fn about(secs: f64) -> String {
+    let (n, unit) = if secs < 90.0 {
+        (secs, "s")
+    } else if secs < 5400.0 {
+        (secs / 60.0, "min")
+    } else if secs < 2.0 * 86_400.0 {
+        (secs / 3600.0, "h")
+    } else {
+        (secs / 86_400.0, "days")
+    };
+    if n < 10.0 {
+        format!("about {n:.1} {unit}")
+    } else {
+        format!("about {n:.0} {unit}")
+    }
+}
+
+/// BK409 for a bcrypt entry bkenv cannot verify: a cost above its cap, or one Go's
+/// bcrypt (and so the registry) refuses.
+fn bcrypt_cost(h: &HtpasswdFile, user: &str, hash: &str, line: usize, out: &mut Vec<Finding>) {
+    use crate::htpasswd::{BCRYPT_COSTS, MAX_VERIFY_COST};
+    let Some(cost) = crate::htpasswd::cost(hash) else {
+        return;
+    };
+    let help = "regenerate the entry at cost 10 or lower: `htpasswd -Bbn -C 10 USER PASSWORD` (bkenv init writes cost 5 for passwords it generates, 10 for ones you chose)";
+    let finding = if !BCRYPT_COSTS.contains(&cost) {
+        Finding::new(
+            &BK409,
+            format!(
+                "htpasswd user `{user}` has bcrypt cost {cost}, outside {}-{}, the costs Go's bcrypt accepts: the registry rejects every password for this user",
+                BCRYPT_COSTS.start(),
+                BCRYPT_COSTS.end()
+            ),
+        )
+        .prevents("401 Unauthorized")
+    } else if cost > MAX_VERIFY_COST {
+        let per_request = about(SECONDS_AT_COST_10 * 2f64.powi(cost as i32 - 10));
+        Finding::new(
+            &BK409,
+            format!(
+                "htpasswd user `{user}` has bcrypt cost {cost}: the registry re-verifies it on every request, {per_request} of CPU each (bkenv verifies costs up to {MAX_VERIFY_COST} only)"
+            ),
+        )
+        .note("a push makes dozens of requests, and the registry keeps computing after the client gives up")
+        .prevents(format!(
+            "no error at first: every request with these credentials takes {per_request}; pulls and pushes stall and time out"
+        ))
+    } else {
+        return;
+    };
+    out.push(finding.at(h.src.loc_line(line)).help(help));
 }
 
 /// Location of the object key at `path` (line only; config.json shows no text).
@@ -101,6 +167,8 @@ pub(crate) fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
                     .at(h.src.loc_line(*line))
                     .help("regenerate it with bcrypt: `htpasswd -Bbn USER PASSWORD`"),
                 );
+            } else {
+                bcrypt_cost(h, user, hash, *line, out);
             }
         }
     }
@@ -250,11 +318,12 @@ fn config(ctx: &Ctx<'_>, c: &DockerConfigFile, out: &mut Vec<Finding>) {
             .iter()
             .find(|(u, _, _)| u == user)
             .map(|(_, hash, _)| crate::htpasswd::verify(pass, hash));
-        // An entry above the verification cap is not verified (it could take days);
-        // see crate::htpasswd::MAX_VERIFY_COST.
+        // An entry above the verification cap (it could take days) or outside bcrypt's
+        // costs is not verified: BK409 reports it at the htpasswd line.
+        use crate::htpasswd::Verify;
         let ok = match ok {
-            Some(crate::htpasswd::Verify::TooCostly(_) | crate::htpasswd::Verify::Match) => true,
-            Some(_) | None => false,
+            Some(Verify::TooCostly(_) | Verify::OutOfRange(_) | Verify::Match) => true,
+            Some(Verify::NoMatch | Verify::Unreadable) | None => false,
         };
         if !ok {
             out.push(Finding::new(&BK408, format!("the password for `{user}` under `{key}` does not verify against {}", h.src.path.display()))

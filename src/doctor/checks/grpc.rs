@@ -100,25 +100,25 @@ pub(crate) fn grpc_tls<'a>(doc: &'a toml_edit::Document<String>) -> GrpcTls<'a> 
     }
 }
 
-/// gRPC addresses: `--addr` flags replace the config's list.
-pub(crate) fn addresses(cfg: &ActiveConfig<'_>) -> Vec<(String, Option<std::ops::Range<usize>>)> {
-    let flags: Vec<String> = cfg.service.map_or(Vec::new(), |s| {
-        let mut v = Vec::new();
-        let mut it = s.args.iter();
-        while let Some(a) = it.next() {
-            if a == "--addr" {
-                v.extend(it.next().cloned());
-            } else if let Some(x) = a.strip_prefix("--addr=") {
-                v.push(x.to_string());
-            }
+/// The `--addr` flags a buildkit service passes (in `entrypoint` or `command`).
+pub(crate) fn addr_flags(svc: &ServiceView) -> Vec<String> {
+    let mut v = Vec::new();
+    let mut it = svc.args.iter();
+    while let Some(a) = it.next() {
+        if a == "--addr" {
+            v.extend(it.next().cloned());
+        } else if let Some(x) = a.strip_prefix("--addr=") {
+            v.push(x.to_string());
         }
-        v
-    });
-    if !flags.is_empty() {
-        return flags.into_iter().map(|a| (a, None)).collect();
     }
-    cfg.doc
-        .get("grpc")
+    v
+}
+
+/// The addresses of a config's `grpc.address`, with their spans.
+pub(crate) fn config_addresses(
+    doc: &toml_edit::Document<String>,
+) -> Vec<(String, Option<std::ops::Range<usize>>)> {
+    doc.get("grpc")
         .and_then(|g| g.get("address"))
         .and_then(Item::as_array)
         .map(|a| {
@@ -127,6 +127,15 @@ pub(crate) fn addresses(cfg: &ActiveConfig<'_>) -> Vec<(String, Option<std::ops:
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// gRPC addresses: `--addr` flags replace the config's list.
+pub(crate) fn addresses(cfg: &ActiveConfig<'_>) -> Vec<(String, Option<std::ops::Range<usize>>)> {
+    let flags = cfg.service.map_or(Vec::new(), addr_flags);
+    if !flags.is_empty() {
+        return flags.into_iter().map(|a| (a, None)).collect();
+    }
+    config_addresses(cfg.doc)
 }
 
 pub(crate) fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
