@@ -639,3 +639,32 @@ fn oauth_post_first_then_the_fallbacks_buildkit_takes() {
         "{prevents}"
     );
 }
+
+/// buildkitd without `[grpc.tls]` speaks plaintext gRPC: like grpc-go's server, it sends
+/// its HTTP/2 SETTINGS frame, then reads the ClientHello as a bogus preface and hangs
+/// up. The probe names that (BK703, as buildctl's `first record does not look like a TLS
+/// handshake`), rather than "cannot classify" (BK722).
+#[test]
+fn plaintext_grpc_where_tls_is_expected() {
+    let server = Server::start(|mut s| {
+        // SETTINGS (type 4) on stream 0 with MAX_FRAME_SIZE, then WINDOW_UPDATE.
+        let _ = s.write_all(&[
+            0, 0, 6, 4, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0x40, 0, 0, 0, 4, 8, 0, 0, 0, 0, 0, 0, 0,
+            0x0e, 0xff,
+        ]);
+        let mut buf = [0u8; 512];
+        let _ = s.read(&mut buf);
+    });
+    let f = expect(
+        &probe(buildkitd(&server, &ca("Env CA"), None)),
+        "BK703",
+        "[grpc.tls]",
+    );
+    assert!(f.message.contains("gRPC without TLS"), "{}", f.message);
+    assert_eq!(
+        f.prevents.as_deref(),
+        Some(
+            "transport: authentication handshake failed: tls: first record does not look like a TLS handshake"
+        )
+    );
+}

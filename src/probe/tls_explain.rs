@@ -142,14 +142,19 @@ pub(crate) fn classify_failure(
                     "serve TLS on the registry (`http.tls` in its config.yml), or declare it plain HTTP with `[registry.\"{}\"] http = true` in buildkitd.toml",
                     target.name
                 ),
-                Peer::Buildkitd => "start buildkitd with `--tlscert/--tlskey/--tlscacert`, or drop the TLS flags from buildctl".to_string(),
+                Peer::Buildkitd => "buildkitd serves gRPC without TLS: give it `[grpc.tls]` `cert`/`key` in the config it really reads (a rootless image reads `~/.config/buildkit/buildkitd.toml` unless `--config` says otherwise) or `--tlscert`/`--tlskey`, or drop the TLS flags from buildctl".to_string(),
                 Peer::TokenRealm { .. } => "make the registry's token realm (`auth.token.realm`) an https:// URL served over TLS, or point it at http://".to_string(),
             };
-            Finding::new(
+            let mut f = Finding::new(
                 &BK703,
                 format!("{who} answered the TLS ClientHello with plain HTTP (`{line}`)"),
             )
-            .help(help)
+            .help(help);
+            if matches!(peer, Peer::Buildkitd) {
+                // What buildctl and buildx print for a plaintext gRPC server.
+                f = f.prevents("transport: authentication handshake failed: tls: first record does not look like a TLS handshake");
+            }
+            f
         }
         HandshakeFailure::Tls(e) => classify_tls(&e, target, peer, has_identity),
         HandshakeFailure::Io(e) => classify_io(&e, target, peer, has_identity),
