@@ -649,8 +649,8 @@ fn plaintext_grpc_where_tls_is_expected() {
     let server = Server::start(|mut s| {
         // SETTINGS (type 4) on stream 0 with MAX_FRAME_SIZE, then WINDOW_UPDATE.
         let _ = s.write_all(&[
-            0, 0, 6, 4, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0x40, 0, 0, 0, 4, 8, 0, 0, 0, 0, 0, 0, 0,
-            0x0e, 0xff,
+            0, 0, 6, 4, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0x40, 0, 0, 0, 4, 8, 0, 0, 0, 0, 0, 0, 0, 0x0e,
+            0xff,
         ]);
         let mut buf = [0u8; 512];
         let _ = s.read(&mut buf);
@@ -665,6 +665,32 @@ fn plaintext_grpc_where_tls_is_expected() {
         f.prevents.as_deref(),
         Some(
             "transport: authentication handshake failed: tls: first record does not look like a TLS handshake"
+        )
+    );
+}
+
+/// Two CAs with one name (everyone's default used to be `bkenv development CA`): BK705
+/// names the key that signed and the key of each trusted CA, so the message reads as
+/// two different CAs rather than a contradiction.
+#[test]
+fn unknown_authority_tells_same_named_cas_apart() {
+    let (signing, trusted) = (ca("bkenv development CA"), ca("bkenv development CA"));
+    let id = leaf_with(&signing, &["registry.test"], |p| {
+        p.use_authority_key_identifier_extension = true;
+    });
+    let server = tls_registry(&id);
+    let f = expect(&probe(registry(&server, &trusted)), "BK705", "ca = [");
+    let key_id = |c: &Ca| {
+        bkenv::pki::CertFacts::from_der(c.der())
+            .expect("CA")
+            .key_id()
+    };
+    let (signed, trusts) = (key_id(&signing), key_id(&trusted));
+    assert_ne!(signed, trusts);
+    assert_eq!(
+        f.message,
+        format!(
+            "registry registry.test:443 presents a certificate issued by `bkenv development CA` ({signed}), which is not among the system roots and the configured CA `bkenv development CA` ({trusts})"
         )
     );
 }

@@ -135,7 +135,7 @@ pub(crate) fn signer(
         let leaf = CertFacts::from_der(chain.first()?.as_ref()).ok()?;
         snap.pem.iter().find_map(|p| {
             let ca = p.facts.iter().find(|c| c.is_ca && signed_by(&leaf, c))?;
-            Some(format!("`{}` ({})", p.src.path.display(), ca.subject))
+            Some(format!("`{}`, the CA {}", p.src.path.display(), ca.named()))
         })
     }
 }

@@ -264,6 +264,23 @@ pub(crate) struct Session<'a> {
     pub trusted: tls::Trusted,
 }
 
+/// The configured CAs by name and key id, so two CAs that share a name (everyone's
+/// default once) read as two: "the configured CA `X` (key id AB:…)".
+fn configured(cas: &[CertificateDer<'static>]) -> String {
+    let names: Vec<String> = cas
+        .iter()
+        .map(|c| {
+            crate::pki::CertFacts::from_der(c.as_ref())
+                .map_or_else(|_| "an unparsable certificate".into(), |f| f.named())
+        })
+        .collect();
+    match names.as_slice() {
+        [] => "no configured CA".into(),
+        [one] => format!("the configured CA {one}"),
+        many => format!("the configured CAs {}", many.join(", ")),
+    }
+}
+
 fn probe_one(
     ep: &Endpoint,
     opts: &ProbeOptions,
@@ -279,11 +296,11 @@ fn probe_one(
         (Trust::Cas(cas), EndpointKind::Registry { .. }) => {
             roots.extend(system.get().iter().cloned());
             roots.extend(cas.iter().cloned());
-            format!("the system roots plus {} configured CA(s)", cas.len())
+            format!("the system roots and {}", configured(cas))
         }
         (Trust::Cas(cas), EndpointKind::Buildkitd { .. }) => {
             roots.extend(cas.iter().cloned());
-            format!("{} configured CA(s) (buildctl --tlscacert)", cas.len())
+            format!("{} (buildctl --tlscacert)", configured(cas))
         }
     };
     let ctx = Session {

@@ -22,6 +22,8 @@ pub(crate) struct Presented {
     pub subject_cn: Option<String>,
     /// `DNS:name` / `IP:addr`, in certificate order; `None` when the extension is absent.
     pub sans: Option<Vec<String>>,
+    /// Which key signed it, as the issuer's subject key identifier names that key.
+    pub authority_key_id: Option<Vec<u8>>,
 }
 
 impl Presented {
@@ -42,6 +44,7 @@ impl Presented {
             issuer_cn: f.issuer_cn,
             subject_cn: f.subject_cn,
             sans,
+            authority_key_id: f.authority_key_id,
         })
     }
 
@@ -422,8 +425,14 @@ fn unknown_issuer(
             ca_help(peer, target)
         ));
     }
+    let issuer_id = leaf
+        .authority_key_id
+        .as_deref()
+        .map_or_else(String::new, |id| {
+            format!(" (key id {})", crate::pki::colon_hex(id, 8))
+        });
     let mut msg = format!(
-        "{who} presents a certificate issued by `{issuer}`, which {} does not include",
+        "{who} presents a certificate issued by `{issuer}`{issuer_id}, which is not among {}",
         ctx.trusted.label
     );
     if let Some(s) = &signer {

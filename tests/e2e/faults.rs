@@ -50,7 +50,6 @@ enum Base {
     Rootless,
 }
 
-
 struct Fault {
     name: &'static str,
     base: Base,
@@ -813,9 +812,7 @@ fn every_fault_is_rejected_by_the_real_client_and_reported_by_probe() {
         .map(|r| {
             format!(
                 "{}: expected {:?}, got {:?}",
-                r.fault,
-                r.doctor,
-                r.doctor_codes
+                r.fault, r.doctor, r.doctor_codes
             )
         })
         .collect();
