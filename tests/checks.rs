@@ -465,3 +465,64 @@ fn bk306_directories_and_compose_users() {
         "{got:#?}"
     );
 }
+
+/// BK403 says what the registry answers a request without credentials, by its auth
+/// scheme: a Basic-auth (htpasswd) registry answers 401 itself and buildctl fails on its
+/// HEAD request; a token registry's realm refuses the anonymous token with 401.
+#[test]
+fn bk403_matches_the_registrys_auth_scheme() {
+    let tmp = materialize(&fixtures().join("golden"));
+    let d = tmp.path();
+    let config = d.join("docker/config.json");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("\"registry:5000\"", "\"registry\"")).unwrap();
+    let bk403 = |d: &Path| -> bkenv::diag::Finding {
+        let report = run(d);
+        let found: Vec<_> = report
+            .findings
+            .iter()
+            .filter(|f| f.code() == "BK403")
+            .cloned()
+            .collect();
+        assert_eq!(found.len(), 1, "{:#?}", describe(&report));
+        found[0].clone()
+    };
+    let f = bk403(d);
+    assert!(
+        f.message
+            .ends_with("the registry (Basic auth, htpasswd) answers `401 Unauthorized`"),
+        "{}",
+        f.message
+    );
+    assert_eq!(
+        f.prevents.as_deref(),
+        Some("unexpected status from HEAD request to https://registry:5000/v2/...: 401 Unauthorized")
+    );
+    // The key's line is shown; the secret on the next line is not.
+    let loc = f.location.expect("location");
+    assert_eq!(loc.line_text.as_deref(), Some("    \"registry\": {"));
+
+    let registry = d.join("registry/config.yml");
+    let text = std::fs::read_to_string(&registry).unwrap();
+    let token = text.replace(
+        "  htpasswd:\n    realm: basic-realm\n    path: /auth/htpasswd\n",
+        "  token:\n    realm: https://auth.example.com/token\n    service: registry\n    issuer: auth\n    rootcertbundle: /certs/token.crt\n",
+    );
+    assert_ne!(token, text);
+    std::fs::write(&registry, token).unwrap();
+    let f = bk403(d);
+    assert!(
+        f.message.ends_with(
+            "the token server https://auth.example.com/token refuses an anonymous token with `401 Unauthorized`"
+        ),
+        "{}",
+        f.message
+    );
+    assert!(
+        f.prevents.as_deref().is_some_and(|p| p.starts_with(
+            "failed to authorize: failed to fetch anonymous token: unexpected status from GET request to https://auth.example.com/token"
+        )),
+        "{:?}",
+        f.prevents
+    );
+}

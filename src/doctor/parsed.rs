@@ -179,6 +179,13 @@ pub struct RegTls {
 #[derive(Debug, Deserialize, Default, Clone)]
 pub struct RegAuth {
     pub htpasswd: Option<RegHtpasswd>,
+    pub token: Option<RegToken>,
+}
+
+/// `auth.token`: clients fetch a bearer token from `realm` first.
+#[derive(Debug, Deserialize, Default, Clone)]
+pub struct RegToken {
+    pub realm: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]

@@ -128,6 +128,8 @@ pub(crate) struct RegistryView {
     pub tls_cert: Option<String>,
     pub tls_key: Option<String>,
     pub htpasswd: Option<String>,
+    /// `auth.token.realm`: clients authenticate with a bearer token from there.
+    pub token_realm: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -323,6 +325,12 @@ pub(crate) fn build(snap: &Snapshot) -> View {
                     .and_then(|a| a.htpasswd.as_ref())
                     .and_then(|h| h.path.as_ref())
                     .map(|p| p.value.clone()),
+            ),
+            token_realm: pick(
+                "REGISTRY_AUTH_TOKEN_REALM",
+                doc.and_then(|d| d.auth.as_ref())
+                    .and_then(|a| a.token.as_ref())
+                    .and_then(|t| t.realm.clone()),
             ),
         });
     }

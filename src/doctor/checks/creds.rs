@@ -134,8 +134,58 @@ fn bcrypt_cost(h: &HtpasswdFile, user: &str, hash: &str, line: usize, out: &mut 
 }
 
 /// Location of the object key at `path` (line only; config.json shows no text).
+/// What a registry answers a request without credentials, by its auth scheme, and the
+/// error BuildKit prints for it: (the answer in words, the error).
+fn anonymous_answer(ctx: &Ctx<'_>, host: &str) -> (String, String) {
+    match ctx.view.registry_for(host).map(|(r, _)| r) {
+        Some(r) if r.token_realm.is_some() => {
+            let realm = r.token_realm.as_deref().unwrap_or_default();
+            (
+                format!("the token server {realm} refuses an anonymous token with `401 Unauthorized`"),
+                format!("failed to authorize: failed to fetch anonymous token: unexpected status from GET request to {realm}?scope=...: 401 Unauthorized"),
+            )
+        }
+        Some(r) if r.htpasswd.is_some() => (
+            "the registry (Basic auth, htpasswd) answers `401 Unauthorized`".into(),
+            format!("unexpected status from HEAD request to https://{host}/v2/...: 401 Unauthorized"),
+        ),
+        // Not an environment registry: a token flow, as GitLab's and Docker Hub's, refuses
+        // the anonymous token (GitLab with 403, distribution's token servers with 401); a
+        // Basic-auth registry answers the request itself with 401.
+        _ => (
+            "the registry refuses: `401 Unauthorized` (Basic auth, or a token server such as distribution's) or `403 Forbidden` (GitLab's token server)".into(),
+            "failed to authorize: failed to fetch anonymous token: unexpected status from GET request to https://<realm>?scope=...: 403 Forbidden".into(),
+        ),
+    }
+}
+
+/// The location of the key at `path`. config.json holds secrets, so its lines are not
+/// shown; a line that holds nothing but the key and the start of its object (or, for
+/// `credsStore`/`credHelpers`, a helper's name) is shown, as other files' lines are.
 fn key_loc(c: &DockerConfigFile, path: &[&str]) -> Location {
-    c.src.loc_opt(c.key_span(path))
+    let mut loc = c.src.loc_opt(c.key_span(path));
+    if loc.line_text.is_none()
+        && let (Some(span), Some(key)) = (&loc.span, path.last())
+        && let Some(line) = c.src.line_text(span.line)
+    {
+        let quoted = serde_json::Value::from(*key).to_string();
+        let rest = line.trim().strip_prefix(quoted.as_str()).map(str::trim_start);
+        let value = rest.and_then(|r| r.strip_prefix(':')).map(str::trim);
+        let helper_name = matches!(path.first(), Some(&"credsStore" | &"credHelpers"))
+            && value.is_some_and(|v| {
+                let v = v.trim_end_matches(',');
+                v.len() >= 2
+                    && v.starts_with('"')
+                    && v.ends_with('"')
+                    && v[1..v.len() - 1]
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+            });
+        if value.is_some_and(|v| matches!(v, "{" | "{}" | "{}," | "{ }" | "{ },")) || helper_name {
+            loc.line_text = Some(line.to_string());
+        }
+    }
+    loc
 }
 
 /// The host a config.json key stands for (legacy `https://host:port/v1/` form included).
@@ -281,10 +331,11 @@ fn config(ctx: &Ctx<'_>, c: &DockerConfigFile, out: &mut Vec<Finding>) {
                 let quoted = serde_json::Value::from(u.host.as_str()).to_string();
                 Fix::safe([Edit::replace(&src.path, span, quoted)])
             });
-            out.push(Finding::new(&BK403, format!("config.json has credentials under `{k}`, but BuildKit looks up `{}` (the exact host:port of the reference)", u.host))
+            let (answer, prevents) = anonymous_answer(ctx, &u.host);
+            out.push(Finding::new(&BK403, format!("config.json has credentials under `{k}`, but BuildKit looks up `{}` (the exact host:port of the reference), so it asks without credentials and {answer}", u.host))
                 .at(key_loc(c, &["auths", k]))
                 .note(format!("used at {}:{}", u.location.path.display(), u.location.span.map_or(0, |s| s.line)))
-                .prevents(format!("failed to authorize: failed to fetch anonymous token: unexpected status from GET request to https://{}/...: 403 Forbidden", u.host))
+                .prevents(prevents)
                 .help(format!("key the entry as `{}` (`docker login {}`), or add both keys", u.host, u.host))
                 .fix(fix));
         } else if ctx
