@@ -496,7 +496,9 @@ fn bk403_matches_the_registrys_auth_scheme() {
     );
     assert_eq!(
         f.prevents.as_deref(),
-        Some("unexpected status from HEAD request to https://registry:5000/v2/...: 401 Unauthorized")
+        Some(
+            "unexpected status from HEAD request to https://registry:5000/v2/...: 401 Unauthorized"
+        )
     );
     // The key's line is shown; the secret on the next line is not.
     let loc = f.location.expect("location");

@@ -169,7 +169,10 @@ fn key_loc(c: &DockerConfigFile, path: &[&str]) -> Location {
         && let Some(line) = c.src.line_text(span.line)
     {
         let quoted = serde_json::Value::from(*key).to_string();
-        let rest = line.trim().strip_prefix(quoted.as_str()).map(str::trim_start);
+        let rest = line
+            .trim()
+            .strip_prefix(quoted.as_str())
+            .map(str::trim_start);
         let value = rest.and_then(|r| r.strip_prefix(':')).map(str::trim);
         let helper_name = matches!(path.first(), Some(&"credsStore" | &"credHelpers"))
             && value.is_some_and(|v| {
