@@ -24,6 +24,7 @@ pub mod castore;
 pub mod catalog;
 pub mod cli;
 mod commands;
+mod compose_cli;
 pub mod creds;
 pub mod diag;
 pub mod doctor;

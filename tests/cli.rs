@@ -413,3 +413,49 @@ fn nothing_to_check_is_not_a_clean_result() {
     let (code, out, err) = bkenv(d, &["doctor", "-A", "BK902"]);
     assert_eq!(code, 0, "{out}{err}");
 }
+
+/// An environment that is simply not up: BK701's help says to start it, with the
+/// Compose command that exists on this machine (both forms when neither does).
+#[test]
+fn bk701_for_an_environment_not_up_says_to_start_it() {
+    let (dir, _) = fresh(None);
+    let d = dir.path();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let resolve = |name: &str| format!("{name}=127.0.0.1:{closed}");
+    let (code, out, err) = bkenv(
+        d,
+        &[
+            "doctor",
+            "--probe",
+            "--timeout",
+            "2",
+            "--resolve",
+            &resolve("registry:5000"),
+            "--resolve",
+            &resolve("localhost:1234"),
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(code, 1, "{out}{err}");
+    let json: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let helps: Vec<&str> = json["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["code"] == "BK701")
+        .filter_map(|f| f["help"].as_str())
+        .collect();
+    // buildkitd (BUILDKIT_HOST) and the registry name buildkitd dials.
+    assert_eq!(helps.len(), 2, "{out}");
+    for h in helps {
+        assert!(
+            h.starts_with("if the environment is simply not up, start it: `docker")
+                && h.contains("up -d` where docker-compose.yml is; otherwise "),
+            "{h}"
+        );
+    }
+}

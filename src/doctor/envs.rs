@@ -52,6 +52,7 @@ pub(super) fn split(all: Snapshot) -> Vec<Snapshot> {
     let mut groups: Vec<Snapshot> = (0..=loose)
         .map(|_| Snapshot {
             helpers_on_path: all.helpers_on_path.clone(),
+            compose_up: all.compose_up.clone(),
             root_abs: all.root_abs.clone(),
             ..Snapshot::default()
         })

@@ -21,6 +21,9 @@ pub(crate) struct Plan {
     pub endpoints: Vec<Endpoint>,
     /// Where each endpoint is declared, for findings that carry no location.
     pub declared_at: Vec<Option<Location>>,
+    /// For each endpoint a service of the environment's compose file serves: how to
+    /// start the environment, for when it is simply not up (BK701).
+    pub start_with: Vec<Option<String>>,
     pub skipped: Vec<Finding>,
 }
 
@@ -29,6 +32,7 @@ impl Plan {
     pub(crate) fn extend(&mut self, other: Plan) {
         self.endpoints.extend(other.endpoints);
         self.declared_at.extend(other.declared_at);
+        self.start_with.extend(other.start_with);
         self.skipped.extend(other.skipped);
     }
 }
@@ -38,6 +42,17 @@ pub(crate) fn plan(snap: &Snapshot, resolve: &[Resolve]) -> Plan {
     let view = view::build(snap);
     let mut plan = Plan::default();
     let mapped = |name: &str| crate::probe::connect_to(resolve, name);
+    let start = view
+        .compose
+        .and_then(|i| snap.compose.get(i))
+        .filter(|_| !snap.compose_up.is_empty())
+        .map(|c| {
+            format!(
+                "if the environment is simply not up, start it: {} where {} is",
+                snap.compose_up,
+                c.src.path.display()
+            )
+        });
     if let Some((env, host, line)) = snap.env_var("BUILDKIT_HOST")
         && let Some(name) = host.strip_prefix("tcp://")
     {
@@ -63,6 +78,11 @@ pub(crate) fn plan(snap: &Snapshot, resolve: &[Resolve]) -> Plan {
             transport: Transport::Https,
         });
         plan.declared_at.push(Some(env.src.loc_line(line)));
+        plan.start_with.push(
+            start
+                .clone()
+                .filter(|_| view.buildkit_services().next().is_some()),
+        );
     }
     let config = docker_config(snap);
     for (name, table, at) in registry_names(snap) {
@@ -106,6 +126,7 @@ pub(crate) fn plan(snap: &Snapshot, resolve: &[Resolve]) -> Plan {
                         (!certs.is_empty()).then_some((certs, key))
                     });
         }
+        let served = view.registry_for(&name).is_some();
         plan.endpoints.push(Endpoint {
             kind,
             name,
@@ -122,6 +143,7 @@ pub(crate) fn plan(snap: &Snapshot, resolve: &[Resolve]) -> Plan {
             },
         });
         plan.declared_at.push(at);
+        plan.start_with.push(start.clone().filter(|_| served));
     }
     plan
 }

@@ -62,6 +62,11 @@ pub(crate) fn load(root: &Path, inputs: &DoctorInputs) -> Vec<Snapshot> {
         add_file(&mut snap, rel, d.kind, bytes, mode_of(&d.path));
     }
     snap.helpers_on_path = helpers_on_path(inputs.path_env.as_deref());
+    snap.compose_up = crate::compose_cli::command(
+        inputs.path_env.as_deref(),
+        &crate::compose_cli::plugin_dirs(),
+        "up -d",
+    );
     snap.root_abs = root_aliases(root);
     let mut environments = super::envs::split(snap);
     for env in &mut environments {

@@ -24,6 +24,9 @@ pub struct Snapshot {
     pub paths: PathIndex,
     /// Credential helpers (`docker-credential-<name>`) found on PATH.
     pub helpers_on_path: BTreeSet<String>,
+    /// `up -d` with the Compose found on PATH, as help text quotes it (empty for
+    /// snapshots built without I/O).
+    pub compose_up: String,
     /// The root's absolute path, as given and with links resolved (empty for snapshots
     /// built without I/O): an absolute bind-mount source is matched against it.
     pub root_abs: Vec<PathBuf>,
