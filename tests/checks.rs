@@ -528,3 +528,38 @@ fn bk403_matches_the_registrys_auth_scheme() {
         f.prevents
     );
 }
+
+/// A `credHelpers` key is looked up by exact host:port like an `auths` key: one without
+/// the port is reported (and rekeyed by --fix), whatever else answers instead.
+#[test]
+fn bk403_checks_cred_helpers_keys_too() {
+    let tmp = materialize(&fixtures().join("golden"));
+    let d = tmp.path();
+    let config = d.join("docker/config.json");
+    std::fs::write(
+        &config,
+        "{\n  \"credHelpers\": {\n    \"registry\": \"pass\"\n  },\n  \"credsStore\": \"secretservice\"\n}\n",
+    )
+    .unwrap();
+    let report = run(d);
+    let found: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.code() == "BK403")
+        .collect();
+    assert_eq!(found.len(), 1, "{:#?}", describe(&report));
+    let f = found[0];
+    assert!(
+        f.message.contains("`credHelpers` `registry`")
+            && f.message.contains("`registry:5000`")
+            && f.message
+                .ends_with("`credsStore` (`docker-credential-secretservice`) is asked instead"),
+        "{}",
+        f.message
+    );
+    assert_eq!(
+        f.location.as_ref().and_then(|l| l.line_text.as_deref()),
+        Some("    \"registry\": \"pass\"")
+    );
+    assert!(f.fixable());
+}

@@ -36,7 +36,15 @@ pub(crate) fn run(args: ProbeArgs, out: &mut dyn Write) -> Result<ExitStatus> {
                 )
             }
             None => {
-                let kind = probe::registry_kind(config.as_ref(), raw);
+                let kind = probe::registry_kind(
+                    config.as_ref().map(|(c, _)| c),
+                    &config
+                        .as_ref()
+                        .map_or(probe::DEFAULT_DOCKER_CONFIG.to_string(), |(_, p)| {
+                            p.display().to_string()
+                        }),
+                    raw,
+                );
                 let trust = if cas.is_empty() {
                     Trust::System
                 } else {
@@ -99,7 +107,8 @@ pub(crate) fn facts_lines(reports: &[ProbeReport]) -> String {
     s
 }
 
-fn docker_config(dir: Option<&Path>) -> Result<Option<DockerConfig>> {
+/// The config.json credentials come from, and its path.
+fn docker_config(dir: Option<&Path>) -> Result<Option<(DockerConfig, PathBuf)>> {
     let dir: Option<PathBuf> = dir
         .map(Path::to_path_buf)
         .or_else(|| std::env::var_os("DOCKER_CONFIG").map(PathBuf::from))
@@ -108,9 +117,10 @@ fn docker_config(dir: Option<&Path>) -> Result<Option<DockerConfig>> {
         return Ok(None);
     };
     match std::fs::read_to_string(&path) {
-        Ok(text) => DockerConfig::parse(&text)
-            .map(Some)
-            .map_err(|source| Error::DockerConfig { path, source }),
+        Ok(text) => match DockerConfig::parse(&text) {
+            Ok(c) => Ok(Some((c, path))),
+            Err(source) => Err(Error::DockerConfig { path, source }),
+        },
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::io("read", path, e)),
     }

@@ -10,7 +10,7 @@ use crate::creds::DockerConfig;
 use crate::diag::{Finding, Location};
 use crate::pki::{CertFacts, signed_by};
 use crate::probe::checks::BK723;
-use crate::probe::{Endpoint, EndpointKind, Resolve, Transport, Trust};
+use crate::probe::{ClientTrust, Endpoint, EndpointKind, Resolve, Transport, Trust};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::path::{Path, PathBuf};
@@ -85,6 +85,7 @@ pub(crate) fn plan(snap: &Snapshot, resolve: &[Resolve]) -> Plan {
         );
     }
     let config = docker_config(snap);
+    let client_trust = client_trust(snap);
     for (name, table, at) in registry_names(snap) {
         let connect_to = match mapped(&name) {
             Some(a) => Some(a),
@@ -111,11 +112,22 @@ pub(crate) fn plan(snap: &Snapshot, resolve: &[Resolve]) -> Plan {
             .filter_map(|(c, _)| container_file(&view, c))
             .flat_map(|p| certs_at(snap, &p))
             .collect();
-        let mut kind = crate::probe::registry_kind(config.as_ref(), &name);
+        let mut kind = crate::probe::registry_kind(
+            config.as_ref().map(|(c, _)| c),
+            &config
+                .as_ref()
+                .map_or(crate::probe::DEFAULT_DOCKER_CONFIG.to_string(), |(_, p)| {
+                    p.display().to_string()
+                }),
+            &name,
+        );
         if let EndpointKind::Registry {
-            client_identity, ..
+            client_identity,
+            client_trust: trust,
+            ..
         } = &mut kind
         {
+            *trust = client_trust.clone();
             *client_identity =
                 table
                     .as_ref()
@@ -260,8 +272,30 @@ fn key_at(snap: &Snapshot, rel: &Path) -> Option<PrivateKeyDer<'static>> {
         .and_then(|p| PrivateKeyDer::from_pem_slice(&p.bytes).ok())
 }
 
-/// The config.json clients use: `DOCKER_CONFIG` from `.env`, else the first one found.
-fn docker_config(snap: &Snapshot) -> Option<DockerConfig> {
+/// What the environment's clients trust when they fetch a registry token themselves:
+/// `.env`'s `SSL_CERT_FILE` (Go then trusts exactly that file), else the client
+/// machine's system roots; with `BUILDKIT_NO_CLIENT_TOKEN=1` buildkitd fetches tokens
+/// with its own trust.
+fn client_trust(snap: &Snapshot) -> ClientTrust {
+    let set = |key: &str| snap.env_var(key).map(|(env, v, _)| (env, v));
+    if set("BUILDKIT_NO_CLIENT_TOKEN").is_some_and(|(_, v)| matches!(v, "1" | "true")) {
+        return ClientTrust::Daemon;
+    }
+    // A file outside the environment (a system bundle) is not read: the probe's own
+    // loader already honours the process's SSL_CERT_FILE for the system roots.
+    let file = set("SSL_CERT_FILE").map(|(env, v)| {
+        let base = env.src.path.parent().unwrap_or(Path::new(""));
+        certs_at(snap, &view::normalize(&base.join(v)))
+    });
+    match file {
+        Some(certs) if !certs.is_empty() => ClientTrust::Cas(certs),
+        _ => ClientTrust::System,
+    }
+}
+
+/// The config.json clients use, and its path: `DOCKER_CONFIG` from `.env`, else the
+/// first one found.
+fn docker_config(snap: &Snapshot) -> Option<(DockerConfig, PathBuf)> {
     let wanted = snap.env_var("DOCKER_CONFIG").map(|(env, v, _)| {
         let base = env.src.path.parent().unwrap_or(Path::new(""));
         view::normalize(&base.join(v).join("config.json"))
@@ -271,7 +305,9 @@ fn docker_config(snap: &Snapshot) -> Option<DockerConfig> {
         .iter()
         .find(|c| wanted.as_deref() == Some(c.src.path.as_path()))
         .or(snap.docker_configs.first())?;
-    DockerConfig::parse(&file.src.text).ok()
+    DockerConfig::parse(&file.src.text)
+        .ok()
+        .map(|c| (c, file.src.path.clone()))
 }
 
 /// Merges live findings into static ones. A static check names the live check that sees

@@ -164,4 +164,18 @@ crate::diag::checks! {
         title: "An endpoint only resolves inside the compose network and is not published",
         prevents: "",
     }
+    BK724 {
+        slug: "helper-credentials-not-checked",
+        severity: Note,
+        fixable: false,
+        title: "The registry wants credentials that a credential helper holds, and helpers were not run",
+        prevents: "",
+    }
+    BK725 {
+        slug: "credential-helper-failed",
+        severity: Error,
+        fixable: false,
+        title: "The credential helper config.json names fails or is missing",
+        prevents: "error getting credentials - err: exit status 1",
+    }
 }

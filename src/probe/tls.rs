@@ -277,7 +277,7 @@ pub(crate) fn open(
 ) -> Result<Handshake, Box<Finding>> {
     let (sock, addr) = net::connect(target, peer, ctx.opts.timeout)?;
     report.facts.connected_to.get_or_insert(addr.to_string());
-    let hs = handshake(sock, target, &ctx.trusted, ctx.opts.now, dial).map_err(|f| {
+    let hs = handshake(sock, target, ctx.trust(peer), ctx.opts.now, dial).map_err(|f| {
         Box::new(classify_failure(
             f,
             ctx,

@@ -165,7 +165,7 @@ pub(crate) fn classify_failure(
             &BK714,
             format!(
                 "the client identity for {who} cannot be used: {e} (trust: {})",
-                ctx.trusted.label
+                ctx.trust(peer).label
             ),
         )
         .help(client_cert_help(peer, target)),
@@ -406,7 +406,7 @@ fn unknown_issuer(
         .issuer_cn
         .clone()
         .unwrap_or_else(|| "an unnamed issuer".into());
-    let issuer_known = ctx.trusted.has_subject(&leaf.issuer);
+    let issuer_known = ctx.trust(peer).has_subject(&leaf.issuer);
     let issuer_sent = chain
         .iter()
         .skip(1)
@@ -433,7 +433,7 @@ fn unknown_issuer(
         });
     let mut msg = format!(
         "{who} presents a certificate issued by `{issuer}`{issuer_id}, which is not among {}",
-        ctx.trusted.label
+        ctx.trust(peer).label
     );
     if let Some(s) = &signer {
         msg.push_str(&format!("; it was signed by {s}"));

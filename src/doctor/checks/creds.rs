@@ -318,7 +318,30 @@ fn config(ctx: &Ctx<'_>, c: &DockerConfigFile, out: &mut Vec<Finding>) {
     // Key lookups for every registry the environment uses.
     let mut seen = BTreeSet::new();
     for u in usages(ctx) {
-        if !seen.insert(u.host.clone()) || store.is_some() || helpers.contains_key(&u.host) {
+        if !seen.insert(u.host.clone()) || helpers.contains_key(&u.host) {
+            continue;
+        }
+        // A `credHelpers` key is matched exactly too: without the port it is never used,
+        // and `credsStore` (or nothing) answers instead.
+        let helper_near = helpers
+            .keys()
+            .find(|k| strip_port(&key_host(k)) == strip_port(&u.host));
+        if let Some(k) = helper_near {
+            let fix = c.key_span(&["credHelpers", k]).map(|span| {
+                let quoted = serde_json::Value::from(u.host.as_str()).to_string();
+                Fix::safe([Edit::replace(&src.path, span, quoted)])
+            });
+            let instead = store.map_or("BuildKit asks without credentials".to_string(), |s| {
+                format!("`credsStore` (`docker-credential-{s}`) is asked instead")
+            });
+            out.push(Finding::new(&BK403, format!("config.json names a credential helper under `credHelpers` `{k}`, but BuildKit looks up `{}` (the exact host:port of the reference), so {instead}", u.host))
+                .at(key_loc(c, &["credHelpers", k]))
+                .note(format!("used at {}:{}", u.location.path.display(), u.location.span.map_or(0, |s| s.line)))
+                .help(format!("key the `credHelpers` entry as `{}`", u.host))
+                .fix(fix));
+            continue;
+        }
+        if store.is_some() {
             continue;
         }
         if auths.keys().any(|k| k == &u.host || key_host(k) == u.host) {
