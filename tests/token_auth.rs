@@ -159,6 +159,7 @@ fn probe(
     reg: &Registry,
     client_trust: &Path,
     cacerts: &[&Path],
+    env: &[(&str, &str)],
 ) -> (i32, serde_json::Value) {
     let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("bkenv"));
     cmd.current_dir(dir)
@@ -174,7 +175,9 @@ fn probe(
         .arg(format!("registry:5000=127.0.0.1:{}", reg.port))
         .args(["--docker-config", "docker"])
         .env("SSL_CERT_FILE", client_trust)
-        .env_remove("SSL_CERT_DIR");
+        .env_remove("SSL_CERT_DIR")
+        .env_remove("BUILDKIT_NO_CLIENT_TOKEN")
+        .envs(env.iter().copied());
     for c in cacerts {
         cmd.arg("--cacert").arg(c);
     }
@@ -243,7 +246,7 @@ fn token_auth_probe_agrees_with_the_real_registry() {
 
     // 1. The registry trusts the signer: the whole flow passes.
     let reg = Registry::start(&reg_bin, d, &realm, &s.join("trusted.crt"));
-    let (code, json) = probe(d, &reg, &client, &[&env_ca]);
+    let (code, json) = probe(d, &reg, &client, &[&env_ca], &[]);
     assert_eq!(code, 0, "{json:#}");
     assert!(findings(&json).is_empty(), "{json:#}");
     drop(reg);
@@ -252,7 +255,7 @@ fn token_auth_probe_agrees_with_the_real_registry() {
     let other = signer();
     std::fs::write(s.join("other.crt"), &other.cert_pem).unwrap();
     let reg = Registry::start(&reg_bin, d, &realm, &s.join("other.crt"));
-    let (code, json) = probe(d, &reg, &client, &[&env_ca]);
+    let (code, json) = probe(d, &reg, &client, &[&env_ca], &[]);
     assert_eq!(code, 1, "{json:#}");
     let f = findings(&json);
     assert_eq!(f.len(), 1, "{json:#}");
@@ -272,7 +275,7 @@ fn token_auth_probe_agrees_with_the_real_registry() {
     .unwrap();
     drop(reg);
     let reg = Registry::start(&reg_bin, d, &realm, &s.join("trusted.crt"));
-    let (_, json) = probe(d, &reg, &client, &[&env_ca]);
+    let (_, json) = probe(d, &reg, &client, &[&env_ca], &[]);
     let f = findings(&json);
     assert_eq!(f.len(), 1, "{json:#}");
     assert_eq!(f[0].0, "BK717");
@@ -281,11 +284,14 @@ fn token_auth_probe_agrees_with_the_real_registry() {
         "{}",
         f[0].1
     );
+    // The help names the config.json `--docker-config` pointed at.
+    let help = json["findings"][0]["help"].as_str().unwrap_or_default();
+    assert!(help.contains("in docker/config.json"), "{help}");
 
     // 4. Only buildkitd's `ca` trusts the token server; the client, which fetches the
     //    token, does not: BK705 on the realm (buildctl: certificate signed by unknown
     //    authority), although the daemon's trust would pass it.
-    let (code, json) = probe(d, &reg, &env_ca, &[&env_ca, &token_ca]);
+    let (code, json) = probe(d, &reg, &env_ca, &[&env_ca, &token_ca], &[]);
     assert_eq!(code, 1, "{json:#}");
     let f = findings(&json);
     assert_eq!(f.len(), 1, "{json:#}");
@@ -295,4 +301,16 @@ fn token_auth_probe_agrees_with_the_real_registry() {
         "{}",
         f[0].1
     );
+    // With BUILDKIT_NO_CLIENT_TOKEN set on the client, buildkitd fetches the token with
+    // its own trust, and the realm passes (the wrong password is then what fails).
+    let (_, json) = probe(
+        d,
+        &reg,
+        &env_ca,
+        &[&env_ca, &token_ca],
+        &[("BUILDKIT_NO_CLIENT_TOKEN", "true")],
+    );
+    let f = findings(&json);
+    assert_eq!(f.len(), 1, "{json:#}");
+    assert_eq!(f[0].0, "BK717", "{json:#}");
 }

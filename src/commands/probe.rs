@@ -36,7 +36,7 @@ pub(crate) fn run(args: ProbeArgs, out: &mut dyn Write) -> Result<ExitStatus> {
                 )
             }
             None => {
-                let kind = probe::registry_kind(
+                let mut kind = probe::registry_kind(
                     config.as_ref().map(|(c, _)| c),
                     &config
                         .as_ref()
@@ -45,6 +45,14 @@ pub(crate) fn run(args: ProbeArgs, out: &mut dyn Write) -> Result<ExitStatus> {
                         }),
                     raw,
                 );
+                // This process is the client: its environment decides who fetches tokens.
+                let no_client_token =
+                    std::env::var("BUILDKIT_NO_CLIENT_TOKEN").is_ok_and(|v| probe::go_true(&v));
+                if let EndpointKind::Registry { client_trust, .. } = &mut kind
+                    && no_client_token
+                {
+                    *client_trust = probe::ClientTrust::Daemon;
+                }
                 let trust = if cas.is_empty() {
                     Trust::System
                 } else {

@@ -278,7 +278,7 @@ fn key_at(snap: &Snapshot, rel: &Path) -> Option<PrivateKeyDer<'static>> {
 /// with its own trust.
 fn client_trust(snap: &Snapshot) -> ClientTrust {
     let set = |key: &str| snap.env_var(key).map(|(env, v, _)| (env, v));
-    if set("BUILDKIT_NO_CLIENT_TOKEN").is_some_and(|(_, v)| matches!(v, "1" | "true")) {
+    if set("BUILDKIT_NO_CLIENT_TOKEN").is_some_and(|(_, v)| crate::probe::go_true(v)) {
         return ClientTrust::Daemon;
     }
     // A file outside the environment (a system bundle) is not read: the probe's own

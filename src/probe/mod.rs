@@ -68,13 +68,22 @@ pub(crate) fn registry_kind(
     }
 }
 
+/// Whether Go's `strconv.ParseBool` reads `v` as true (how BuildKit reads
+/// `BUILDKIT_NO_CLIENT_TOKEN`).
+pub(crate) fn go_true(v: &str) -> bool {
+    matches!(v, "1" | "t" | "T" | "true" | "TRUE" | "True")
+}
+
 /// The config.json help names when no other was given: where the docker CLI, buildctl
 /// and buildx read credentials by default.
 pub const DEFAULT_DOCKER_CONFIG: &str = "~/.docker/config.json";
 
 /// What the client (buildctl, buildx) trusts when it fetches a registry token itself:
-/// its own trust store, not buildkitd's `ca` (BuildKit's session auth provider fetches
-/// tokens on the client side since v0.8; `BUILDKIT_NO_CLIENT_TOKEN=1` hands it back).
+/// its own trust store, never buildkitd's `ca`. Client-side fetching is the default of
+/// the session auth provider in every version bkenv targets (buildkit.md 4.2: v0.11's
+/// `http.DefaultClient`, v0.23.2 the same plus `--registry-auth-tlscontext` from v0.13,
+/// which no generated file uses); `BUILDKIT_NO_CLIENT_TOKEN` set true on the client
+/// hands the fetch back to buildkitd.
 #[derive(Debug, Clone)]
 pub enum ClientTrust {
     /// The client machine's system roots (Go honours `SSL_CERT_FILE`/`SSL_CERT_DIR`, and
