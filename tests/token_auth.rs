@@ -8,72 +8,17 @@
 
 mod servers;
 mod support;
+mod support_token;
 
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use rcgen::{CertificateParams, KeyPair};
-use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+use base64::engine::general_purpose::STANDARD;
 use servers::{Server, ca, leaf, server_config};
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use support::{fresh, tool};
-
-/// A key that signs tokens, and its self-signed certificate (the registry's
-/// `rootcertbundle` holds it when the registry trusts the signer).
-struct Signer {
-    cert_der: Vec<u8>,
-    cert_pem: String,
-    pkcs8: Vec<u8>,
-}
-
-fn signer() -> Signer {
-    let key = KeyPair::generate().expect("P-256 key");
-    let mut p = CertificateParams::new(Vec::<String>::new()).expect("params");
-    p.distinguished_name
-        .push(rcgen::DnType::CommonName, "token signer");
-    let cert = p.self_signed(&key).expect("signer certificate");
-    Signer {
-        cert_der: cert.der().to_vec(),
-        cert_pem: cert.pem(),
-        pkcs8: key.serialize_der(),
-    }
-}
-
-/// A JWT as distribution's token servers issue it: ES256, the signing certificate in
-/// `x5c`, the registry's service as audience; no access entries (GET /v2/ needs none).
-fn jwt(s: &Signer, issuer: &str, service: &str, subject: &str) -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock")
-        .as_secs();
-    let header = serde_json::json!({
-        "typ": "JWT",
-        "alg": "ES256",
-        "x5c": [STANDARD.encode(&s.cert_der)],
-    });
-    let claims = serde_json::json!({
-        "iss": issuer,
-        "sub": subject,
-        "aud": service,
-        "exp": now + 300,
-        "nbf": now - 60,
-        "iat": now,
-        "jti": format!("bkenv-test-{now}"),
-        "access": [],
-    });
-    let input = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(header.to_string()),
-        URL_SAFE_NO_PAD.encode(claims.to_string())
-    );
-    let rng = ring::rand::SystemRandom::new();
-    let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &s.pkcs8, &rng)
-        .expect("signing key");
-    let sig = key.sign(&rng, input.as_bytes()).expect("signature");
-    format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.as_ref()))
-}
+use support_token::{Signer, jwt, signer};
 
 const SERVICE: &str = "registry.test";
 const ISSUER: &str = "bkenv-test-issuer";
@@ -89,7 +34,7 @@ fn token_server(tls_ca: &servers::Ca, s: Signer, basic: String) -> Server {
             }
             match req.authorization.as_deref() {
                 Some(a) if a == basic => {
-                    let token = jwt(&s, ISSUER, SERVICE, "bkenv");
+                    let token = jwt(&s, ISSUER, SERVICE, "bkenv", &[]);
                     (
                         "200 OK",
                         vec![],

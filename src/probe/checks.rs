@@ -75,7 +75,7 @@ crate::diag::checks! {
     }
     BK711 {
         slug: "server-cert-is-ca",
-        severity: Error,
+        severity: Warning,
         fixable: false,
         title: "The server presents a CA certificate as its own certificate",
         prevents: "",

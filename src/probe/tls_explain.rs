@@ -313,7 +313,7 @@ pub(crate) fn classify_verify(
                     leaf.subject_cn.as_deref().unwrap_or("no CN")
                 ),
             )
-            .note("Go may accept this, but rustls/webpki clients refuse it and the CA key sits on the server")
+            .note("BuildKit's clients (Go) accept it, but rustls/webpki clients refuse it and the CA key sits on the server")
             .help(reissue_help(peer, target, "as a leaf (CA:FALSE) signed by the CA")),
             Some(webpki::Error::NameConstraintViolation) => Finding::new(
                 &BK712,

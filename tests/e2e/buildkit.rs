@@ -105,6 +105,16 @@ impl Up {
     /// `--tlscacert "$BUILDKIT_TLS_CA"` (and the client pair with mutual TLS), and
     /// `DOCKER_CONFIG` for registry credentials. Paths in `.env` are relative to it.
     pub fn buildctl(&self, env: &Env, args: &[String]) -> (bool, String) {
+        self.buildctl_with(env, args, &[])
+    }
+
+    /// `buildctl` as above, with `client_env` added to the client's environment.
+    pub fn buildctl_with(
+        &self,
+        env: &Env,
+        args: &[String],
+        client_env: &[(&str, &Path)],
+    ) -> (bool, String) {
         let vars = dotenv(env);
         let path = |k: &str| env.path(vars.get(k).unwrap_or_else(|| panic!(".env has no {k}")));
         let mut c = self.client(bin("buildctl").expect("buildctl"));
@@ -118,6 +128,7 @@ impl Up {
                 .arg("--tlskey")
                 .arg(path("BUILDKIT_TLS_KEY"));
         }
+        c.envs(client_env.iter().copied());
         run_for(c.args(args), CLIENT_TIMEOUT)
     }
 

@@ -300,6 +300,8 @@ pub struct Finding {
     pub code: String,
     #[allow(dead_code)] // shown in failure messages through Debug
     pub message: String,
+    #[serde(default)]
+    pub severity: String,
 }
 
 /// The findings of a `--format json` report (panics on anything else).

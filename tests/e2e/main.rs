@@ -5,6 +5,8 @@
 
 #[path = "../support/mod.rs"]
 mod support;
+#[path = "../support_token/mod.rs"]
+mod support_token;
 
 mod buildkit;
 mod builds;
@@ -14,6 +16,7 @@ mod faults;
 mod good;
 mod oci;
 mod sandbox;
+mod token;
 
 /// Every tool the suite drives; `false` (after a loud message, or a failure under CI)
 /// when one is missing.
