@@ -14,6 +14,7 @@ mod container;
 mod env;
 mod faults;
 mod good;
+mod helpers;
 mod oci;
 mod sandbox;
 mod token;
