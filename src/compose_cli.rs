@@ -2,8 +2,9 @@
 //! `docker compose` plugin (Compose v2, found where the docker CLI looks for plugins) or
 //! the standalone `docker-compose` (Compose v1, or v2 installed standalone).
 
+use crate::which;
 use std::ffi::OsStr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Where the docker CLI finds plugins: `$DOCKER_CONFIG/cli-plugins` (else
 /// `~/.docker/cli-plugins`), then the system directories of docker/cli's
@@ -27,16 +28,6 @@ pub(crate) fn plugin_dirs() -> Vec<PathBuf> {
         .collect()
 }
 
-/// Whether an executable file `name` is in one of `dirs`.
-fn found_in(dirs: impl IntoIterator<Item = PathBuf>, name: &str) -> bool {
-    dirs.into_iter().any(|d| is_executable(&d.join(name)))
-}
-
-fn is_executable(p: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
 /// `ARGS` run with the Compose found on `path_env` (the process's `PATH` when `None`):
 /// `docker compose ARGS` when the plugin is there, else `docker-compose ARGS`; with
 /// neither, both forms, since either may be what the user installs.
@@ -45,8 +36,9 @@ pub(crate) fn command(path_env: Option<&OsStr>, plugin_dirs: &[PathBuf], args: &
         .map(ToOwned::to_owned)
         .or_else(|| std::env::var_os("PATH"))
         .unwrap_or_default();
-    let on_path = |name: &str| found_in(std::env::split_paths(&path), name);
-    let plugin = on_path("docker") && found_in(plugin_dirs.iter().cloned(), "docker-compose");
+    let on_path = |name: &str| which::find(&path, name).is_some();
+    let plugin = on_path("docker")
+        && which::find_in(plugin_dirs.iter().cloned(), "docker-compose").is_some();
     if plugin {
         format!("`docker compose {args}`")
     } else if on_path("docker-compose") {
@@ -59,6 +51,7 @@ pub(crate) fn command(path_env: Option<&OsStr>, plugin_dirs: &[PathBuf], args: &
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn exe(dir: &Path, name: &str) {
         use std::os::unix::fs::PermissionsExt;

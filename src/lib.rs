@@ -46,6 +46,7 @@ pub mod stamp;
 mod suggest;
 mod summary;
 mod tomlutil;
+mod which;
 
 pub use report::levels::ExitStatus;
 

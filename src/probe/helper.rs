@@ -10,7 +10,6 @@ use super::Credential;
 use serde::Deserialize;
 use std::ffi::OsStr;
 use std::io::{Read, Write};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -59,18 +58,6 @@ pub(crate) fn valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
 }
 
-/// The helper's executable on `path_env`: a regular, executable file.
-fn find(name: &str, path_env: &OsStr) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let file = format!("docker-credential-{name}");
-    std::env::split_paths(path_env)
-        .filter(|d| d.is_absolute())
-        .map(|d| d.join(&file))
-        .find(|p| {
-            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
-}
-
 #[derive(Deserialize)]
 struct Reply {
     #[serde(rename = "Username", default)]
@@ -89,7 +76,8 @@ pub(crate) fn get(
     if !valid_name(name) {
         return Err(HelperError::BadName(name.to_string()));
     }
-    let exe = find(name, path_env).ok_or_else(|| HelperError::NotOnPath(name.to_string()))?;
+    let exe = crate::which::find(path_env, &format!("docker-credential-{name}"))
+        .ok_or_else(|| HelperError::NotOnPath(name.to_string()))?;
     let spawn = |source| HelperError::Spawn {
         name: name.to_string(),
         source,

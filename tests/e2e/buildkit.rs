@@ -142,6 +142,19 @@ impl Up {
         metadata: &Path,
         extra: &[String],
     ) -> (bool, String) {
+        self.buildctl_build_with(env, ctx, image, metadata, extra, &[])
+    }
+
+    /// `buildctl_build` with `client_env` added to the client's environment.
+    pub fn buildctl_build_with(
+        &self,
+        env: &Env,
+        ctx: &Context,
+        image: &str,
+        metadata: &Path,
+        extra: &[String],
+        client_env: &[(&str, &Path)],
+    ) -> (bool, String) {
         let dir = ctx.dir.path().display();
         let mut args: Vec<String> = [
             "build",
@@ -164,7 +177,7 @@ impl Up {
             metadata.display().to_string(),
         ]);
         args.extend_from_slice(extra);
-        self.buildctl(env, &args)
+        self.buildctl_with(env, &args, client_env)
     }
 
     /// The buildx remote driver on `BUILDKIT_HOST` (`cacert`, and `cert`/`key` with

@@ -33,22 +33,9 @@ fn answer(user: &str, secret: &str) -> String {
 fn push(env: &Env, up: &Up, path: &str, tag: &str) -> (bool, String) {
     let ctx = context("scratch", &format!("credential helper: {tag}\n"));
     let meta = tempfile::tempdir().expect("metadata dir");
-    let args: Vec<String> = vec![
-        "build".into(),
-        "--progress".into(),
-        "plain".into(),
-        "--frontend".into(),
-        "dockerfile.v0".into(),
-        "--local".into(),
-        format!("context={}", ctx.dir.path().display()),
-        "--local".into(),
-        format!("dockerfile={}", ctx.dir.path().display()),
-        "--output".into(),
-        format!("type=image,name={NAME}/bkenv-e2e:{tag},push=true"),
-        "--metadata-file".into(),
-        meta.path().join("m.json").display().to_string(),
-    ];
-    up.buildctl_with(env, &args, &[("PATH", Path::new(path))])
+    let image = format!("{NAME}/bkenv-e2e:{tag}");
+    let m = meta.path().join("m.json");
+    up.buildctl_build_with(env, &ctx, &image, &m, &[], &[("PATH", Path::new(path))])
 }
 
 /// The live codes of `doctor --probe` (with `--credential-helpers` when `run`).

@@ -124,34 +124,19 @@ fn doctor_probe(env: &Env, up: &Up, client_trust: Option<&Path>) -> Vec<crate::e
     findings(&json)
 }
 
-fn push(env: &Env, up: &Up, tag: &str, client_trust: Option<&Path>) -> (bool, String) {
+fn push(env: &Env, up: &Up, tag: &str, client_trust: &Path) -> (bool, String) {
     let ctx = context("scratch", &format!("token auth: {tag}\n"));
     let meta = tempfile::tempdir().expect("metadata dir");
-    let args: Vec<String> = [
-        "build",
-        "--progress",
-        "plain",
-        "--frontend",
-        "dockerfile.v0",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .chain([
-        "--local".into(),
-        format!("context={}", ctx.dir.path().display()),
-        "--local".into(),
-        format!("dockerfile={}", ctx.dir.path().display()),
-        "--output".into(),
-        format!("type=image,name={NAME}/bkenv-e2e:{tag},push=true"),
-        "--metadata-file".into(),
-        meta.path().join("m.json").display().to_string(),
-    ])
-    .collect();
-    let trust: Vec<(&str, &Path)> = client_trust
-        .map(|t| ("SSL_CERT_FILE", t))
-        .into_iter()
-        .collect();
-    up.buildctl_with(env, &args, &trust)
+    let image = format!("{NAME}/bkenv-e2e:{tag}");
+    let m = meta.path().join("m.json");
+    up.buildctl_build_with(
+        env,
+        &ctx,
+        &image,
+        &m,
+        &[],
+        &[("SSL_CERT_FILE", client_trust)],
+    )
 }
 
 /// One case: the environment with the registry trusting `registry_trusts`, the client
@@ -190,7 +175,7 @@ fn case(
         String::new()
     };
     std::fs::write(&bundle, system + &extra).expect("client bundle");
-    let (ok, out) = push(&env, &up, tag, Some(&bundle));
+    let (ok, out) = push(&env, &up, tag, &bundle);
     let found = doctor_probe(&env, &up, Some(&bundle));
     (ok, out, found)
 }
