@@ -13,11 +13,26 @@ use std::time::Duration;
 /// Exit codes: 0 success / no errors, 1 errors found (or warnings with --deny warnings),
 /// 2 bkenv could not run.
 #[derive(Debug, Parser)]
-#[command(name = "bkenv", version, about, long_about, max_term_width = 100)]
+#[command(name = "bkenv", version = VERSION, about, long_about, max_term_width = 100)]
 pub struct Cli {
+    /// When to colour output: auto (a terminal, unless NO_COLOR is set or CLICOLOR_FORCE
+    /// forces it), always or never.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "WHEN",
+        default_value_t,
+        help_heading = "Global options"
+    )]
+    pub color: clap::ColorChoice,
     #[command(subcommand)]
     pub command: Command,
 }
+
+/// `bkenv --version`: the version and the commit (`build.rs`), e.g.
+/// `0.1.0 (0123456789ab 2026-11-28)`, or `(commit unknown: built without git)`.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("BKENV_COMMIT"), ")");
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -42,7 +57,37 @@ pub enum Command {
     Probe(Box<ProbeArgs>),
     /// Print the explanation of a check code (e.g. `bkenv explain BK201`).
     Explain(ExplainArgs),
+    /// Print a shell completion script, e.g. `source <(bkenv completions bash)`.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) of bkenv or of one subcommand, e.g. `bkenv man | man -l -`.
+    Man(ManArgs),
 }
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// A subcommand, for its own page bkenv-SUBCOMMAND(1).
+    #[arg(value_name = "SUBCOMMAND", value_parser = clap::builder::PossibleValuesParser::new(SUBCOMMANDS))]
+    pub subcommand: Option<String>,
+}
+
+/// Every subcommand's name, for `bkenv man SUBCOMMAND` (its values complete in shells; a
+/// test keeps the list equal to [`Command`]'s).
+pub const SUBCOMMANDS: &[&str] = &[
+    "init",
+    "doctor",
+    "preflight",
+    "probe",
+    "explain",
+    "completions",
+    "man",
+];
 
 /// Explicit files, for environments whose files are not where discovery looks.
 #[derive(Debug, Args)]
@@ -246,6 +291,10 @@ pub struct InitArgs {
     /// Print the registry password at the end (it is otherwise only in .env and docker/config.json).
     #[arg(long)]
     pub show_password: bool,
+    /// Print only what needs your attention (files kept because you edited them,
+    /// warnings) and, with --show-password, the password: no file list, no next steps.
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]
@@ -267,13 +316,20 @@ impl Cli {
             Command::Probe(a) => Some(&mut a.report),
             Command::Doctor(a) => Some(&mut a.report),
             Command::Preflight(a) => Some(&mut a.report),
-            Command::Init(_) | Command::Explain(_) => None,
+            Command::Init(_) | Command::Explain(_) | Command::Completions(_) | Command::Man(_) => {
+                None
+            }
         }
     }
 }
 
 /// Parses the process arguments, keeping the relative order of `-A/-W/-D` (clap keeps
 /// each flag's values separately; "later flags win" needs their interleaving).
+///
+/// Also sets the process-wide colour choice from `--color` (anstream's global, which every
+/// `anstream` stream and [`crate::report::stdout_color`] consult before `NO_COLOR` and
+/// `CLICOLOR_FORCE`): first from a scan of the raw arguments, so that clap's own help
+/// and errors honour it, then from the parsed value.
 pub fn parse() -> Cli {
     parse_from(std::env::args_os())
 }
@@ -283,8 +339,13 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+    if let Some(choice) = scan_color(&args) {
+        set_color(choice);
+    }
     let matches = Cli::command().get_matches_from(args);
     let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    set_color(cli.color);
     if let (Some((_, sub)), Some(report)) = (matches.subcommand(), cli.report_args_mut()) {
         report.levels = ordered_levels(sub);
     }
@@ -304,4 +365,45 @@ fn ordered_levels(m: &ArgMatches) -> Vec<(Level, String)> {
     }
     all.sort_by_key(|(i, _, _)| *i);
     all.into_iter().map(|(_, l, v)| (l, v)).collect()
+}
+
+/// The clap definition, for generated completions and man pages.
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
+/// The last valid `--color WHEN` / `--color=WHEN` before `--` (clap_lex, the lexer clap
+/// itself uses); an invalid value is left for clap to report.
+fn scan_color(args: &[std::ffi::OsString]) -> Option<clap::ColorChoice> {
+    use clap::ValueEnum;
+    let raw = clap_lex::RawArgs::new(args);
+    let mut cursor = raw.cursor();
+    raw.next(&mut cursor); // the program name
+    let mut found = None;
+    while let Some(arg) = raw.next(&mut cursor) {
+        if arg.is_escape() {
+            break;
+        }
+        if let Some((Ok("color"), value)) = arg.to_long() {
+            let value = match value {
+                Some(v) => Some(v.to_owned()),
+                None => raw.peek_os(&cursor).map(ToOwned::to_owned),
+            };
+            if let Some(c) = value
+                .and_then(|v| v.into_string().ok())
+                .and_then(|v| <clap::ColorChoice as ValueEnum>::from_str(&v, false).ok())
+            {
+                found = Some(c);
+            }
+        }
+    }
+    found
+}
+
+fn set_color(choice: clap::ColorChoice) {
+    anstream::ColorChoice::write_global(match choice {
+        clap::ColorChoice::Auto => anstream::ColorChoice::Auto,
+        clap::ColorChoice::Always => anstream::ColorChoice::Always,
+        clap::ColorChoice::Never => anstream::ColorChoice::Never,
+    });
 }

@@ -464,7 +464,7 @@ impl Leaves<'_> {
                 });
             };
             self.notes.push(format!(
-                "{cert_rel} kept (edited by you; --force to reissue) although it needs reissuing: {reason:?}"
+                "warning: {cert_rel} kept (edited by you; --force to reissue) although it needs reissuing: {reason:?}"
             ));
             self.keep.insert(cert_rel);
             self.keep.insert(key_rel);

@@ -61,5 +61,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> error::Result<ExitStatus> {
         Command::Preflight(args) => commands::preflight::run(*args, out),
         Command::Probe(args) => commands::probe::run(*args, out),
         Command::Explain(args) => commands::explain::run(&args, out),
+        Command::Completions(args) => commands::completions::run(&args, out),
+        Command::Man(args) => commands::man::run(&args, out),
     }
 }

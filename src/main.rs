@@ -18,8 +18,12 @@ fn main() -> ExitCode {
         }
         Err(err) => {
             let _ = out.flush();
-            let mut stderr = std::io::stderr().lock();
-            let _ = writeln!(stderr, "error: {err}");
+            // anstream drops the colour unless stderr is a terminal, NO_COLOR/--color allow.
+            let mut stderr = anstream::stderr().lock();
+            let red = anstyle::Style::new()
+                .bold()
+                .fg_color(Some(anstyle::AnsiColor::Red.into()));
+            let _ = writeln!(stderr, "{red}error:{red:#} {err}");
             let mut source = std::error::Error::source(&err);
             while let Some(cause) = source {
                 let _ = writeln!(stderr, "  caused by: {cause}");

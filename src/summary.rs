@@ -28,21 +28,48 @@ pub(crate) fn init_summary(
             a.path.display()
         );
     }
-    let kept: Vec<_> = outcome
+    s.push_str(&kept_notes(outcome));
+    for n in &outcome.notes {
+        let _ = writeln!(s, "  note: {n}");
+    }
+    s.push_str(&passwords(outcome, show_password));
+    if !dry_run {
+        s.push_str(&next_steps(&outcome.env, dir));
+    }
+    s
+}
+
+/// What `init --quiet` prints: what needs the user's attention (files kept because they
+/// were edited, and init's notes marked `warning:`) and, when asked for, the passwords.
+/// The routine notes (CA reused, leaf reissued and why) are left out.
+pub(crate) fn quiet_summary(outcome: &InitOutcome, show_password: bool) -> String {
+    let mut s = String::new();
+    s.push_str(&kept_notes(outcome));
+    for n in outcome.notes.iter().filter(|n| n.starts_with("warning: ")) {
+        let _ = writeln!(s, "  note: {n}");
+    }
+    s.push_str(&passwords(outcome, show_password));
+    s
+}
+
+fn kept_notes(outcome: &InitOutcome) -> String {
+    let mut s = String::new();
+    for k in outcome
         .applied
         .iter()
         .filter(|a| a.status == Status::KeptEdited)
-        .collect();
-    for k in &kept {
+    {
         let _ = writeln!(
             s,
             "  note: {} was edited since bkenv wrote it; kept. Re-run with --force to overwrite it.",
             k.path.display()
         );
     }
-    for n in &outcome.notes {
-        let _ = writeln!(s, "  note: {n}");
-    }
+    s
+}
+
+fn passwords(outcome: &InitOutcome, show_password: bool) -> String {
+    let mut s = String::new();
     if show_password {
         for (i, p) in &outcome.passwords {
             let name = outcome
@@ -55,9 +82,6 @@ pub(crate) fn init_summary(
             let _ = writeln!(s, "  password for {name}: {p}");
         }
     }
-    if !dry_run {
-        s.push_str(&next_steps(&outcome.env, dir));
-    }
     s
 }
 
@@ -65,7 +89,10 @@ pub(crate) fn init_summary(
 pub(crate) fn next_steps(env: &Environment, dir: &str) -> String {
     let mut s = String::from("\nNext steps:\n");
     if dir != "." {
-        let _ = writeln!(s, "  cd {dir}");
+        // A path with spaces or quotes still pastes into a shell as one word (a path
+        // cannot hold the one character, NUL, that cannot be quoted).
+        let quoted = shlex::try_quote(dir).unwrap_or(std::borrow::Cow::Borrowed(dir));
+        let _ = writeln!(s, "  cd {quoted}");
     }
     s.push_str("  docker compose up -d\n");
     s.push_str("  set -a; . ./.env; set +a\n");

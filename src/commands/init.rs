@@ -35,9 +35,11 @@ pub(crate) fn run(args: InitArgs, out: &mut dyn Write) -> Result<ExitStatus> {
         .and_then(|v| v.parse().ok());
     let outcome = init::run(&opts, &rng, &|k| std::env::var(k).ok(), &mut writer)?;
     let dir = args.dir.display().to_string();
-    super::emit(
-        out,
-        &summary::init_summary(&outcome, &dir, args.dry_run, args.show_password),
-    )?;
+    let text = if args.quiet {
+        summary::quiet_summary(&outcome, args.show_password)
+    } else {
+        summary::init_summary(&outcome, &dir, args.dry_run, args.show_password)
+    };
+    super::emit(out, &text)?;
     Ok(ExitStatus::Clean)
 }

@@ -2,9 +2,11 @@
 //! The clock, the OS random source and the process environment are read here and
 //! nowhere else.
 
+pub(crate) mod completions;
 pub(crate) mod doctor;
 pub(crate) mod explain;
 pub(crate) mod init;
+pub(crate) mod man;
 pub(crate) mod preflight;
 pub(crate) mod probe;
 

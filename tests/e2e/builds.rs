@@ -14,7 +14,7 @@ use std::process::Command;
 
 /// The name a host-side client uses for the registry buildkitd pushes to as `dialled`:
 /// its loopback name, or the name itself when it has none (an external registry).
-fn host_side_name(env: &Env, dialled: &str) -> String {
+pub fn host_side_name(env: &Env, dialled: &str) -> String {
     let names = env
         .regs
         .iter()

@@ -15,6 +15,7 @@ mod env;
 mod faults;
 mod good;
 mod helpers;
+mod image;
 mod oci;
 mod sandbox;
 mod token;
