@@ -385,7 +385,7 @@ fn ca_key_exposed_through_absolute_and_ancestor_mounts() {
     assert!(describe(&run(tmp.path())).is_empty());
 }
 
-/// BK306 follows the kernel's rule: a directory on the way is checked too, compose
+/// BK308 follows the kernel's rule: a directory on the way is checked too, compose
 /// `user:` replaces the image's user (by number, or by a name the image is known to
 /// have), and a name doctor cannot resolve is never reported.
 #[test]
@@ -396,14 +396,14 @@ fn bk306_directories_and_compose_users() {
         return;
     }
     use std::os::unix::fs::{PermissionsExt, chown};
-    let tmp = materialize(&fixtures().join("checks/BK306/good"));
+    let tmp = materialize(&fixtures().join("checks/BK308/good"));
     let d = tmp.path();
     let key = d.join("buildkit/certs/server.key");
     let certs = d.join("buildkit/certs");
     let bk306 = |d: &Path| -> Vec<String> {
         describe(&run(d))
             .into_iter()
-            .filter(|g| g.starts_with("BK306"))
+            .filter(|g| g.starts_with("BK308"))
             .collect()
     };
     assert!(bk306(d).is_empty());

@@ -1,6 +1,6 @@
 //! Every environment `bkenv init` generates from `examples/` gets zero doctor findings
 //! (run by a user who can hand the rootless daemon its key: root, or uid 1000; anyone
-//! else is told by init and doctor alike, BK306).
+//! else is told by init and doctor alike, BK308).
 
 mod support;
 
@@ -31,13 +31,13 @@ fn init_examples_are_clean() {
         if name == "rootless" && euid != 0 && euid != 1000 {
             // init could not give the key to uid 1000 and said so; doctor agrees.
             assert!(
-                findings.iter().any(|f| f.code() == "BK306"
+                findings.iter().any(|f| f.code() == "BK308"
                     && f.help
                         .as_deref()
                         .is_some_and(|h| h.contains("sudo chown 1000:1000"))),
                 "{findings:#?}"
             );
-            findings.retain(|f| f.code() != "BK306");
+            findings.retain(|f| f.code() != "BK308");
         }
         for f in findings {
             let loc = f
@@ -87,12 +87,12 @@ fn a_tree_of_environments_is_checked_per_environment() {
     let report = doctor::run(root.path(), &inputs, support::NOW).unwrap();
     assert_eq!(report.environments.len(), names.len());
     // As a user other than root or uid 1000, the rootless example's key is not its
-    // daemon's (BK306, as init said).
+    // daemon's (BK308, as init said).
     let euid = bkenv::safefs::euid();
     let unexpected: Vec<_> = report
         .findings
         .iter()
-        .filter(|f| euid == 0 || euid == 1000 || f.code() != "BK306")
+        .filter(|f| euid == 0 || euid == 1000 || f.code() != "BK308")
         .collect();
     assert!(unexpected.is_empty(), "{unexpected:#?}");
 
@@ -108,7 +108,7 @@ fn a_tree_of_environments_is_checked_per_environment() {
     std::fs::copy(htpasswd(a), htpasswd(b)).unwrap();
     let report = doctor::run(root.path(), &inputs, support::NOW).unwrap();
     assert!(!report.findings.is_empty());
-    for f in report.findings.iter().filter(|f| f.code() != "BK306") {
+    for f in report.findings.iter().filter(|f| f.code() != "BK308") {
         let at = &f.location.as_ref().unwrap().path;
         assert_eq!(f.code(), "BK408", "{f:#?}");
         assert!(at.starts_with(Path::new("services").join(b)), "{f:#?}");

@@ -1,6 +1,6 @@
 //! What exists under the compose file's bind-mount sources, for the checks that ask
 //! whether a file a service reads is there (BK302), what a mounted directory holds
-//! (BK212, BK214), or who may read it inside the container (BK306, BK307: owner, group
+//! (BK212, BK214), or who may read it inside the container (BK307, BK308: owner, group
 //! and mode of each entry). Listed by `load` for those sources only, never for the whole
 //! tree: on a monorepo of 200,000 files a whole-tree index was a third of doctor's time.
 

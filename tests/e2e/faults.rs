@@ -185,7 +185,7 @@ const FAULTS: &[Fault] = &[
         buildctl: "connect: connection refused",
         plain_http: false,
         probe: (BUILDKITD, "BK701"),
-        doctor: "BK306",
+        doctor: "BK308",
     },
     Fault {
         name: "rootless: socket outside /run/user/1000",

@@ -1,4 +1,4 @@
-//! BK306–BK307: what the user a service runs as may do with what it is given: read each
+//! BK307–BK308: what the user a service runs as may do with what it is given: read each
 //! mounted key, certificate and config, and create buildkitd's unix sockets. The user
 //! and the permission rule are [`crate::doctor::user`]'s; the owner, group and mode of
 //! each mounted file were read by `load` ([`crate::doctor::paths::Meta`]). Whatever is
@@ -13,19 +13,19 @@ use crate::doctor::view::{ServiceView, compose_loc};
 use std::path::{Path, PathBuf};
 
 crate::diag::checks! {
-    BK306 {
-        slug: "file-unreadable-by-container-user",
-        severity: Error,
-        fixable: false,
-        title: "A file a service reads is not readable by the user its container runs as",
-        prevents: "could not load server key pair: open /etc/buildkit/certs/server.key: permission denied",
-    }
     BK307 {
         slug: "socket-not-creatable-by-container-user",
         severity: Error,
         fixable: false,
         title: "buildkitd's unix socket is in a directory its container user cannot write",
         prevents: "mkdir /run/buildkit: permission denied",
+    }
+    BK308 {
+        slug: "file-unreadable-by-container-user",
+        severity: Error,
+        fixable: false,
+        title: "A file a service reads is not readable by the user its container runs as",
+        prevents: "could not load server key pair: open /etc/buildkit/certs/server.key: permission denied",
     }
 }
 
@@ -87,7 +87,7 @@ fn first_denied(
     })
 }
 
-/// BK306 when the service's user may not open the file.
+/// BK308 when the service's user may not open the file.
 fn readable(ctx: &Ctx<'_>, r: &Read<'_>, out: &mut Vec<Finding>) {
     let Some(denied) = &r.denied else { return };
     let u = r.svc.user();
@@ -130,7 +130,7 @@ fn readable(ctx: &Ctx<'_>, r: &Read<'_>, out: &mut Vec<Finding>) {
     } else {
         format!("`{chown}`, or `chmod a+r {target}` (it holds no secret)")
     };
-    let mut f = Finding::new(&BK306, format!("{}, which {what}", who(r.svc, &u)))
+    let mut f = Finding::new(&BK308, format!("{}, which {what}", who(r.svc, &u)))
         .at(r.at.clone())
         .prevents(denied.clone())
         .help(help);
