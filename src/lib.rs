@@ -56,6 +56,7 @@ mod suggest;
 pub mod summary;
 mod tomlutil;
 mod tools;
+mod which;
 
 pub use report::levels::ExitStatus;
 

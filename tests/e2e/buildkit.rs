@@ -106,35 +106,43 @@ pub fn cache_args(cache_ref: &str) -> Vec<String> {
     ]
 }
 
+/// How a client differs from the one the environment's `.env` describes.
+#[derive(Default)]
+pub struct ClientOpts<'a> {
+    /// Its own TLS files (one that has only an old CA, say) instead of `.env`'s.
+    pub tls: Option<&'a ClientTls>,
+    /// Variables added to its environment (`SSL_CERT_FILE`, `PATH`).
+    pub env: &'a [(&'a str, &'a Path)],
+}
+
 impl Up {
     /// `buildctl` with the environment's `.env`: `--addr "$BUILDKIT_HOST"`,
     /// `--tlscacert "$BUILDKIT_TLS_CA"` (and the client pair with mutual TLS), and
     /// `DOCKER_CONFIG` for registry credentials. Paths in `.env` are relative to it.
     pub fn buildctl(&self, env: &Env, args: &[String]) -> (bool, String) {
-        let vars = dotenv(env);
-        let path = |k: &str| env.path(vars.get(k).unwrap_or_else(|| panic!(".env has no {k}")));
-        let pair = vars
-            .contains_key("BUILDKIT_TLS_CERT")
-            .then(|| (path("BUILDKIT_TLS_CERT"), path("BUILDKIT_TLS_KEY")));
-        let tls = ClientTls {
-            ca: path("BUILDKIT_TLS_CA"),
-            pair,
-        };
-        self.buildctl_with(env, &tls, args)
+        self.buildctl_as(env, &ClientOpts::default(), args)
     }
 
-    /// `buildctl` as [`Up::buildctl`], with the TLS files of a client that keeps its
-    /// own copies (one that has only an old CA, say).
-    pub fn buildctl_with(&self, env: &Env, tls: &ClientTls, args: &[String]) -> (bool, String) {
+    /// `buildctl` as [`Up::buildctl`], for a client that differs as `opts` says.
+    pub fn buildctl_as(&self, env: &Env, opts: &ClientOpts<'_>, args: &[String]) -> (bool, String) {
         let vars = dotenv(env);
+        let path = |k: &str| env.path(vars.get(k).unwrap_or_else(|| panic!(".env has no {k}")));
+        let own = ClientTls {
+            ca: path("BUILDKIT_TLS_CA"),
+            pair: vars
+                .contains_key("BUILDKIT_TLS_CERT")
+                .then(|| (path("BUILDKIT_TLS_CERT"), path("BUILDKIT_TLS_KEY"))),
+        };
+        let tls = opts.tls.unwrap_or(&own);
         let mut c = self.client(bin("buildctl").expect("buildctl"));
-        c.env("DOCKER_CONFIG", env.path(&vars["DOCKER_CONFIG"]))
+        c.env("DOCKER_CONFIG", path("DOCKER_CONFIG"))
             .args(["--timeout", "20", "--addr", &vars["BUILDKIT_HOST"]])
             .arg("--tlscacert")
             .arg(&tls.ca);
         if let Some((cert, key)) = &tls.pair {
             c.arg("--tlscert").arg(cert).arg("--tlskey").arg(key);
         }
+        c.envs(opts.env.iter().copied());
         run_for(c.args(args), CLIENT_TIMEOUT)
     }
 
@@ -148,21 +156,21 @@ impl Up {
         metadata: &Path,
         extra: &[String],
     ) -> (bool, String) {
-        let args = build_args(ctx, image, metadata, extra);
-        self.buildctl(env, &args)
+        self.buildctl_build_as(env, &ClientOpts::default(), ctx, image, metadata, extra)
     }
 
-    /// [`Up::buildctl_build`] with a client's own TLS files.
-    pub fn buildctl_build_with(
+    /// [`Up::buildctl_build`] for a client that differs as `opts` says.
+    pub fn buildctl_build_as(
         &self,
         env: &Env,
-        tls: &ClientTls,
+        opts: &ClientOpts<'_>,
         ctx: &Context,
         image: &str,
         metadata: &Path,
+        extra: &[String],
     ) -> (bool, String) {
-        let args = build_args(ctx, image, metadata, &[]);
-        self.buildctl_with(env, tls, &args)
+        let args = build_args(ctx, image, metadata, extra);
+        self.buildctl_as(env, opts, &args)
     }
 
     /// `docker-buildx` with the environment's `DOCKER_CONFIG` (credentials, and buildx's

@@ -8,7 +8,7 @@
 //! A restart is the harness's stop and start of the service's process, as
 //! `docker compose restart` does.
 
-use crate::buildkit::{ClientTls, context, dotenv};
+use crate::buildkit::{ClientOpts, ClientTls, context, dotenv};
 use crate::env::{CLIENT_TIMEOUT, Env, Up};
 use crate::good::examples;
 use crate::sandbox::{WAIT, run_for};
@@ -23,10 +23,11 @@ fn push(up: &Up, env: &Env, tls: Option<&ClientTls>, tag: &str) -> (bool, String
     let ctx = context("scratch", &format!("pushed at {tag}\n"));
     let work = tempfile::tempdir().expect("work");
     let meta = work.path().join("metadata.json");
-    let (ok, out) = match tls {
-        Some(t) => up.buildctl_build_with(env, t, &ctx, &image, &meta),
-        None => up.buildctl_build(env, &ctx, &image, &meta, &[]),
+    let opts = ClientOpts {
+        tls,
+        ..Default::default()
     };
+    let (ok, out) = up.buildctl_build_as(env, &opts, &ctx, &image, &meta, &[]);
     if !ok {
         return (false, out);
     }
