@@ -35,6 +35,19 @@ pub mod layout {
     /// The smoke-test build context `init` prints a build of: a Dockerfile and one file,
     /// so the build cannot send the environment's keys or `.env` to the daemon.
     pub const HELLO_DIR: &str = "hello";
+    /// The Kubernetes form of the environment (`render::kubernetes`): manifests and a
+    /// `kustomization.yaml` for `kubectl apply -k`, the files its generators read, and
+    /// containerd's `certs.d` for the nodes.
+    pub const KUBE_DIR: &str = "kubernetes";
+    /// Sources of kustomize's `secretGenerator`: private keys and htpasswd (0600,
+    /// gitignored). kustomize reads only files below the kustomization.
+    pub const KUBE_SECRETS: &str = "kubernetes/secrets";
+    /// Sources of its `configMapGenerator` (no secret in them).
+    pub const KUBE_FILES: &str = "kubernetes/files";
+    /// `hosts.toml` and `ca.crt` per registry `host:port`, for `/etc/containerd/certs.d`.
+    pub const KUBE_CONTAINERD: &str = "kubernetes/containerd/certs.d";
+    /// Where nodes keep containerd's registry host directories.
+    pub const CONTAINERD_CERTS_D: &str = "/etc/containerd/certs.d";
 
     /// Every top-level name bkenv itself writes. A local registry's files go to a
     /// directory named after its service, so no service may be named like one of
@@ -52,6 +65,7 @@ pub mod layout {
         DOTENV,
         GITIGNORE,
         HELLO_DIR,
+        KUBE_DIR,
         "bkenv.toml",
     ];
 
@@ -90,6 +104,30 @@ pub struct Environment {
     pub buildkitd: Buildkitd,
     /// Local registries first, then external ones, then the mirror.
     pub registries: Vec<Registry>,
+    /// Also written as Kubernetes manifests (`[kubernetes]` of the spec).
+    pub kubernetes: Option<Kubernetes>,
+}
+
+/// Where the Kubernetes form of the environment runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Kubernetes {
+    pub namespace: String,
+    pub cluster_domain: String,
+}
+
+impl Kubernetes {
+    /// Every DNS name a Service answers to, the way pods dial it: the bare name (same
+    /// namespace, through the resolv.conf search list), `NAME.NS`, `NAME.NS.svc` and
+    /// `NAME.NS.svc.DOMAIN`. Each must be a SAN of the certificate behind the Service.
+    pub fn service_names(&self, service: &str) -> [String; 4] {
+        let ns = &self.namespace;
+        [
+            service.to_string(),
+            format!("{service}.{ns}"),
+            format!("{service}.{ns}.svc"),
+            format!("{service}.{ns}.svc.{}", self.cluster_domain),
+        ]
+    }
 }
 
 /// Whose leaf certificate it is.

@@ -215,5 +215,55 @@ pub fn next_steps(env: &Environment, dir: &str, tools: &Tools) -> String {
         "  {} doctor --probe   # check the running environment",
         tools.bkenv
     );
+    if let Some(k) = &env.kubernetes {
+        s.push_str(&kubernetes_steps(env, k));
+    }
+    s
+}
+
+/// The Kubernetes form: apply, reach buildkitd from this machine through a port-forward
+/// (the `BUILDKIT_HOST` above then works unchanged: its host is a SAN), and the client
+/// forms inside the cluster, each dialling a Service name that is in the certificate.
+fn kubernetes_steps(env: &Environment, k: &crate::model::Kubernetes) -> String {
+    let bk = &env.buildkitd;
+    let ns = quote(&k.namespace);
+    let svc = &bk.service;
+    let port = crate::spec::kubernetes::kube_listen_port(bk).unwrap_or(1234);
+    let local = crate::hostport::tcp_dialled(&bk.host)
+        .and_then(|hp| crate::hostport::host_and_port(hp).1)
+        .unwrap_or(port);
+    let in_cluster = format!("tcp://{svc}.{}.svc:{port}", k.namespace);
+    let mut s = format!(
+        "\nKubernetes ({dir}/, namespace {ns}), instead of compose:\n  kubectl apply -k {dir}\n  \
+         kubectl -n {ns} rollout status deployment/{svc}\n  \
+         kubectl -n {ns} port-forward service/{svc} {local}:{port} &   # then BUILDKIT_HOST and buildx/create-remote.sh as above\n",
+        dir = layout::KUBE_DIR,
+    );
+    let client = if bk.mtls {
+        format!(" (mutual TLS: the {svc}-client-tls Secret's tls.crt/tls.key)")
+    } else {
+        String::new()
+    };
+    let _ = writeln!(
+        s,
+        "  # in the cluster: buildctl --addr {in_cluster} --tlscacert ca.crt, with ca.crt from the bkenv-ca ConfigMap{client}"
+    );
+    let _ = writeln!(
+        s,
+        "  # buildx in the cluster: docker buildx create --driver remote --driver-opt cacert=/abs/path/ca.crt {in_cluster}"
+    );
+    let _ = writeln!(
+        s,
+        "  # buildx's kubernetes driver (its own pods): docker buildx create --driver kubernetes \\\n  #   --driver-opt namespace={},rootless={} --config \"$PWD/{}\"",
+        k.namespace,
+        bk.rootless,
+        layout::BUILDX_CONFIG
+    );
+    let _ = writeln!(
+        s,
+        "  # nodes that pull what was pushed: copy {}/* to {}/ on each node",
+        layout::KUBE_CONTAINERD,
+        layout::CONTAINERD_CERTS_D
+    );
     s
 }

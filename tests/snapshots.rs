@@ -41,6 +41,16 @@ const FILES: &[&str] = &[
     "buildx/create-container.sh",
 ];
 
+/// The Kubernetes form, where the spec has one (examples/kubernetes).
+const KUBE_FILES: &[&str] = &[
+    "kubernetes/kustomization.yaml",
+    "kubernetes/namespace.yaml",
+    "kubernetes/buildkitd.yaml",
+    "kubernetes/registry.yaml",
+    "kubernetes/files/registry/config.yml",
+    "kubernetes/containerd/certs.d/registry.example.com:5000/hosts.toml",
+];
+
 #[test]
 fn default_environment_files() {
     insta::assert_snapshot!(generated(None, FILES));
@@ -108,7 +118,14 @@ fn init_summary_and_next_steps() {
 
 #[test]
 fn example_environments() {
-    for example in ["minimal", "mtls", "mirror", "external-registry", "rootless"] {
+    for example in [
+        "minimal",
+        "mtls",
+        "mirror",
+        "external-registry",
+        "rootless",
+        "kubernetes",
+    ] {
         let dir = format!("{}/examples/{example}", env!("CARGO_MANIFEST_DIR"));
         let spec = fs::read_to_string(format!("{dir}/bkenv.toml")).unwrap();
         let (env_dir, outcome) = {
@@ -123,7 +140,7 @@ fn example_environments() {
         };
         let passwords: Vec<&str> = outcome.passwords.values().map(String::as_str).collect();
         let mut out = format!("==> bkenv.toml <==\n{spec}\n");
-        for f in FILES {
+        for f in FILES.iter().chain(KUBE_FILES) {
             if let Ok(text) = fs::read_to_string(env_dir.path().join(f)) {
                 let text = scrub(&redact(&text, &passwords), env_dir.path());
                 out.push_str(&format!("==> {f} <==\n{text}\n"));

@@ -13,7 +13,7 @@ const REGISTRY_TEMPLATE: &str = include_str!("../../templates/registry-config.ym
 /// which writes a double-quoted scalar (a JSON string, which YAML 1.1 and 1.2 read the
 /// same): a value can never end its line, start a key or change a type. The formatter
 /// enforces it: a string printed without the filter fails the render.
-fn render_template(name: &str, source: &str, ctx: minijinja::Value) -> Result<String> {
+pub(super) fn render_template(name: &str, source: &str, ctx: minijinja::Value) -> Result<String> {
     let mut t = Templates::new();
     t.add_filter("yaml", yaml_scalar);
     t.set_formatter(|out, _state, value| {

@@ -4,6 +4,7 @@
 pub mod buildkitd;
 pub mod buildx;
 mod files;
+mod kubernetes;
 
 pub use crate::htpasswd::line as htpasswd_line;
 pub use files::{compose, config_json, dotenv, primary_registry, registry_config, yaml_quote};
@@ -70,6 +71,10 @@ pub fn plan(
     let bk_text = buildkitd::render(env, existing_buildkitd)?;
     let buildx_files = match root {
         Some(root) => buildx::plan(env, root, &bk_text)?,
+        None => Vec::new(),
+    };
+    let kube_files = match &env.kubernetes {
+        Some(k) => kubernetes::plan(env, k, m, &bk_text)?,
         None => Vec::new(),
     };
     let mut bk_toml = PlannedFile::public(layout::BUILDKITD_TOML, bk_text);
@@ -143,7 +148,8 @@ pub fn plan(
         dotenv(env, &m.passwords)?,
     ));
     files.extend(buildx_files);
-    files.push(PlannedFile::public(layout::GITIGNORE, GITIGNORE));
+    files.extend(kube_files);
+    files.push(PlannedFile::public(layout::GITIGNORE, gitignore(env)));
     if primary_registry(env).is_some() {
         let hello = layout::HELLO_DIR;
         files.push(PlannedFile::public(
@@ -173,3 +179,13 @@ docker/config.json\n\
 docker/buildx/\n\
 .bkenv/\n\
 ca/backup-*/\n";
+
+/// `.gitignore`; with the Kubernetes form, also the secretGenerator's sources.
+fn gitignore(env: &Environment) -> String {
+    let mut s = GITIGNORE.to_string();
+    if env.kubernetes.is_some() {
+        s.push_str(layout::KUBE_SECRETS);
+        s.push_str("/\n");
+    }
+    s
+}

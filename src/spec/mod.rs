@@ -5,6 +5,7 @@
 //! of bkenv is that nothing is silently ignored, unlike `buildkitd.toml`.
 
 mod grammar;
+pub(crate) mod kubernetes;
 mod load;
 mod validate;
 
@@ -40,6 +41,23 @@ pub struct Spec {
     pub registries: Vec<RegistrySpec>,
     #[serde(default)]
     pub mirror: Option<MirrorSpec>,
+    /// The same environment as Kubernetes manifests (`kubernetes/`), beside compose.
+    #[serde(default)]
+    pub kubernetes: Option<KubernetesSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct KubernetesSpec {
+    /// The namespace every object goes to; part of each Service's DNS names.
+    pub namespace: String,
+    /// The cluster's DNS domain (kubelet `--cluster-domain`).
+    #[serde(default = "default_cluster_domain")]
+    pub cluster_domain: String,
+}
+
+fn default_cluster_domain() -> String {
+    "cluster.local".into()
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

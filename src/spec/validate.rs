@@ -39,7 +39,7 @@ pub fn validate(spec: &Spec) -> Result<Environment> {
     services.extend(spec.mirror.iter().map(|m| m.service.clone()));
     check_service_names(&services)?;
 
-    let buildkitd = validate_buildkitd(spec)?;
+    let mut buildkitd = validate_buildkitd(spec)?;
     let mut registries = Vec::new();
     for (i, r) in spec.registries.iter().enumerate() {
         registries.push(validate_registry(&format!("registry[{i}]"), r, &services)?);
@@ -47,12 +47,25 @@ pub fn validate(spec: &Spec) -> Result<Environment> {
     if let Some(m) = &spec.mirror {
         registries.push(validate_mirror(m, &services)?);
     }
+    let kubernetes = match &spec.kubernetes {
+        Some(k) => Some(super::kubernetes::apply(
+            k,
+            &mut buildkitd,
+            &mut registries,
+        )?),
+        None => None,
+    };
+    check_count("buildkitd.names", buildkitd.sans.len())?;
+    for r in &registries {
+        check_count("registry.names", r.names.len())?;
+    }
     check_unique_names(&registries)?;
     check_ports(&buildkitd, &registries)?;
     Ok(Environment {
         pki,
         buildkitd,
         registries,
+        kubernetes,
     })
 }
 
