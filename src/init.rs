@@ -108,12 +108,10 @@ pub fn run(
     env_var: &dyn Fn(&str) -> Option<String>,
     writer: &mut Writer,
 ) -> Result<InitOutcome> {
-    let dir = &opts.dir;
-    let mut notes = Vec::new();
     // A bad spec, or a project directory that is not an environment, is refused before
     // anything (even the lock) is written.
-    load_spec(dir, opts)?;
-    refuse_project_dir(dir, opts.force)?;
+    load_spec(&opts.dir, opts)?;
+    refuse_project_dir(&opts.dir, opts.force)?;
     // Held until the run ends: every read below sees no other run's half-written state.
     let (_lock, notes) = if opts.dry_run {
         (None, Vec::new())
