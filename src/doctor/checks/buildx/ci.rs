@@ -38,6 +38,12 @@ pub(super) fn base_dir(path: &std::path::Path) -> &'static str {
 /// `buildx create` or pass `--driver-opt`, and in the lines of a setup-buildx-action
 /// `driver-opts:` block. Yields (1-based line, byte column of the key, key, value).
 pub(super) fn ci_path_opts(text: &str) -> Vec<(usize, usize, &str, &str)> {
+    ci_opts(text, PATH_OPTS)
+}
+
+/// The `KEY=value` driver-opts among `keys` given to buildx in a CI file or script, as
+/// [`ci_path_opts`] finds them.
+pub(super) fn ci_opts<'t>(text: &'t str, keys: &[&str]) -> Vec<(usize, usize, &'t str, &'t str)> {
     let mut out = Vec::new();
     let mut block: Option<usize> = None;
     for (i, line) in text.lines().enumerate() {
@@ -61,7 +67,7 @@ pub(super) fn ci_path_opts(text: &str) -> Vec<(usize, usize, &str, &str)> {
                 .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
                 .map_or(0, |p| p + 1);
             let key = &line[key_start..at];
-            if !PATH_OPTS.contains(&key) {
+            if !keys.contains(&key) {
                 continue;
             }
             let rest = &line[at + 1..];
