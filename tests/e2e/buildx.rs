@@ -179,7 +179,11 @@ fn buildx_faults_agree_with_doctor() {
             .map(|(i, fault)| {
                 let (env, other, registry) = (&env, &other, &registry);
                 s.spawn(move || {
+                    // Re-run init on the copy, as its scripts' comments tell users to
+                    // after moving: its generated files then name its own directory (and
+                    // compose network), and the one planted fault is the only one.
                     let copy = env.copy();
+                    let copy = rewired(&copy);
                     let name = format!("fault{i}");
                     let opts = (fault.opts)(copy.root(), other.root());
                     let (created, out) = create(up, &copy, &name, &opts);
