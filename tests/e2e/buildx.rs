@@ -186,11 +186,11 @@ fn buildx_faults_agree_with_doctor() {
                     let copy = rewired(&copy);
                     let name = format!("fault{i}");
                     let opts = (fault.opts)(copy.root(), other.root());
-                    let (created, out) = create(up, &copy, &name, &opts);
+                    let (created, out) = create(up, copy, &name, &opts);
                     let ctx = context("scratch", &format!("buildx fault {i}\n"));
                     let (ok, build) = if created {
                         up.buildx_build(
-                            &copy,
+                            copy,
                             &copy.path("docker"),
                             &name,
                             &ctx,

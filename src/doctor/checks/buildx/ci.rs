@@ -82,6 +82,42 @@ pub(super) fn ci_opts<'t>(text: &'t str, keys: &[&str]) -> Vec<(usize, usize, &'
     out
 }
 
+/// The `buildkitd-config-inline:` blocks of a workflow (setup-buildx-action): each as
+/// the TOML text buildx receives and, per line of it, the byte offset in the file where
+/// that line's text starts (after the block's indentation).
+pub(super) fn inline_configs(text: &str) -> Vec<(String, Vec<usize>)> {
+    let mut out = Vec::new();
+    let mut lines = text.split_inclusive('\n').scan(0usize, |at, l| {
+        let start = *at;
+        *at += l.len();
+        Some((start, l.trim_end_matches(['\n', '\r'])))
+    });
+    while let Some((_, line)) = lines.next() {
+        let indent = line.len() - line.trim_start().len();
+        let Some(rest) = line.trim_start().strip_prefix("buildkitd-config-inline:") else {
+            continue;
+        };
+        if !rest.trim().starts_with('|') {
+            continue;
+        }
+        let (mut body, mut starts) = (String::new(), Vec::new());
+        let mut block_indent = None;
+        for (start, l) in lines.by_ref() {
+            let ind = l.len() - l.trim_start().len();
+            if !l.trim().is_empty() && ind <= indent {
+                break;
+            }
+            let strip = *block_indent.get_or_insert(ind);
+            let cut = strip.min(ind).min(l.len());
+            body.push_str(&l[cut..]);
+            body.push('\n');
+            starts.push(start + cut);
+        }
+        out.push((body, starts));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::ci_path_opts;

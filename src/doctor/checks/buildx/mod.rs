@@ -23,7 +23,7 @@ mod network;
 mod registries;
 mod remote;
 
-use ci::{base_dir, ci_path_opts, runs_buildx};
+use ci::{base_dir, ci_path_opts, inline_configs, runs_buildx};
 use config::{ders, frozen, loopback, profile, stored_config, untrusted};
 use remote::remote;
 
@@ -224,6 +224,26 @@ pub(crate) fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
                     base_dir(&f.src.path)
                 )),
             );
+        }
+    }
+    // Configs given inline to setup-buildx-action: the builder's config as well.
+    for f in ctx.snap.refs.iter().filter(|f| runs_buildx(&f.src.path)) {
+        for (body, starts) in inline_configs(&f.src.text) {
+            let Ok(doc) = toml_edit::Document::parse(body.clone()) else {
+                continue;
+            };
+            let at = |span: Option<std::ops::Range<usize>>| match span {
+                Some(r) => {
+                    let line = body[..r.start].matches('\n').count();
+                    let col = r.start - body[..r.start].rfind('\n').map_or(0, |p| p + 1);
+                    let start = starts.get(line).copied().unwrap_or(0) + col;
+                    f.src.loc(start..start + r.len())
+                }
+                None => f.src.file_loc(),
+            };
+            for t in reg_tables(&doc) {
+                loopback(&t, at, "`buildkitd-config-inline`", out);
+            }
         }
     }
     network::run(ctx, out);
