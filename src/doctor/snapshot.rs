@@ -6,7 +6,7 @@ use super::parsed::*;
 use super::paths::PathIndex;
 use super::source::SourceFile;
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Everything doctor read, parsed, with paths relative to the environment root.
 #[derive(Debug, Default, Clone)]
@@ -34,6 +34,12 @@ pub struct Snapshot {
     pub compose_dir_name: Option<String>,
     /// `COMPOSE_PROJECT_NAME` of the process doctor runs in (set before `.env`'s).
     pub compose_project_env: Option<String>,
+    /// `up -d` with the Compose found on PATH, as help text quotes it (empty for
+    /// snapshots built without I/O).
+    pub compose_up: String,
+    /// The root's absolute path, as given and with links resolved (empty for snapshots
+    /// built without I/O): an absolute bind-mount source is matched against it.
+    pub root_abs: Vec<PathBuf>,
 }
 
 impl Snapshot {
