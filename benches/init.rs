@@ -131,7 +131,13 @@ fn bench_render(c: &mut Criterion) {
     let (env, m) = material(&rng);
     c.bench_function("render/plan_all_files", |b| {
         b.iter(|| {
-            render::plan(black_box(&env), black_box(&m), None, Some("/bench/env")).expect("plan")
+            render::plan(
+                black_box(&env),
+                black_box(&m),
+                None,
+                Some(&render::buildx::Site::at("/bench/env")),
+            )
+            .expect("plan")
         })
     });
 }

@@ -214,11 +214,15 @@ pub fn run_locked(
     let existing_bk = read_optional(&dir.join(layout::BUILDKITD_TOML))?;
     let mut plan = vec![spec_file(&spec_text)];
     let root = absolute_root(dir, &mut notes);
+    let project = compose_project_name(dir, env_var)?;
+    let site = root
+        .as_deref()
+        .map(|r| render::buildx::Site::named(r, project.as_deref()));
     plan.extend(render::plan(
         &env,
         &material,
         existing_bk.as_deref(),
-        root.as_deref(),
+        site.as_ref(),
     )?);
     for file in plan.iter_mut().filter(|f| keep.contains(&f.path)) {
         file.policy = output::Policy::Keep;
@@ -351,6 +355,24 @@ fn hand_over_keys(
 
 /// The environment's absolute directory for the buildx files (buildx refuses relative
 /// driver-opt paths), or `None` with a note when it cannot be written into them.
+/// `COMPOSE_PROJECT_NAME` as Compose reads it: the process environment first, then the
+/// environment's `.env` (a line the user added; bkenv keeps an edited `.env`).
+fn compose_project_name(
+    dir: &Path,
+    env_var: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<String>> {
+    const KEY: &str = "COMPOSE_PROJECT_NAME";
+    if let Some(v) = env_var(KEY).filter(|v| !v.is_empty()) {
+        return Ok(Some(v));
+    }
+    let text = read_optional(&dir.join(layout::DOTENV))?.unwrap_or_default();
+    Ok(text.lines().rev().find_map(|l| {
+        let v = l.trim().strip_prefix(KEY)?.trim_start().strip_prefix('=')?;
+        let v = v.trim().trim_matches(['"', '\'']);
+        (!v.is_empty()).then(|| v.to_string())
+    }))
+}
+
 fn absolute_root(dir: &Path, notes: &mut Vec<String>) -> Option<String> {
     let abs = std::fs::canonicalize(dir)
         .or_else(|_| std::path::absolute(dir))

@@ -114,3 +114,51 @@ fn a_tree_of_environments_is_checked_per_environment() {
         assert!(at.starts_with(Path::new("services").join(b)), "{f:#?}");
     }
 }
+
+/// The docker-container builder's network follows the compose project Compose uses:
+/// `COMPOSE_PROJECT_NAME` from the shell at init names `PROJECT_default` in
+/// buildx/create-container.sh, doctor with the same variable (or the line in `.env`)
+/// finds it right, and with the project named after the directory instead it reports
+/// the script's network as the wrong one (BK811).
+#[test]
+fn container_builder_network_follows_the_compose_project() {
+    use bkenv::output::Writer;
+    let dir = tempfile::tempdir().unwrap();
+    let rng = ring::rand::SystemRandom::new();
+    let env = |var: &str| (var == "COMPOSE_PROJECT_NAME").then(|| "ci_42".to_string());
+    bkenv::init::run(
+        &support::options(dir.path()),
+        &rng,
+        &env,
+        &mut Writer::new(),
+    )
+    .unwrap();
+    let script = std::fs::read_to_string(dir.path().join("buildx/create-container.sh")).unwrap();
+    assert!(script.contains("network=ci_42_default"), "{script}");
+    let codes = |project: Option<&str>| {
+        let inputs = DoctorInputs {
+            path_env: Some(dir.path().join("bin").into_os_string()),
+            compose_project_name: project.map(String::from),
+            ..DoctorInputs::default()
+        };
+        let report = doctor::run(dir.path(), &inputs, support::NOW).unwrap();
+        report
+            .findings
+            .iter()
+            .map(|f| format!("{} {}", f.code(), f.message))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(codes(Some("ci_42")), Vec::<String>::new());
+    let wrong = codes(None);
+    assert_eq!(wrong.len(), 1, "{wrong:#?}");
+    assert!(
+        wrong[0].starts_with("BK811") && wrong[0].contains("ci_42_default"),
+        "{wrong:#?}"
+    );
+    // The same project named in `.env`, as Compose reads it there too.
+    let dotenv = dir.path().join(".env");
+    let mut text = std::fs::read_to_string(&dotenv).unwrap();
+    text.push_str("COMPOSE_PROJECT_NAME=ci_42\n");
+    std::fs::write(&dotenv, text).unwrap();
+    assert_eq!(codes(None), Vec::<String>::new());
+}

@@ -79,5 +79,6 @@ pub(crate) fn inputs(inputs: &InputArgs) -> Result<DoctorInputs> {
         htpasswd: resolve("--htpasswd", &inputs.htpasswd)?,
         env_file: resolve("--env-file", &inputs.env_file)?,
         path_env: std::env::var_os("PATH"),
+        compose_project_name: std::env::var("COMPOSE_PROJECT_NAME").ok(),
     })
 }

@@ -178,6 +178,16 @@ fn buildx_remotes(snap: &Snapshot, mapped: &dyn Fn(&str) -> Option<String>, plan
             };
             let (host, port) = crate::hostport::host_and_port(dialled);
             let opts = node.driver_opts.clone().unwrap_or_default();
+            // buildx cannot read a relative, missing or unreadable file either: it fails
+            // before dialling, and BK801/BK802 say why. Dialling without the file would
+            // report a consequence (an untrusted server) as a second story.
+            let unreadable = crate::doctor::checks::buildx::PATH_OPTS.iter().any(|k| {
+                opts.get(*k)
+                    .is_some_and(|p| !matches!(inst.named.get(p), Some(Named::Pem(_))))
+            });
+            if unreadable {
+                continue;
+            }
             let pem = |k: &str| match opts.get(k).and_then(|p| inst.named.get(p)) {
                 Some(Named::Pem(p)) => Some(p.as_ref()),
                 _ => None,
@@ -385,13 +395,35 @@ fn docker_config(snap: &Snapshot) -> Option<(DockerConfig, PathBuf)> {
 /// twice, and the live one carries what the server really presented. So at the same
 /// location a live finding replaces its static twin, except when the static one can be
 /// fixed by `--fix`, which then stays and the live one is dropped.
+///
+/// A live finding placed on a whole file (a buildx builder's instance file: the probe
+/// dials the builder, not one of its lines) is the twin of a static finding anywhere in
+/// that file, and takes the static one's place (its line) when it replaces it: one story
+/// per builder.
 pub(crate) fn merge(mut findings: Vec<Finding>, live: Vec<Finding>) -> Vec<Finding> {
-    for l in live {
-        let is_twin = |f: &Finding| f.check.live_twin == Some(l.check) && f.location == l.location;
+    for mut l in live {
+        let file = l
+            .location
+            .as_ref()
+            .filter(|at| at.span.is_none())
+            .map(|at| at.path.clone());
+        let whole_file = file.is_some();
+        let is_twin = |f: &Finding| {
+            f.check.live_twin == Some(l.check)
+                && (f.location == l.location
+                    || file.is_some() && f.location.as_ref().map(|at| &at.path) == file.as_ref())
+        };
         if findings.iter().any(|f| is_twin(f) && f.fixable()) {
             continue;
         }
+        let twin_at = findings
+            .iter()
+            .find(|f| is_twin(f))
+            .map(|f| f.location.clone());
         findings.retain(|f| !is_twin(f));
+        if let Some(at) = twin_at.filter(|_| whole_file) {
+            l.location = at;
+        }
         findings.push(l);
     }
     findings
@@ -493,5 +525,27 @@ mod tests {
         );
         let merged = merge(vec![at("BK210", 3)], vec![at("BK706", 11)]);
         assert_eq!(merged.len(), 2, "different places are different problems");
+    }
+
+    #[test]
+    fn a_whole_file_live_finding_replaces_its_twin_in_that_file_and_takes_its_line() {
+        let mut builder = at("BK706", 1);
+        if let Some(at) = builder.location.as_mut() {
+            at.span = None;
+        }
+        let merged = merge(vec![at("BK803", 7), at("BK808", 2)], vec![builder.clone()]);
+        let got: Vec<_> = merged
+            .iter()
+            .map(|f| {
+                (
+                    f.code(),
+                    f.location.as_ref().and_then(|l| l.span.map(|s| s.line)),
+                )
+            })
+            .collect();
+        assert_eq!(got, [("BK808", Some(2)), ("BK706", Some(7))]);
+        // Not a twin: both stay.
+        let merged = merge(vec![at("BK802", 7)], vec![builder]);
+        assert_eq!(merged.len(), 2);
     }
 }

@@ -79,6 +79,13 @@ pub(crate) fn load(root: &Path, inputs: &DoctorInputs) -> Vec<Snapshot> {
             .and_then(|c| c.src.path.parent())
             .unwrap_or(Path::new(""));
         env.spec_image = spec_image(&root.join(dir).join(crate::spec::SPEC_FILE));
+        env.compose_dir_name = std::fs::canonicalize(root.join(dir))
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
+        env.compose_project_env = inputs
+            .compose_project_name
+            .clone()
+            .filter(|n| !n.is_empty());
     }
     environments
 }

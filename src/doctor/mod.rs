@@ -45,6 +45,9 @@ pub struct DoctorInputs {
     pub env_file: Option<PathBuf>,
     /// PATH to search for credential helpers (defaults to the process's PATH).
     pub path_env: Option<OsString>,
+    /// `COMPOSE_PROJECT_NAME` of the process, which names the compose project (and its
+    /// network) before `.env` does, as Compose reads it.
+    pub compose_project_name: Option<String>,
 }
 
 /// What doctor found, plus the parsed environment for live probes.

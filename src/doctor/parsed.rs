@@ -33,6 +33,16 @@ pub struct ComposeFile {
 pub struct ComposeDoc {
     #[serde(default)]
     pub services: BTreeMap<String, Spanned<ServiceDoc>>,
+    /// The top-level project `name:` (Compose 2.3 on), which `COMPOSE_PROJECT_NAME` overrides.
+    pub name: Option<String>,
+    /// Top-level `networks:`, for the names Docker gives them (`name:`).
+    pub networks: Option<BTreeMap<String, Option<TopNetworkDoc>>>,
+}
+
+/// A top-level network: the name Docker knows it by when it is not `PROJECT_KEY`.
+#[derive(Debug, Deserialize, Default, Clone)]
+pub struct TopNetworkDoc {
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]

@@ -31,6 +31,11 @@ pub struct Snapshot {
     /// `buildkitd.image` of the environment's `bkenv.toml`, when it has one: the BuildKit
     /// release its configs are checked against when no compose service names one.
     pub spec_image: Option<String>,
+    /// The base name of the compose project's directory (canonical), from which Compose
+    /// names the project when nothing else does.
+    pub compose_dir_name: Option<String>,
+    /// `COMPOSE_PROJECT_NAME` of the process doctor runs in (set before `.env`'s).
+    pub compose_project_env: Option<String>,
     /// `up -d` with the Compose found on PATH, as help text quotes it (empty for
     /// snapshots built without I/O).
     pub compose_up: String,

@@ -24,10 +24,10 @@ const MODE_SCRIPT: u32 = 0o755;
 /// `buildkitd_toml` is the environment's rendered `buildkitd.toml`.
 pub(crate) fn plan(
     env: &Environment,
-    root: &str,
+    site: &Site<'_>,
     buildkitd_toml: &str,
 ) -> Result<Vec<PlannedFile>> {
-    let project = compose_project(root);
+    let (root, project) = (site.root, site.project.clone());
     let mut remote = PlannedFile::public(layout::BUILDX_REMOTE, remote_script(env, root, &project));
     remote.mode = MODE_SCRIPT;
     let mut container =
@@ -38,6 +38,45 @@ pub(crate) fn plan(
         PlannedFile::public(layout::BUILDX_CONFIG, builder_config(buildkitd_toml, root)?),
         container,
     ])
+}
+
+/// Where the environment lives as buildx and Compose see it: its absolute directory and
+/// the compose project its services run in (which names their network, `PROJECT_default`).
+#[derive(Debug, Clone)]
+pub struct Site<'a> {
+    pub root: &'a str,
+    pub project: String,
+}
+
+impl<'a> Site<'a> {
+    /// `root` with the project Compose derives from the directory name.
+    pub fn at(root: &'a str) -> Self {
+        Site {
+            root,
+            project: compose_project(root),
+        }
+    }
+
+    /// `root` with the project `COMPOSE_PROJECT_NAME` sets, when it is set and valid
+    /// (Compose refuses an invalid one, so a builder could never join its network).
+    pub fn named(root: &'a str, explicit: Option<&str>) -> Self {
+        match explicit.filter(|n| valid_project_name(n)) {
+            Some(name) => Site {
+                root,
+                project: name.to_string(),
+            },
+            None => Site::at(root),
+        }
+    }
+}
+
+/// Compose's project name grammar (compose-go `loader.ValidateProjectName`): lower-case
+/// letters, digits, `-` and `_`, starting with a letter or a digit.
+pub fn valid_project_name(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
 
 /// The builder's name: buildx accepts `^[a-zA-Z][a-zA-Z0-9._-]*$` (`store/util.go`);
@@ -111,9 +150,10 @@ fn container_script(root: &str, project: &str) -> String {
          # this environment's registries. buildx copies the files builder.toml names into the\n\
          # builder when it is created and never reads them again: after `bkenv init` changes\n\
          # them, recreate the builder (`docker buildx rm {name}`, then this script).\n\
-         # The builder joins the compose network `{project}_default` (the default for this\n\
-         # directory; change it if you set COMPOSE_PROJECT_NAME), so it reaches the registry by\n\
-         # its service name; `localhost` inside the builder is the builder itself.\n\
+         # The builder joins the compose network `{project}_default` (the project is\n\
+         # COMPOSE_PROJECT_NAME when `bkenv init` ran, else the directory name; re-run init\n\
+         # after changing it), so it reaches the registry by its service name; `localhost`\n\
+         # inside the builder is the builder itself.\n\
          set -eu\n\
          exec docker buildx create \\\n  --name {qname} --driver docker-container \\\n  --driver-opt {net} \\\n  --config {cfg} \\\n  \"$@\"\n",
         name = builder_name(project),
@@ -221,6 +261,10 @@ mod tests {
     #[test]
     fn project_names_follow_compose() {
         assert_eq!(compose_project("/home/me/My Env.2"), "myenv2");
+        assert_eq!(Site::named("/x/Dir", Some("ci_42")).project, "ci_42");
+        assert_eq!(Site::named("/x/Dir", Some("Bad Name")).project, "dir");
+        assert_eq!(Site::named("/x/Dir", Some("")).project, "dir");
+        assert!(!valid_project_name("-x") && valid_project_name("0x-_"));
         assert_eq!(compose_project("/tmp/_x-y/"), "x-y");
         assert_eq!(builder_name(&compose_project("/!!!")), "bkenv");
     }

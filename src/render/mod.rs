@@ -36,14 +36,14 @@ pub struct Material {
 }
 
 /// Every file of the environment, CA key first so an interrupted first run leaves a key
-/// from which the CA certificate can be re-derived (see `init`). `root` is the
-/// environment's absolute directory, for the buildx files (`None`: not written, since
+/// from which the CA certificate can be re-derived (see `init`). `site` is the
+/// environment's absolute directory and compose project, for the buildx files (`None`: not written, since
 /// buildx wants absolute paths and the directory has none bkenv can write down).
 pub fn plan(
     env: &Environment,
     m: &Material,
     existing_buildkitd: Option<&str>,
-    root: Option<&str>,
+    site: Option<&buildx::Site<'_>>,
 ) -> Result<Vec<PlannedFile>> {
     let mut files = vec![
         PlannedFile::private(layout::CA_KEY, m.ca_key.as_str()),
@@ -69,8 +69,8 @@ pub fn plan(
         ));
     }
     let bk_text = buildkitd::render(env, existing_buildkitd)?;
-    let buildx_files = match root {
-        Some(root) => buildx::plan(env, root, &bk_text)?,
+    let buildx_files = match site {
+        Some(site) => buildx::plan(env, site, &bk_text)?,
         None => Vec::new(),
     };
     let kube_files = match &env.kubernetes {

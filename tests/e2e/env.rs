@@ -158,17 +158,23 @@ impl Env {
     }
 
     /// A byte-for-byte copy, to plant a fault in.
+    /// The copy keeps the directory's base name, so that Compose gives it the same project
+    /// (and network) name the generated buildx files were written for.
     pub fn copy(&self) -> Env {
         let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir
+            .path()
+            .join(self.root().file_name().expect("a named directory"));
+        fs::create_dir(&root).expect("copy root");
         let (ok, out) = run_for(
             Command::new("cp")
                 .arg("-a")
                 .arg(self.root().join("."))
-                .arg(dir.path()),
+                .arg(&root),
             WAIT,
         );
         assert!(ok, "cp: {out}");
-        Env::from_dir(dir)
+        Env::adopt(dir, root)
     }
 
     /// The environment directory.

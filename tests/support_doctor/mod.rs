@@ -38,7 +38,7 @@ fn copy_tree(from: &Path, to: &Path) {
 
 /// Builds the fixture in a fresh temporary directory. `@ROOT@` in a file under a
 /// `buildx/` directory becomes the directory's absolute path (buildx stores absolute
-/// paths).
+/// paths), `@PROJECT@` the compose project Compose names after that directory.
 pub fn materialize(dir: &Path) -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();
     if let Ok(base) = std::fs::read_to_string(dir.join("_base")) {
@@ -58,7 +58,9 @@ pub fn materialize(dir: &Path) -> tempfile::TempDir {
         if e.file_type().is_file() && under_buildx {
             let text = std::fs::read_to_string(e.path()).unwrap();
             let root = tmp.path().display().to_string();
-            std::fs::write(e.path(), text.replace("@ROOT@", &root)).unwrap();
+            let project = bkenv::render::buildx::compose_project(&root);
+            let text = text.replace("@ROOT@", &root).replace("@PROJECT@", &project);
+            std::fs::write(e.path(), text).unwrap();
         }
     }
     set_owners(tmp.path(), dir);

@@ -38,6 +38,12 @@ pub(super) fn base_dir(path: &std::path::Path) -> &'static str {
 /// `buildx create` or pass `--driver-opt`, and in the lines of a setup-buildx-action
 /// `driver-opts:` block. Yields (1-based line, byte column of the key, key, value).
 pub(super) fn ci_path_opts(text: &str) -> Vec<(usize, usize, &str, &str)> {
+    ci_opts(text, PATH_OPTS)
+}
+
+/// The `KEY=value` driver-opts among `keys` given to buildx in a CI file or script, as
+/// [`ci_path_opts`] finds them.
+pub(super) fn ci_opts<'t>(text: &'t str, keys: &[&str]) -> Vec<(usize, usize, &'t str, &'t str)> {
     let mut out = Vec::new();
     let mut block: Option<usize> = None;
     for (i, line) in text.lines().enumerate() {
@@ -61,7 +67,7 @@ pub(super) fn ci_path_opts(text: &str) -> Vec<(usize, usize, &str, &str)> {
                 .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
                 .map_or(0, |p| p + 1);
             let key = &line[key_start..at];
-            if !PATH_OPTS.contains(&key) {
+            if !keys.contains(&key) {
                 continue;
             }
             let rest = &line[at + 1..];
@@ -72,6 +78,42 @@ pub(super) fn ci_path_opts(text: &str) -> Vec<(usize, usize, &str, &str)> {
                 out.push((i + 1, key_start, key, &rest[..end]));
             }
         }
+    }
+    out
+}
+
+/// The `buildkitd-config-inline:` blocks of a workflow (setup-buildx-action): each as
+/// the TOML text buildx receives and, per line of it, the byte offset in the file where
+/// that line's text starts (after the block's indentation).
+pub(super) fn inline_configs(text: &str) -> Vec<(String, Vec<usize>)> {
+    let mut out = Vec::new();
+    let mut lines = text.split_inclusive('\n').scan(0usize, |at, l| {
+        let start = *at;
+        *at += l.len();
+        Some((start, l.trim_end_matches(['\n', '\r'])))
+    });
+    while let Some((_, line)) = lines.next() {
+        let indent = line.len() - line.trim_start().len();
+        let Some(rest) = line.trim_start().strip_prefix("buildkitd-config-inline:") else {
+            continue;
+        };
+        if !rest.trim().starts_with('|') {
+            continue;
+        }
+        let (mut body, mut starts) = (String::new(), Vec::new());
+        let mut block_indent = None;
+        for (start, l) in lines.by_ref() {
+            let ind = l.len() - l.trim_start().len();
+            if !l.trim().is_empty() && ind <= indent {
+                break;
+            }
+            let strip = *block_indent.get_or_insert(ind);
+            let cut = strip.min(ind).min(l.len());
+            body.push_str(&l[cut..]);
+            body.push('\n');
+            starts.push(start + cut);
+        }
+        out.push((body, starts));
     }
     out
 }

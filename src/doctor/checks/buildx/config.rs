@@ -60,6 +60,19 @@ pub(super) struct Stored {
     files: BTreeMap<String, Vec<u8>>,
 }
 
+impl Stored {
+    pub(super) fn doc(&self) -> &toml_edit::Document<String> {
+        &self.doc
+    }
+
+    /// The certificates of a path inside the builder (`/etc/buildkit/<key of Files>`).
+    pub(super) fn certs(&self, path: &str) -> Option<Vec<CertFacts>> {
+        let rel = path.strip_prefix(BUILDX_CONFIG_DIR)?;
+        let bytes = self.files.get(rel.trim_start_matches('/'))?;
+        crate::pki::read_certs(bytes).ok()
+    }
+}
+
 pub(super) fn stored_config(node: &BuildxNode) -> Option<Stored> {
     let files: BTreeMap<String, Vec<u8>> = node
         .files
@@ -96,11 +109,7 @@ pub(super) fn frozen(
     }
     let Some((cfg, now)) = current else { return };
     // Paths inside the builder: /etc/buildkit/<key of Files>.
-    let then = profile(&stored.doc, |p| {
-        let rel = p.strip_prefix(BUILDX_CONFIG_DIR)?;
-        let bytes = stored.files.get(rel.trim_start_matches('/'))?;
-        crate::pki::read_certs(bytes).ok().map(|c| ders(&c))
-    });
+    let then = profile(&stored.doc, |p| stored.certs(p).map(|c| ders(&c)));
     let mut diffs = Vec::new();
     for (host, p) in now {
         match then.get(host) {
@@ -146,7 +155,8 @@ pub(super) fn untrusted(
     let trusted: BTreeSet<String> = stored.map_or(BTreeSet::new(), |s| {
         reg_tables(&s.doc)
             .into_iter()
-            .filter(RegTable::trusts)
+            // `http = true` is BK812's story (the registry serves TLS), not a missing CA.
+            .filter(|t| t.trusts() || t.http == Some(true))
             .map(|t| t.host)
             .collect()
     });

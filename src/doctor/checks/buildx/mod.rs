@@ -14,13 +14,16 @@
 
 //!
 //! `remote` holds the remote-driver checks, `config` the frozen and container-builder
-//! config checks, `ci` the driver-opts of builders created from CI files and scripts.
+//! config checks, `ci` the driver-opts of builders created from CI files and scripts,
+//! `network` the docker-container builder's network.
 
 mod ci;
 mod config;
+mod network;
+mod registries;
 mod remote;
 
-use ci::{base_dir, ci_path_opts, runs_buildx};
+use ci::{base_dir, ci_path_opts, inline_configs, runs_buildx};
 use config::{ders, frozen, loopback, profile, stored_config, untrusted};
 use remote::remote;
 
@@ -53,6 +56,7 @@ crate::diag::checks! {
         slug: "buildx-servername-not-in-cert",
         severity: Error,
         fixable: false,
+        live_twin: crate::probe::checks::BK706,
         title: "The name a buildx remote builder verifies is not in buildkitd's certificate",
         prevents: "ERROR: failed to build: context deadline exceeded",
     }
@@ -60,6 +64,7 @@ crate::diag::checks! {
         slug: "buildx-client-pair-missing",
         severity: Error,
         fixable: false,
+        live_twin: crate::probe::checks::BK713,
         title: "buildkitd requires client certificates but the buildx builder lacks a cert/key pair",
         prevents: "ERROR: failed to build: context deadline exceeded",
     }
@@ -67,6 +72,7 @@ crate::diag::checks! {
         slug: "buildx-client-pair-invalid",
         severity: Error,
         fixable: false,
+        live_twin: crate::probe::checks::BK714,
         title: "The buildx builder's client certificate and key are not a pair buildkitd accepts",
         prevents: "ERROR: failed to build: context deadline exceeded",
     }
@@ -74,6 +80,7 @@ crate::diag::checks! {
         slug: "buildx-cacert-does-not-sign-buildkitd",
         severity: Error,
         fixable: false,
+        live_twin: crate::probe::checks::BK705,
         title: "The buildx builder's `cacert` did not sign buildkitd's certificate",
         prevents: "ERROR: failed to build: context deadline exceeded",
     }
@@ -81,6 +88,7 @@ crate::diag::checks! {
         slug: "buildx-plain-endpoint-tls-daemon",
         severity: Error,
         fixable: false,
+        live_twin: crate::probe::checks::BK704,
         title: "A buildx remote builder dials a TLS buildkitd without TLS",
         prevents: "ERROR: failed to build: context deadline exceeded",
     }
@@ -103,6 +111,34 @@ crate::diag::checks! {
         severity: Warning,
         fixable: false,
         title: "A container builder does not trust the CA of a registry the environment serves",
+        prevents: "x509: certificate signed by unknown authority",
+    }
+    BK811 {
+        slug: "buildx-builder-off-compose-network",
+        severity: Error,
+        fixable: false,
+        title: "A docker-container builder is not on the compose network where the registry's service name resolves",
+        prevents: "dial tcp: lookup registry on 127.0.0.11:53: no such host",
+    }
+    BK812 {
+        slug: "buildx-config-http-mismatch",
+        severity: Error,
+        fixable: false,
+        title: "A builder config's `http` does not match what the registry serves",
+        prevents: "Client sent an HTTP request to an HTTPS server.",
+    }
+    BK813 {
+        slug: "buildx-config-insecure-registry",
+        severity: Warning,
+        fixable: false,
+        title: "A builder config skips verification (`insecure = true`) of a registry whose CA the environment has",
+        prevents: "",
+    }
+    BK814 {
+        slug: "buildx-config-registry-untrusted",
+        severity: Error,
+        fixable: false,
+        title: "A builder config does not trust the CA that signed a registry of the environment",
         prevents: "x509: certificate signed by unknown authority",
     }
 }
@@ -151,6 +187,17 @@ pub(crate) fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
             let stored = stored_config(node);
             if let Some(stored) = &stored {
                 frozen(inst, &group.name, stored, current.as_ref(), out);
+                let certs = |p: &str| stored.certs(p);
+                let at = |_: Option<std::ops::Range<usize>>| opt_loc(&inst.src, "Files");
+                let cfg = registries::BuilderConfig {
+                    doc: stored.doc(),
+                    whose: format!("builder `{}`", group.name),
+                    certs: &certs,
+                    at: &at,
+                    missing_tables: false,
+                    signatures: current.is_none(),
+                };
+                registries::check(ctx, &cfg, out);
             }
             if matches!(group.driver.as_str(), "docker-container" | "kubernetes") {
                 untrusted(ctx, inst, &group.name, stored.as_ref(), out);
@@ -179,8 +226,47 @@ pub(crate) fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
             );
         }
     }
+    // Configs given inline to setup-buildx-action: the builder's config as well.
+    for f in ctx.snap.refs.iter().filter(|f| runs_buildx(&f.src.path)) {
+        for (body, starts) in inline_configs(&f.src.text) {
+            let Ok(doc) = toml_edit::Document::parse(body.clone()) else {
+                continue;
+            };
+            let at = |span: Option<std::ops::Range<usize>>| match span {
+                Some(r) => {
+                    let line = body[..r.start].matches('\n').count();
+                    let col = r.start - body[..r.start].rfind('\n').map_or(0, |p| p + 1);
+                    let start = starts.get(line).copied().unwrap_or(0) + col;
+                    f.src.loc(start..start + r.len())
+                }
+                None => f.src.file_loc(),
+            };
+            for t in reg_tables(&doc) {
+                loopback(&t, at, "`buildkitd-config-inline`", out);
+            }
+        }
+    }
+    network::run(ctx, out);
     for cfg in &ctx.snap.builder_configs {
         let Ok(doc) = &cfg.toml.doc else { continue };
+        let certs = |p: &str| match cfg.named.get(p) {
+            Some(Named::Pem(pem)) => Some(pem.facts.clone()),
+            _ => None,
+        };
+        let src = &cfg.toml.src;
+        let at = |span: Option<std::ops::Range<usize>>| src.loc_opt(span);
+        registries::check(
+            ctx,
+            &registries::BuilderConfig {
+                doc,
+                whose: src.path.display().to_string(),
+                certs: &certs,
+                at: &at,
+                missing_tables: true,
+                signatures: true,
+            },
+            out,
+        );
         for t in reg_tables(doc) {
             let src = &cfg.toml.src;
             loopback(
