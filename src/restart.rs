@@ -119,4 +119,3 @@ pub fn for_dir(command: &str, dir: &str) -> String {
         format!("{command} {}", crate::shell::quote(dir))
     }
 }
-

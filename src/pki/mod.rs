@@ -17,8 +17,7 @@ mod status;
 pub use error::PkiError;
 pub use inspect::{
     CertFacts, Ekus, KeyUsageFacts, PublicKeyKind, SignatureCheck, check_signed_by, colon_hex,
-    fingerprint,
-    signed_by,
+    fingerprint, signed_by,
 };
 pub use issue::{
     CA_NAME_SUFFIX_LEN, Ca, CaParams, IssuedCert, LeafParams, MAX_LEAF_VALIDITY_DAYS, generate_ca,

@@ -58,9 +58,7 @@ impl std::fmt::Display for ReissueReason {
             ReissueReason::KeyType { found, wanted } => {
                 write!(f, "its key is {found}, and pki.key_type is {wanted}")
             }
-            ReissueReason::Requested => {
-                f.write_str("requested (`renew --force` or a CA rotation)")
-            }
+            ReissueReason::Requested => f.write_str("requested (`renew --force` or a CA rotation)"),
         }
     }
 }

@@ -82,7 +82,7 @@ fn restart(up: &mut Up, env: &Env, names: &[String]) {
 
 /// `rotate-ca ARGS`, then the restarts it names (which it returns).
 fn rotate(up: &mut Up, env: &Env, args: &[&str]) -> Vec<String> {
-    let dir = env.dir.path().to_str().expect("path").to_string();
+    let dir = env.root().to_str().expect("path").to_string();
     let mut all = vec!["rotate-ca", dir.as_str()];
     all.extend(args);
     let (ok, doc) = bkenv_json(up, &all);
@@ -168,7 +168,7 @@ fn ca_rotation_keeps_real_pushes_working_at_every_phase() {
     fs::copy(&old.ca, stale.path("certs.d/localhost:5005/ca.crt")).expect("stale bundle");
     let (ok, out, err) = up.bkenv(&[
         "doctor",
-        stale.dir.path().to_str().expect("path"),
+        stale.root().to_str().expect("path"),
         "--format",
         "json",
     ]);
@@ -228,7 +228,7 @@ fn ca_rotation_keeps_real_pushes_working_at_every_phase() {
         !ok,
         "the old CA's client certificate is refused once it is dropped:\n{out}"
     );
-    let dir = env.dir.path().to_str().expect("path");
+    let dir = env.root().to_str().expect("path");
     let (ok, doc) = bkenv_json(&up, &["status", dir, "--probe"]);
     assert!(ok, "status --probe after the rotation: {doc}");
     assert!(doc.get("rotation").is_none(), "{doc}");
@@ -244,7 +244,7 @@ fn status_probe_sees_a_renewed_certificate_only_after_the_restart() {
     assert!(up.refused.is_none(), "registry: {:?}", up.refused);
     up.start_buildkitd(&env)
         .unwrap_or_else(|log| panic!("buildkitd: {log}"));
-    let dir = env.dir.path().to_str().expect("path");
+    let dir = env.root().to_str().expect("path");
     let served = |doc: &serde_json::Value| -> Vec<(String, Option<bool>, Option<String>)> {
         doc["certificates"]
             .as_array()
@@ -379,7 +379,7 @@ fn trust_install_makes_host_side_clients_trust_the_registry() {
         "{out}"
     );
 
-    let dir = env.dir.path().to_str().expect("path");
+    let dir = env.root().to_str().expect("path");
     let (ok, out, err) = up.bkenv(&["trust", "install", dir, "--yes"]);
     assert!(ok, "{out}{err}");
     let (ok, out) = curl_default_trust(&up);
