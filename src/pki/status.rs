@@ -52,14 +52,23 @@ impl std::fmt::Display for ReissueReason {
             }
             ReissueReason::NamesChanged => f.write_str("its names differ from bkenv.toml's"),
             ReissueReason::ExpiresSoon { days } if *days < 0 => {
-                write!(f, "it expired {} day(s) ago", -days)
+                write!(f, "it expired {} ago", day_count(-days))
             }
-            ReissueReason::ExpiresSoon { days } => write!(f, "it expires in {days} day(s)"),
+            ReissueReason::ExpiresSoon { days } => write!(f, "it expires in {}", day_count(*days)),
             ReissueReason::KeyType { found, wanted } => {
                 write!(f, "its key is {found}, and pki.key_type is {wanted}")
             }
             ReissueReason::Requested => f.write_str("requested (`renew --force` or a CA rotation)"),
         }
+    }
+}
+
+/// "1 day", "10 days".
+fn day_count(days: i64) -> String {
+    if days == 1 {
+        "1 day".to_string()
+    } else {
+        format!("{days} days")
     }
 }
 
