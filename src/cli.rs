@@ -213,9 +213,10 @@ pub struct ReportArgs {
     pub levels: Vec<(Level, String)>,
 }
 
-/// How live endpoints are reached; shared by doctor --probe, preflight and probe.
+/// How endpoints are dialled; shared by every command that connects (status --probe
+/// only fetches certificates, so it takes this and nothing about credentials).
 #[derive(Debug, Args)]
-pub struct NetArgs {
+pub struct DialArgs {
     /// Connect to ADDR:PORT when dialling NAME:PORT (like curl); TLS is still verified
     /// against NAME, as BuildKit would. Repeatable.
     #[arg(long, value_name = "NAME:PORT=ADDR:PORT")]
@@ -223,6 +224,14 @@ pub struct NetArgs {
     /// Bound on each network step, in seconds.
     #[arg(long, value_name = "SECONDS", default_value = "3", value_parser = seconds)]
     pub timeout: Duration,
+}
+
+/// How live endpoints are probed, credentials included; shared by doctor --probe,
+/// preflight and probe.
+#[derive(Debug, Args)]
+pub struct NetArgs {
+    #[command(flatten)]
+    pub dial: DialArgs,
     /// Ask the credential helpers config.json names (`docker-credential-NAME get`, only
     /// names of [a-z0-9._-] found on PATH) for registry credentials, as buildctl does.
     /// Off by default: config.json chooses the program, so without this flag credentials
@@ -235,9 +244,9 @@ impl NetArgs {
     /// What `doctor --probe` and `preflight` pass to the library.
     pub fn probing(&self) -> Probing {
         Probing {
-            resolve: self.resolve.clone(),
+            resolve: self.dial.resolve.clone(),
             options: ProbeOptions {
-                timeout: self.timeout,
+                timeout: self.dial.timeout,
                 now: None,
                 credential_helpers: self
                     .credential_helpers
@@ -353,7 +362,7 @@ pub struct StatusArgs {
     #[arg(long, value_enum, default_value = "human")]
     pub format: OutputFormat,
     #[command(flatten)]
-    pub net: NetArgs,
+    pub net: DialArgs,
 }
 
 #[derive(Debug, Args)]

@@ -63,7 +63,7 @@ pub(crate) fn run(args: ProbeArgs, out: &mut dyn Write) -> Result<ExitStatus> {
         };
         endpoints.push(Endpoint {
             name: name.to_string(),
-            connect_to: probe::connect_to(&args.net.resolve, name),
+            connect_to: probe::connect_to(&args.net.dial.resolve, name),
             kind,
             trust,
             transport: if args.plain_http {
