@@ -220,6 +220,7 @@ fn explicit_inputs_that_are_not_regular_files_are_bk900() {
         htpasswd: Some(root.join("missing")),
         env_file: Some(PathBuf::from("/dev/zero")),
         path_env: Some("".into()),
+        host: None,
     };
     let report = doctor_within(root, inputs, 60);
     let f = &report.findings;

@@ -29,6 +29,8 @@ pub struct Snapshot {
     /// `buildkitd.image` of the environment's `bkenv.toml`, when it has one: the BuildKit
     /// release its configs are checked against when no compose service names one.
     pub spec_image: Option<String>,
+    /// The install on this machine, with `doctor --host`.
+    pub host: Option<super::host::HostDaemon>,
 }
 
 impl Snapshot {
