@@ -3,9 +3,9 @@
 //! daemon reads exist / can its user read it / was it checked at all" covers the whole
 //! class, not the keys one check happened to know.
 
-use super::checks::grpc::grpc_tls;
 use super::registry_tables::reg_tables;
 use std::ops::Range;
+use toml_edit::Item;
 
 /// Why buildkitd opens the file, and when.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,4 +99,26 @@ pub(crate) fn files(doc: &toml_edit::Document<String>) -> Vec<DaemonFile> {
         }
     }
     out
+}
+
+/// The `[grpc.tls]` settings of a config.
+pub(crate) struct GrpcTls<'a> {
+    pub cert: Option<(&'a str, Option<std::ops::Range<usize>>)>,
+    pub key: Option<(&'a str, Option<std::ops::Range<usize>>)>,
+    pub ca: Option<(&'a str, Option<std::ops::Range<usize>>)>,
+    pub table_span: Option<std::ops::Range<usize>>,
+}
+
+pub(crate) fn grpc_tls<'a>(doc: &'a toml_edit::Document<String>) -> GrpcTls<'a> {
+    let tls = doc.get("grpc").and_then(|g| g.get("tls"));
+    let get = |k: &str| {
+        tls.and_then(|t| t.get(k))
+            .and_then(|i| i.as_str().filter(|s| !s.is_empty()).map(|s| (s, i.span())))
+    };
+    GrpcTls {
+        cert: get("cert"),
+        key: get("key"),
+        ca: get("ca"),
+        table_span: tls.and_then(Item::span),
+    }
 }

@@ -289,7 +289,7 @@ pub fn load(opts: &HostOptions) -> (HostDaemon, Option<(PathBuf, Vec<u8>)>) {
     };
     let home = owner
         .as_ref()
-        .and_then(|_| opts.home.as_ref())
+        .and(opts.home.as_ref())
         .map_or_else(|| "/root".to_string(), |h| h.display().to_string());
     let (uid, name) = owner
         .as_ref()
