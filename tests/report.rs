@@ -211,5 +211,11 @@ fn explain_snapshots() {
         .filter(|l| l.starts_with("BK9"))
         .map(|l| l.split_whitespace().take(3).collect())
         .collect();
-    assert_eq!(rows, [["BK900", "file-unreadable", "error"],]);
+    assert_eq!(
+        rows,
+        [
+            ["BK900", "file-unreadable", "error"],
+            ["BK903", "files-not-checked", "note"],
+        ]
+    );
 }
