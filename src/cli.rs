@@ -198,6 +198,12 @@ pub struct NetArgs {
     /// Bound on each network step, in seconds.
     #[arg(long, value_name = "SECONDS", default_value = "3", value_parser = seconds)]
     pub timeout: Duration,
+    /// Ask the credential helpers config.json names (`docker-credential-NAME get`, only
+    /// names of [a-z0-9._-] found on PATH) for registry credentials, as buildctl does.
+    /// Off by default: config.json chooses the program, so without this flag credentials
+    /// held by helpers are reported as not checked (BK724).
+    #[arg(long)]
+    pub credential_helpers: bool,
 }
 
 impl NetArgs {
@@ -208,6 +214,9 @@ impl NetArgs {
             options: ProbeOptions {
                 timeout: self.timeout,
                 now: None,
+                credential_helpers: self
+                    .credential_helpers
+                    .then(|| std::env::var_os("PATH").unwrap_or_default()),
             },
         }
     }

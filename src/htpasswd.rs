@@ -4,11 +4,13 @@
 use crate::error::{Error, Result};
 
 /// The highest bcrypt cost bkenv verifies. Each step doubles the work: cost 14 takes
-/// about a second, cost 31 would take days. An entry above the cap is not verified (the
-/// registry would spend as long on every request).
-// TODO(check registry): report costs above this cap as a doctor finding; that check is
-// added with the check-registry redesign. Until then doctor skips such entries.
+/// about a second, cost 31 would take days. An entry above the cap is not verified, and
+/// doctor reports it (BK409): the registry spends as long on every request it checks.
 pub const MAX_VERIFY_COST: u32 = 14;
+
+/// The costs Go's `golang.org/x/crypto/bcrypt` accepts (`MinCost`, `MaxCost`): the
+/// registry (distribution's htpasswd) rejects every password against a hash outside them.
+pub const BCRYPT_COSTS: std::ops::RangeInclusive<u32> = 4..=31;
 
 /// Outcome of [`verify`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +21,8 @@ pub enum Verify {
     Unreadable,
     /// A bcrypt hash whose cost is above [`MAX_VERIFY_COST`]; not verified.
     TooCostly(u32),
+    /// A bcrypt hash whose cost is outside [`BCRYPT_COSTS`]: no password verifies.
+    OutOfRange(u32),
 }
 
 /// Verifies `password` against a bcrypt `hash` unless its cost is above the cap.
@@ -26,6 +30,9 @@ pub fn verify(password: &str, hash: &str) -> Verify {
     let Some(cost) = cost(hash) else {
         return Verify::Unreadable;
     };
+    if !BCRYPT_COSTS.contains(&cost) {
+        return Verify::OutOfRange(cost);
+    }
     if cost > MAX_VERIFY_COST {
         return Verify::TooCostly(cost);
     }
@@ -91,6 +98,9 @@ mod tests {
         let hash = "$2y$31$abcdefghijklmnopqrstuu5lIfbEBX7Txfg.vBQHeH8DmLZS3KbA.";
         assert_eq!(cost(hash), Some(31));
         assert_eq!(verify("x", hash), Verify::TooCostly(31));
+        let (over, under) = (hash.replace("$31$", "$32$"), hash.replace("$31$", "$03$"));
+        assert_eq!(verify("x", &over), Verify::OutOfRange(32));
+        assert_eq!(verify("x", &under), Verify::OutOfRange(3));
         let ok = line("u", "pw", 4).unwrap();
         let h = ok.trim_end().split_once(':').unwrap().1;
         assert_eq!(verify("pw", h), Verify::Match);

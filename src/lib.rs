@@ -48,6 +48,7 @@ mod suggest;
 pub mod summary;
 mod tomlutil;
 mod tools;
+mod which;
 
 pub use report::levels::ExitStatus;
 

@@ -39,6 +39,18 @@ impl Compose {
             Compose::Unknown => "docker compose up -d   # Compose v1: docker-compose up -d",
         }
     }
+
+    /// `ARGS` run with this Compose, quoted for help text: both forms when neither was
+    /// found, since either may be what the user installs.
+    pub fn command(self, args: &str) -> String {
+        match self {
+            Compose::Plugin => format!("`docker compose {args}`"),
+            Compose::Standalone => format!("`docker-compose {args}`"),
+            Compose::Unknown => format!(
+                "`docker compose {args}` (or `docker-compose {args}`; neither is installed here)"
+            ),
+        }
+    }
 }
 
 /// The placeholder for the user's project in the printed build command: bkenv cannot

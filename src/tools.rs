@@ -3,7 +3,7 @@
 //! injected ([`Lookups`]): `commands::init` passes the process's, tests pass their own.
 
 use crate::summary::{Compose, Tools};
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
 /// Where the docker CLI looks for plugins besides `$DOCKER_CONFIG/cli-plugins`
@@ -29,11 +29,28 @@ impl Lookups<'_> {
     /// The first executable `name` in `$PATH`.
     fn on_path(&self, name: &str) -> Option<PathBuf> {
         let path = (self.var)("PATH")?;
-        std::env::split_paths(&path)
-            .filter(|d| d.is_absolute())
-            .map(|d| d.join(name))
-            .find(|p| (self.executable)(p))
+        crate::which::find_in_by(std::env::split_paths(&path), name, self.executable)
     }
+}
+
+/// Runs `f` with this process's lookups; `path_env` stands in for `PATH` when given
+/// (doctor's `--path`-style inputs and tests).
+pub(crate) fn with_process<R>(path_env: Option<&OsStr>, f: impl FnOnce(&Lookups<'_>) -> R) -> R {
+    let var = |k: &str| match (k, path_env) {
+        ("PATH", Some(p)) => Some(p.to_os_string()),
+        _ => std::env::var_os(k),
+    };
+    let canonical = |p: &Path| std::fs::canonicalize(p).ok();
+    f(&Lookups {
+        var: &var,
+        executable: &crate::which::is_executable,
+        canonical: &canonical,
+    })
+}
+
+/// The Compose this machine has, asked of the process (`PATH` as given).
+pub(crate) fn compose_here(path_env: Option<&OsStr>) -> Compose {
+    with_process(path_env, compose)
 }
 
 /// `running` is the running binary's path (`std::env::current_exe`).

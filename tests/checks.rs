@@ -8,7 +8,7 @@ use bkenv::catalog;
 use bkenv::report::{self, Format, RenderCtx};
 use std::collections::BTreeSet;
 use std::path::Path;
-use support_doctor::{describe, fixtures, materialize, run};
+use support_doctor::{can_chown, describe, fixtures, materialize, needs_owners, run};
 
 /// Codes declared with `checks!` anywhere in `src/` (a `BKxxx {` line inside the
 /// macro), to catch a family whose table is not registered.
@@ -137,6 +137,19 @@ fn every_check_behaves_on_its_fixtures() {
     };
     for m in catalog::static_checks() {
         let dir = fixtures().join("checks").join(m.code);
+        if (needs_owners(&dir.join("bad")) || needs_owners(&dir.join("good"))) && !can_chown() {
+            // Only root can give a file to another user (a rootless daemon's uid 1000).
+            assert!(
+                std::env::var("CI").is_err(),
+                "{}: its fixtures set owners, which needs root (CI runs as root)",
+                m.code
+            );
+            eprintln!(
+                "SKIPPED {}: its fixtures set file owners, which needs root",
+                m.code
+            );
+            continue;
+        }
         let tmp = materialize(&dir.join("bad"));
         let bad = run(tmp.path());
         let got = describe(&bad);
@@ -316,4 +329,238 @@ fn explicit_compose_file_replaces_discovered_ones() {
         got.iter().all(|g| !g.contains("(docker-compose.yml")),
         "{got:#?}"
     );
+}
+
+/// BK304 sees the CA key through any mount that holds the environment, not only `.` or
+/// `..`: `/`, an ancestor such as the temporary directory, the environment's absolute
+/// path (as given or with links resolved), each reported at the container path where
+/// the key appears.
+#[test]
+fn ca_key_exposed_through_absolute_and_ancestor_mounts() {
+    let tmp = materialize(&fixtures().join("golden"));
+    let root = tmp.path().canonicalize().unwrap();
+    let compose = tmp.path().join("docker-compose.yml");
+    let text = std::fs::read_to_string(&compose).unwrap();
+    let certs = "      - ./buildkit/certs:/etc/buildkit/certs:ro\n";
+    let parent = root.parent().unwrap();
+    let name = root.file_name().unwrap().to_string_lossy().into_owned();
+    let rel_to_fs = root.strip_prefix("/").unwrap().display().to_string();
+    for (source, inside) in [
+        ("/".to_string(), format!("/host/{rel_to_fs}/ca/ca.key")),
+        (
+            parent.display().to_string(),
+            format!("/host/{name}/ca/ca.key"),
+        ),
+        (root.display().to_string(), "/host/ca/ca.key".to_string()),
+        (
+            tmp.path().display().to_string(),
+            "/host/ca/ca.key".to_string(),
+        ),
+        ("..".to_string(), format!("/host/{name}/ca/ca.key")),
+        (".".to_string(), "/host/ca/ca.key".to_string()),
+    ] {
+        std::fs::write(
+            &compose,
+            text.replace(certs, &format!("{certs}      - {source}:/host:ro\n")),
+        )
+        .unwrap();
+        let got = describe(&run(tmp.path()));
+        let want =
+            format!("the CA key `ca/ca.key` is visible in service `buildkitd` at `{inside}`");
+        assert!(
+            got.iter()
+                .any(|g| g.starts_with("BK304") && g.contains(&want)),
+            "{source}: {got:#?}"
+        );
+    }
+    // A mount beside the environment (not holding it) shows nothing of it.
+    let beside = tempfile::tempdir().unwrap();
+    std::fs::write(
+        &compose,
+        text.replace(
+            certs,
+            &format!("{certs}      - {}:/host:ro\n", beside.path().display()),
+        ),
+    )
+    .unwrap();
+    assert!(describe(&run(tmp.path())).is_empty());
+}
+
+/// BK308 follows the kernel's rule: a directory on the way is checked too, compose
+/// `user:` replaces the image's user (by number, or by a name the image is known to
+/// have), and a name doctor cannot resolve is never reported.
+#[test]
+fn bk306_directories_and_compose_users() {
+    if !can_chown() {
+        eprintln!("SKIPPED bk306_directories_and_compose_users: needs root to give files away");
+        assert!(std::env::var("CI").is_err(), "CI runs as root");
+        return;
+    }
+    use std::os::unix::fs::{PermissionsExt, chown};
+    let tmp = materialize(&fixtures().join("checks/BK308/good"));
+    let d = tmp.path();
+    let key = d.join("buildkit/certs/server.key");
+    let certs = d.join("buildkit/certs");
+    let bk306 = |d: &Path| -> Vec<String> {
+        describe(&run(d))
+            .into_iter()
+            .filter(|g| g.starts_with("BK308"))
+            .collect()
+    };
+    assert!(bk306(d).is_empty());
+    // The directory on the way: root's, 0700.
+    std::fs::set_permissions(&certs, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let got = bk306(d);
+    assert!(
+        got.iter()
+            .any(|g| g.contains("cannot enter `/etc/buildkit/certs`")
+                && g.contains("`buildkit/certs` is owned by 0:0, mode 0700")),
+        "{got:#?}"
+    );
+    std::fs::set_permissions(&certs, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // Owned by an id inside rootlesskit's namespace: readable whatever the mode.
+    chown(&key, Some(100_000), Some(100_000)).unwrap();
+    assert!(bk306(d).is_empty());
+    // compose `user:` by number: uid 1001 is not the key's owner.
+    chown(&key, Some(1000), Some(1000)).unwrap();
+    let compose = d.join("docker-compose.yml");
+    let text = std::fs::read_to_string(&compose).unwrap();
+    let with_user = |user: &str| {
+        text.replace(
+            "    image: moby/buildkit:v0.23.2-rootless\n",
+            &format!("    image: moby/buildkit:v0.23.2-rootless\n    user: \"{user}\"\n"),
+        )
+    };
+    std::fs::write(&compose, with_user("1001:1001")).unwrap();
+    let got = bk306(d);
+    assert!(
+        got.iter()
+            .any(|g| g.contains("runs as 1001:1001 (`user: \"1001:1001\"`)")),
+        "{got:#?}"
+    );
+    // By a name the image has, and root.
+    std::fs::write(&compose, with_user("user")).unwrap();
+    assert!(bk306(d).is_empty());
+    std::fs::write(&compose, with_user("root")).unwrap();
+    chown(&key, Some(0), Some(0)).unwrap();
+    assert!(bk306(d).is_empty());
+    // A name doctor cannot resolve: unknown, never reported.
+    std::fs::write(&compose, with_user("builder")).unwrap();
+    assert!(bk306(d).is_empty());
+    // The registry's htpasswd for a registry run as another user: a secret, so the
+    // help gives it away rather than opening it to everyone.
+    std::fs::write(
+        &compose,
+        text.replace(
+            "    image: registry:2.8.3\n",
+            "    image: registry:2.8.3\n    user: \"4242:4242\"\n",
+        ),
+    )
+    .unwrap();
+    let htpasswd = d.join("registry/auth/htpasswd");
+    std::fs::set_permissions(&htpasswd, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let got = bk306(d);
+    assert!(
+        got.iter()
+            .any(|g| g.contains("cannot read `/auth/htpasswd`")),
+        "{got:#?}"
+    );
+}
+
+/// BK403 says what the registry answers a request without credentials, by its auth
+/// scheme: a Basic-auth (htpasswd) registry answers 401 itself and buildctl fails on its
+/// HEAD request; a token registry's realm refuses the anonymous token with 401.
+#[test]
+fn bk403_matches_the_registrys_auth_scheme() {
+    let tmp = materialize(&fixtures().join("golden"));
+    let d = tmp.path();
+    let config = d.join("docker/config.json");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("\"registry:5000\"", "\"registry\"")).unwrap();
+    let bk403 = |d: &Path| -> bkenv::diag::Finding {
+        let report = run(d);
+        let found: Vec<_> = report
+            .findings
+            .iter()
+            .filter(|f| f.code() == "BK403")
+            .cloned()
+            .collect();
+        assert_eq!(found.len(), 1, "{:#?}", describe(&report));
+        found[0].clone()
+    };
+    let f = bk403(d);
+    assert!(
+        f.message
+            .ends_with("the registry (Basic auth, htpasswd) answers `401 Unauthorized`"),
+        "{}",
+        f.message
+    );
+    assert_eq!(
+        f.prevents.as_deref(),
+        Some(
+            "unexpected status from HEAD request to https://registry:5000/v2/...: 401 Unauthorized"
+        )
+    );
+    // The key's line is shown; the secret on the next line is not.
+    let loc = f.location.expect("location");
+    assert_eq!(loc.line_text.as_deref(), Some("    \"registry\": {"));
+
+    let registry = d.join("registry/config.yml");
+    let text = std::fs::read_to_string(&registry).unwrap();
+    let token = text.replace(
+        "  htpasswd:\n    realm: basic-realm\n    path: /auth/htpasswd\n",
+        "  token:\n    realm: https://auth.example.com/token\n    service: registry\n    issuer: auth\n    rootcertbundle: /certs/token.crt\n",
+    );
+    assert_ne!(token, text);
+    std::fs::write(&registry, token).unwrap();
+    let f = bk403(d);
+    assert!(
+        f.message.ends_with(
+            "the token server https://auth.example.com/token refuses an anonymous token with `401 Unauthorized`"
+        ),
+        "{}",
+        f.message
+    );
+    assert!(
+        f.prevents.as_deref().is_some_and(|p| p.starts_with(
+            "failed to authorize: failed to fetch anonymous token: unexpected status from GET request to https://auth.example.com/token"
+        )),
+        "{:?}",
+        f.prevents
+    );
+}
+
+/// A `credHelpers` key is looked up by exact host:port like an `auths` key: one without
+/// the port is reported (and rekeyed by --fix), whatever else answers instead.
+#[test]
+fn bk403_checks_cred_helpers_keys_too() {
+    let tmp = materialize(&fixtures().join("golden"));
+    let d = tmp.path();
+    let config = d.join("docker/config.json");
+    std::fs::write(
+        &config,
+        "{\n  \"credHelpers\": {\n    \"registry\": \"pass\"\n  },\n  \"credsStore\": \"secretservice\"\n}\n",
+    )
+    .unwrap();
+    let report = run(d);
+    let found: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.code() == "BK403")
+        .collect();
+    assert_eq!(found.len(), 1, "{:#?}", describe(&report));
+    let f = found[0];
+    assert!(
+        f.message.contains("`credHelpers` `registry`")
+            && f.message.contains("`registry:5000`")
+            && f.message
+                .ends_with("`credsStore` (`docker-credential-secretservice`) is asked instead"),
+        "{}",
+        f.message
+    );
+    assert_eq!(
+        f.location.as_ref().and_then(|l| l.line_text.as_deref()),
+        Some("    \"registry\": \"pass\"")
+    );
+    assert!(f.fixable());
 }

@@ -412,3 +412,77 @@ fn init_in_a_project_directory_exits_2_with_the_ways_out() {
     assert!(!err.contains("kept"), "{err}");
     assert_eq!(std::fs::read_dir(d).unwrap().count(), 2, "nothing written");
 }
+
+/// A directory with nothing to check is not a clean environment: doctor and preflight
+/// say so (BK902) and exit 1 in every format; `-A BK902` allows it explicitly.
+#[test]
+fn nothing_to_check_is_not_a_clean_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("README.md"), "not an environment\n").unwrap();
+    for args in [
+        &["doctor"][..],
+        &["doctor", "--format", "json"][..],
+        &["preflight", "--offline"][..],
+        &["preflight", "--offline", "--format", "sarif"][..],
+        &["preflight", "--offline", "--image", "registry:5000/app:1"][..],
+    ] {
+        let (code, out, err) = bkenv(d, args);
+        assert_eq!(code, 1, "{args:?}: {out}{err}");
+        assert!(out.contains("BK902"), "{args:?}: {out}");
+        if !args.contains(&"--format") {
+            assert!(!out.contains("no problems found"), "{args:?}: {out}");
+        }
+    }
+    let (code, out, _) = bkenv(d, &["doctor"]);
+    assert_eq!(code, 1);
+    assert!(out.contains("nothing to check in"), "{out}");
+    let (code, out, err) = bkenv(d, &["doctor", "-A", "BK902"]);
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+/// An environment that is simply not up: BK701's help says to start it, with the
+/// Compose command that exists on this machine (both forms when neither does).
+#[test]
+fn bk701_for_an_environment_not_up_says_to_start_it() {
+    let (dir, _) = fresh(None);
+    let d = dir.path();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let resolve = |name: &str| format!("{name}=127.0.0.1:{closed}");
+    let (code, out, err) = bkenv(
+        d,
+        &[
+            "doctor",
+            "--probe",
+            "--timeout",
+            "2",
+            "--resolve",
+            &resolve("registry:5000"),
+            "--resolve",
+            &resolve("localhost:1234"),
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(code, 1, "{out}{err}");
+    let json: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let helps: Vec<&str> = json["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["code"] == "BK701")
+        .filter_map(|f| f["help"].as_str())
+        .collect();
+    // buildkitd (BUILDKIT_HOST) and the registry name buildkitd dials.
+    assert_eq!(helps.len(), 2, "{out}");
+    for h in helps {
+        assert!(
+            h.starts_with("if the environment is simply not up, start it: `docker")
+                && h.contains("up -d` where docker-compose.yml is; otherwise "),
+            "{h}"
+        );
+    }
+}

@@ -1,4 +1,6 @@
-//! Every environment `bkenv init` generates from `examples/` gets zero doctor findings.
+//! Every environment `bkenv init` generates from `examples/` gets zero doctor findings
+//! (run by a user who can hand the rootless daemon its key: root, or uid 1000; anyone
+//! else is told by init and doctor alike, BK308).
 
 mod support;
 
@@ -23,7 +25,21 @@ fn init_examples_are_clean() {
             ..DoctorInputs::default()
         };
         let report = doctor::run(dir.path(), &inputs, support::NOW).unwrap();
-        for f in &report.findings {
+        let name = src.file_name().unwrap().to_string_lossy().into_owned();
+        let euid = bkenv::safefs::euid();
+        let mut findings = report.findings.iter().collect::<Vec<_>>();
+        if name == "rootless" && euid != 0 && euid != 1000 {
+            // init could not give the key to uid 1000 and said so; doctor agrees.
+            assert!(
+                findings.iter().any(|f| f.code() == "BK308"
+                    && f.help
+                        .as_deref()
+                        .is_some_and(|h| h.contains("sudo chown 1000:1000"))),
+                "{findings:#?}"
+            );
+            findings.retain(|f| f.code() != "BK308");
+        }
+        for f in findings {
             let loc = f
                 .location
                 .as_ref()
@@ -70,7 +86,15 @@ fn a_tree_of_environments_is_checked_per_environment() {
     };
     let report = doctor::run(root.path(), &inputs, support::NOW).unwrap();
     assert_eq!(report.environments.len(), names.len());
-    assert!(report.findings.is_empty(), "{:#?}", report.findings);
+    // As a user other than root or uid 1000, the rootless example's key is not its
+    // daemon's (BK308, as init said).
+    let euid = bkenv::safefs::euid();
+    let unexpected: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| euid == 0 || euid == 1000 || f.code() != "BK308")
+        .collect();
+    assert!(unexpected.is_empty(), "{unexpected:#?}");
 
     // Give the second environment the first one's htpasswd: its own config.json no
     // longer verifies, and only its findings appear.
@@ -84,7 +108,7 @@ fn a_tree_of_environments_is_checked_per_environment() {
     std::fs::copy(htpasswd(a), htpasswd(b)).unwrap();
     let report = doctor::run(root.path(), &inputs, support::NOW).unwrap();
     assert!(!report.findings.is_empty());
-    for f in &report.findings {
+    for f in report.findings.iter().filter(|f| f.code() != "BK308") {
         let at = &f.location.as_ref().unwrap().path;
         assert_eq!(f.code(), "BK408", "{f:#?}");
         assert!(at.starts_with(Path::new("services").join(b)), "{f:#?}");

@@ -54,6 +54,34 @@ fn every_certificate_verifies_with_openssl_for_every_name_and_fails_for_others()
     );
 }
 
+/// Each environment's CA has a name of its own: the configured name and the start of
+/// its key identifier, which the CA's leaves name as their authority key.
+#[test]
+fn ca_common_names_are_unique_per_environment() {
+    let cn = |d: &Path| {
+        let ca = read_certs(read(d, "ca/ca.crt").as_bytes())
+            .unwrap()
+            .remove(0);
+        let reg = read_certs(read(d, "registry/certs/registry.crt").as_bytes())
+            .unwrap()
+            .remove(0);
+        let ski = ca.subject_key_id.clone().expect("CA key id");
+        assert_eq!(reg.authority_key_id.as_ref(), Some(&ski));
+        let hex: String = ski[..4].iter().map(|b| format!("{b:02X}")).collect();
+        let name = ca.subject_cn.clone().expect("CA CN");
+        assert_eq!(name, format!("bkenv development CA {hex}"));
+        assert_eq!(reg.issuer_cn.as_ref(), Some(&name));
+        name
+    };
+    let (one, _) = fresh(None);
+    let (two, _) = fresh(None);
+    assert_ne!(cn(one.path()), cn(two.path()));
+    // A re-run keeps the CA, and so its name.
+    let before = cn(one.path());
+    run_init(&options(one.path())).expect("re-run");
+    assert_eq!(cn(one.path()), before);
+}
+
 #[test]
 fn certificate_facts_parsed_independently() {
     let (dir, _) = fresh(None);

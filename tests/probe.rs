@@ -3,13 +3,15 @@
 mod servers;
 
 use bkenv::probe::{
-    Credential, Endpoint, EndpointKind, ProbeOptions, ProbeReport, Transport, Trust, probe_all,
+    ClientTrust, Credential, Endpoint, EndpointKind, ProbeOptions, ProbeReport, Transport, Trust,
+    probe_all,
 };
 use rcgen::{BasicConstraints, ExtendedKeyUsagePurpose, GeneralSubtree, IsCa, NameConstraints};
 use rustls::pki_types::CertificateDer;
 use servers::*;
 use std::io::{Read, Write};
 use std::net::TcpListener;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 const NAME: &str = "registry.test:443";
@@ -18,6 +20,7 @@ fn opts(secs: u64) -> ProbeOptions {
     ProbeOptions {
         timeout: Duration::from_secs(secs),
         now: None,
+        credential_helpers: None,
     }
 }
 
@@ -29,6 +32,10 @@ fn registry(server: &Server, ca: &Ca) -> Endpoint {
             credential: None,
             credential_keys_elsewhere: vec![],
             client_identity: None,
+            helper: None,
+            docker_config: "~/.docker/config.json".into(),
+            // The client machine trusts the CA too, unless a test says otherwise.
+            client_trust: ClientTrust::Cas(vec![ca.der().clone()]),
         },
         trust: Trust::Cas(vec![ca.der().clone()]),
         transport: Transport::Https,
@@ -36,8 +43,14 @@ fn registry(server: &Server, ca: &Ca) -> Endpoint {
 }
 
 fn with_cred(mut ep: Endpoint, user: &str, pass: &str, elsewhere: &[&str]) -> Endpoint {
+    let EndpointKind::Registry { client_trust, .. } = &ep.kind else {
+        panic!("a registry endpoint");
+    };
     ep.kind = EndpointKind::Registry {
         client_identity: None,
+        helper: None,
+        docker_config: "~/.docker/config.json".into(),
+        client_trust: client_trust.clone(),
         credential: (!user.is_empty()).then(|| Credential {
             username: user.into(),
             password: pass.into(),
@@ -408,7 +421,14 @@ fn black_holed_endpoint_costs_one_timeout() {
     eps.insert(2, holed);
     let timeout = Duration::from_secs(1);
     let start = Instant::now();
-    let reports = probe_all(&eps, &ProbeOptions { timeout, now: None }, &|_| None);
+    let reports = probe_all(
+        &eps,
+        &ProbeOptions {
+            timeout,
+            ..ProbeOptions::default()
+        },
+        &|_| None,
+    );
     let elapsed = start.elapsed();
     assert!(elapsed < timeout.mul_f64(2.5), "took {elapsed:?}");
     for (i, r) in reports.iter().enumerate() {
@@ -521,6 +541,9 @@ fn with_keypair(mut ep: Endpoint, ca: &Ca) -> Endpoint {
         credential: None,
         credential_keys_elsewhere: vec![],
         client_identity: Some(id),
+        helper: None,
+        docker_config: "~/.docker/config.json".into(),
+        client_trust: ClientTrust::Cas(vec![ca.der().clone()]),
     };
     ep
 }
@@ -646,4 +669,293 @@ fn oauth_post_first_then_the_fallbacks_buildkit_takes() {
         ),
         "{prevents}"
     );
+}
+
+/// buildkitd without `[grpc.tls]` speaks plaintext gRPC: like grpc-go's server, it sends
+/// its HTTP/2 SETTINGS frame, then reads the ClientHello as a bogus preface and hangs
+/// up. The probe names that (BK703, as buildctl's `first record does not look like a TLS
+/// handshake`), rather than "cannot classify" (BK722).
+#[test]
+fn plaintext_grpc_where_tls_is_expected() {
+    let server = Server::start(|mut s| {
+        // SETTINGS (type 4) on stream 0 with MAX_FRAME_SIZE, then WINDOW_UPDATE.
+        let _ = s.write_all(&[
+            0, 0, 6, 4, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0x40, 0, 0, 0, 4, 8, 0, 0, 0, 0, 0, 0, 0, 0x0e,
+            0xff,
+        ]);
+        let mut buf = [0u8; 512];
+        let _ = s.read(&mut buf);
+    });
+    let f = expect(
+        &probe(buildkitd(&server, &ca("Env CA"), None)),
+        "BK703",
+        "[grpc.tls]",
+    );
+    assert!(f.message.contains("gRPC without TLS"), "{}", f.message);
+    assert_eq!(
+        f.prevents.as_deref(),
+        Some(
+            "transport: authentication handshake failed: tls: first record does not look like a TLS handshake"
+        )
+    );
+}
+
+/// Two CAs with one name (everyone's default used to be `bkenv development CA`): BK705
+/// names the key that signed and the key of each trusted CA, so the message reads as
+/// two different CAs rather than a contradiction.
+#[test]
+fn unknown_authority_tells_same_named_cas_apart() {
+    let (signing, trusted) = (ca("bkenv development CA"), ca("bkenv development CA"));
+    let id = leaf_with(&signing, &["registry.test"], |p| {
+        p.use_authority_key_identifier_extension = true;
+    });
+    let server = tls_registry(&id);
+    let f = expect(&probe(registry(&server, &trusted)), "BK705", "ca = [");
+    let key_id = |c: &Ca| {
+        bkenv::pki::CertFacts::from_der(c.der())
+            .expect("CA")
+            .key_id()
+    };
+    let (signed, trusts) = (key_id(&signing), key_id(&trusted));
+    assert_ne!(signed, trusts);
+    assert_eq!(
+        f.message,
+        format!(
+            "registry registry.test:443 presents a certificate issued by `bkenv development CA` ({signed}), which is not among the system roots and the configured CA `bkenv development CA` ({trusts})"
+        )
+    );
+}
+
+fn client_trust(mut ep: Endpoint, trust: ClientTrust) -> Endpoint {
+    if let EndpointKind::Registry { client_trust, .. } = &mut ep.kind {
+        *client_trust = trust;
+    }
+    ep
+}
+
+/// buildctl and buildx fetch registry tokens themselves, with the client's trust store:
+/// a realm only buildkitd's `ca` trusts passes the daemon's check and fails the client's
+/// (`x509: certificate signed by unknown authority` on the push). With
+/// `BUILDKIT_NO_CLIENT_TOKEN=1` buildkitd fetches it, with its own trust.
+#[test]
+fn token_realm_is_verified_with_the_clients_trust_not_the_daemons() {
+    let ca = ca("Env CA");
+    // The realm on a server of its own, addressed by IP.
+    let realm = Server::https(server_config(&leaf(&ca, &["127.0.0.1"]), &[], None), |_| {
+        ("200 OK", vec![], r#"{"token":"t"}"#.into())
+    });
+    let realm_port = realm.port();
+    let server = Server::https(
+        server_config(&leaf(&ca, &["registry.test"]), &[], None),
+        move |req| match req.authorization.as_deref() {
+            Some("Bearer t") => ok(),
+            _ => challenge(&format!(
+                r#"Bearer realm="https://127.0.0.1:{realm_port}/token",service="r""#
+            )),
+        },
+    );
+    // The client machine does not trust the environment's CA.
+    let other = ca_der_of("Some other CA");
+    let r = probe(client_trust(
+        registry(&server, &ca),
+        ClientTrust::Cas(vec![other]),
+    ));
+    let f = r
+        .findings
+        .first()
+        .expect("the realm is untrusted by the client");
+    assert_eq!(f.code(), "BK705", "{r:#?}");
+    assert!(f.message.contains("token realm"), "{}", f.message);
+    assert!(
+        f.message.contains("given to the client as SSL_CERT_FILE"),
+        "{}",
+        f.message
+    );
+    assert!(
+        f.help
+            .as_deref()
+            .is_some_and(|h| h.contains("fetched by the client")),
+        "{f:#?}"
+    );
+    // buildkitd fetching the token (BUILDKIT_NO_CLIENT_TOKEN=1) trusts its `ca`.
+    let r = probe(client_trust(registry(&server, &ca), ClientTrust::Daemon));
+    assert!(r.findings.is_empty(), "{r:#?}");
+    // And a client that trusts the CA too.
+    let r = probe(client_trust(
+        registry(&server, &ca),
+        ClientTrust::Cas(vec![ca.der().clone()]),
+    ));
+    assert!(r.findings.is_empty(), "{r:#?}");
+}
+
+fn ca_der_of(cn: &str) -> CertificateDer<'static> {
+    ca(cn).der().clone()
+}
+
+/// The token server accepts the credentials and issues a token, but the registry does
+/// not accept the token server's tokens: BK717 says so instead of blaming the password.
+#[test]
+fn token_issued_but_registry_still_refuses_is_not_bad_credentials() {
+    let ca = ca("Env CA");
+    let server = Server::https(
+        server_config(&leaf(&ca, &["registry.test"]), &[], None),
+        |req| {
+            if req.path.starts_with("/token") {
+                return match req.authorization.as_deref() {
+                    Some("Basic YWxpY2U6czNjcmV0") => (
+                        "200 OK",
+                        vec![],
+                        r#"{"token":"signed-by-another-key"}"#.into(),
+                    ),
+                    _ => ("401 Unauthorized", vec![], "{}".into()),
+                };
+            }
+            challenge(r#"Bearer realm="https://registry.test/token",service="registry.test""#)
+        },
+    );
+    let f = expect(
+        &probe(with_cred(registry(&server, &ca), "alice", "s3cret", &[])),
+        "BK717",
+        "rootcertbundle",
+    );
+    assert!(
+        f.message.contains("issued a token for user `alice`")
+            && f.message.contains("the credentials are fine"),
+        "{}",
+        f.message
+    );
+    // A wrong password is still about the credentials, and names the config.json given.
+    let mut ep = with_cred(registry(&server, &ca), "alice", "wrong", &[]);
+    if let EndpointKind::Registry { docker_config, .. } = &mut ep.kind {
+        *docker_config = "ci/docker/config.json".into();
+    }
+    let f = expect(&probe(ep), "BK717", "in ci/docker/config.json");
+    assert!(
+        f.message.contains("rejects the credentials"),
+        "{}",
+        f.message
+    );
+}
+
+/// A fake `docker-credential-NAME` in a directory of its own, answering `get` from a
+/// shell script; the directory is the PATH the probe searches.
+fn helper_dir(name: &str, script: &str) -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join(format!("docker-credential-{name}"));
+    std::fs::write(&path, format!("#!/bin/sh\n{script}\n")).expect("helper");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("mode");
+    dir
+}
+
+fn with_helper(mut ep: Endpoint, name: &str) -> Endpoint {
+    if let EndpointKind::Registry { helper, .. } = &mut ep.kind {
+        *helper = Some(name.into());
+    }
+    ep
+}
+
+fn probe_helpers(ep: Endpoint, path: Option<&Path>) -> ProbeReport {
+    let options = ProbeOptions {
+        timeout: Duration::from_secs(2),
+        credential_helpers: path.map(|p| p.as_os_str().to_owned()),
+        ..ProbeOptions::default()
+    };
+    probe_all(&[ep], &options, &|_| None).remove(0)
+}
+
+/// credHelpers/credsStore: without the opt-in the helper is never run and the note says
+/// the credentials were not checked (not "none configured"); with it, the helper is asked
+/// as the docker CLI asks it (the server on stdin), and its answer meets the registry.
+#[test]
+fn credential_helpers_are_asked_only_when_allowed() {
+    let ca = ca("Env CA");
+    let server = Server::https(
+        server_config(&leaf(&ca, &["registry.test"]), &[], None),
+        |req| match req.authorization.as_deref() {
+            Some("Basic YWxpY2U6czNjcmV0") => ok(),
+            _ => challenge("Basic realm=\"registry\""),
+        },
+    );
+    let marker = tempfile::tempdir().expect("tempdir");
+    let ran = marker.path().join("ran");
+    // Records its stdin, then answers like docker-credential-pass.
+    let good = helper_dir(
+        "test",
+        &format!(
+            "cat > {}\necho '{{\"ServerURL\":\"registry.test:443\",\"Username\":\"alice\",\"Secret\":\"s3cret\"}}'",
+            ran.display()
+        ),
+    );
+    let r = probe_helpers(with_helper(registry(&server, &ca), "test"), None);
+    let codes: Vec<_> = r.findings.iter().map(|f| f.code()).collect();
+    assert_eq!(codes, ["BK724"], "{r:#?}");
+    assert!(r.findings[0].message.contains("docker-credential-test"));
+    assert!(!ran.exists(), "the helper must not run without the opt-in");
+
+    let r = probe_helpers(
+        with_helper(registry(&server, &ca), "test"),
+        Some(good.path()),
+    );
+    assert!(r.findings.is_empty(), "{r:#?}");
+    assert_eq!(
+        std::fs::read_to_string(&ran).expect("the helper ran"),
+        "registry.test:443"
+    );
+    assert!(
+        !format!("{r:?}").contains("s3cret"),
+        "the secret never shows"
+    );
+
+    // A helper whose secret the registry rejects: BK717, the secret not printed.
+    let wrong = helper_dir(
+        "test",
+        r#"echo '{"ServerURL":"registry.test:443","Username":"alice","Secret":"stale-secret"}'"#,
+    );
+    let r = probe_helpers(
+        with_helper(registry(&server, &ca), "test"),
+        Some(wrong.path()),
+    );
+    assert_eq!(r.findings.len(), 1, "{r:#?}");
+    assert_eq!(r.findings[0].code(), "BK717");
+    assert!(!format!("{r:?}").contains("stale-secret"));
+
+    // No entry for the host: the client goes on without credentials.
+    let none = helper_dir(
+        "test",
+        "echo 'credentials not found in native keychain'; exit 1",
+    );
+    let r = probe_helpers(
+        with_helper(registry(&server, &ca), "test"),
+        Some(none.path()),
+    );
+    assert_eq!(r.findings.len(), 1, "{r:#?}");
+    assert_eq!(r.findings[0].code(), "BK719");
+    assert!(
+        r.findings[0].message.contains("`docker-credential-test`")
+            && r.findings[0].message.contains("has no credentials"),
+        "{}",
+        r.findings[0].message
+    );
+
+    // A failing helper, a missing one, a name outside the grammar, one that hangs.
+    let broken = helper_dir("test", "echo 'store is locked' >&1; exit 3");
+    let hangs = helper_dir("test", "sleep 30");
+    let cases: [(&str, &Path, &str); 4] = [
+        (
+            "test",
+            broken.path(),
+            "exit status 3, out: `store is locked`",
+        ),
+        ("absent", good.path(), "executable file not found in $PATH"),
+        ("../test", good.path(), "is not a credential helper name"),
+        ("test", hangs.path(), "did not answer within 2s"),
+    ];
+    for (name, dir, says) in cases {
+        let r = probe_helpers(with_helper(registry(&server, &ca), name), Some(dir));
+        assert_eq!(r.findings.len(), 1, "{name}: {r:#?}");
+        let f = &r.findings[0];
+        assert_eq!(f.code(), "BK725", "{name}: {f:#?}");
+        assert!(f.message.contains(says), "{name}: {}", f.message);
+    }
 }

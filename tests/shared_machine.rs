@@ -516,6 +516,20 @@ fn smaller_spec_limits() {
             ),
             "ends in a number",
         ),
+        (
+            spec(
+                "ca_common_name = \"bkenv development CA\"",
+                &format!("ca_common_name = \"{}\"", "n".repeat(56)),
+            ),
+            "longer than 55",
+        ),
+        (
+            spec(
+                "ca_common_name = \"bkenv development CA\"",
+                "ca_common_name = \"dev\\u0007CA\"",
+            ),
+            "control characters",
+        ),
     ];
     for (text, want) in cases {
         let dir = tempfile::tempdir().unwrap();

@@ -47,20 +47,6 @@ pub(crate) fn run(args: InitArgs, out: &mut dyn Write) -> Result<ExitStatus> {
 /// Which bkenv and Compose this machine has, for the printed next steps: the process's
 /// `PATH`, `HOME`, `DOCKER_CONFIG`, the running binary, and the file system.
 fn tools() -> summary::Tools {
-    use std::os::unix::fs::PermissionsExt;
-    use std::path::Path;
-    let executable = |p: &Path| {
-        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    };
-    let canonical = |p: &Path| std::fs::canonicalize(p).ok();
-    let var = |k: &str| std::env::var_os(k);
     let running = std::env::current_exe().ok();
-    crate::tools::detect(
-        running.as_deref(),
-        &crate::tools::Lookups {
-            var: &var,
-            executable: &executable,
-            canonical: &canonical,
-        },
-    )
+    crate::tools::with_process(None, |l| crate::tools::detect(running.as_deref(), l))
 }

@@ -36,7 +36,23 @@ pub(crate) fn run(args: ProbeArgs, out: &mut dyn Write) -> Result<ExitStatus> {
                 )
             }
             None => {
-                let kind = probe::registry_kind(config.as_ref(), raw);
+                let mut kind = probe::registry_kind(
+                    config.as_ref().map(|(c, _)| c),
+                    &config
+                        .as_ref()
+                        .map_or(probe::DEFAULT_DOCKER_CONFIG.to_string(), |(_, p)| {
+                            p.display().to_string()
+                        }),
+                    raw,
+                );
+                // This process is the client: its environment decides who fetches tokens.
+                let no_client_token =
+                    std::env::var("BUILDKIT_NO_CLIENT_TOKEN").is_ok_and(|v| probe::go_true(&v));
+                if let EndpointKind::Registry { client_trust, .. } = &mut kind
+                    && no_client_token
+                {
+                    *client_trust = probe::ClientTrust::Daemon;
+                }
                 let trust = if cas.is_empty() {
                     Trust::System
                 } else {
@@ -101,7 +117,8 @@ pub(crate) fn facts_lines(reports: &[ProbeReport]) -> String {
     s
 }
 
-fn docker_config(dir: Option<&Path>) -> Result<Option<DockerConfig>> {
+/// The config.json credentials come from, and its path.
+fn docker_config(dir: Option<&Path>) -> Result<Option<(DockerConfig, PathBuf)>> {
     let dir: Option<PathBuf> = dir
         .map(Path::to_path_buf)
         .or_else(|| std::env::var_os("DOCKER_CONFIG").map(PathBuf::from))
@@ -110,9 +127,10 @@ fn docker_config(dir: Option<&Path>) -> Result<Option<DockerConfig>> {
         return Ok(None);
     };
     match std::fs::read_to_string(&path) {
-        Ok(text) => DockerConfig::parse(&text)
-            .map(Some)
-            .map_err(|source| Error::DockerConfig { path, source }),
+        Ok(text) => match DockerConfig::parse(&text) {
+            Ok(c) => Ok(Some((c, path))),
+            Err(source) => Err(Error::DockerConfig { path, source }),
+        },
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::io("read", path, e)),
     }

@@ -30,7 +30,7 @@ pub(super) fn split(all: Snapshot) -> Vec<Snapshot> {
                 .iter()
                 .enumerate()
                 .filter(|(_, c)| c.src.path.parent().unwrap_or(Path::new("")) == root)
-                .flat_map(|(i, c)| view::services(c, i))
+                .flat_map(|(i, c)| view::services(c, i, &all.root_abs))
                 .flat_map(|s| s.mounts.into_iter().filter_map(|m| m.host))
                 .collect()
         })
@@ -52,6 +52,8 @@ pub(super) fn split(all: Snapshot) -> Vec<Snapshot> {
     let mut groups: Vec<Snapshot> = (0..=loose)
         .map(|_| Snapshot {
             helpers_on_path: all.helpers_on_path.clone(),
+            compose_up: all.compose_up.clone(),
+            root_abs: all.root_abs.clone(),
             ..Snapshot::default()
         })
         .collect();

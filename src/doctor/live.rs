@@ -10,7 +10,7 @@ use crate::creds::DockerConfig;
 use crate::diag::{Finding, Location};
 use crate::pki::{CertFacts, signed_by};
 use crate::probe::checks::BK723;
-use crate::probe::{Endpoint, EndpointKind, Resolve, Transport, Trust};
+use crate::probe::{ClientTrust, Endpoint, EndpointKind, Resolve, Transport, Trust};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::path::{Path, PathBuf};
@@ -21,6 +21,9 @@ pub(crate) struct Plan {
     pub endpoints: Vec<Endpoint>,
     /// Where each endpoint is declared, for findings that carry no location.
     pub declared_at: Vec<Option<Location>>,
+    /// For each endpoint a service of the environment's compose file serves: how to
+    /// start the environment, for when it is simply not up (BK701).
+    pub start_with: Vec<Option<String>>,
     pub skipped: Vec<Finding>,
 }
 
@@ -29,6 +32,7 @@ impl Plan {
     pub(crate) fn extend(&mut self, other: Plan) {
         self.endpoints.extend(other.endpoints);
         self.declared_at.extend(other.declared_at);
+        self.start_with.extend(other.start_with);
         self.skipped.extend(other.skipped);
     }
 }
@@ -38,6 +42,17 @@ pub(crate) fn plan(snap: &Snapshot, resolve: &[Resolve]) -> Plan {
     let view = view::build(snap);
     let mut plan = Plan::default();
     let mapped = |name: &str| crate::probe::connect_to(resolve, name);
+    let start = view
+        .compose
+        .and_then(|i| snap.compose.get(i))
+        .filter(|_| !snap.compose_up.is_empty())
+        .map(|c| {
+            format!(
+                "if the environment is simply not up, start it: {} where {} is",
+                snap.compose_up,
+                c.src.path.display()
+            )
+        });
     if let Some((env, host, line)) = snap.env_var("BUILDKIT_HOST")
         && let Some(name) = host.strip_prefix("tcp://")
     {
@@ -63,9 +78,15 @@ pub(crate) fn plan(snap: &Snapshot, resolve: &[Resolve]) -> Plan {
             transport: Transport::Https,
         });
         plan.declared_at.push(Some(env.src.loc_line(line)));
+        plan.start_with.push(
+            start
+                .clone()
+                .filter(|_| view.buildkit_services().next().is_some()),
+        );
     }
     buildx_remotes(snap, &mapped, &mut plan);
     let config = docker_config(snap);
+    let client_trust = client_trust(snap);
     for (name, table, at) in registry_names(snap) {
         let connect_to = match mapped(&name) {
             Some(a) => Some(a),
@@ -92,11 +113,22 @@ pub(crate) fn plan(snap: &Snapshot, resolve: &[Resolve]) -> Plan {
             .filter_map(|(c, _)| container_file(&view, c))
             .flat_map(|p| certs_at(snap, &p))
             .collect();
-        let mut kind = crate::probe::registry_kind(config.as_ref(), &name);
+        let mut kind = crate::probe::registry_kind(
+            config.as_ref().map(|(c, _)| c),
+            &config
+                .as_ref()
+                .map_or(crate::probe::DEFAULT_DOCKER_CONFIG.to_string(), |(_, p)| {
+                    p.display().to_string()
+                }),
+            &name,
+        );
         if let EndpointKind::Registry {
-            client_identity, ..
+            client_identity,
+            client_trust: trust,
+            ..
         } = &mut kind
         {
+            *trust = client_trust.clone();
             *client_identity =
                 table
                     .as_ref()
@@ -107,6 +139,7 @@ pub(crate) fn plan(snap: &Snapshot, resolve: &[Resolve]) -> Plan {
                         (!certs.is_empty()).then_some((certs, key))
                     });
         }
+        let served = view.registry_for(&name).is_some();
         plan.endpoints.push(Endpoint {
             kind,
             name,
@@ -123,6 +156,7 @@ pub(crate) fn plan(snap: &Snapshot, resolve: &[Resolve]) -> Plan {
             },
         });
         plan.declared_at.push(at);
+        plan.start_with.push(start.clone().filter(|_| served));
     }
     plan
 }
@@ -201,7 +235,7 @@ pub(crate) fn signer(
         let leaf = CertFacts::from_der(chain.first()?.as_ref()).ok()?;
         snap.pem.iter().find_map(|p| {
             let ca = p.facts.iter().find(|c| c.is_ca && signed_by(&leaf, c))?;
-            Some(format!("`{}` ({})", p.src.path.display(), ca.subject))
+            Some(format!("`{}`, the CA {}", p.src.path.display(), ca.named()))
         })
     }
 }
@@ -308,8 +342,30 @@ fn key_at(snap: &Snapshot, rel: &Path) -> Option<PrivateKeyDer<'static>> {
         .and_then(|p| PrivateKeyDer::from_pem_slice(&p.bytes).ok())
 }
 
-/// The config.json clients use: `DOCKER_CONFIG` from `.env`, else the first one found.
-fn docker_config(snap: &Snapshot) -> Option<DockerConfig> {
+/// What the environment's clients trust when they fetch a registry token themselves:
+/// `.env`'s `SSL_CERT_FILE` (Go then trusts exactly that file), else the client
+/// machine's system roots; with `BUILDKIT_NO_CLIENT_TOKEN=1` buildkitd fetches tokens
+/// with its own trust.
+fn client_trust(snap: &Snapshot) -> ClientTrust {
+    let set = |key: &str| snap.env_var(key).map(|(env, v, _)| (env, v));
+    if set("BUILDKIT_NO_CLIENT_TOKEN").is_some_and(|(_, v)| crate::probe::go_true(v)) {
+        return ClientTrust::Daemon;
+    }
+    // A file outside the environment (a system bundle) is not read: the probe's own
+    // loader already honours the process's SSL_CERT_FILE for the system roots.
+    let file = set("SSL_CERT_FILE").map(|(env, v)| {
+        let base = env.src.path.parent().unwrap_or(Path::new(""));
+        certs_at(snap, &view::normalize(&base.join(v)))
+    });
+    match file {
+        Some(certs) if !certs.is_empty() => ClientTrust::Cas(certs),
+        _ => ClientTrust::System,
+    }
+}
+
+/// The config.json clients use, and its path: `DOCKER_CONFIG` from `.env`, else the
+/// first one found.
+fn docker_config(snap: &Snapshot) -> Option<(DockerConfig, PathBuf)> {
     let wanted = snap.env_var("DOCKER_CONFIG").map(|(env, v, _)| {
         let base = env.src.path.parent().unwrap_or(Path::new(""));
         view::normalize(&base.join(v).join("config.json"))
@@ -319,7 +375,9 @@ fn docker_config(snap: &Snapshot) -> Option<DockerConfig> {
         .iter()
         .find(|c| wanted.as_deref() == Some(c.src.path.as_path()))
         .or(snap.docker_configs.first())?;
-    DockerConfig::parse(&file.src.text).ok()
+    DockerConfig::parse(&file.src.text)
+        .ok()
+        .map(|c| (c, file.src.path.clone()))
 }
 
 /// Merges live findings into static ones. A static check names the live check that sees

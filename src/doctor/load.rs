@@ -63,6 +63,8 @@ pub(crate) fn load(root: &Path, inputs: &DoctorInputs) -> Vec<Snapshot> {
     }
     read_named(root, &mut snap);
     snap.helpers_on_path = helpers_on_path(inputs.path_env.as_deref());
+    snap.compose_up = crate::tools::compose_here(inputs.path_env.as_deref()).command("up -d");
+    snap.root_abs = root_aliases(root);
     let mut environments = super::envs::split(snap);
     for env in &mut environments {
         let view = super::view::build(env);
@@ -197,6 +199,22 @@ pub fn add_file(
             named: Default::default(),
         }),
     }
+}
+
+/// The root as an absolute path, as given and with links resolved: a compose file may
+/// name either in an absolute bind-mount source.
+fn root_aliases(root: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::path::absolute(root)
+        .ok()
+        .map(|a| super::view::normalize(&a))
+        .into_iter()
+        .collect();
+    if let Ok(c) = std::fs::canonicalize(root)
+        && !out.contains(&c)
+    {
+        out.push(c);
+    }
+    out
 }
 
 /// Reads the absolute paths buildx builders name (remote driver-opts, registry files of

@@ -18,10 +18,12 @@ pub mod refs;
 pub(crate) mod registry_tables;
 pub mod snapshot;
 pub mod source;
+mod user;
 pub(crate) mod view;
 mod volumes;
 
 use crate::diag::Finding;
+use crate::probe::checks::BK701;
 use crate::probe::{ProbeOptions, Resolve};
 use parsed::RefFile;
 use rustls_pki_types::CertificateDer;
@@ -108,7 +110,9 @@ pub fn diagnose(
             load::load(root, inputs)
         }
     };
-    for env in &mut environments {
+    // The build at hand (preflight's `--dockerfile`, `--image`) is checked against an
+    // environment; with none found, BK902 says so rather than check it alone.
+    for env in environments.iter_mut().filter(|e| !e.is_empty()) {
         env.refs.extend(extra.iter().cloned());
     }
     let mut findings = check_all(&environments, now);
@@ -121,10 +125,26 @@ pub fn diagnose(
         let signer = |chain: &[CertificateDer<'_>]| signers.iter().find_map(|s| s(chain));
         let reports = crate::probe::probe_all(&plan.endpoints, &probing.options, &signer);
         let mut found = plan.skipped;
-        for (report, at) in reports.into_iter().zip(plan.declared_at) {
+        for ((report, at), start) in reports
+            .into_iter()
+            .zip(plan.declared_at)
+            .zip(plan.start_with)
+        {
             found.extend(report.findings.into_iter().map(|mut f| {
                 if f.location.is_none() {
                     f.location.clone_from(&at);
+                }
+                // Nothing accepting connections where the environment's own service
+                // should be is most often an environment that is not up.
+                let not_dialled = f.check == &BK701
+                    && f.prevents
+                        .as_deref()
+                        .is_some_and(|p| p.starts_with("dial tcp"));
+                if let Some(start) = start.as_ref().filter(|_| not_dialled) {
+                    f.help = Some(match f.help.take() {
+                        Some(h) => format!("{start}; otherwise {h}"),
+                        None => start.clone(),
+                    });
                 }
                 f
             }));

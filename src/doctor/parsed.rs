@@ -48,6 +48,10 @@ pub struct ServiceDoc {
     pub environment: Option<Spanned<EnvDoc>>,
     pub networks: Option<NetworksDoc>,
     pub hostname: Option<String>,
+    /// `user:` (`uid[:gid]` or names); YAML may read a bare number as an integer.
+    pub user: Option<Scalar>,
+    #[serde(default)]
+    pub group_add: Vec<Scalar>,
     pub build: Option<BuildDoc>,
     pub extra_hosts: Option<ExtraHostsDoc>,
     pub healthcheck: Option<HealthcheckDoc>,
@@ -235,6 +239,13 @@ pub struct RegTls {
 #[derive(Debug, Deserialize, Default, Clone)]
 pub struct RegAuth {
     pub htpasswd: Option<RegHtpasswd>,
+    pub token: Option<RegToken>,
+}
+
+/// `auth.token`: clients fetch a bearer token from `realm` first.
+#[derive(Debug, Deserialize, Default, Clone)]
+pub struct RegToken {
+    pub realm: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]

@@ -1,9 +1,10 @@
 //! What exists under the compose file's bind-mount sources, for the checks that ask
-//! whether a file a service reads is there (BK302) or what a mounted directory holds
-//! (BK212, BK214). Listed by `load` for those sources only, never for the whole tree: on a
-//! monorepo of 200,000 files a whole-tree index was a third of doctor's time.
+//! whether a file a service reads is there (BK302), what a mounted directory holds
+//! (BK212, BK214), or who may read it inside the container (BK307, BK308: owner, group
+//! and mode of each entry). Listed by `load` for those sources only, never for the whole
+//! tree: on a monorepo of 200,000 files a whole-tree index was a third of doctor's time.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use walkdir::WalkDir;
 
@@ -22,6 +23,19 @@ pub struct PathIndex {
     complete: Vec<PathBuf>,
     /// Entries whose content was not listed: links, and directories at `MAX_DEPTH`.
     opaque: Vec<PathBuf>,
+    /// Owner, group and mode of each listed entry that is not a link.
+    meta: HashMap<PathBuf, Meta>,
+}
+
+/// Who owns a listed file or directory and its permission bits, as the host has them
+/// (a bind mount shows the container the same numbers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Meta {
+    pub uid: u32,
+    pub gid: u32,
+    /// Permission bits (`0o7777` at most).
+    pub mode: u32,
+    pub dir: bool,
 }
 
 impl PathIndex {
@@ -59,6 +73,11 @@ impl PathIndex {
                 {
                     index.opaque.push(path.clone());
                 }
+                if !entry.path_is_symlink()
+                    && let Some(m) = entry.metadata().ok().and_then(|m| meta_of(&m))
+                {
+                    index.meta.insert(path.clone(), m);
+                }
                 index.paths.insert(path);
             }
             if whole {
@@ -80,6 +99,20 @@ impl PathIndex {
         } else {
             None
         }
+    }
+
+    /// Owner, group and mode of `path`, when it was listed and is not a link (nor behind
+    /// one): `None` means unknown, never "unreadable".
+    pub fn meta(&self, path: &Path) -> Option<Meta> {
+        if self.opaque.iter().any(|o| path.starts_with(o)) {
+            return None;
+        }
+        self.meta.get(path).copied()
+    }
+
+    /// Records `meta` for `path` (snapshots built without I/O: fuzzing, tests).
+    pub fn set_meta(&mut self, path: PathBuf, meta: Meta) {
+        self.meta.insert(path, meta);
     }
 
     /// The listed entries directly inside `dir`.
@@ -114,8 +147,25 @@ impl PathIndex {
             paths,
             complete: vec![PathBuf::new()],
             opaque: Vec::new(),
+            meta: HashMap::new(),
         }
     }
+}
+
+#[cfg(unix)]
+fn meta_of(m: &std::fs::Metadata) -> Option<Meta> {
+    use std::os::unix::fs::MetadataExt;
+    Some(Meta {
+        uid: m.uid(),
+        gid: m.gid(),
+        mode: m.mode() & 0o7777,
+        dir: m.is_dir(),
+    })
+}
+
+#[cfg(not(unix))]
+fn meta_of(_: &std::fs::Metadata) -> Option<Meta> {
+    None
 }
 
 #[cfg(all(test, unix))]

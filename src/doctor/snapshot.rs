@@ -6,7 +6,7 @@ use super::parsed::*;
 use super::paths::PathIndex;
 use super::source::SourceFile;
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Everything doctor read, parsed, with paths relative to the environment root.
 #[derive(Debug, Default, Clone)]
@@ -29,6 +29,12 @@ pub struct Snapshot {
     /// `buildkitd.image` of the environment's `bkenv.toml`, when it has one: the BuildKit
     /// release its configs are checked against when no compose service names one.
     pub spec_image: Option<String>,
+    /// `up -d` with the Compose found on PATH, as help text quotes it (empty for
+    /// snapshots built without I/O).
+    pub compose_up: String,
+    /// The root's absolute path, as given and with links resolved (empty for snapshots
+    /// built without I/O): an absolute bind-mount source is matched against it.
+    pub root_abs: Vec<PathBuf>,
     /// The install on this machine, with `doctor --host`.
     pub host: Option<super::host::HostDaemon>,
 }
@@ -66,6 +72,8 @@ impl Snapshot {
 
     /// True when the snapshot holds no file and no unreadable path.
     pub(crate) fn is_empty(&self) -> bool {
-        self.sources().next().is_none() && self.unreadable.is_empty()
+        // A host install (`--host`) is something to check even without a config: BK880
+        // says what is missing there.
+        self.sources().next().is_none() && self.unreadable.is_empty() && self.host.is_none()
     }
 }

@@ -4,6 +4,7 @@
 use super::parsed::{ComposeFile, RegistryConfigFile};
 use super::snapshot::Snapshot;
 use super::source::SourceFile;
+use super::user::User;
 pub(crate) use super::volumes::normalize;
 pub(crate) use super::volumes::{Mount, Port};
 use super::volumes::{mount, port};
@@ -47,9 +48,24 @@ pub(crate) struct ServiceView {
     pub args_line: Option<usize>,
     /// The healthcheck's `test`, as written, and its line.
     pub healthcheck: Option<(crate::doctor::parsed::StrOrList, usize)>,
+    /// Compose `user:` and `group_add:`, and whether `entrypoint:` replaces the image's.
+    pub user_spec: Option<String>,
+    pub group_add: Vec<String>,
+    pub entrypoint_set: bool,
 }
 
 impl ServiceView {
+    /// Who the service runs as ([`super::user`]): the image's user or compose `user:`.
+    pub(crate) fn user(&self) -> User {
+        let replaced = self.entrypoint_set && !self.args.iter().any(|a| a.ends_with("rootlesskit"));
+        super::user::resolve(
+            self.image.as_deref(),
+            self.user_spec.as_deref(),
+            &self.group_add,
+            replaced,
+        )
+    }
+
     /// The host file (relative to the root) that appears at `container_path`, through
     /// file or directory bind mounts (the longest matching mount wins).
     pub(crate) fn resolve(&self, container_path: &str) -> Option<(PathBuf, &Mount)> {
@@ -146,6 +162,8 @@ pub(crate) struct RegistryView {
     pub tls_cert: Option<String>,
     pub tls_key: Option<String>,
     pub htpasswd: Option<String>,
+    /// `auth.token.realm`: clients authenticate with a bearer token from there.
+    pub token_realm: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -280,6 +298,11 @@ fn merge_service(base: &mut ServiceView, over: ServiceView) {
     if over.network_mode.is_some() {
         base.network_mode = over.network_mode;
     }
+    if over.user_spec.is_some() {
+        base.user_spec = over.user_spec;
+    }
+    base.group_add.extend(over.group_add);
+    base.entrypoint_set |= over.entrypoint_set;
     for m in over.mounts {
         base.mounts.retain(|b| b.container != m.container);
         base.mounts.push(m);
@@ -310,8 +333,9 @@ pub(crate) fn build(snap: &Snapshot) -> View {
     let mut merged = snap
         .compose
         .get(idx)
-        .map_or_else(Vec::new, |f| services(f, idx));
-    if let Some(o) = over.and_then(|o| snap.compose.get(o).map(|f| services(f, o))) {
+        .map_or_else(Vec::new, |f| services(f, idx, &snap.root_abs));
+    if let Some(o) = over.and_then(|o| snap.compose.get(o).map(|f| services(f, o, &snap.root_abs)))
+    {
         for s in o {
             match merged.iter_mut().find(|b| b.name == s.name) {
                 Some(b) => merge_service(b, s),
@@ -368,13 +392,20 @@ pub(crate) fn build(snap: &Snapshot) -> View {
                     .and_then(|h| h.path.as_ref())
                     .map(|p| p.value.clone()),
             ),
+            token_realm: pick(
+                "REGISTRY_AUTH_TOKEN_REALM",
+                doc.and_then(|d| d.auth.as_ref())
+                    .and_then(|a| a.token.as_ref())
+                    .and_then(|t| t.realm.clone()),
+            ),
         });
     }
     view
 }
 
-/// The services of one compose file; `idx` is its index in `Snapshot::compose`.
-pub(super) fn services(file: &ComposeFile, idx: usize) -> Vec<ServiceView> {
+/// The services of one compose file; `idx` is its index in `Snapshot::compose`, `roots`
+/// the root's absolute path (for absolute bind-mount sources).
+pub(super) fn services(file: &ComposeFile, idx: usize, roots: &[PathBuf]) -> Vec<ServiceView> {
     let Ok(doc) = &file.doc else {
         return Vec::new();
     };
@@ -412,7 +443,7 @@ pub(super) fn services(file: &ComposeFile, idx: usize) -> Vec<ServiceView> {
         let mounts = s
             .volumes
             .iter()
-            .filter_map(|v| mount(&base, &v.value, idx, v.referenced.line() as usize))
+            .filter_map(|v| mount(&base, &v.value, idx, v.referenced.line() as usize, roots))
             .collect();
         let ports = s.ports.iter().filter_map(|p| port(&p.value)).collect();
         let from_host = s
@@ -460,6 +491,13 @@ pub(super) fn services(file: &ComposeFile, idx: usize) -> Vec<ServiceView> {
                 .as_ref()
                 .and_then(|h| h.test.as_ref())
                 .map(|t| (t.value.clone(), t.referenced.line() as usize)),
+            user_spec: s.user.as_ref().map(super::parsed::Scalar::text),
+            group_add: s
+                .group_add
+                .iter()
+                .map(super::parsed::Scalar::text)
+                .collect(),
+            entrypoint_set: s.entrypoint.is_some(),
         });
     }
     out

@@ -20,7 +20,15 @@ pub(crate) struct Port {
     pub target: u16,
 }
 
-pub(super) fn mount(base: &Path, v: &VolumeDoc, file: usize, line: usize) -> Option<Mount> {
+/// One compose volume; `base` is the compose file's directory (relative to the root)
+/// and `roots` the root's absolute path ([`crate::doctor::Snapshot::root_abs`]).
+pub(super) fn mount(
+    base: &Path,
+    v: &VolumeDoc,
+    file: usize,
+    line: usize,
+    roots: &[PathBuf],
+) -> Option<Mount> {
     let (source, target) = match v {
         VolumeDoc::Short(s) => {
             let parts: Vec<&str> = s.split(':').collect();
@@ -43,22 +51,47 @@ pub(super) fn mount(base: &Path, v: &VolumeDoc, file: usize, line: usize) -> Opt
             (src, target.clone())
         }
     };
-    let host = source
-        .filter(|s| s.starts_with('.') || s.starts_with('/'))
-        .map(|s| {
-            let p = Path::new(&s);
-            if p.is_absolute() {
-                p.to_path_buf()
-            } else {
-                normalize(&base.join(p))
-            }
-        });
+    let container = target.trim_end_matches('/').to_string();
+    let (host, container) = match source.filter(|s| s.starts_with('.') || s.starts_with('/')) {
+        Some(s) => {
+            let (host, container) = place(base, Path::new(&s), &container, roots);
+            (Some(host), container)
+        }
+        None => (None, container),
+    };
     Some(Mount {
         host,
-        container: target.trim_end_matches('/').to_string(),
+        container,
         file,
         line,
     })
+}
+
+/// Where a bind-mount source lies for doctor, which sees only files under the root.
+/// A source inside the root becomes root-relative. A source that holds the root (`/`,
+/// `/tmp`, `..`, the root's own absolute path) shows every file of the root too: for
+/// what doctor can see it is a mount of the root (`""`) at the container path where the
+/// root appears. Anything else stays absolute. Without `roots` (a snapshot built
+/// without I/O) relative sources are resolved lexically.
+fn place(base: &Path, source: &Path, container: &str, roots: &[PathBuf]) -> (PathBuf, String) {
+    for root in roots {
+        let abs = normalize(&root.join(base).join(source));
+        if let Ok(rel) = abs.strip_prefix(root) {
+            return (rel.to_path_buf(), container.to_string());
+        }
+        if let Ok(rest) = root.strip_prefix(&abs) {
+            let inside = format!("{}/{}", container.trim_end_matches('/'), rest.display());
+            return (PathBuf::new(), inside.trim_end_matches('/').to_string());
+        }
+    }
+    let host = if source.is_absolute() {
+        normalize(source)
+    } else if let Some(root) = roots.first() {
+        normalize(&root.join(base).join(source))
+    } else {
+        normalize(&base.join(source))
+    };
+    (host, container.to_string())
 }
 
 pub(super) fn port(p: &PortDoc) -> Option<Port> {

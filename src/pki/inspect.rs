@@ -103,6 +103,25 @@ impl CertFacts {
         self.subject == self.issuer
     }
 
+    /// How a person tells two certificates with the same name apart: the start of the
+    /// subject key identifier as `openssl x509 -noout -ext subjectKeyIdentifier` prints
+    /// it, or of the SHA-256 fingerprint when the certificate has no key identifier.
+    pub fn key_id(&self) -> String {
+        match &self.subject_key_id {
+            Some(id) if !id.is_empty() => format!("key id {}", colon_hex(id, 8)),
+            _ => {
+                let d = ring::digest::digest(&ring::digest::SHA256, &self.der);
+                format!("SHA-256 {}", colon_hex(d.as_ref(), 8))
+            }
+        }
+    }
+
+    /// `` `CN` (key id AB:CD:…) ``: a certificate as messages name it.
+    pub fn named(&self) -> String {
+        let cn = self.subject_cn.as_deref().unwrap_or(&self.subject);
+        format!("`{cn}` ({})", self.key_id())
+    }
+
     /// Parses one DER certificate.
     pub fn from_der(der: &[u8]) -> Result<CertFacts, PkiError> {
         let cert = parse(der)?;
@@ -310,4 +329,13 @@ fn oid_name(oid: &x509_parser::der_parser::oid::Oid<'_>) -> String {
 
 pub(super) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The first `n` bytes of `bytes` as upper-case colon-separated hex, `…` when cut.
+pub fn colon_hex(bytes: &[u8], n: usize) -> String {
+    let mut out: Vec<String> = bytes.iter().take(n).map(|b| format!("{b:02X}")).collect();
+    if bytes.len() > n {
+        out.push("…".into());
+    }
+    out.join(":")
 }

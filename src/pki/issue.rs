@@ -104,7 +104,14 @@ fn self_sign_ca(
     cp.not_before = params.not_before;
     cp.not_after = params.not_after;
     cp.serial_number = Some(keys::serial(rng)?);
-    cp.distinguished_name = subject(&params.common_name);
+    // The key identifier is written explicitly so the name can carry its start: every
+    // environment's CA then has a name of its own (`bkenv development CA 3F2A9C1E`), and
+    // a client trusting one environment's CA while talking to another's says two names.
+    let key_id = ring::digest::digest(&ring::digest::SHA256, key.public_key_raw()).as_ref()
+        [..CA_KEY_ID_LEN]
+        .to_vec();
+    cp.distinguished_name = subject(&ca_name(&params.common_name, &key_id));
+    cp.key_identifier_method = rcgen::KeyIdMethod::PreSpecified(key_id);
     cp.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     cp.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     cp.name_constraints = params
@@ -281,6 +288,20 @@ fn check_window(not_before: OffsetDateTime, not_after: OffsetDateTime) -> Result
         return Err(PkiError::EmptyValidity);
     }
     Ok(())
+}
+
+/// Bytes of a CA's subject key identifier: SHA-256 of the public key cut to 20 bytes,
+/// the length RFC 5280's method 1 gives.
+const CA_KEY_ID_LEN: usize = 20;
+
+/// Characters the key id adds to a CA's common name (a space and 8 hex digits); the
+/// name a user gives leaves room for them within X.520's 64.
+pub const CA_NAME_SUFFIX_LEN: usize = 9;
+
+/// The CA's common name: the configured name and the start of its key identifier.
+fn ca_name(common_name: &str, key_id: &[u8]) -> String {
+    let hex: String = key_id.iter().take(4).map(|b| format!("{b:02X}")).collect();
+    format!("{common_name} {hex}")
 }
 
 fn subject(common_name: &str) -> DistinguishedName {

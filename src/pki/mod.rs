@@ -16,10 +16,11 @@ mod status;
 
 pub use error::PkiError;
 pub use inspect::{
-    CertFacts, Ekus, KeyUsageFacts, PublicKeyKind, SignatureCheck, check_signed_by, signed_by,
+    CertFacts, Ekus, KeyUsageFacts, PublicKeyKind, SignatureCheck, check_signed_by, colon_hex,
+    signed_by,
 };
 pub use issue::{
-    Ca, CaParams, IssuedCert, LeafParams, MAX_LEAF_VALIDITY_DAYS, generate_ca,
+    CA_NAME_SUFFIX_LEN, Ca, CaParams, IssuedCert, LeafParams, MAX_LEAF_VALIDITY_DAYS, generate_ca,
     generate_ca_with_key, issue_leaf, issue_leaf_for_key, load_ca,
 };
 pub use names::{NameConstraints, Permitted, SanName, default_permitted, permitted_by};

@@ -75,7 +75,7 @@ crate::diag::checks! {
     }
     BK711 {
         slug: "server-cert-is-ca",
-        severity: Error,
+        severity: Warning,
         fixable: false,
         title: "The server presents a CA certificate as its own certificate",
         prevents: "",
@@ -163,5 +163,19 @@ crate::diag::checks! {
         fixable: false,
         title: "An endpoint only resolves inside the compose network and is not published",
         prevents: "",
+    }
+    BK724 {
+        slug: "helper-credentials-not-checked",
+        severity: Note,
+        fixable: false,
+        title: "The registry wants credentials that a credential helper holds, and helpers were not run",
+        prevents: "",
+    }
+    BK725 {
+        slug: "credential-helper-failed",
+        severity: Error,
+        fixable: false,
+        title: "The credential helper config.json names fails or is missing",
+        prevents: "error getting credentials - err: exit status 1",
     }
 }

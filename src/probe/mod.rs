@@ -6,6 +6,7 @@
 
 mod auth;
 pub(crate) mod checks;
+mod helper;
 mod http;
 mod net;
 mod registry;
@@ -44,21 +45,54 @@ impl std::fmt::Debug for Credential {
 /// (and, when there is none, the keys that hold credentials for it under another form).
 pub(crate) fn registry_kind(
     config: Option<&crate::creds::DockerConfig>,
+    config_path: &str,
     host: &str,
 ) -> EndpointKind {
     use crate::creds::Lookup;
-    let (credential, near) = match config.map(|c| c.lookup(host)) {
+    let (mut credential, mut near, mut helper) = (None, vec![], None);
+    match config.map(|c| c.lookup(host)) {
         Some(Lookup::Found {
             username, password, ..
-        }) => (Some(Credential { username, password }), vec![]),
-        Some(Lookup::Missing { near }) => (None, near),
-        _ => (None, vec![]),
-    };
+        }) => credential = Some(Credential { username, password }),
+        Some(Lookup::Missing { near: n }) => near = n,
+        Some(Lookup::Helper { name, .. }) => helper = Some(name),
+        Some(Lookup::Invalid { .. }) | None => {}
+    }
     EndpointKind::Registry {
         credential,
         credential_keys_elsewhere: near,
         client_identity: None,
+        helper,
+        docker_config: config_path.to_string(),
+        client_trust: ClientTrust::System,
     }
+}
+
+/// Whether Go's `strconv.ParseBool` reads `v` as true (how BuildKit reads
+/// `BUILDKIT_NO_CLIENT_TOKEN`).
+pub(crate) fn go_true(v: &str) -> bool {
+    matches!(v, "1" | "t" | "T" | "true" | "TRUE" | "True")
+}
+
+/// The config.json help names when no other was given: where the docker CLI, buildctl
+/// and buildx read credentials by default.
+pub const DEFAULT_DOCKER_CONFIG: &str = "~/.docker/config.json";
+
+/// What the client (buildctl, buildx) trusts when it fetches a registry token itself:
+/// its own trust store, never buildkitd's `ca`. Client-side fetching is the default of
+/// the session auth provider in every version bkenv targets (buildkit.md 4.2: v0.11's
+/// `http.DefaultClient`, v0.23.2 the same plus `--registry-auth-tlscontext` from v0.13,
+/// which no generated file uses); `BUILDKIT_NO_CLIENT_TOKEN` set true on the client
+/// hands the fetch back to buildkitd.
+#[derive(Debug, Clone)]
+pub enum ClientTrust {
+    /// The client machine's system roots (Go honours `SSL_CERT_FILE`/`SSL_CERT_DIR`, and
+    /// so does the probe's loader).
+    System,
+    /// Exactly these: an `SSL_CERT_FILE` the environment gives the client.
+    Cas(Vec<CertificateDer<'static>>),
+    /// `BUILDKIT_NO_CLIENT_TOKEN=1`: buildkitd fetches the token, with its own trust.
+    Daemon,
 }
 
 #[derive(Debug)]
@@ -75,6 +109,13 @@ pub enum EndpointKind {
         /// What buildkitd presents from `[[registry."host".keypair]]`. Only the
         /// registry requests carry it: the client-side token fetch never does.
         client_identity: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
+        /// The credential helper config.json hands this host to (`credHelpers`, else
+        /// `credsStore`): `docker-credential-NAME`.
+        helper: Option<String>,
+        /// The config.json credentials come from, as help names it.
+        docker_config: String,
+        /// What the client trusts when it fetches a token.
+        client_trust: ClientTrust,
     },
 }
 
@@ -146,6 +187,10 @@ pub struct ProbeOptions {
     pub timeout: Duration,
     /// Verification time; `None` means now.
     pub now: Option<UnixTime>,
+    /// Ask the credential helpers config.json names (`docker-credential-NAME get`, as the
+    /// docker CLI and buildctl do), found on this PATH. `None`, the default: helpers are
+    /// never run, since a config file under review must not choose programs to run.
+    pub credential_helpers: Option<std::ffi::OsString>,
 }
 
 impl Default for ProbeOptions {
@@ -153,6 +198,7 @@ impl Default for ProbeOptions {
         ProbeOptions {
             timeout: Duration::from_secs(5),
             now: None,
+            credential_helpers: None,
         }
     }
 }
@@ -261,7 +307,37 @@ pub(crate) struct Session<'a> {
     pub ep: &'a Endpoint,
     pub opts: &'a ProbeOptions,
     pub signer: SignerLookup<'a>,
+    /// What BuildKit verifies buildkitd (buildctl) or a registry (buildkitd) with.
     pub trusted: tls::Trusted,
+    /// What the client verifies a token realm with, when it fetches tokens itself.
+    pub client_trusted: Option<tls::Trusted>,
+}
+
+impl Session<'_> {
+    /// The roots `peer` is verified with.
+    pub(crate) fn trust(&self, peer: Peer<'_>) -> &tls::Trusted {
+        match (peer, &self.client_trusted) {
+            (Peer::TokenRealm { .. }, Some(client)) => client,
+            _ => &self.trusted,
+        }
+    }
+}
+
+/// The configured CAs by name and key id, so two CAs that share a name (everyone's
+/// default once) read as two: "the configured CA `X` (key id AB:…)".
+fn configured(cas: &[CertificateDer<'static>]) -> String {
+    let names: Vec<String> = cas
+        .iter()
+        .map(|c| {
+            crate::pki::CertFacts::from_der(c.as_ref())
+                .map_or_else(|_| "an unparsable certificate".into(), |f| f.named())
+        })
+        .collect();
+    match names.as_slice() {
+        [] => "no configured CA".into(),
+        [one] => format!("the configured CA {one}"),
+        many => format!("the configured CAs {}", many.join(", ")),
+    }
 }
 
 fn probe_one(
@@ -279,18 +355,33 @@ fn probe_one(
         (Trust::Cas(cas), EndpointKind::Registry { .. }) => {
             roots.extend(system.get().iter().cloned());
             roots.extend(cas.iter().cloned());
-            format!("the system roots plus {} configured CA(s)", cas.len())
+            format!("the system roots and {}", configured(cas))
         }
         (Trust::Cas(cas), EndpointKind::Buildkitd { .. }) => {
             roots.extend(cas.iter().cloned());
-            format!("{} configured CA(s) (buildctl --tlscacert)", cas.len())
+            format!("{} (buildctl --tlscacert)", configured(cas))
         }
+    };
+    let client_trusted = match &ep.kind {
+        EndpointKind::Registry { client_trust, .. } => match client_trust {
+            ClientTrust::System => Some(tls::Trusted::new(
+                &system.get(),
+                "the client's system roots (buildctl and buildx fetch the token themselves, without buildkitd's `ca`)".into(),
+            )),
+            ClientTrust::Cas(cas) => Some(tls::Trusted::new(
+                cas,
+                format!("{} given to the client as SSL_CERT_FILE (buildctl and buildx fetch the token themselves)", configured(cas)),
+            )),
+            ClientTrust::Daemon => None,
+        },
+        EndpointKind::Buildkitd { .. } => None,
     };
     let ctx = Session {
         ep,
         opts,
         signer,
         trusted: tls::Trusted::new(&roots, label),
+        client_trusted,
     };
     let mut report = ProbeReport {
         endpoint: ep.name.clone(),

@@ -1,7 +1,8 @@
 //! Registry probe: transport, then the `/v2/` auth dance as BuildKit performs it.
 
 use super::auth::{basic, encode, go_quote, parse_challenge, parse_url, token_of};
-use super::checks::{BK701, BK704, BK716, BK717, BK718, BK719, BK720, BK721, BK722};
+use super::checks::{BK701, BK704, BK716, BK717, BK718, BK719, BK720, BK721, BK722, BK724, BK725};
+use super::helper::{self, Answer};
 use super::http::{self, HttpError, Response};
 use super::net::{self, Target, describe};
 use super::tls::{self, Dial};
@@ -21,6 +22,8 @@ fn run(ctx: &Session<'_>, report: &mut ProbeReport) -> Step<()> {
     let EndpointKind::Registry {
         credential,
         credential_keys_elsewhere: elsewhere,
+        helper,
+        docker_config: config,
         ..
     } = &ctx.ep.kind
     else {
@@ -61,8 +64,20 @@ fn run(ctx: &Session<'_>, report: &mut ProbeReport) -> Step<()> {
         ));
     };
     let param = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    // Credentials config.json leaves to a helper are asked for only now that the
+    // registry wants some, as the client asks only when challenged.
+    let asked: Option<Credential>;
+    let credential: Option<&Credential> = match (credential, helper) {
+        (Some(c), _) => Some(c),
+        (None, Some(name)) => {
+            asked = ask(ctx, name, config, &target, report)?;
+            asked.as_ref()
+        }
+        (None, None) => None,
+    };
+    let from_helper = helper.as_deref().filter(|_| credential.is_none());
     let refused = |status: String, realm_url: Option<&str>| {
-        anonymous_refused(ctx, &target, elsewhere, status, realm_url)
+        anonymous_refused(ctx, &target, elsewhere, from_helper, status, realm_url)
     };
     match scheme.as_str() {
         "basic" => {
@@ -76,7 +91,7 @@ fn run(ctx: &Session<'_>, report: &mut ProbeReport) -> Step<()> {
             let auth = vec![("Authorization", basic(cred))];
             let resp = get(ctx, &target, https, Peer::Registry, "/v2/", &auth, report)?;
             record(report, "GET /v2/ (Basic)", &resp);
-            authorized(&target, &resp, Some(cred), || {
+            authorized(&target, &resp, Some(cred), config, || {
                 format!(
                     "unexpected status from GET request to https://{}/v2/: {}",
                     target.name,
@@ -188,7 +203,7 @@ fn run(ctx: &Session<'_>, report: &mut ProbeReport) -> Step<()> {
                     return Err(Box::new(
                         Finding::new(&BK717, format!("token realm {realm_url} of {} rejects the credentials for user `{}` ({})", target.name, credential.as_ref().map_or("", |c| c.username.as_str()), status_text(&tok)))
                             .prevents(format!("failed to authorize: failed to fetch oauth token: unexpected status from {method} request to {realm_url}: {}", status_text(&tok)))
-                            .help(cred_help(&target)),
+                            .help(cred_help(&target, config)),
                     ));
                 }
                 401 | 403 => return Err(refused(status_text(&tok), Some(&realm_url))),
@@ -213,7 +228,16 @@ fn run(ctx: &Session<'_>, report: &mut ProbeReport) -> Step<()> {
             if resp.status == 401 && credential.is_none() {
                 return Err(refused(status_text(&resp), None));
             }
-            authorized(&target, &resp, credential.as_ref(), || {
+            if let (401 | 403, Some(cred)) = (resp.status, credential) {
+                // The token server accepted the credentials; the registry refuses what
+                // it issued: the two do not agree on who signs tokens.
+                return Err(Box::new(
+                    Finding::new(&BK717, format!("token realm {} issued a token for user `{}`, but registry {} still answers {} with it: the registry does not accept that token server's tokens (the credentials are fine)", url_of(&realm_path), cred.username, target.name, status_text(&resp)))
+                        .prevents(format!("unexpected status from HEAD request to https://{}/v2/...: {}", target.name, status_text(&resp)))
+                        .help("make the registry trust the token server: `auth.token.rootcertbundle` in its config.yml must hold the certificate the token server signs with, and `auth.token.issuer` and `service` must match what the token server writes into its tokens"),
+                ));
+            }
+            authorized(&target, &resp, credential, config, || {
                 format!(
                     "unexpected status from GET request to {}://{}/v2/: {}",
                     if https { "https" } else { "http" },
@@ -234,6 +258,7 @@ fn authorized(
     target: &Target,
     resp: &Response,
     cred: Option<&Credential>,
+    config: &str,
     prevents: impl Fn() -> String,
 ) -> Step<()> {
     match resp.status {
@@ -249,23 +274,69 @@ fn authorized(
                 ),
             )
             .prevents(prevents())
-            .help(cred_help(target)),
+            .help(cred_help(target, config)),
         )),
         _ => Err(unexpected(target, "GET /v2/ with credentials", resp)),
     }
 }
 
-fn cred_help(target: &Target) -> String {
+fn cred_help(target: &Target, config: &str) -> String {
     format!(
-        "update the credentials for `{}` in ~/.docker/config.json (`docker login {}`), or the registry's htpasswd",
+        "update the credentials for `{}` in {config} (`docker login {}` with DOCKER_CONFIG set to its directory), or the registry's htpasswd",
         target.name, target.name
     )
+}
+
+/// The credentials `docker-credential-NAME` holds for the endpoint, when the caller
+/// opted in to running helpers; `Ok(None)` when it has none (the client then goes on
+/// without credentials).
+fn ask(
+    ctx: &Session<'_>,
+    name: &str,
+    config: &str,
+    target: &Target,
+    report: &mut ProbeReport,
+) -> Step<Option<Credential>> {
+    let server = &ctx.ep.name;
+    let not_checked = |why: String| {
+        Box::new(
+            Finding::new(&BK724, format!("registry {} requires credentials, which {config} leaves to `docker-credential-{name}`; {why}, so they were not checked", target.name))
+                .help(format!("run with --credential-helpers to ask `docker-credential-{name} get` as buildctl would (only where you trust {config}: it names the program to run)")),
+        )
+    };
+    let Some(path) = &ctx.opts.credential_helpers else {
+        return Err(not_checked(
+            "bkenv runs credential helpers only with --credential-helpers".into(),
+        ));
+    };
+    match helper::get(name, server, path, ctx.opts.timeout) {
+        Ok(Answer::Credential(c)) => {
+            report
+                .facts
+                .steps
+                .push(format!("credentials for user `{}` from docker-credential-{name}", c.username));
+            Ok(Some(c))
+        }
+        Ok(Answer::NotFound) => Ok(None),
+        Ok(Answer::IdentityToken) => Err(not_checked(format!(
+            "it holds an identity token for `{server}`, which bkenv does not exchange"
+        ))),
+        Err(e) => Err(Box::new(
+            Finding::new(
+                &BK725,
+                format!("credential helper `docker-credential-{name}` gives no credentials for `{server}`: {e}"),
+            )
+            .prevents(format!("error getting credentials - err: {e}"))
+            .help(format!("check `echo {server} | docker-credential-{name} get` on the client machine, or remove the helper from {config}")),
+        )),
+    }
 }
 
 fn anonymous_refused(
     ctx: &Session<'_>,
     target: &Target,
     elsewhere: &[String],
+    from_helper: Option<&str>,
     status: String,
     realm_url: Option<&str>,
 ) -> Box<Finding> {
@@ -282,11 +353,22 @@ fn anonymous_refused(
     let what = realm_url.map_or(format!("GET /v2/ without credentials ({status})"), |u| {
         format!("an anonymous token ({status} from {u})")
     });
+    let config = match &ctx.ep.kind {
+        EndpointKind::Registry { docker_config, .. } => docker_config.as_str(),
+        EndpointKind::Buildkitd { .. } => super::DEFAULT_DOCKER_CONFIG,
+    };
+    if let Some(name) = from_helper {
+        return Box::new(
+            Finding::new(&BK719, format!("registry {} refuses {what}, and `docker-credential-{name}` (named by {config}) has no credentials for `{lookup}`", target.name))
+                .prevents(prevents)
+                .help(format!("run `docker login {lookup}` so the helper stores credentials for exactly that host:port")),
+        );
+    }
     if elsewhere.is_empty() {
         return Box::new(
             Finding::new(&BK719, format!("registry {} refuses {what} and no credentials are configured for `{lookup}`", target.name))
                 .prevents(prevents)
-                .help(format!("run `docker login {lookup}` (exactly the host:port of the image reference) so ~/.docker/config.json holds credentials for it")),
+                .help(format!("run `docker login {lookup}` (exactly the host:port of the image reference) so {config} holds credentials for it")),
         );
     }
     let keys = elsewhere
@@ -302,7 +384,7 @@ fn anonymous_refused(
         .prevents(prevents)
         .note("BuildKit matches config.json keys by exact host:port, so it fetched the token anonymously")
         .note("the missing `account=` query parameter is a red herring: BuildKit never sends it, even when authenticated")
-        .help(format!("store the credentials under `{lookup}`: `docker login {lookup}`, or copy the `auths` entry {keys} to `{lookup}` in ~/.docker/config.json")),
+        .help(format!("store the credentials under `{lookup}`: `docker login {lookup}`, or copy the `auths` entry {keys} to `{lookup}` in {config}")),
     )
 }
 
@@ -467,7 +549,7 @@ fn answers_tls(ctx: &Session<'_>, target: &Target) -> bool {
         identity: None,
     };
     matches!(
-        tls::handshake(sock, target, &ctx.trusted, ctx.opts.now, &dial),
+        tls::handshake(sock, target, ctx.trust(Peer::Registry), ctx.opts.now, &dial),
         Ok(_) | Err(HandshakeFailure::Tls(_))
     )
 }

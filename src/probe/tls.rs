@@ -228,6 +228,11 @@ pub(crate) fn handshake(
                 let line = head.lines().next().unwrap_or_default().to_string();
                 return Err(HandshakeFailure::PlainHttp(line));
             }
+            if is_h2_settings(&stream.sock.head) {
+                return Err(HandshakeFailure::PlainHttp(
+                    "an HTTP/2 SETTINGS frame: gRPC without TLS".to_string(),
+                ));
+            }
             return Err(match tls_error(&e) {
                 Some(t) => HandshakeFailure::Tls(t),
                 None => HandshakeFailure::Io(e),
@@ -272,7 +277,7 @@ pub(crate) fn open(
 ) -> Result<Handshake, Box<Finding>> {
     let (sock, addr) = net::connect(target, peer, ctx.opts.timeout)?;
     report.facts.connected_to.get_or_insert(addr.to_string());
-    let hs = handshake(sock, target, &ctx.trusted, ctx.opts.now, dial).map_err(|f| {
+    let hs = handshake(sock, target, ctx.trust(peer), ctx.opts.now, dial).map_err(|f| {
         Box::new(classify_failure(
             f,
             ctx,
@@ -306,6 +311,15 @@ pub(crate) fn open(
         return Err(Box::new(classify_verify(e, ctx, target, peer, &hs.chain)));
     }
     Ok(hs)
+}
+
+/// Whether `head` starts with an HTTP/2 SETTINGS frame on stream 0: what a plaintext
+/// gRPC server (buildkitd without `[grpc.tls]`) sends first, before it reads the
+/// client's preface and finds a ClientHello instead. A TLS record never looks like it:
+/// its first byte is a content type (20-23), a frame's is the top byte of a length
+/// below 2^16, zero.
+pub(crate) fn is_h2_settings(head: &[u8]) -> bool {
+    head.len() >= 9 && head[0] == 0 && head[3] == 0x04 && head[5..9] == [0, 0, 0, 0]
 }
 
 /// The HTTP/2 client preface and an empty SETTINGS frame, as a gRPC client starts.

@@ -22,6 +22,8 @@ pub(crate) struct Presented {
     pub subject_cn: Option<String>,
     /// `DNS:name` / `IP:addr`, in certificate order; `None` when the extension is absent.
     pub sans: Option<Vec<String>>,
+    /// Which key signed it, as the issuer's subject key identifier names that key.
+    pub authority_key_id: Option<Vec<u8>>,
 }
 
 impl Presented {
@@ -42,6 +44,7 @@ impl Presented {
             issuer_cn: f.issuer_cn,
             subject_cn: f.subject_cn,
             sans,
+            authority_key_id: f.authority_key_id,
         })
     }
 
@@ -142,14 +145,19 @@ pub(crate) fn classify_failure(
                     "serve TLS on the registry (`http.tls` in its config.yml), or declare it plain HTTP with `[registry.\"{}\"] http = true` in buildkitd.toml",
                     target.name
                 ),
-                Peer::Buildkitd => "start buildkitd with `--tlscert/--tlskey/--tlscacert`, or drop the TLS flags from buildctl".to_string(),
+                Peer::Buildkitd => "buildkitd serves gRPC without TLS: give it `[grpc.tls]` `cert`/`key` in the config it really reads (a rootless image reads `~/.config/buildkit/buildkitd.toml` unless `--config` says otherwise) or `--tlscert`/`--tlskey`, or drop the TLS flags from buildctl".to_string(),
                 Peer::TokenRealm { .. } => "make the registry's token realm (`auth.token.realm`) an https:// URL served over TLS, or point it at http://".to_string(),
             };
-            Finding::new(
+            let mut f = Finding::new(
                 &BK703,
                 format!("{who} answered the TLS ClientHello with plain HTTP (`{line}`)"),
             )
-            .help(help)
+            .help(help);
+            if matches!(peer, Peer::Buildkitd) {
+                // What buildctl and buildx print for a plaintext gRPC server.
+                f = f.prevents("transport: authentication handshake failed: tls: first record does not look like a TLS handshake");
+            }
+            f
         }
         HandshakeFailure::Tls(e) => classify_tls(&e, target, peer, has_identity),
         HandshakeFailure::Io(e) => classify_io(&e, target, peer, has_identity),
@@ -157,7 +165,7 @@ pub(crate) fn classify_failure(
             &BK714,
             format!(
                 "the client identity for {who} cannot be used: {e} (trust: {})",
-                ctx.trusted.label
+                ctx.trust(peer).label
             ),
         )
         .help(client_cert_help(peer, target)),
@@ -311,7 +319,7 @@ pub(crate) fn classify_verify(
                     leaf.subject_cn.as_deref().unwrap_or("no CN")
                 ),
             )
-            .note("Go may accept this, but rustls/webpki clients refuse it and the CA key sits on the server")
+            .note("BuildKit's clients (Go) accept it, but rustls/webpki clients refuse it and the CA key sits on the server")
             .help(reissue_help(peer, target, "as a leaf (CA:FALSE) signed by the CA")),
             Some(webpki::Error::NameConstraintViolation) => Finding::new(
                 &BK712,
@@ -404,7 +412,7 @@ fn unknown_issuer(
         .issuer_cn
         .clone()
         .unwrap_or_else(|| "an unnamed issuer".into());
-    let issuer_known = ctx.trusted.has_subject(&leaf.issuer);
+    let issuer_known = ctx.trust(peer).has_subject(&leaf.issuer);
     let issuer_sent = chain
         .iter()
         .skip(1)
@@ -423,9 +431,15 @@ fn unknown_issuer(
             ca_help(peer, target)
         ));
     }
+    let issuer_id = leaf
+        .authority_key_id
+        .as_deref()
+        .map_or_else(String::new, |id| {
+            format!(" (key id {})", crate::pki::colon_hex(id, 8))
+        });
     let mut msg = format!(
-        "{who} presents a certificate issued by `{issuer}`, which {} does not include",
-        ctx.trusted.label
+        "{who} presents a certificate issued by `{issuer}`{issuer_id}, which is not among {}",
+        ctx.trust(peer).label
     );
     if let Some(s) = &signer {
         msg.push_str(&format!("; it was signed by {s}"));

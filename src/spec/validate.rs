@@ -86,6 +86,20 @@ fn validate_pki(spec: &Spec) -> Result<Pki> {
     if p.ca_common_name.trim().is_empty() {
         return Err(Error::invalid("pki.ca_common_name", "must not be empty"));
     }
+    // X.520 bounds a common name at 64 characters, and the CA's carries its key id too.
+    let max = 64 - crate::pki::CA_NAME_SUFFIX_LEN;
+    if p.ca_common_name.chars().count() > max {
+        return Err(Error::invalid(
+            "pki.ca_common_name",
+            format!("is longer than {max} characters (the CA's name also carries its key id)"),
+        ));
+    }
+    if p.ca_common_name.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            "pki.ca_common_name",
+            "must not contain control characters",
+        ));
+    }
     Ok(Pki {
         key_type: p.key_type,
         ca_common_name: p.ca_common_name.clone(),

@@ -105,6 +105,16 @@ impl Up {
     /// `--tlscacert "$BUILDKIT_TLS_CA"` (and the client pair with mutual TLS), and
     /// `DOCKER_CONFIG` for registry credentials. Paths in `.env` are relative to it.
     pub fn buildctl(&self, env: &Env, args: &[String]) -> (bool, String) {
+        self.buildctl_with(env, args, &[])
+    }
+
+    /// `buildctl` as above, with `client_env` added to the client's environment.
+    pub fn buildctl_with(
+        &self,
+        env: &Env,
+        args: &[String],
+        client_env: &[(&str, &Path)],
+    ) -> (bool, String) {
         let vars = dotenv(env);
         let path = |k: &str| env.path(vars.get(k).unwrap_or_else(|| panic!(".env has no {k}")));
         let mut c = self.client(bin("buildctl").expect("buildctl"));
@@ -118,6 +128,7 @@ impl Up {
                 .arg("--tlskey")
                 .arg(path("BUILDKIT_TLS_KEY"));
         }
+        c.envs(client_env.iter().copied());
         run_for(c.args(args), CLIENT_TIMEOUT)
     }
 
@@ -130,6 +141,19 @@ impl Up {
         image: &str,
         metadata: &Path,
         extra: &[String],
+    ) -> (bool, String) {
+        self.buildctl_build_with(env, ctx, image, metadata, extra, &[])
+    }
+
+    /// `buildctl_build` with `client_env` added to the client's environment.
+    pub fn buildctl_build_with(
+        &self,
+        env: &Env,
+        ctx: &Context,
+        image: &str,
+        metadata: &Path,
+        extra: &[String],
+        client_env: &[(&str, &Path)],
     ) -> (bool, String) {
         let dir = ctx.dir.path().display();
         let mut args: Vec<String> = [
@@ -153,7 +177,7 @@ impl Up {
             metadata.display().to_string(),
         ]);
         args.extend_from_slice(extra);
-        self.buildctl(env, &args)
+        self.buildctl_with(env, &args, client_env)
     }
 
     /// `docker-buildx` with the environment's `DOCKER_CONFIG` (credentials, and buildx's

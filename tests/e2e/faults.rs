@@ -50,20 +50,6 @@ enum Base {
     Rootless,
 }
 
-/// What static `bkenv doctor` must report.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Doctor {
-    Code(&'static str),
-    /// No check exists yet; the row stays with the real daemon's error.
-    Pending(&'static str),
-}
-
-/// Doctor has no check for these rootless faults yet: they arrive with the container
-/// user checks, once the check-registry redesign lands. The rows run the real daemon
-/// meanwhile, and these names stand in the doctor column.
-const PENDING_KEY_UNREADABLE_BY_CONTAINER_USER: &str = "PENDING(key-unreadable-by-container-user)";
-const PENDING_SOCKET_OUTSIDE_USER_DIRS: &str = "PENDING(socket-not-creatable-by-container-user)";
-
 struct Fault {
     name: &'static str,
     base: Base,
@@ -78,8 +64,8 @@ struct Fault {
     /// `None` for a fault only the daemon's own settings show (its environment), which a
     /// probe from outside cannot see: `doctor --probe` must then keep the static code.
     probe: Option<(&'static str, &'static str)>,
-    /// What static `bkenv doctor` reports.
-    doctor: Doctor,
+    /// The code static `bkenv doctor` reports.
+    doctor: &'static str,
 }
 
 const FAULTS: &[Fault] = &[
@@ -91,7 +77,7 @@ const FAULTS: &[Fault] = &[
         buildctl: "certificate is valid for localhost",
         plain_http: false,
         probe: Some((NAME, "BK706")),
-        doctor: Doctor::Code("BK210"),
+        doctor: "BK210",
     },
     Fault {
         name: "certificate from another CA",
@@ -101,7 +87,7 @@ const FAULTS: &[Fault] = &[
         buildctl: "certificate signed by unknown authority",
         plain_http: false,
         probe: Some((NAME, "BK705")),
-        doctor: Doctor::Code("BK209"),
+        doctor: "BK209",
     },
     Fault {
         name: "expired certificate",
@@ -111,7 +97,7 @@ const FAULTS: &[Fault] = &[
         buildctl: "certificate has expired or is not yet valid",
         plain_http: false,
         probe: Some((NAME, "BK708")),
-        doctor: Doctor::Code("BK502"),
+        doctor: "BK502",
     },
     Fault {
         name: "CN-only certificate",
@@ -121,7 +107,7 @@ const FAULTS: &[Fault] = &[
         buildctl: "legacy Common Name field",
         plain_http: false,
         probe: Some((NAME, "BK707")),
-        doctor: Doctor::Code("BK505"),
+        doctor: "BK505",
     },
     Fault {
         name: "plain-HTTP registry, TLS expected",
@@ -131,7 +117,7 @@ const FAULTS: &[Fault] = &[
         buildctl: "server gave HTTP response to HTTPS client",
         plain_http: false,
         probe: Some((NAME, "BK703")),
-        doctor: Doctor::Code("BK203"),
+        doctor: "BK203",
     },
     Fault {
         name: "TLS registry, plain HTTP expected",
@@ -141,7 +127,7 @@ const FAULTS: &[Fault] = &[
         buildctl: "unexpected status from HEAD request to http://registry:5000/v2/",
         plain_http: true,
         probe: Some((NAME, "BK704")),
-        doctor: Doctor::Code("BK202"),
+        doctor: "BK202",
     },
     Fault {
         name: "config.json key without the port",
@@ -151,7 +137,7 @@ const FAULTS: &[Fault] = &[
         buildctl: "401 Unauthorized",
         plain_http: false,
         probe: Some((NAME, "BK718")),
-        doctor: Doctor::Code("BK403"),
+        doctor: "BK403",
     },
     Fault {
         name: "wrong password",
@@ -161,7 +147,7 @@ const FAULTS: &[Fault] = &[
         buildctl: "401 Unauthorized",
         plain_http: false,
         probe: Some((NAME, "BK717")),
-        doctor: Doctor::Code("BK408"),
+        doctor: "BK408",
     },
     Fault {
         name: "non-bcrypt htpasswd",
@@ -171,7 +157,7 @@ const FAULTS: &[Fault] = &[
         buildctl: "401 Unauthorized",
         plain_http: false,
         probe: Some((NAME, "BK717")),
-        doctor: Doctor::Code("BK407"),
+        doctor: "BK407",
     },
     Fault {
         name: "key does not match certificate",
@@ -181,7 +167,7 @@ const FAULTS: &[Fault] = &[
         buildctl: "failed to do request: Head \"https://registry:5000/v2/",
         plain_http: false,
         probe: Some((NAME, "BK701")),
-        doctor: Doctor::Code("BK501"),
+        doctor: "BK501",
     },
     Fault {
         name: "missing certs mount",
@@ -191,7 +177,7 @@ const FAULTS: &[Fault] = &[
         buildctl: "failed to do request: Head \"https://registry:5000/v2/",
         plain_http: false,
         probe: Some((NAME, "BK701")),
-        doctor: Doctor::Code("BK302"),
+        doctor: "BK302",
     },
     Fault {
         name: "rootless: key unreadable by uid 1000",
@@ -201,7 +187,7 @@ const FAULTS: &[Fault] = &[
         buildctl: "connect: connection refused",
         plain_http: false,
         probe: Some((BUILDKITD, "BK701")),
-        doctor: Doctor::Pending(PENDING_KEY_UNREADABLE_BY_CONTAINER_USER),
+        doctor: "BK308",
     },
     Fault {
         name: "rootless: socket outside /run/user/1000",
@@ -211,7 +197,7 @@ const FAULTS: &[Fault] = &[
         buildctl: "connect: connection refused",
         plain_http: false,
         probe: Some((BUILDKITD, "BK701")),
-        doctor: Doctor::Pending(PENDING_SOCKET_OUTSIDE_USER_DIRS),
+        doctor: "BK307",
     },
     Fault {
         name: "rootless: config at the rootful path",
@@ -220,10 +206,10 @@ const FAULTS: &[Fault] = &[
         client: Client::BuildctlOnly,
         buildctl: "tls: first record does not look like a TLS handshake",
         plain_http: false,
-        // Plaintext gRPC where TLS is expected: probe flags the endpoint but cannot
-        // classify it yet (BK722), where BK703 would name it.
-        probe: Some((BUILDKITD, "BK722")),
-        doctor: Doctor::Code("BK301"),
+        // Plaintext gRPC where TLS is expected: buildkitd's HTTP/2 SETTINGS frame
+        // answers the ClientHello.
+        probe: Some((BUILDKITD, "BK703")),
+        doctor: "BK301",
     },
     Fault {
         name: "buildkitd proxy without NO_PROXY",
@@ -235,7 +221,7 @@ const FAULTS: &[Fault] = &[
         // The proxy is buildkitd's own environment: a probe from outside dials the
         // registry directly and sees nothing wrong.
         probe: None,
-        doctor: Doctor::Code("BK221"),
+        doctor: "BK221",
     },
     Fault {
         name: "credentials given to buildkitd",
@@ -246,7 +232,7 @@ const FAULTS: &[Fault] = &[
         plain_http: false,
         // The daemon's own files: a probe sees only that the client has no credentials.
         probe: None,
-        doctor: Doctor::Code("BK421"),
+        doctor: "BK421",
     },
 ];
 
@@ -617,7 +603,7 @@ struct Row {
     probe_codes: Vec<String>,
     /// Codes `bkenv doctor --probe` reported.
     live_codes: Vec<String>,
-    doctor: Doctor,
+    doctor: &'static str,
     /// Codes static `bkenv doctor` reported.
     doctor_codes: Vec<String>,
 }
@@ -780,12 +766,7 @@ fn run_faults(with_probe: bool) -> (Vec<Row>, (bool, String)) {
                         client,
                         buildctl_rejected: !ok && out.contains(fault.buildctl),
                         buildctl: format!("buildctl: {}", around(&out, fault.buildctl)),
-                        probe_code: fault.probe.map_or_else(
-                            || match fault.doctor {
-                                Doctor::Code(c) | Doctor::Pending(c) => c,
-                            },
-                            |(_, code)| code,
-                        ),
+                        probe_code: fault.probe.map_or(fault.doctor, |(_, code)| code),
                         probed: fault.probe.is_some(),
                         probe_codes,
                         live_codes,
@@ -836,10 +817,10 @@ fn print_table(rows: &[Row], control_ok: bool) {
         "none"
     ));
     for r in rows {
-        let doctor = match r.doctor {
-            Doctor::Code(c) if r.doctor_codes.iter().any(|f| f == c) => c.to_string(),
-            Doctor::Code(c) => format!("{c}: MISSED ({})", codes(&r.doctor_codes)),
-            Doctor::Pending(p) => format!("{p}: {}", codes(&r.doctor_codes)),
+        let doctor = if r.doctor_codes.iter().any(|f| f == r.doctor) {
+            r.doctor.to_string()
+        } else {
+            format!("{}: MISSED ({})", r.doctor, codes(&r.doctor_codes))
         };
         let verdict = |ok: bool| if ok { "rejected" } else { "ACCEPTED" };
         t.push_str(&format!(
@@ -865,7 +846,7 @@ fn print_table(rows: &[Row], control_ok: bool) {
 /// Every planted fault is rejected by the real clients (skopeo, curl or the server
 /// itself, and buildctl through the real buildkitd), `bkenv probe` and `doctor --probe`,
 /// connecting as BuildKit would, report the matching code, and static doctor reports its
-/// code (or the row is marked pending). A control copy builds, pushes and exports its
+/// code. A control copy builds, pushes and exports its
 /// cache with every doctor clean.
 #[test]
 fn every_fault_is_rejected_by_the_real_client_and_reported_by_probe() {
@@ -903,16 +884,11 @@ fn every_fault_is_rejected_by_the_real_client_and_reported_by_probe() {
     );
     let doctor_missed: Vec<String> = rows
         .iter()
-        .filter(|r| match r.doctor {
-            Doctor::Code(c) => !r.doctor_codes.iter().any(|f| f == c),
-            Doctor::Pending(_) => false,
-        })
+        .filter(|r| !r.doctor_codes.iter().any(|f| f == r.doctor))
         .map(|r| {
             format!(
                 "{}: expected {:?}, got {:?}",
-                r.fault,
-                r.doctor_label(),
-                r.doctor_codes
+                r.fault, r.doctor, r.doctor_codes
             )
         })
         .collect();
@@ -922,34 +898,29 @@ fn every_fault_is_rejected_by_the_real_client_and_reported_by_probe() {
     );
 }
 
-impl Row {
-    fn doctor_label(&self) -> &'static str {
-        match self.doctor {
-            Doctor::Code(c) | Doctor::Pending(c) => c,
-        }
-    }
-}
-
 #[test]
 fn fault_table_codes_are_distinct_per_fault_kind() {
-    // Every planted fault names a code and a doctor finding kind; the kinds are unique.
-    let mut slugs: Vec<&str> = FAULTS
-        .iter()
-        .map(|f| match f.doctor {
-            Doctor::Code(c) | Doctor::Pending(c) => c,
-        })
-        .collect();
-    slugs.sort_unstable();
-    slugs.dedup();
-    assert_eq!(slugs.len(), FAULTS.len());
-    assert!(
-        FAULTS
-            .iter()
-            .all(|f| f.probe.is_none_or(|(_, code)| code.starts_with("BK7")))
-    );
-    // A pending code is never a real one: it cannot pass for a check that exists.
-    assert!(FAULTS.iter().all(|f| match f.doctor {
-        Doctor::Code(c) => c.starts_with("BK"),
-        Doctor::Pending(p) => p.starts_with("PENDING("),
-    }));
+    // Every planted fault names a doctor code of its own, in the catalog: static codes
+    // for doctor, live (BK7xx) codes for probe.
+    let mut codes: Vec<&str> = FAULTS.iter().map(|f| f.doctor).collect();
+    codes.sort_unstable();
+    codes.dedup();
+    assert_eq!(codes.len(), FAULTS.len());
+    let statics = bkenv::catalog::static_checks();
+    let live = bkenv::catalog::live_checks();
+    for f in FAULTS {
+        assert!(
+            statics.iter().any(|c| c.code == f.doctor),
+            "{}: {} is not a static check",
+            f.name,
+            f.doctor
+        );
+        assert!(
+            f.probe
+                .is_none_or(|(_, code)| live.iter().any(|c| c.code == code)),
+            "{}: {:?} is not a live check",
+            f.name,
+            f.probe
+        );
+    }
 }

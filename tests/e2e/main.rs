@@ -5,6 +5,8 @@
 
 #[path = "../support/mod.rs"]
 mod support;
+#[path = "../support_token/mod.rs"]
+mod support_token;
 
 mod buildkit;
 mod builds;
@@ -14,10 +16,12 @@ mod corpus;
 mod env;
 mod faults;
 mod good;
+mod helpers;
 mod image;
 mod oci;
 mod quickstart;
 mod sandbox;
+mod token;
 
 /// Every tool the suite drives; `false` (after a loud message, or a failure under CI)
 /// when one is missing.

@@ -44,7 +44,14 @@ fn ca_structure_as_x509_parser_sees_it() {
     );
     assert_eq!(cert.raw_serial().len(), 16);
     assert!(cert.raw_serial()[0] < 0x80);
-    assert_eq!(cert.subject().to_string(), "CN=bkenv test CA, O=bkenv");
+    // The name carries the start of the key identifier (upper-case hex, 4 bytes).
+    let ski = ca.facts.subject_key_id.clone().expect("SKI");
+    assert_eq!(ski.len(), 20);
+    let hex: String = ski[..4].iter().map(|b| format!("{b:02X}")).collect();
+    assert_eq!(
+        cert.subject().to_string(),
+        format!("CN=bkenv test CA {hex}, O=bkenv")
+    );
     assert_eq!(cert.subject(), cert.issuer());
 
     // Our own facts agree.
@@ -88,7 +95,10 @@ fn server_leaf_structure_as_x509_parser_sees_it() {
         now() + Duration::days(397)
     );
     assert_eq!(cert.raw_serial().len(), 16);
-    assert_eq!(cert.issuer().to_string(), "CN=bkenv test CA, O=bkenv");
+    let ca_der = super::der(&ca.cert_pem);
+    let (_, ca_cert) = X509Certificate::from_der(&ca_der).unwrap();
+    assert_eq!(cert.issuer().to_string(), ca_cert.subject().to_string());
+    assert!(cert.issuer().to_string().starts_with("CN=bkenv test CA "));
 
     let facts = &read_certs(leaf.cert_pem.as_bytes()).unwrap()[0];
     assert!(signed_by(facts, &ca.facts));

@@ -1,6 +1,8 @@
 //! Fixture materialisation for doctor tests: a fixture directory may name a base tree
-//! (`_base`, e.g. `golden`), list files to delete (`_delete`) and modes (`_modes`,
-//! `path octal` per line). Keys (`*.key`) default to 0600, as bkenv writes them.
+//! (`_base`, e.g. `golden`), list files to delete (`_delete`), modes (`_modes`,
+//! `path octal` per line) and owners (`_owners`, `path uid:gid` per line; only root can
+//! give files away, see [`can_chown`]). Keys (`*.key`) default to 0600, as bkenv writes
+//! them.
 
 #![allow(dead_code)]
 
@@ -59,6 +61,7 @@ pub fn materialize(dir: &Path) -> tempfile::TempDir {
             std::fs::write(e.path(), text.replace("@ROOT@", &root)).unwrap();
         }
     }
+    set_owners(tmp.path(), dir);
     tmp
 }
 
@@ -84,6 +87,47 @@ fn set_modes(root: &Path, dir: &Path) {
 
 #[cfg(not(unix))]
 fn set_modes(_: &Path, _: &Path) {}
+
+/// Whether this process may give files to other users (it runs as root), which a
+/// fixture with `_owners` needs.
+pub fn can_chown() -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let probe = tempfile::NamedTempFile::new().unwrap();
+        probe.as_file().metadata().unwrap().uid() == 0
+    }
+    #[cfg(not(unix))]
+    false
+}
+
+/// Whether the fixture `dir` sets owners (and so needs [`can_chown`]).
+pub fn needs_owners(dir: &Path) -> bool {
+    dir.join("_owners").is_file()
+}
+
+#[cfg(unix)]
+fn set_owners(root: &Path, dir: &Path) {
+    let Ok(list) = std::fs::read_to_string(dir.join("_owners")) else {
+        return;
+    };
+    if !can_chown() {
+        return;
+    }
+    for l in list.lines().filter(|l| !l.trim().is_empty()) {
+        let (p, ids) = l.split_once(' ').unwrap();
+        let (u, g) = ids.trim().split_once(':').unwrap();
+        std::os::unix::fs::lchown(
+            root.join(p),
+            Some(u.parse().unwrap()),
+            Some(g.parse().unwrap()),
+        )
+        .unwrap();
+    }
+}
+
+#[cfg(not(unix))]
+fn set_owners(_: &Path, _: &Path) {}
 
 /// Doctor on a fixture. A tree laid out like a machine (an `etc/` directory) is checked
 /// as `doctor --host=ROOT` would, with its root searchable by everyone as `/` is.

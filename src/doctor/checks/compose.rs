@@ -5,6 +5,7 @@ use super::grpc::grpc_tls;
 use crate::diag::{Finding, Location};
 use crate::doctor::registry_tables::reg_tables;
 use crate::doctor::view::{ServiceKind, ServiceView, compose_loc};
+use crate::model::layout::REG_CONFIG_IN;
 use std::path::Path;
 
 crate::diag::checks! {
@@ -64,49 +65,106 @@ pub(crate) fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
         }
         keys_mounted(ctx, s, out);
     }
-    // Files referenced by the configs each service reads.
+    for r in reads(ctx) {
+        if let Some(prevents) = r.missing {
+            missing(ctx, r.svc, &r.path, r.at, prevents, out);
+        }
+    }
+}
+
+/// A file a service reads: its container path, where the environment names it, and what
+/// the service says when it is missing (`None`: a file the image brings otherwise, or a
+/// config BK301 covers) or when its user may not open it (`None` for a directory).
+pub(crate) struct Read<'a> {
+    pub svc: &'a ServiceView,
+    pub path: String,
+    pub at: Location,
+    pub missing: Option<String>,
+    pub denied: Option<String>,
+    /// A secret (a private key, an htpasswd file): made readable by changing its owner,
+    /// never its mode.
+    pub secret: bool,
+}
+
+/// Every file the services read: the buildkitd.toml each buildkit service loads and the
+/// files it references (`grpc.tls`, registry `ca`, `keypair`, `tlsconfigdir`), and each
+/// registry's config, TLS pair and htpasswd.
+pub(crate) fn reads<'a>(ctx: &'a Ctx<'_>) -> Vec<Read<'a>> {
+    let mut out = Vec::new();
+    let denied = |path: &str| format!("open {path}: permission denied");
     for cfg in ctx.active_configs() {
         let Some(svc) = cfg.service else { continue };
+        let at = |span: Option<std::ops::Range<usize>>| cfg.file.src.loc_opt(span);
+        let read = |path: &str, at: Location, missing: String, denied: String, secret: bool| Read {
+            svc,
+            path: path.to_string(),
+            at,
+            missing: Some(missing),
+            denied: Some(denied),
+            secret,
+        };
+        let config = svc.config_path();
+        if let Some((_, m)) = svc.resolve(&config)
+            && let Some(mount_at) = compose_loc(ctx.snap, m.file, m.line)
+        {
+            out.push(Read {
+                missing: None,
+                denied: Some(format!(
+                    "failed to load config from {config}: {}",
+                    denied(&config)
+                )),
+                ..read(&config, mount_at, String::new(), String::new(), false)
+            });
+        }
         let tls = grpc_tls(cfg.doc);
-        let mut refs: Vec<(String, Option<std::ops::Range<usize>>)> = [tls.cert, tls.key, tls.ca]
-            .into_iter()
-            .flatten()
-            .map(|(p, s)| (p.to_string(), s))
-            .collect();
+        let not_found =
+            |p: &str| format!("failed to read {p}: open {p}: no such file or directory");
+        for (role, item) in [("cert", &tls.cert), ("key", &tls.key), ("ca", &tls.ca)] {
+            let Some((p, span)) = item else { continue };
+            let why = if role == "ca" {
+                format!("could not read ca certificate: {}", denied(p))
+            } else {
+                format!("could not load server key pair: {}", denied(p))
+            };
+            out.push(read(p, at(span.clone()), not_found(p), why, role == "key"));
+        }
         let tables = reg_tables(cfg.doc);
         for t in &tables {
             for (p, span) in &t.ca {
-                if !refs.iter().any(|(r, _)| r == p) {
-                    refs.push((p.clone(), span.clone()));
+                if !out
+                    .iter()
+                    .any(|r: &Read<'_>| r.svc.name == svc.name && r.path == *p)
+                {
+                    let why = format!("failed to read {p}: {}", denied(p));
+                    out.push(read(p, at(span.clone()), not_found(p), why, false));
                 }
             }
-        }
-        let at = |span: Option<std::ops::Range<usize>>| cfg.file.src.loc_opt(span);
-        for (path, span) in refs {
-            let read = format!("failed to read {path}: open {path}: no such file or directory");
-            missing(ctx, svc, &path, at(span), read, out);
         }
         for t in &tables {
             // BuildKit loads each pair when it first resolves the registry (during a
             // build, not at start), naming the certificate whichever half is missing.
             for (cert, key) in &t.keypairs {
                 let named = cert.as_ref().map_or("", |c| c.0.as_str());
-                for (path, span) in cert.iter().chain(key) {
+                for (i, (path, span)) in cert.iter().chain(key).enumerate() {
                     let load = format!("failed to load keypair for {named}");
-                    missing(ctx, svc, path, at(span.clone()), load, out);
+                    let why = format!("{load}: {}", denied(path));
+                    let is_key = i == 1 || cert.is_none();
+                    out.push(read(path, at(span.clone()), load, why, is_key));
                 }
             }
             // A missing tlsconfigdir is skipped without a word, so no CA is loaded.
             for (dir, span) in &t.tlsconfigdir {
                 let silent = "no error at start: BuildKit skips the directory, then pulls fail with `x509: certificate signed by unknown authority`".to_string();
-                missing(
-                    ctx,
-                    svc,
-                    dir.trim_end_matches('/'),
-                    at(span.clone()),
-                    silent,
-                    out,
-                );
+                out.push(Read {
+                    denied: None,
+                    ..read(
+                        dir.trim_end_matches('/'),
+                        at(span.clone()),
+                        silent,
+                        String::new(),
+                        false,
+                    )
+                });
             }
         }
     }
@@ -115,7 +173,21 @@ pub(crate) fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
             continue;
         };
         let cfg = r.config.and_then(|i| ctx.snap.registry_configs.get(i));
-        for p in [&r.tls_cert, &r.tls_key, &r.htpasswd].into_iter().flatten() {
+        if cfg.is_some()
+            && let Some((_, m)) = svc.resolve(REG_CONFIG_IN)
+            && let Some(mount_at) = compose_loc(ctx.snap, m.file, m.line)
+        {
+            out.push(Read {
+                svc,
+                path: REG_CONFIG_IN.to_string(),
+                at: mount_at,
+                missing: None,
+                denied: Some(format!("configuration error: {}", denied(REG_CONFIG_IN))),
+                secret: false,
+            });
+        }
+        for (p, kind) in [(&r.tls_cert, 0), (&r.tls_key, 1), (&r.htpasswd, 2)] {
+            let Some(p) = p else { continue };
             let line = cfg.and_then(|c| {
                 (1..=c.src.line_count())
                     .find(|l| c.src.line_text(*l).is_some_and(|t| t.contains(p.as_str())))
@@ -124,10 +196,27 @@ pub(crate) fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
             let Some(at) = line.or_else(|| compose_loc(ctx.snap, svc.file, svc.line)) else {
                 continue;
             };
-            let read = format!("failed to read {p}: open {p}: no such file or directory");
-            missing(ctx, svc, p, at, read, out);
+            let why = if kind == 2 {
+                format!(
+                    "unable to configure authorization (htpasswd): {}",
+                    denied(p)
+                )
+            } else {
+                denied(p)
+            };
+            out.push(Read {
+                svc,
+                path: p.clone(),
+                at,
+                missing: Some(format!(
+                    "failed to read {p}: open {p}: no such file or directory"
+                )),
+                denied: Some(why),
+                secret: kind >= 1,
+            });
         }
     }
+    out
 }
 
 /// BK302 when `path` (in `svc`'s container) is not mounted, or is mounted from a host

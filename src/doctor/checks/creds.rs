@@ -65,11 +65,130 @@ crate::diag::checks! {
         title: "A config.json password does not verify against the registry's htpasswd",
         prevents: "401 Unauthorized",
     }
+    BK409 {
+        slug: "htpasswd-bcrypt-cost-unusable",
+        severity: Error,
+        fixable: false,
+        title: "An htpasswd entry's bcrypt cost makes every request slow (above 14) or every login fail (outside 4-31)",
+        prevents: "401 Unauthorized",
+    }
+}
+
+/// Seconds the real registry (distribution 2.8, `docker-registry`) took per Basic-auth
+/// request at bcrypt cost 10 on the test machine; each step of cost doubles it (measured:
+/// cost 12 0.71 s, 14 3.0 s, 16 11.3 s; cost 31 did not answer).
+const SECONDS_AT_COST_10: f64 = 0.17;
+
+/// `about 3 min` for a duration in seconds.
+fn about(secs: f64) -> String {
+    let (n, unit) = if secs < 90.0 {
+        (secs, "s")
+    } else if secs < 5400.0 {
+        (secs / 60.0, "min")
+    } else if secs < 2.0 * 86_400.0 {
+        (secs / 3600.0, "h")
+    } else {
+        (secs / 86_400.0, "days")
+    };
+    if n < 10.0 {
+        format!("about {n:.1} {unit}")
+    } else {
+        format!("about {n:.0} {unit}")
+    }
+}
+
+/// BK409 for a bcrypt entry bkenv cannot verify: a cost above its cap, or one Go's
+/// bcrypt (and so the registry) refuses.
+fn bcrypt_cost(h: &HtpasswdFile, user: &str, hash: &str, line: usize, out: &mut Vec<Finding>) {
+    use crate::htpasswd::{BCRYPT_COSTS, MAX_VERIFY_COST};
+    let Some(cost) = crate::htpasswd::cost(hash) else {
+        return;
+    };
+    let help = "regenerate the entry at cost 10 or lower: `htpasswd -Bbn -C 10 USER PASSWORD` (bkenv init writes cost 5 for passwords it generates, 10 for ones you chose)";
+    let finding = if !BCRYPT_COSTS.contains(&cost) {
+        Finding::new(
+            &BK409,
+            format!(
+                "htpasswd user `{user}` has bcrypt cost {cost}, outside {}-{}, the costs Go's bcrypt accepts: the registry rejects every password for this user",
+                BCRYPT_COSTS.start(),
+                BCRYPT_COSTS.end()
+            ),
+        )
+        .prevents("401 Unauthorized")
+    } else if cost > MAX_VERIFY_COST {
+        let per_request = about(SECONDS_AT_COST_10 * 2f64.powi(cost as i32 - 10));
+        Finding::new(
+            &BK409,
+            format!(
+                "htpasswd user `{user}` has bcrypt cost {cost}: the registry re-verifies it on every request, {per_request} of CPU each (bkenv verifies costs up to {MAX_VERIFY_COST} only)"
+            ),
+        )
+        .note("a push makes dozens of requests, and the registry keeps computing after the client gives up")
+        .prevents(format!(
+            "no error at first: every request with these credentials takes {per_request}; pulls and pushes stall and time out"
+        ))
+    } else {
+        return;
+    };
+    out.push(finding.at(h.src.loc_line(line)).help(help));
 }
 
 /// Location of the object key at `path` (line only; config.json shows no text).
+/// What a registry answers a request without credentials, by its auth scheme, and the
+/// error BuildKit prints for it: (the answer in words, the error).
+fn anonymous_answer(ctx: &Ctx<'_>, host: &str) -> (String, String) {
+    match ctx.view.registry_for(host).map(|(r, _)| r) {
+        Some(r) if r.token_realm.is_some() => {
+            let realm = r.token_realm.as_deref().unwrap_or_default();
+            (
+                format!("the token server {realm} refuses an anonymous token with `401 Unauthorized`"),
+                format!("failed to authorize: failed to fetch anonymous token: unexpected status from GET request to {realm}?scope=...: 401 Unauthorized"),
+            )
+        }
+        Some(r) if r.htpasswd.is_some() => (
+            "the registry (Basic auth, htpasswd) answers `401 Unauthorized`".into(),
+            format!("unexpected status from HEAD request to https://{host}/v2/...: 401 Unauthorized"),
+        ),
+        // Not an environment registry: a token flow, as GitLab's and Docker Hub's, refuses
+        // the anonymous token (GitLab with 403, distribution's token servers with 401); a
+        // Basic-auth registry answers the request itself with 401.
+        _ => (
+            "the registry refuses: `401 Unauthorized` (Basic auth, or a token server such as distribution's) or `403 Forbidden` (GitLab's token server)".into(),
+            "failed to authorize: failed to fetch anonymous token: unexpected status from GET request to https://<realm>?scope=...: 403 Forbidden".into(),
+        ),
+    }
+}
+
+/// The location of the key at `path`. config.json holds secrets, so its lines are not
+/// shown; a line that holds nothing but the key and the start of its object (or, for
+/// `credsStore`/`credHelpers`, a helper's name) is shown, as other files' lines are.
 fn key_loc(c: &DockerConfigFile, path: &[&str]) -> Location {
-    c.src.loc_opt(c.key_span(path))
+    let mut loc = c.src.loc_opt(c.key_span(path));
+    if loc.line_text.is_none()
+        && let (Some(span), Some(key)) = (&loc.span, path.last())
+        && let Some(line) = c.src.line_text(span.line)
+    {
+        let quoted = serde_json::Value::from(*key).to_string();
+        let rest = line
+            .trim()
+            .strip_prefix(quoted.as_str())
+            .map(str::trim_start);
+        let value = rest.and_then(|r| r.strip_prefix(':')).map(str::trim);
+        let helper_name = matches!(path.first(), Some(&"credsStore" | &"credHelpers"))
+            && value.is_some_and(|v| {
+                let v = v.trim_end_matches(',');
+                v.len() >= 2
+                    && v.starts_with('"')
+                    && v.ends_with('"')
+                    && v[1..v.len() - 1]
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+            });
+        if value.is_some_and(|v| matches!(v, "{" | "{}" | "{}," | "{ }" | "{ },")) || helper_name {
+            loc.line_text = Some(line.to_string());
+        }
+    }
+    loc
 }
 
 /// The host a config.json key stands for (legacy `https://host:port/v1/` form included).
@@ -101,6 +220,8 @@ pub(crate) fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
                     .at(h.src.loc_line(*line))
                     .help("regenerate it with bcrypt: `htpasswd -Bbn USER PASSWORD`"),
                 );
+            } else {
+                bcrypt_cost(h, user, hash, *line, out);
             }
         }
     }
@@ -197,7 +318,30 @@ fn config(ctx: &Ctx<'_>, c: &DockerConfigFile, out: &mut Vec<Finding>) {
     // Key lookups for every registry the environment uses.
     let mut seen = BTreeSet::new();
     for u in usages(ctx) {
-        if !seen.insert(u.host.clone()) || store.is_some() || helpers.contains_key(&u.host) {
+        if !seen.insert(u.host.clone()) || helpers.contains_key(&u.host) {
+            continue;
+        }
+        // A `credHelpers` key is matched exactly too: without the port it is never used,
+        // and `credsStore` (or nothing) answers instead.
+        let helper_near = helpers
+            .keys()
+            .find(|k| strip_port(&key_host(k)) == strip_port(&u.host));
+        if let Some(k) = helper_near {
+            let fix = c.key_span(&["credHelpers", k]).map(|span| {
+                let quoted = serde_json::Value::from(u.host.as_str()).to_string();
+                Fix::safe([Edit::replace(&src.path, span, quoted)])
+            });
+            let instead = store.map_or("BuildKit asks without credentials".to_string(), |s| {
+                format!("`credsStore` (`docker-credential-{s}`) is asked instead")
+            });
+            out.push(Finding::new(&BK403, format!("config.json names a credential helper under `credHelpers` `{k}`, but BuildKit looks up `{}` (the exact host:port of the reference), so {instead}", u.host))
+                .at(key_loc(c, &["credHelpers", k]))
+                .note(format!("used at {}:{}", u.location.path.display(), u.location.span.map_or(0, |s| s.line)))
+                .help(format!("key the `credHelpers` entry as `{}`", u.host))
+                .fix(fix));
+            continue;
+        }
+        if store.is_some() {
             continue;
         }
         if auths.keys().any(|k| k == &u.host || key_host(k) == u.host) {
@@ -213,10 +357,11 @@ fn config(ctx: &Ctx<'_>, c: &DockerConfigFile, out: &mut Vec<Finding>) {
                 let quoted = serde_json::Value::from(u.host.as_str()).to_string();
                 Fix::safe([Edit::replace(&src.path, span, quoted)])
             });
-            out.push(Finding::new(&BK403, format!("config.json has credentials under `{k}`, but BuildKit looks up `{}` (the exact host:port of the reference)", u.host))
+            let (answer, prevents) = anonymous_answer(ctx, &u.host);
+            out.push(Finding::new(&BK403, format!("config.json has credentials under `{k}`, but BuildKit looks up `{}` (the exact host:port of the reference), so it asks without credentials and {answer}", u.host))
                 .at(key_loc(c, &["auths", k]))
                 .note(format!("used at {}:{}", u.location.path.display(), u.location.span.map_or(0, |s| s.line)))
-                .prevents(format!("failed to authorize: failed to fetch anonymous token: unexpected status from GET request to https://{}/...: 403 Forbidden", u.host))
+                .prevents(prevents)
                 .help(format!("key the entry as `{}` (`docker login {}`), or add both keys", u.host, u.host))
                 .fix(fix));
         } else if ctx
@@ -250,11 +395,12 @@ fn config(ctx: &Ctx<'_>, c: &DockerConfigFile, out: &mut Vec<Finding>) {
             .iter()
             .find(|(u, _, _)| u == user)
             .map(|(_, hash, _)| crate::htpasswd::verify(pass, hash));
-        // An entry above the verification cap is not verified (it could take days);
-        // see crate::htpasswd::MAX_VERIFY_COST.
+        // An entry above the verification cap (it could take days) or outside bcrypt's
+        // costs is not verified: BK409 reports it at the htpasswd line.
+        use crate::htpasswd::Verify;
         let ok = match ok {
-            Some(crate::htpasswd::Verify::TooCostly(_) | crate::htpasswd::Verify::Match) => true,
-            Some(_) | None => false,
+            Some(Verify::TooCostly(_) | Verify::OutOfRange(_) | Verify::Match) => true,
+            Some(Verify::NoMatch | Verify::Unreadable) | None => false,
         };
         if !ok {
             out.push(Finding::new(&BK408, format!("the password for `{user}` under `{key}` does not verify against {}", h.src.path.display()))

@@ -102,16 +102,16 @@ fn flag_values(args: &[String], name: &str) -> Vec<String> {
     v
 }
 
-/// gRPC addresses: `--addr` flags replace the config's list.
-pub(crate) fn addresses(cfg: &ActiveConfig<'_>) -> Vec<(String, Option<std::ops::Range<usize>>)> {
-    let flags = cfg
-        .service
-        .map_or(Vec::new(), |s| flag_values(&s.args, "--addr"));
-    if !flags.is_empty() {
-        return flags.into_iter().map(|a| (a, None)).collect();
-    }
-    cfg.doc
-        .get("grpc")
+/// The `--addr` flags a buildkit service passes (in `entrypoint` or `command`).
+pub(crate) fn addr_flags(svc: &ServiceView) -> Vec<String> {
+    flag_values(&svc.args, "--addr")
+}
+
+/// The addresses of a config's `grpc.address`, with their spans.
+pub(crate) fn config_addresses(
+    doc: &toml_edit::Document<String>,
+) -> Vec<(String, Option<std::ops::Range<usize>>)> {
+    doc.get("grpc")
         .and_then(|g| g.get("address"))
         .and_then(Item::as_array)
         .map(|a| {
@@ -120,6 +120,15 @@ pub(crate) fn addresses(cfg: &ActiveConfig<'_>) -> Vec<(String, Option<std::ops:
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// gRPC addresses: `--addr` flags replace the config's list.
+pub(crate) fn addresses(cfg: &ActiveConfig<'_>) -> Vec<(String, Option<std::ops::Range<usize>>)> {
+    let flags = cfg.service.map_or(Vec::new(), addr_flags);
+    if !flags.is_empty() {
+        return flags.into_iter().map(|a| (a, None)).collect();
+    }
+    config_addresses(cfg.doc)
 }
 
 pub(crate) fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
@@ -262,7 +271,7 @@ fn flags_only(ctx: &Ctx<'_>, s: &ServiceView, out: &mut Vec<Finding>) {
     if daemon.tls() {
         return;
     }
-    for addr in flag_values(&s.args, "--addr") {
+    for addr in addr_flags(s) {
         if addr.starts_with("tcp://")
             && let Some(at) = args_loc(ctx, s)
         {

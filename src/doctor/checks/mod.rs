@@ -2,6 +2,7 @@
 //! its codes and a pure `run` over the [`Ctx`] pushing findings. [`FAMILIES`] is the one
 //! list of them; [`crate::catalog`] collects their tables.
 
+pub(crate) mod access;
 pub(crate) mod builds;
 pub(crate) mod buildx;
 pub(crate) mod cache;
@@ -53,6 +54,10 @@ pub(crate) static FAMILIES: &[Family] = &[
     Family {
         checks: compose::CHECKS,
         run: compose::run,
+    },
+    Family {
+        checks: access::CHECKS,
+        run: access::run,
     },
     Family {
         checks: creds::CHECKS,
