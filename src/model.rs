@@ -33,6 +33,13 @@ pub mod layout {
     /// The smoke-test build context `init` prints a build of: a Dockerfile and one file,
     /// so the build cannot send the environment's keys or `.env` to the daemon.
     pub const HELLO_DIR: &str = "hello";
+    /// A host install (`[host]` in the spec): its config, units and `install.sh`.
+    pub const HOST_DIR: &str = "host";
+    pub const HOST_CONFIG: &str = "host/buildkitd.toml";
+    pub const HOST_SYSTEM_SOCKET: &str = "host/system/buildkit.socket";
+    pub const HOST_SYSTEM_SERVICE: &str = "host/system/buildkit.service";
+    pub const HOST_USER_SERVICE: &str = "host/user/buildkit.service";
+    pub const HOST_INSTALL: &str = "host/install.sh";
 
     /// Every top-level name bkenv itself writes. A local registry's files go to a
     /// directory named after its service, so no service may be named like one of
@@ -50,6 +57,7 @@ pub mod layout {
         DOTENV,
         GITIGNORE,
         HELLO_DIR,
+        HOST_DIR,
         "bkenv.toml",
     ];
 
@@ -80,6 +88,19 @@ pub struct Environment {
     pub buildkitd: Buildkitd,
     /// Local registries first, then external ones, then the mirror.
     pub registries: Vec<Registry>,
+    /// A host install to write beside the compose form (`render::host`).
+    pub host: Option<HostInstall>,
+}
+
+/// A validated `[host]`: absolute, normalized machine paths made of characters that
+/// need no quoting in a unit file's `ExecStart` beyond doubling `%`, in TOML beyond
+/// its string escapes, or in `sh` beyond `shell::quote`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostInstall {
+    pub certs_dir: String,
+    pub config: String,
+    pub buildkitd: String,
+    pub rootless: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -4,6 +4,7 @@
 pub mod buildkitd;
 pub mod buildx;
 mod files;
+mod host;
 
 pub use crate::htpasswd::line as htpasswd_line;
 pub use files::{compose, config_json, dotenv, primary_registry, registry_config, yaml_quote};
@@ -69,6 +70,7 @@ pub fn plan(
         Some(root) => buildx::plan(env, root, &bk_text)?,
         None => Vec::new(),
     };
+    let host_files = host::plan(env, &bk_text)?;
     let mut bk_toml = PlannedFile::public(layout::BUILDKITD_TOML, bk_text);
     bk_toml.policy = crate::output::Policy::Merged;
     files.push(bk_toml);
@@ -140,6 +142,7 @@ pub fn plan(
         dotenv(env, &m.passwords)?,
     ));
     files.extend(buildx_files);
+    files.extend(host_files);
     files.push(PlannedFile::public(layout::GITIGNORE, GITIGNORE));
     if primary_registry(env).is_some() {
         let hello = layout::HELLO_DIR;
