@@ -23,9 +23,9 @@ fn spec_with(host: &str) -> String {
     format!("{}\n{host}", bkenv::spec::DEFAULT_SPEC)
 }
 
-/// A machine path with specifiers in it: systemd would expand `%n` (the unit name) and
-/// `%k` unless bkenv doubles them.
-const SPECIFIER_HOST: &str = "[host]\ncerts_dir = \"/opt/bk%k/certs\"\nconfig = \"/opt/bk%k/buildkitd.toml\"\nbuildkitd = \"/opt/bk%n/buildkitd\"\n";
+/// A machine path with specifiers and variables in it: systemd would expand `%n` (the
+/// unit name), `%k` and `${HOME}` unless bkenv doubles `%` and `$`.
+const SPECIFIER_HOST: &str = "[host]\ncerts_dir = \"/opt/bk%k/certs\"\nconfig = \"/opt/bk%k${HOME}/buildkitd.toml\"\nbuildkitd = \"/opt/bk%n${HOME}/buildkitd\"\n";
 
 fn files(dir: &Path, names: &[&str]) -> String {
     let mut out = String::new();
@@ -172,7 +172,7 @@ fn systemd_analyze_verify_accepts_the_units() {
 
     // Specifiers doubled: systemd looks for the literal path, where the binary is.
     let (dir, _) = support::fresh(Some(&spec_with(SPECIFIER_HOST)));
-    let (ok, out) = verify(dir.path(), Some("/opt/bk%n/buildkitd")).unwrap();
+    let (ok, out) = verify(dir.path(), Some("/opt/bk%n${HOME}/buildkitd")).unwrap();
     assert!(ok, "{out}");
 }
 
@@ -283,4 +283,36 @@ fn next_steps_say_how_to_install() {
         script.contains("systemctl --user daemon-reload"),
         "{script}"
     );
+}
+
+/// Characters the grammar allows but `sh` and systemd treat specially land where the
+/// spec says, byte for byte.
+#[test]
+fn install_sh_quotes_hostile_paths() {
+    let certs = "/opt/a$b`c`;d&e|f*%n(g)/certs";
+    let config = "/opt/$(id)/x{y}.toml";
+    let (dir, _) = support::fresh(Some(&spec_with(&format!(
+        "[host]\ncerts_dir = '{certs}'\nconfig = '{config}'\n"
+    ))));
+    let root = tempfile::tempdir().unwrap();
+    install_into(dir.path(), root.path());
+    let at = |p: &str| root.path().join(p.trim_start_matches('/'));
+    assert!(at(&format!("{certs}/server.key")).is_file());
+    assert!(at(config).is_file());
+    let toml: toml_edit::DocumentMut = fs::read_to_string(at(config)).unwrap().parse().unwrap();
+    assert_eq!(
+        toml["grpc"]["tls"]["key"].as_str(),
+        Some(format!("{certs}/server.key").as_str())
+    );
+    let unit = fs::read_to_string(dir.path().join("host/system/buildkit.service")).unwrap();
+    assert!(unit.contains("--config /opt/$$(id)/x{y}.toml\n"), "{unit}");
+    // Nothing escaped the scratch root: only /opt was created there.
+    let tops: Vec<_> = fs::read_dir(root.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(tops.len(), 2, "{tops:?}"); // opt and etc (units)
+    // doctor --host reads the unit back as systemd does (`%%`, `$$`) and finds it all.
+    let (codes, status, out) = doctor_host(root.path());
+    assert!(codes.is_empty() && status == 0, "{out}");
 }

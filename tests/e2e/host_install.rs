@@ -29,7 +29,8 @@ fn unit_value(text: &str, key: &str) -> String {
 }
 
 /// A unit-file value with its specifiers resolved as systemd resolves them for a
-/// system unit (`%t` = `/run`, `%%` = `%`); any other specifier fails the test.
+/// system unit (`%t` = `/run`, `%%` = `%`); any other specifier fails the test. (The
+/// default spec's words hold no `$`, which systemd would also unescape in arguments.)
 fn resolve(value: &str) -> String {
     let mut out = String::new();
     let mut chars = value.chars();

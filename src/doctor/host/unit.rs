@@ -113,6 +113,11 @@ pub(crate) fn exec_words(value: &str) -> Option<Vec<String>> {
     if at && words.len() > 1 {
         words.remove(1);
     }
+    // Arguments (not the executable) go through systemd's variable substitution, where
+    // `$$` is one literal `$` (systemd.service(5), "Command lines").
+    for w in words.iter_mut().skip(1) {
+        *w = w.replace("$$", "$");
+    }
     Some(words)
 }
 
@@ -231,6 +236,9 @@ mod tests {
         );
         assert_eq!(flag_values(&w, "--addr"), ["fd://"]);
         assert_eq!(flag_values(&w, "--config"), ["/etc/my dir/b.toml"]);
+        // `$$` is a literal `$` in arguments; the executable is taken as written.
+        let w = exec_words("/opt/a$$b --config /opt/$$x/b.toml").unwrap_or_default();
+        assert_eq!(w, ["/opt/a$$b", "--config", "/opt/$x/b.toml"]);
         assert_eq!(
             expand(
                 "unix://%t/buildkit/rootless %%",
