@@ -233,7 +233,8 @@ pub fn next_steps(env: &Environment, dir: &str, tools: &Tools) -> String {
         );
         let _ = writeln!(s, "  {run}{}", layout::HOST_INSTALL);
         let _ = writeln!(s, "  {start}");
-        let _ = writeln!(s, "  {run}{} doctor --host", tools.bkenv);
+        // doctor --host reads units and the config (public) and stats the rest: no root.
+        let _ = writeln!(s, "  {} doctor --host", tools.bkenv);
     }
     s
 }

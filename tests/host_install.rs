@@ -102,9 +102,15 @@ fn host_paths_outside_the_grammar_are_refused() {
         let err = bkenv::spec::validate(&spec).expect_err(value).to_string();
         assert!(err.contains(&format!("host.{field}")), "{value}: {err}");
     }
-    let text = spec_with("[host]\nconfig = \"/etc/buildkit/certs/buildkitd.toml\"\n");
-    let spec = bkenv::spec::parse(&text, Path::new("bkenv.toml")).unwrap();
-    assert!(bkenv::spec::validate(&spec).is_err());
+    for config in [
+        "/etc/buildkit/certs/buildkitd.toml",
+        "/etc/buildkit/certs",
+        "/",
+    ] {
+        let text = spec_with(&format!("[host]\nconfig = \"{config}\"\n"));
+        let spec = bkenv::spec::parse(&text, Path::new("bkenv.toml")).unwrap();
+        assert!(bkenv::spec::validate(&spec).is_err(), "{config}");
+    }
     let text = spec_with("[host]\ncert_dir = \"/x\"\n");
     assert!(bkenv::spec::parse(&text, Path::new("bkenv.toml")).is_err());
 }

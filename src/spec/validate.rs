@@ -65,7 +65,7 @@ fn validate_host(h: &HostSpec) -> Result<HostInstall> {
     };
     let certs_dir = path("certs_dir", &h.certs_dir)?;
     let config = path("config", &h.config)?;
-    if config.starts_with(&format!("{certs_dir}/")) {
+    if config == certs_dir || config.starts_with(&format!("{certs_dir}/")) {
         return Err(Error::invalid(
             "host.config",
             format!(
@@ -84,9 +84,12 @@ fn validate_host(h: &HostSpec) -> Result<HostInstall> {
 /// An absolute, normalized machine path whose every character is printable ASCII other
 /// than white space, quotes and backslash: systemd splits `ExecStart` on white space
 /// and reads quotes and backslashes as escapes, so those would need a second grammar;
-/// `%` (a unit-file specifier) is doubled by the renderer.
+/// `%` and `$` (specifiers, variables) are doubled by the renderer (`render::host`).
 fn check_machine_path(v: &str) -> std::result::Result<(), String> {
     const MAX: usize = 1024;
+    if v == "/" {
+        return Err("`/` is not a file".into());
+    }
     if !v.starts_with('/') {
         return Err(format!(
             "`{v}` is not an absolute path; systemd and buildkitd on the machine need one"
@@ -111,9 +114,6 @@ fn check_machine_path(v: &str) -> std::result::Result<(), String> {
         return Err(format!(
             "`{v}` is not normalized (no `//`, `.`, `..` or trailing `/`)"
         ));
-    }
-    if v == "/" {
-        return Err("`/` is not a file".into());
     }
     Ok(())
 }
