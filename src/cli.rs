@@ -152,8 +152,13 @@ pub struct DoctorArgs {
     #[arg(long)]
     pub probe: bool,
     /// Apply the mechanical fixes (formatting and comments kept), then check again.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "host")]
     pub fix: bool,
+    /// Check the buildkitd installed on this machine (its systemd unit, drop-ins, config
+    /// and the files its user must read) instead of DIR. `--host=ROOT` reads a machine
+    /// image mounted at ROOT.
+    #[arg(long, value_name = "ROOT", num_args = 0..=1, default_missing_value = "/", require_equals = true)]
+    pub host: Option<PathBuf>,
     #[command(flatten)]
     pub inputs: InputArgs,
     #[command(flatten)]

@@ -48,6 +48,13 @@ pub mod layout {
     pub const KUBE_CONTAINERD: &str = "kubernetes/containerd/certs.d";
     /// Where nodes keep containerd's registry host directories.
     pub const CONTAINERD_CERTS_D: &str = "/etc/containerd/certs.d";
+    /// A host install (`[host]` in the spec): its config, units and `install.sh`.
+    pub const HOST_DIR: &str = "host";
+    pub const HOST_CONFIG: &str = "host/buildkitd.toml";
+    pub const HOST_SYSTEM_SOCKET: &str = "host/system/buildkit.socket";
+    pub const HOST_SYSTEM_SERVICE: &str = "host/system/buildkit.service";
+    pub const HOST_USER_SERVICE: &str = "host/user/buildkit.service";
+    pub const HOST_INSTALL: &str = "host/install.sh";
 
     /// Every top-level name bkenv itself writes. A local registry's files go to a
     /// directory named after its service, so no service may be named like one of
@@ -66,6 +73,7 @@ pub mod layout {
         GITIGNORE,
         HELLO_DIR,
         KUBE_DIR,
+        HOST_DIR,
         "bkenv.toml",
     ];
 
@@ -106,6 +114,19 @@ pub struct Environment {
     pub registries: Vec<Registry>,
     /// Also written as Kubernetes manifests (`[kubernetes]` of the spec).
     pub kubernetes: Option<Kubernetes>,
+    /// A host install to write beside the compose form (`render::host`).
+    pub host: Option<HostInstall>,
+}
+
+/// A validated `[host]`: absolute, normalized machine paths made of characters that
+/// need no quoting in a unit file's `ExecStart` beyond doubling `%`, in TOML beyond
+/// its string escapes, or in `sh` beyond `shell::quote`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostInstall {
+    pub certs_dir: String,
+    pub config: String,
+    pub buildkitd: String,
+    pub rootless: bool,
 }
 
 /// Where the Kubernetes form of the environment runs.

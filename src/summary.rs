@@ -218,6 +218,27 @@ pub fn next_steps(env: &Environment, dir: &str, tools: &Tools) -> String {
     if let Some(k) = &env.kubernetes {
         s.push_str(&kubernetes_steps(env, k));
     }
+    if let Some(h) = &env.host {
+        // Last: the compose steps above are the environment; this is the same daemon
+        // installed on the machine, which the user chooses to run (bkenv never does).
+        let (run, start) = if h.rootless {
+            ("", "systemctl --user enable --now buildkit.service")
+        } else {
+            (
+                "sudo ",
+                "sudo systemctl enable --now buildkit.socket buildkit.service",
+            )
+        };
+        let _ = writeln!(
+            s,
+            "  # buildkitd on this machine under systemd (certificates to {}, config {}):",
+            h.certs_dir, h.config
+        );
+        let _ = writeln!(s, "  {run}{}", layout::HOST_INSTALL);
+        let _ = writeln!(s, "  {start}");
+        // doctor --host reads units and the config (public) and stats the rest: no root.
+        let _ = writeln!(s, "  {} doctor --host", tools.bkenv);
+    }
     s
 }
 

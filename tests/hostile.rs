@@ -221,6 +221,7 @@ fn explicit_inputs_that_are_not_regular_files_are_bk900() {
         env_file: Some(PathBuf::from("/dev/zero")),
         path_env: Some("".into()),
         compose_project_name: None,
+        host: None,
     };
     let report = doctor_within(root, inputs, 60);
     let f = &report.findings;

@@ -215,7 +215,8 @@ fn explain_snapshots() {
         rows,
         [
             ["BK900", "file-unreadable", "error"],
-            ["BK902", "nothing-to-check", "error"]
+            ["BK902", "nothing-to-check", "error"],
+            ["BK903", "files-not-checked", "note"],
         ]
     );
 }

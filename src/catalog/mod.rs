@@ -6,8 +6,8 @@
 //!
 //! Ranges: BK0xx buildkitd.toml syntax and schema, BK1xx gRPC TLS, BK2xx registry trust
 //! and transport, BK3xx compose, BK4xx credentials, BK5xx certificates and keys,
-//! BK6xx builds (Dockerfile, CI), BK7xx live probes, BK8xx buildx builders, BK9xx bkenv
-//! itself.
+//! BK6xx builds (Dockerfile, CI), BK7xx live probes, BK8xx buildx builders (BK880–BK899:
+//! host installs under systemd, `doctor --host`), BK9xx bkenv itself.
 
 use crate::diag::Check;
 

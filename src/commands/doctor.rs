@@ -11,7 +11,12 @@ use time::OffsetDateTime;
 
 pub(crate) fn run(args: DoctorArgs, out: &mut dyn Write) -> Result<ExitStatus> {
     let now = OffsetDateTime::now_utc();
-    let inputs = inputs(&args.inputs)?;
+    let mut inputs = inputs(&args.inputs)?;
+    inputs.host = args.host.as_ref().map(|root| doctor::host::HostOptions {
+        root: std::path::absolute(root).unwrap_or_else(|_| root.clone()),
+        home: std::env::var_os("HOME").map(PathBuf::from),
+        xdg_config_home: std::env::var_os("XDG_CONFIG_HOME").map(PathBuf::from),
+    });
     let base = super::path_base(&args.dir);
     let probing = args.probe.then(|| args.net.probing());
     // `--fix` writes: it holds the environment lock from its first read to its last write.
@@ -80,5 +85,6 @@ pub(crate) fn inputs(inputs: &InputArgs) -> Result<DoctorInputs> {
         env_file: resolve("--env-file", &inputs.env_file)?,
         path_env: std::env::var_os("PATH"),
         compose_project_name: std::env::var("COMPOSE_PROJECT_NAME").ok(),
+        host: None,
     })
 }

@@ -5,9 +5,11 @@
 
 mod bake;
 pub(crate) mod checks;
+mod daemon_files;
 pub mod discover;
 mod envs;
 pub mod fix;
+pub mod host;
 pub(crate) mod live;
 pub mod load;
 pub mod parsed;
@@ -48,6 +50,8 @@ pub struct DoctorInputs {
     /// `COMPOSE_PROJECT_NAME` of the process, which names the compose project (and its
     /// network) before `.env` does, as Compose reads it.
     pub compose_project_name: Option<String>,
+    /// `--host`: check the buildkitd installed on this machine instead of a tree.
+    pub host: Option<host::HostOptions>,
 }
 
 /// What doctor found, plus the parsed environment for live probes.
@@ -97,13 +101,18 @@ pub fn diagnose(
     probe: Option<&Probing>,
     now: OffsetDateTime,
 ) -> Result<DoctorReport, DoctorError> {
-    if !root.is_dir() {
-        return Err(DoctorError::NoRoot(root.to_path_buf()));
-    }
-    if let Err(e) = std::fs::read_dir(root) {
-        return Err(DoctorError::Unreadable(root.to_path_buf(), e));
-    }
-    let mut environments = load::load(root, inputs);
+    let mut environments = match &inputs.host {
+        Some(opts) => vec![host_snapshot(opts)],
+        None => {
+            if !root.is_dir() {
+                return Err(DoctorError::NoRoot(root.to_path_buf()));
+            }
+            if let Err(e) = std::fs::read_dir(root) {
+                return Err(DoctorError::Unreadable(root.to_path_buf(), e));
+            }
+            load::load(root, inputs)
+        }
+    };
     // The build at hand (preflight's `--dockerfile`, `--image`) is checked against an
     // environment; with none found, BK902 says so rather than check it alone.
     for env in environments.iter_mut().filter(|e| !e.is_empty()) {
@@ -149,6 +158,24 @@ pub fn diagnose(
         findings,
         environments,
     })
+}
+
+/// The snapshot of the install on this machine: its buildkitd.toml (named by its machine
+/// path) and what [`host::load`] found.
+fn host_snapshot(opts: &host::HostOptions) -> Snapshot {
+    let (daemon, config) = host::load(opts);
+    let mut snap = Snapshot::default();
+    if let Some((path, bytes)) = config {
+        load::add_file(
+            &mut snap,
+            path,
+            discover::FileKind::BuildkitdToml,
+            bytes,
+            None,
+        );
+    }
+    snap.host = Some(daemon);
+    snap
 }
 
 /// Runs the checks on one loaded environment; findings are sorted.

@@ -42,6 +42,8 @@ pub struct Snapshot {
     /// The root's absolute path, as given and with links resolved (empty for snapshots
     /// built without I/O): an absolute bind-mount source is matched against it.
     pub root_abs: Vec<PathBuf>,
+    /// The install on this machine, with `doctor --host`.
+    pub host: Option<super::host::HostDaemon>,
 }
 
 impl Snapshot {
@@ -78,6 +80,8 @@ impl Snapshot {
 
     /// True when the snapshot holds no file and no unreadable path.
     pub(crate) fn is_empty(&self) -> bool {
-        self.sources().next().is_none() && self.unreadable.is_empty()
+        // A host install (`--host`) is something to check even without a config: BK880
+        // says what is missing there.
+        self.sources().next().is_none() && self.unreadable.is_empty() && self.host.is_none()
     }
 }

@@ -192,7 +192,7 @@ fn builder_config(buildkitd_toml: &str, root: &str) -> Result<String> {
 
 /// Maps the `ca`, `cert` and `key` strings of a registry table (and of its `keypair`
 /// entries) from the buildkitd container's certs directory to `host_certs`.
-fn rewrite_paths(item: &mut Item, host_certs: &str) {
+pub(crate) fn rewrite_paths(item: &mut Item, host_certs: &str) {
     let map = |v: &mut Value| {
         if let Some(rest) = v
             .as_str()

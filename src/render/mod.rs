@@ -4,6 +4,7 @@
 pub mod buildkitd;
 pub mod buildx;
 mod files;
+mod host;
 mod kubernetes;
 
 pub use crate::htpasswd::line as htpasswd_line;
@@ -77,6 +78,7 @@ pub fn plan(
         Some(k) => kubernetes::plan(env, k, m, &bk_text)?,
         None => Vec::new(),
     };
+    let host_files = host::plan(env, &bk_text)?;
     let mut bk_toml = PlannedFile::public(layout::BUILDKITD_TOML, bk_text);
     bk_toml.policy = crate::output::Policy::Merged;
     files.push(bk_toml);
@@ -149,6 +151,7 @@ pub fn plan(
     ));
     files.extend(buildx_files);
     files.extend(kube_files);
+    files.extend(host_files);
     files.push(PlannedFile::public(layout::GITIGNORE, gitignore(env)));
     if primary_registry(env).is_some() {
         let hello = layout::HELLO_DIR;

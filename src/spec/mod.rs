@@ -44,6 +44,9 @@ pub struct Spec {
     /// The same environment as Kubernetes manifests (`kubernetes/`), beside compose.
     #[serde(default)]
     pub kubernetes: Option<KubernetesSpec>,
+    /// `[host]`: also write a host install (systemd units, `install.sh`) under `host/`.
+    #[serde(default)]
+    pub host: Option<HostSpec>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -58,6 +61,31 @@ pub struct KubernetesSpec {
 
 fn default_cluster_domain() -> String {
     "cluster.local".into()
+}
+
+/// A buildkitd run by systemd on a machine instead of in a container: where the
+/// install puts its config and certificates (absolute machine paths, written into
+/// `buildkitd.toml` and the units), the daemon binary, and which unit `install.sh`
+/// installs (the system units, or the rootless user unit).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HostSpec {
+    pub certs_dir: String,
+    pub config: String,
+    pub buildkitd: String,
+    pub rootless: bool,
+}
+
+impl Default for HostSpec {
+    fn default() -> Self {
+        HostSpec {
+            certs_dir: "/etc/buildkit/certs".into(),
+            config: "/etc/buildkit/buildkitd.toml".into(),
+            // Where BuildKit's release tarball and its example units put it.
+            buildkitd: "/usr/local/bin/buildkitd".into(),
+            rootless: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

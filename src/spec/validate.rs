@@ -1,11 +1,11 @@
 //! Spec → model: every bad input becomes one error naming the field and the fix.
 
-use super::{MirrorSpec, RegistrySpec, Spec, grammar};
+use super::{HostSpec, MirrorSpec, RegistrySpec, Spec, grammar};
 use crate::error::{Error, Result};
 use crate::hostport::{Host, HostPort, parse_host};
 use crate::model::{
-    Auth, Buildkitd, Environment, LocalService, Pki, Publish, Reach, Registry, RegistryName, Role,
-    layout, push_unique,
+    Auth, Buildkitd, Environment, HostInstall, LocalService, Pki, Publish, Reach, Registry,
+    RegistryName, Role, layout, push_unique,
 };
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -61,12 +61,74 @@ pub fn validate(spec: &Spec) -> Result<Environment> {
     }
     check_unique_names(&registries)?;
     check_ports(&buildkitd, &registries)?;
+    let host = spec.host.as_ref().map(validate_host).transpose()?;
     Ok(Environment {
         pki,
         buildkitd,
         registries,
         kubernetes,
+        host,
     })
+}
+
+fn validate_host(h: &HostSpec) -> Result<HostInstall> {
+    let path = |field: &str, v: &str| -> Result<String> {
+        check_machine_path(v).map_err(|m| Error::invalid(format!("host.{field}"), m))?;
+        Ok(v.to_string())
+    };
+    let certs_dir = path("certs_dir", &h.certs_dir)?;
+    let config = path("config", &h.config)?;
+    if config == certs_dir || config.starts_with(&format!("{certs_dir}/")) {
+        return Err(Error::invalid(
+            "host.config",
+            format!(
+                "`{config}` is inside certs_dir `{certs_dir}`; keep the config beside the certificates, not among them"
+            ),
+        ));
+    }
+    Ok(HostInstall {
+        certs_dir,
+        config,
+        buildkitd: path("buildkitd", &h.buildkitd)?,
+        rootless: h.rootless,
+    })
+}
+
+/// An absolute, normalized machine path whose every character is printable ASCII other
+/// than white space, quotes and backslash: systemd splits `ExecStart` on white space
+/// and reads quotes and backslashes as escapes, so those would need a second grammar;
+/// `%` and `$` (specifiers, variables) are doubled by the renderer (`render::host`).
+fn check_machine_path(v: &str) -> std::result::Result<(), String> {
+    const MAX: usize = 1024;
+    if v == "/" {
+        return Err("`/` is not a file".into());
+    }
+    if !v.starts_with('/') {
+        return Err(format!(
+            "`{v}` is not an absolute path; systemd and buildkitd on the machine need one"
+        ));
+    }
+    if v.len() > MAX {
+        return Err(format!("longer than {MAX} bytes"));
+    }
+    if let Some(c) = v
+        .chars()
+        .find(|c| !c.is_ascii_graphic() || matches!(c, '"' | '\'' | '\\'))
+    {
+        return Err(format!(
+            "{c:?} is not allowed in a host path (white space, quotes, backslashes and control characters would need unit-file escaping); choose a path without it"
+        ));
+    }
+    if v.len() > 1 && v.ends_with('/')
+        || v.split('/')
+            .skip(1)
+            .any(|c| c.is_empty() || c == "." || c == "..")
+    {
+        return Err(format!(
+            "`{v}` is not normalized (no `//`, `.`, `..` or trailing `/`)"
+        ));
+    }
+    Ok(())
 }
 
 fn validate_pki(spec: &Spec) -> Result<Pki> {

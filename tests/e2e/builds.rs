@@ -35,7 +35,7 @@ pub fn host_side_name(env: &Env, dialled: &str) -> String {
 
 /// `buildctl build` of `ctx` pushed as `registry/repo_tag`, pulled back through the
 /// host-side name: the file comes back, and the manifest is the one buildctl reported.
-fn build_pull(
+pub fn build_pull(
     env: &Env,
     up: &Up,
     ctx: &Context,

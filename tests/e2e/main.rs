@@ -17,6 +17,7 @@ mod env;
 mod faults;
 mod good;
 mod helpers;
+mod host_install;
 mod image;
 mod lifecycle;
 mod oci;

@@ -131,9 +131,24 @@ fn set_owners(root: &Path, dir: &Path) {
 #[cfg(not(unix))]
 fn set_owners(_: &Path, _: &Path) {}
 
+/// Doctor on a fixture. A tree laid out like a machine (an `etc/` directory) is checked
+/// as `doctor --host=ROOT` would, with its root searchable by everyone as `/` is.
 pub fn run(root: &Path) -> DoctorReport {
+    let host = root.join("etc").is_dir().then(|| {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        doctor::host::HostOptions {
+            root: root.to_path_buf(),
+            home: None,
+            xdg_config_home: None,
+        }
+    });
     let inputs = DoctorInputs {
         path_env: Some(root.join("bin").into_os_string()),
+        host,
         ..DoctorInputs::default()
     };
     doctor::run(root, &inputs, now()).unwrap_or_else(|e| panic!("{}: {e}", root.display()))

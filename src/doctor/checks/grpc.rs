@@ -85,27 +85,7 @@ crate::diag::checks! {
     }
 }
 
-/// The `[grpc.tls]` settings of a config.
-pub(crate) struct GrpcTls<'a> {
-    pub cert: Option<(&'a str, Option<std::ops::Range<usize>>)>,
-    pub key: Option<(&'a str, Option<std::ops::Range<usize>>)>,
-    pub ca: Option<(&'a str, Option<std::ops::Range<usize>>)>,
-    pub table_span: Option<std::ops::Range<usize>>,
-}
-
-pub(crate) fn grpc_tls<'a>(doc: &'a toml_edit::Document<String>) -> GrpcTls<'a> {
-    let tls = doc.get("grpc").and_then(|g| g.get("tls"));
-    let get = |k: &str| {
-        tls.and_then(|t| t.get(k))
-            .and_then(|i| i.as_str().filter(|s| !s.is_empty()).map(|s| (s, i.span())))
-    };
-    GrpcTls {
-        cert: get("cert"),
-        key: get("key"),
-        ca: get("ca"),
-        table_span: tls.and_then(Item::span),
-    }
-}
+pub(crate) use crate::doctor::daemon_files::{GrpcTls, grpc_tls};
 
 /// The values of a buildkitd flag in a service's arguments (`--addr X`, `--addr=X`).
 fn flag_values(args: &[String], name: &str) -> Vec<String> {

@@ -11,12 +11,14 @@ pub(crate) mod compose;
 pub(crate) mod creds;
 pub(crate) mod daemon_creds;
 pub(crate) mod grpc;
+pub(crate) mod host;
 pub(crate) mod meta;
 pub(crate) mod proxy;
 pub(crate) mod registry;
 pub(crate) mod registry_uses;
 pub(crate) mod toml;
 pub(crate) mod trust;
+pub(crate) mod unchecked;
 
 use super::parsed::TomlFile;
 use super::snapshot::Snapshot;
@@ -84,6 +86,14 @@ pub(crate) static FAMILIES: &[Family] = &[
     Family {
         checks: meta::CHECKS,
         run: meta::run,
+    },
+    Family {
+        checks: host::CHECKS,
+        run: host::run,
+    },
+    Family {
+        checks: unchecked::CHECKS,
+        run: unchecked::run,
     },
 ];
 
