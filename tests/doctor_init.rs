@@ -27,7 +27,11 @@ fn init_examples_are_clean() {
         let report = doctor::run(dir.path(), &inputs, support::NOW).unwrap();
         let name = src.file_name().unwrap().to_string_lossy().into_owned();
         let euid = bkenv::safefs::euid();
-        let mut findings = report.findings.iter().collect::<Vec<_>>();
+        let mut findings = report
+            .findings
+            .iter()
+            .filter(|f| !kubernetes_form_not_read(f))
+            .collect::<Vec<_>>();
         if name == "rootless" && euid != 0 && euid != 1000 {
             // init could not give the key to uid 1000 and said so; doctor agrees.
             assert!(
@@ -54,6 +58,19 @@ fn init_examples_are_clean() {
         }
     }
     assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// Doctor does not read the Kubernetes form yet (manifests into the container view is
+/// issue 17's item 4): the registry config kustomize turns into a ConfigMap names paths
+/// no compose service mounts, and BK903 says they were not checked. That note, and only
+/// it, is expected there; when doctor learns manifests this exception must go.
+fn kubernetes_form_not_read(f: &bkenv::diag::Finding) -> bool {
+    f.code() == "BK903"
+        && f.location.as_ref().is_some_and(|l| {
+            l.path
+                .to_string_lossy()
+                .contains("kubernetes/files/registry/config.yml")
+        })
 }
 
 /// A monorepo holding every example environment side by side: each is checked against
@@ -93,6 +110,7 @@ fn a_tree_of_environments_is_checked_per_environment() {
         .findings
         .iter()
         .filter(|f| euid == 0 || euid == 1000 || f.code() != "BK308")
+        .filter(|f| !kubernetes_form_not_read(f))
         .collect();
     assert!(unexpected.is_empty(), "{unexpected:#?}");
 
@@ -108,7 +126,11 @@ fn a_tree_of_environments_is_checked_per_environment() {
     std::fs::copy(htpasswd(a), htpasswd(b)).unwrap();
     let report = doctor::run(root.path(), &inputs, support::NOW).unwrap();
     assert!(!report.findings.is_empty());
-    for f in report.findings.iter().filter(|f| f.code() != "BK308") {
+    for f in report
+        .findings
+        .iter()
+        .filter(|f| f.code() != "BK308" && !kubernetes_form_not_read(f))
+    {
         let at = &f.location.as_ref().unwrap().path;
         assert_eq!(f.code(), "BK408", "{f:#?}");
         assert!(at.starts_with(Path::new("services").join(b)), "{f:#?}");
