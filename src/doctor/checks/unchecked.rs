@@ -101,9 +101,25 @@ pub(crate) fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
             )
             .at(line_of(&file.src, first))
             .note("doctor cannot tell whether these files exist or whom they are readable by")
-            .help("check it with the compose file that runs the registry (mounting this config at /etc/docker/registry/config.yml)"),
+            .help(if in_kubernetes_form(&file.src.path) {
+                // bkenv's own Kubernetes form: a ConfigMap source its Deployment mounts.
+                "this is the Kubernetes form's ConfigMap source: doctor does not read manifests yet, so the \
+                 mounts of its Deployment are not checked here"
+            } else {
+                "check it with the compose file that runs the registry (mounting this config at /etc/docker/registry/config.yml)"
+            }),
         );
     }
+}
+
+/// Whether `path` lies in bkenv's Kubernetes form (`.../kubernetes/files/...`), where
+/// the environment may sit below the checked directory.
+fn in_kubernetes_form(path: &std::path::Path) -> bool {
+    let kube: Vec<_> = std::path::Path::new(crate::model::layout::KUBE_FILES)
+        .components()
+        .collect();
+    let parts: Vec<_> = path.components().collect();
+    parts.windows(kube.len()).any(|w| w == kube.as_slice())
 }
 
 /// The first line mentioning `value`, else the whole file.
