@@ -4,6 +4,7 @@
 //! BuildKit's upstream `examples/systemd` ones (socket activation, `--addr fd://`), with
 //! `--config` and drop-ins as administrators write them.
 
+mod support;
 mod support_doctor;
 
 use std::path::Path;
@@ -27,18 +28,7 @@ fn doctor_host_in_namespace(tree: &Path) -> (Vec<String>, i32, String) {
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let json: serde_json::Value = serde_json::from_str(&stdout)
-        .unwrap_or_else(|e| panic!("{e}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
-    let codes = json["findings"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|f| f["code"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    (codes, out.status.code().unwrap_or(-1), stdout)
+    support::doctor_json(&out)
 }
 
 #[test]

@@ -200,18 +200,7 @@ fn doctor_host(root: &Path) -> (Vec<String>, i32, String) {
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let json: serde_json::Value = serde_json::from_str(&stdout)
-        .unwrap_or_else(|e| panic!("{e}: {stdout}{}", String::from_utf8_lossy(&out.stderr)));
-    let codes = json["findings"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|f| f["code"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    (codes, out.status.code().unwrap_or(-1), stdout)
+    support::doctor_json(&out)
 }
 
 #[test]

@@ -177,3 +177,20 @@ pub fn docker_shim(plugin: &Path) -> tempfile::TempDir {
         .expect("chmod docker shim");
     dir
 }
+
+/// A `bkenv doctor --format json` run: the codes of its findings, its exit status and
+/// its standard output (panics, with stderr, when stdout is not the JSON report).
+pub fn doctor_json(out: &std::process::Output) -> (Vec<String>, i32, String) {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let json: serde_json::Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("{e}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
+    let codes = json["findings"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|f| f["code"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    (codes, out.status.code().unwrap_or(-1), stdout)
+}
