@@ -499,6 +499,21 @@ impl Up {
 
     /// The raw manifest of `repo_tag` through `name`.
     pub fn inspect_raw_ref(&self, env: &Env, name: &str, repo_tag: &str) -> (bool, String) {
+        self.inspect_raw_at(
+            &env.path(&format!("certs.d/{name}")),
+            &env.path("docker/config.json"),
+            &format!("{name}/{repo_tag}"),
+        )
+    }
+
+    /// The raw manifest of `reference` (`host:port/repo:tag`) with the trust of
+    /// `cert_dir` and the credentials of `authfile` (a client with files of its own).
+    pub fn inspect_raw_at(
+        &self,
+        cert_dir: &Path,
+        authfile: &Path,
+        reference: &str,
+    ) -> (bool, String) {
         let mut c = self.client("skopeo");
         c.args([
             "--command-timeout",
@@ -508,10 +523,10 @@ impl Up {
             "--tls-verify=true",
         ])
         .arg("--cert-dir")
-        .arg(env.path(&format!("certs.d/{name}")))
+        .arg(cert_dir)
         .arg("--authfile")
-        .arg(env.path("docker/config.json"))
-        .arg(format!("docker://{name}/{repo_tag}"));
+        .arg(authfile)
+        .arg(format!("docker://{reference}"));
         run_for(&mut c, CLIENT_TIMEOUT)
     }
 

@@ -97,8 +97,9 @@ fn copy(from: &Path, to: &Path) -> std::path::PathBuf {
     to.to_path_buf()
 }
 
-/// `curl` of the registry's `/v2/` trusting only `ca`: (TLS verified, output).
-fn curl_with(up: &Up, ca: &Path) -> (bool, String) {
+/// `curl` of the registry's `/v2/`: (TLS verified, output). It trusts only `ca` when
+/// given, else the system store (what `trust install` writes into).
+fn curl_v2(up: &Up, ca: Option<&Path>) -> (bool, String) {
     let mut c = up.client("curl");
     c.args([
         "-sS",
@@ -108,10 +109,11 @@ fn curl_with(up: &Up, ca: &Path) -> (bool, String) {
         "/dev/null",
         "-w",
         "HTTP %{http_code}",
-    ])
-    .arg("--cacert")
-    .arg(ca)
-    .arg("https://localhost:5005/v2/");
+    ]);
+    if let Some(ca) = ca {
+        c.arg("--cacert").arg(ca);
+    }
+    c.arg("https://localhost:5005/v2/");
     run_for(&mut c, CLIENT_TIMEOUT)
 }
 
@@ -142,7 +144,7 @@ fn ca_rotation_keeps_real_pushes_working_at_every_phase() {
     assert_eq!(rotate(&mut up, &env, &[]), ["buildkitd"]);
     pushes(&up, &env, None, "started");
     pushes(&up, &env, Some(&old), "started-old-client");
-    let (ok, out) = curl_with(&up, &old.ca);
+    let (ok, out) = curl_v2(&up, Some(&old.ca));
     assert!(
         ok && out.ends_with("HTTP 401"),
         "old CA only, before --finish: {out}"
@@ -160,7 +162,7 @@ fn ca_rotation_keeps_real_pushes_working_at_every_phase() {
         !ok && out.contains("certificate signed by unknown authority"),
         "old CA only, after --finish:\n{out}"
     );
-    let (ok, out) = curl_with(&up, &old.ca);
+    let (ok, out) = curl_v2(&up, Some(&old.ca));
     assert!(!ok, "old CA only, after --finish: {out}");
     // A host-side bundle kept as it was before `--finish` (the old CA only): skopeo
     // through it fails, as doctor's BK216 predicts for that directory.
@@ -180,20 +182,11 @@ fn ca_rotation_keeps_real_pushes_working_at_every_phase() {
         !ok && codes == ["BK216"],
         "doctor on the stale bundle: {out}{err}"
     );
-    let mut c = up.client("skopeo");
-    c.args([
-        "--command-timeout",
-        "45s",
-        "inspect",
-        "--raw",
-        "--tls-verify=true",
-    ])
-    .arg("--cert-dir")
-    .arg(stale.path("certs.d/localhost:5005"))
-    .arg("--authfile")
-    .arg(env.path("docker/config.json"))
-    .arg("docker://localhost:5005/lifecycle:finished");
-    let (ok, out) = run_for(&mut c, CLIENT_TIMEOUT);
+    let (ok, out) = up.inspect_raw_at(
+        &stale.path("certs.d/localhost:5005"),
+        &env.path("docker/config.json"),
+        "localhost:5005/lifecycle:finished",
+    );
     assert!(
         !ok && out.contains("certificate signed by unknown authority"),
         "skopeo through the stale bundle: {out}"
@@ -338,21 +331,6 @@ fn skopeo_default_trust(up: &Up, env: &Env) -> (bool, String) {
     run_for(&mut c, CLIENT_TIMEOUT)
 }
 
-fn curl_default_trust(up: &Up) -> (bool, String) {
-    let mut c = up.client("curl");
-    c.args([
-        "-sS",
-        "--max-time",
-        "15",
-        "-o",
-        "/dev/null",
-        "-w",
-        "HTTP %{http_code}",
-    ])
-    .arg("https://localhost:5005/v2/");
-    run_for(&mut c, CLIENT_TIMEOUT)
-}
-
 #[test]
 fn trust_install_makes_host_side_clients_trust_the_registry() {
     if !crate::tools_present() || crate::support::tool("update-ca-certificates").is_none() {
@@ -371,7 +349,7 @@ fn trust_install_makes_host_side_clients_trust_the_registry() {
         "lifecycle:trusted",
     );
     assert!(ok, "push: {out}");
-    let (ok, out) = curl_default_trust(&up);
+    let (ok, out) = curl_v2(&up, None);
     assert!(!ok, "not trusted before the install: {out}");
     let (ok, out) = skopeo_default_trust(&up, &env);
     assert!(
@@ -382,7 +360,7 @@ fn trust_install_makes_host_side_clients_trust_the_registry() {
     let dir = env.root().to_str().expect("path");
     let (ok, out, err) = up.bkenv(&["trust", "install", dir, "--yes"]);
     assert!(ok, "{out}{err}");
-    let (ok, out) = curl_default_trust(&up);
+    let (ok, out) = curl_v2(&up, None);
     assert!(
         ok && out.ends_with("HTTP 401"),
         "curl through the system store: {out}"
@@ -396,7 +374,7 @@ fn trust_install_makes_host_side_clients_trust_the_registry() {
 
     let (ok, out, err) = up.bkenv(&["trust", "uninstall", dir, "--yes"]);
     assert!(ok, "{out}{err}");
-    let (ok, out) = curl_default_trust(&up);
+    let (ok, out) = curl_v2(&up, None);
     assert!(!ok, "no longer trusted: {out}");
     let (ok, out) = skopeo_default_trust(&up, &env);
     assert!(!ok, "no longer trusted: {out}");
