@@ -44,15 +44,8 @@ pub struct HostOptions {
     pub xdg_config_home: Option<PathBuf>,
 }
 
-/// The owner, group and mode of an entry, or why they are unknown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Meta {
-    pub uid: u32,
-    pub gid: u32,
-    /// Permission bits.
-    pub mode: u32,
-    pub dir: bool,
-}
+/// The owner, group and mode of an entry: the same facts the compose view lists.
+pub use crate::doctor::paths::Meta;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry {
@@ -80,21 +73,23 @@ pub struct Account {
 }
 
 impl Account {
-    /// The kernel's rule for a read of a file (or search of a directory) with `meta`:
-    /// root passes, else the owner, group or other class decides.
+    /// The kernel's rule for a read of a file (or search of a directory) with `meta`,
+    /// as [`crate::doctor::user`] applies it to container users: every id is known here.
     pub fn may_read(&self, meta: Meta) -> bool {
-        if self.uid == 0 {
-            return true;
-        }
-        let bits = if meta.dir { 0o1 } else { 0o4 };
-        let class = if meta.uid == self.uid {
-            meta.mode >> 6
-        } else if meta.gid == self.gid || self.groups.contains(&meta.gid) {
-            meta.mode >> 3
-        } else {
-            meta.mode
+        let user = crate::doctor::user::User {
+            uid: Some(self.uid),
+            gid: Some(self.gid),
+            groups: Some(self.groups.clone()),
+            userns: false,
+            writable: None,
+            origin: String::new(),
         };
-        class & bits == bits
+        let need = if meta.dir {
+            crate::doctor::user::Need::Enter
+        } else {
+            crate::doctor::user::Need::Read
+        };
+        user.may(meta, need) == Some(true)
     }
 }
 
